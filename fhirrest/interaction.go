@@ -1,0 +1,122 @@
+package fhirrest
+
+import (
+	"net/url"
+
+	"github.com/fhirguard/fhirguard/scope"
+)
+
+// Kind is a FHIR RESTful interaction (R4 restful-interaction codes, plus
+// R5's search-compartment).
+type Kind uint8
+
+// Interactions.
+const (
+	KindUnknown Kind = iota
+	Read
+	VRead
+	Update
+	Patch
+	Delete
+	HistoryInstance
+	HistoryType
+	HistorySystem
+	Create
+	SearchType
+	SearchSystem
+	SearchCompartment
+	Capabilities
+	Batch
+	Transaction
+	Operation
+)
+
+var kindNames = [...]string{
+	KindUnknown:       "unknown",
+	Read:              "read",
+	VRead:             "vread",
+	Update:            "update",
+	Patch:             "patch",
+	Delete:            "delete",
+	HistoryInstance:   "history-instance",
+	HistoryType:       "history-type",
+	HistorySystem:     "history-system",
+	Create:            "create",
+	SearchType:        "search-type",
+	SearchSystem:      "search-system",
+	SearchCompartment: "search-compartment",
+	Capabilities:      "capabilities",
+	Batch:             "batch",
+	Transaction:       "transaction",
+	Operation:         "operation",
+}
+
+// String returns the FHIR code of the interaction ("read", "search-type").
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Permission returns the SMART v2 permission letter the interaction needs on
+// its resource type (smart-spec-notes §1.3): r for read, vread and instance
+// history; s for searches and type and system history; c, u (update and
+// patch) and d. Capabilities, batch, transaction and operations need no
+// single letter and return 0: batch entries are authorised one by one and
+// operations through an operation table.
+func (k Kind) Permission() scope.Permission {
+	switch k {
+	case Read, VRead, HistoryInstance:
+		return scope.Read
+	case Update, Patch:
+		return scope.Update
+	case Delete:
+		return scope.Delete
+	case Create:
+		return scope.Create
+	case SearchType, SearchSystem, SearchCompartment, HistoryType, HistorySystem:
+		return scope.Search
+	}
+	return 0
+}
+
+// Level is where an operation is invoked.
+type Level uint8
+
+// Operation levels.
+const (
+	LevelSystem   Level = iota + 1 // [base]/$op
+	LevelType                      // [base]/[type]/$op
+	LevelInstance                  // [base]/[type]/[id]/$op
+)
+
+// Interaction is a classified FHIR request.
+type Interaction struct {
+	Kind Kind
+	// Method is the HTTP method; HEAD is reported as GET.
+	Method string
+	// ResourceType is the type the interaction acts on ("" at system level).
+	// For a compartment search it is the searched type ("*" for all types).
+	ResourceType string
+	// Type is ResourceType resolved; valid when ResourceType is a known type.
+	Type scope.TypeID
+	// ID and VersionID of the instance, when the path names one.
+	ID        string
+	VersionID string
+	// Operation is the operation name without '$', and OperationLevel its level.
+	Operation      string
+	OperationLevel Level
+	// CompartmentType and CompartmentID name the compartment of a
+	// compartment search (/Patient/123/Observation).
+	CompartmentType string
+	CompartmentID   string
+	// Conditional is true for conditional create (If-None-Exist), update,
+	// patch and delete (search parameters instead of an id).
+	Conditional bool
+	// Query holds the search or conditional parameters: the URL query merged
+	// with a form body (POST _search), or the If-None-Exist criteria.
+	Query url.Values
+	// Types is the list of types a system search names with _type.
+	Types []string
+}

@@ -1,0 +1,60 @@
+package middleware
+
+import (
+	"context"
+	"time"
+
+	"github.com/fhirguard/fhirguard/scope"
+)
+
+// Token is what Authenticate learned from a valid bearer token: facts about
+// the token, never authorisation decisions. It is shared between requests
+// that carry the same token; treat it as read-only.
+type Token struct {
+	Subject  string
+	ClientID string
+	Issuer   string
+	Audience []string
+	Expiry   time.Time
+	IssuedAt time.Time // zero when the token has no iat
+
+	// Scopes is the compiled scope set of the token. Tokens with the same
+	// scope string share one Matcher; Scopes.Set() gives the parsed set.
+	Scopes *scope.Matcher
+
+	// SMART launch context.
+	Patient           string // a FHIR id ("123"); "Patient/123" in the token is reduced to "123"
+	Encounter         string // a FHIR id
+	FHIRUser          string // relative ("Practitioner/9") or absolute URL, as sent
+	FHIRContext       []ContextItem
+	NeedPatientBanner bool
+	SMARTStyleURL     string
+	Tenant            string
+
+	// Claims holds every claim of the token (JWT claims or the
+	// introspection response), decoded from JSON.
+	Claims map[string]any
+}
+
+// ContextItem is one entry of the SMART fhirContext array: a 2.0 string
+// becomes an item with Reference only; 2.1 and 2.2 objects fill the rest.
+type ContextItem struct {
+	Reference  string         `json:"reference,omitempty"`
+	Canonical  string         `json:"canonical,omitempty"`
+	Identifier map[string]any `json:"identifier,omitempty"`
+	Type       string         `json:"type,omitempty"`
+	Role       string         `json:"role,omitempty"`
+}
+
+type tokenKey struct{}
+
+// NewContextWithToken returns a copy of ctx carrying t.
+func NewContextWithToken(ctx context.Context, t *Token) context.Context {
+	return context.WithValue(ctx, tokenKey{}, t)
+}
+
+// TokenFromContext returns the token Authenticate stored in the request context.
+func TokenFromContext(ctx context.Context) (*Token, bool) {
+	t, ok := ctx.Value(tokenKey{}).(*Token)
+	return t, ok && t != nil
+}
