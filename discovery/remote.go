@@ -1,0 +1,180 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MinRefreshInterval is the shortest RemoteConfig.RefreshInterval accepted.
+const MinRefreshInterval = time.Second
+
+// RemoteConfig configures NewRemote.
+type RemoteConfig struct {
+	// Issuer is the authorization server's issuer URL; its
+	// /.well-known/openid-configuration is fetched. Required.
+	Issuer string
+	// Local holds the local settings: at least the capabilities, and any
+	// member that should win over the authorization server's values. See
+	// FromOpenIDConfiguration.
+	Local *Document
+	// Resource is the FHIR base URL. When set, the Remote also serves
+	// RFC 9728 metadata for it (ProtectedResourceHandler), naming Issuer
+	// as the authorization server.
+	Resource string
+	// Fetch configures each fetch (client, timeout, size cap, https).
+	Fetch FetchConfig
+	// Handler configures the HTTP handlers.
+	Handler HandlerConfig
+	// RefreshInterval, when positive, refetches the configuration in the
+	// background at that interval until Stop. A failed refresh keeps the
+	// previous document.
+	RefreshInterval time.Duration
+	// OnRefresh, when set, is called after every background refresh with
+	// its result (nil on success). It runs on the refresh goroutine.
+	OnRefresh func(error)
+}
+
+// Remote serves a SMART configuration built from an authorization
+// server's OpenID configuration and local settings, so that a FHIR server
+// in front of an existing OAuth server needs only its issuer URL. The
+// configuration is fetched once by NewRemote and, optionally, refreshed in
+// the background.
+type Remote struct {
+	cfg       RemoteConfig
+	handler   *Handler
+	protected *ProtectedResourceHandler
+	last      atomic.Pointer[OpenIDConfiguration]
+
+	mu       sync.Mutex // serialises Refresh
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// NewRemote fetches the OpenID configuration of cfg.Issuer (bounded by
+// ctx and cfg.Fetch.Timeout), builds and validates the SMART
+// configuration, and starts the background refresh when
+// cfg.RefreshInterval is positive. A failed fetch is a *FetchError; an
+// invalid result a *ValidationError.
+func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("discovery: RemoteConfig.Issuer is required")
+	}
+	if cfg.RefreshInterval != 0 && cfg.RefreshInterval < MinRefreshInterval {
+		return nil, fmt.Errorf("discovery: RemoteConfig.RefreshInterval below %v", MinRefreshInterval)
+	}
+	if err := checkConfig(cfg.Handler); err != nil {
+		return nil, err
+	}
+	r := &Remote{cfg: cfg}
+	oc, doc, prm, err := r.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.handler, err = NewHandler(doc, cfg.Handler); err != nil {
+		return nil, err
+	}
+	if prm != nil {
+		if r.protected, err = NewProtectedResourceHandler(prm, cfg.Handler); err != nil {
+			return nil, err
+		}
+	}
+	r.last.Store(oc)
+	if cfg.RefreshInterval > 0 {
+		bg, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		r.done = make(chan struct{})
+		go r.loop(bg)
+	}
+	return r, nil
+}
+
+func (r *Remote) build(ctx context.Context) (*OpenIDConfiguration, *Document, *ProtectedResourceMetadata, error) {
+	oc, err := FetchOpenIDConfiguration(ctx, r.cfg.Issuer, r.cfg.Fetch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	doc := FromOpenIDConfiguration(oc, r.cfg.Local)
+	if err := doc.Validate().Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	var prm *ProtectedResourceMetadata
+	if r.cfg.Resource != "" {
+		prm = doc.ProtectedResource(r.cfg.Resource, oc.Issuer)
+		if err := prm.Validate().Err(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return oc, doc, prm, nil
+}
+
+func (r *Remote) loop(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := r.Refresh(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if r.cfg.OnRefresh != nil {
+				r.cfg.OnRefresh(err)
+			}
+		}
+	}
+}
+
+// Refresh fetches the configuration again and, when it is valid, serves it
+// from now on; on failure the previous document stays and the error says
+// why (*FetchError or *ValidationError).
+func (r *Remote) Refresh(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	oc, doc, prm, err := r.build(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.handler.Update(doc); err != nil {
+		return err
+	}
+	if prm != nil {
+		if err := r.protected.Update(prm); err != nil {
+			return err
+		}
+	}
+	r.last.Store(oc)
+	return nil
+}
+
+// Stop ends the background refresh and waits for it to finish. It is safe
+// to call more than once, and when no refresh runs.
+func (r *Remote) Stop() {
+	r.stopOnce.Do(func() {
+		if r.cancel != nil {
+			r.cancel()
+			<-r.done
+		}
+	})
+}
+
+// Handler returns the handler of the SMART configuration.
+func (r *Remote) Handler() *Handler { return r.handler }
+
+// ProtectedResourceHandler returns the handler of the RFC 9728 metadata,
+// nil when RemoteConfig.Resource is empty.
+func (r *Remote) ProtectedResourceHandler() *ProtectedResourceHandler { return r.protected }
+
+// OpenIDConfiguration returns the last OpenID configuration fetched
+// successfully.
+func (r *Remote) OpenIDConfiguration() *OpenIDConfiguration {
+	oc := *r.last.Load()
+	return &oc
+}

@@ -1,0 +1,390 @@
+package discovery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Severity says whether a Problem makes a document unusable.
+type Severity uint8
+
+// Severities.
+const (
+	// SeverityWarning marks something the spec advises against or a test
+	// kit warns about; the document is still served.
+	SeverityWarning Severity = iota + 1
+	// SeverityError marks a violation of a SHALL of the spec or of a
+	// check Inferno fails on; the document is refused.
+	SeverityError
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SeverityWarning:
+		return "warning"
+	case SeverityError:
+		return "error"
+	}
+	return fmt.Sprintf("severity(%d)", uint8(s))
+}
+
+// Sentinel errors carried by Problem.Err; test with errors.Is on a Problem
+// or on a *ValidationError.
+var (
+	// ErrMissing: a required, conditionally required or recommended member
+	// is absent or empty.
+	ErrMissing = errors.New("member missing")
+	// ErrRelativeURL: an endpoint URL is relative (all must be absolute).
+	ErrRelativeURL = errors.New("URL is not absolute")
+	// ErrInvalidURL: a URL does not parse, is not http(s), or has a
+	// fragment.
+	ErrInvalidURL = errors.New("invalid URL")
+	// ErrInsecureURL: an endpoint URL uses http instead of https.
+	ErrInsecureURL = errors.New("URL is not https")
+	// ErrMissingValue: a list lacks a value it must contain (S256,
+	// authorization_code, private_key_jwt, RS384 or ES384).
+	ErrMissingValue = errors.New("required value missing")
+	// ErrForbiddenValue: a list contains a value it must not contain
+	// (plain, none).
+	ErrForbiddenValue = errors.New("forbidden value")
+	// ErrUnexpected: a member is present where the spec says to omit it.
+	ErrUnexpected = errors.New("member not expected")
+	// ErrDeprecated: a member or name the spec deprecates.
+	ErrDeprecated = errors.New("deprecated")
+	// ErrCapabilityAlias: a non-normative capability name
+	// (context-passthrough-banner, context-passthrough-style); it is
+	// served under its normative name.
+	ErrCapabilityAlias = errors.New("non-normative capability name")
+	// ErrUnknownCapability: a simple (non-URI) capability SMART does not
+	// define; such names are reserved to SMART, others must be URIs.
+	ErrUnknownCapability = errors.New("unknown capability")
+	// ErrUnknownValue: a value outside the options the spec lists.
+	ErrUnknownValue = errors.New("unknown value")
+	// ErrDuplicate: a value is listed twice.
+	ErrDuplicate = errors.New("duplicate value")
+	// ErrInvalidValue: an empty string or otherwise malformed value.
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrReservedExtension: an extension member uses a standard name.
+	ErrReservedExtension = errors.New("extension uses a standard member name")
+)
+
+// Problem is one finding of a validation.
+type Problem struct {
+	Severity Severity
+	// Field is the JSON member concerned, with an index for list items
+	// ("capabilities[2]", "associated_endpoints[0].url").
+	Field string
+	// Err is one of the sentinel errors of this package.
+	Err error
+	// Detail says what was found, for people.
+	Detail string
+}
+
+// Error returns "severity: field: detail".
+func (p Problem) Error() string {
+	msg := p.Detail
+	if msg == "" && p.Err != nil {
+		msg = p.Err.Error()
+	}
+	return p.Severity.String() + ": " + p.Field + ": " + msg
+}
+
+// Unwrap returns the sentinel.
+func (p Problem) Unwrap() error { return p.Err }
+
+// Problems is the result of a validation: every finding, in document order.
+type Problems []Problem
+
+// Errors returns the problems of SeverityError.
+func (ps Problems) Errors() Problems { return ps.filter(SeverityError) }
+
+// Warnings returns the problems of SeverityWarning.
+func (ps Problems) Warnings() Problems { return ps.filter(SeverityWarning) }
+
+func (ps Problems) filter(s Severity) Problems {
+	var out Problems
+	for _, p := range ps {
+		if p.Severity == s {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Err returns a *ValidationError holding every problem when at least one
+// is an error, and nil otherwise (warnings alone are not an error).
+func (ps Problems) Err() error {
+	if len(ps.Errors()) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps}
+}
+
+// ValidationError is returned when a document has errors. It holds every
+// problem found, warnings included.
+type ValidationError struct {
+	Problems Problems
+}
+
+// Error lists the errors (not the warnings) on one line.
+func (e *ValidationError) Error() string {
+	errs := e.Problems.Errors()
+	parts := make([]string, len(errs))
+	for i, p := range errs {
+		parts[i] = p.Field + ": " + p.Detail
+	}
+	return fmt.Sprintf("discovery: invalid document (%d errors): %s", len(errs), strings.Join(parts, "; "))
+}
+
+// Unwrap returns the errors, so errors.Is finds their sentinels and
+// errors.As finds a Problem.
+func (e *ValidationError) Unwrap() []error {
+	errs := e.Problems.Errors()
+	out := make([]error, len(errs))
+	for i, p := range errs {
+		out[i] = p
+	}
+	return out
+}
+
+// validator collects problems.
+type validator struct{ ps Problems }
+
+func (v *validator) add(s Severity, field string, err error, format string, args ...any) {
+	v.ps = append(v.ps, Problem{Severity: s, Field: field, Err: err, Detail: fmt.Sprintf(format, args...)})
+}
+
+// url checks an endpoint URL member. Empty values are not checked here.
+func (v *validator) url(field, raw string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.add(SeverityError, field, ErrInvalidURL, "%q does not parse as a URL", raw)
+	case !u.IsAbs() || u.Host == "":
+		v.add(SeverityError, field, ErrRelativeURL, "%q is not an absolute URL; endpoint URLs must be absolute", raw)
+	case u.Scheme != "https" && u.Scheme != "http":
+		v.add(SeverityError, field, ErrInvalidURL, "%q: scheme %q is not https", raw, u.Scheme)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		v.add(SeverityError, field, ErrInvalidURL, "%q has a fragment", raw)
+	case u.User != nil:
+		v.add(SeverityError, field, ErrInvalidURL, "%q carries user information", raw)
+	case u.Scheme == "http":
+		v.add(SeverityWarning, field, ErrInsecureURL, "%q uses http; use https outside development", raw)
+	}
+}
+
+func (v *validator) required(field string, present bool, why string) {
+	if !present {
+		v.add(SeverityError, field, ErrMissing, "required%s", why)
+	}
+}
+
+func (v *validator) recommended(field string, present bool) {
+	if !present {
+		v.add(SeverityWarning, field, ErrMissing, "recommended by SMART 2.2")
+	}
+}
+
+// strings checks a list of strings for empty and duplicate values.
+func (v *validator) list(field string, vals []string) {
+	seen := make(map[string]bool, len(vals))
+	for i, s := range vals {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if strings.TrimSpace(s) == "" || s != strings.TrimSpace(s) {
+			v.add(SeverityError, f, ErrInvalidValue, "%q is empty or has surrounding spaces", s)
+			continue
+		}
+		if seen[s] {
+			v.add(SeverityWarning, f, ErrDuplicate, "%q is listed twice", s)
+		}
+		seen[s] = true
+	}
+}
+
+func contains(vals []string, s string) bool {
+	for _, x := range vals {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// capabilities checks a capability list.
+func (v *validator) capabilities(field string, caps []string) {
+	v.list(field, caps)
+	for i, c := range caps {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case c == "" || strings.TrimSpace(c) != c:
+			// reported by list
+		case capabilityAliases[c] != "":
+			v.add(SeverityWarning, f, ErrCapabilityAlias, "%q is not defined by SMART; it is served as %q", c, capabilityAliases[c])
+		case knownCapabilities[c]:
+		case isURI(c):
+			// an extension capability named by a URI: allowed
+		default:
+			v.add(SeverityWarning, f, ErrUnknownCapability, "%q is not a SMART capability; simple names are reserved to SMART, use a full URI", c)
+		}
+	}
+}
+
+// isURI reports whether s is an absolute URI (scheme ":" rest).
+func isURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && len(s) > len(u.Scheme)+1
+}
+
+// Validate checks d against SMART App Launch 2.2 and the discovery checks
+// of Inferno's STU2 test kit, and returns every problem found. A passthrough
+// capability name counts as its normative name. Validate does not change d.
+//
+// Errors: a missing token_endpoint, capabilities, grant_types_supported,
+// code_challenge_methods_supported or authorization_endpoint; S256
+// missing or plain listed; issuer and jwks_uri missing with
+// sso-openid-connect; a relative or malformed endpoint URL; with
+// client-confidential-asymmetric, private_key_jwt or both of RS384 and
+// ES384 missing; a launch capability without authorization_code; "none"
+// as a signing algorithm; an extension named like a standard member.
+//
+// Warnings: issuer without sso-openid-connect; http URLs; missing
+// recommended members; passthrough and unknown simple capability names;
+// the deprecated smart_app_state_endpoint; duplicates; grant types other
+// than authorization_code and client_credentials.
+func (d *Document) Validate() Problems {
+	v := &validator{}
+	sso := d.HasCapability(CapabilitySSOOpenIDConnect)
+
+	// issuer and jwks_uri: conditional on sso-openid-connect.
+	if sso {
+		v.required("issuer", d.Issuer != "", " with capability sso-openid-connect")
+		v.required("jwks_uri", d.JWKSURI != "", " with capability sso-openid-connect")
+	} else if d.Issuer != "" {
+		v.add(SeverityWarning, "issuer", ErrUnexpected, "set without capability sso-openid-connect; SMART says to omit it")
+	}
+	v.url("issuer", d.Issuer)
+	if u, err := url.Parse(d.Issuer); d.Issuer != "" && err == nil && u.RawQuery != "" {
+		v.add(SeverityError, "issuer", ErrInvalidURL, "%q has a query; an OpenID Connect issuer has none", d.Issuer)
+	}
+	v.url("jwks_uri", d.JWKSURI)
+
+	// authorization_endpoint: SMART 2.2 makes it conditional on launch
+	// capabilities; Inferno's STU2 test requires it always.
+	launch := d.HasCapability(CapabilityLaunchEHR) || d.HasCapability(CapabilityLaunchStandalone)
+	if launch {
+		v.required("authorization_endpoint", d.AuthorizationEndpoint != "", " with launch-ehr or launch-standalone")
+	} else {
+		v.required("authorization_endpoint", d.AuthorizationEndpoint != "", " by Inferno's STU2 discovery test")
+	}
+	v.url("authorization_endpoint", d.AuthorizationEndpoint)
+
+	// grant_types_supported.
+	v.required("grant_types_supported", len(d.GrantTypesSupported) > 0, "")
+	v.list("grant_types_supported", d.GrantTypesSupported)
+	if len(d.GrantTypesSupported) > 0 && !contains(d.GrantTypesSupported, GrantAuthorizationCode) {
+		if launch {
+			v.add(SeverityError, "grant_types_supported", ErrMissingValue, "launch capabilities need %q", GrantAuthorizationCode)
+		} else {
+			v.add(SeverityWarning, "grant_types_supported", ErrMissingValue, "Inferno's STU2 discovery test requires %q", GrantAuthorizationCode)
+		}
+	}
+	for i, g := range d.GrantTypesSupported {
+		if g != GrantAuthorizationCode && g != GrantClientCredentials && strings.TrimSpace(g) != "" {
+			v.add(SeverityWarning, fmt.Sprintf("grant_types_supported[%d]", i), ErrUnknownValue, "%q: SMART lists only authorization_code and client_credentials", g)
+		}
+	}
+
+	// token_endpoint.
+	v.required("token_endpoint", d.TokenEndpoint != "", "")
+	v.url("token_endpoint", d.TokenEndpoint)
+
+	// Client authentication.
+	v.list("token_endpoint_auth_methods_supported", d.TokenEndpointAuthMethodsSupported)
+	v.list("token_endpoint_auth_signing_alg_values_supported", d.TokenEndpointAuthSigningAlgValuesSupported)
+	if d.HasCapability(CapabilityClientConfidentialAsymmetric) {
+		if !contains(d.TokenEndpointAuthMethodsSupported, AuthPrivateKeyJWT) {
+			v.add(SeverityError, "token_endpoint_auth_methods_supported", ErrMissingValue, "capability client-confidential-asymmetric needs %q", AuthPrivateKeyJWT)
+		}
+		if !contains(d.TokenEndpointAuthSigningAlgValuesSupported, algRS384) && !contains(d.TokenEndpointAuthSigningAlgValuesSupported, algES384) {
+			v.add(SeverityError, "token_endpoint_auth_signing_alg_values_supported", ErrMissingValue, "capability client-confidential-asymmetric needs RS384 or ES384")
+		}
+	}
+	if d.HasCapability(CapabilityClientConfidentialSymmetric) && len(d.TokenEndpointAuthMethodsSupported) > 0 &&
+		!contains(d.TokenEndpointAuthMethodsSupported, AuthClientSecretBasic) && !contains(d.TokenEndpointAuthMethodsSupported, AuthClientSecretPost) {
+		v.add(SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue, "capability client-confidential-symmetric but neither client_secret_basic nor client_secret_post")
+	}
+	for i, a := range d.TokenEndpointAuthSigningAlgValuesSupported {
+		if strings.EqualFold(a, "none") {
+			v.add(SeverityError, fmt.Sprintf("token_endpoint_auth_signing_alg_values_supported[%d]", i), ErrForbiddenValue, "%q: unsigned client assertions", a)
+		}
+	}
+
+	v.url("registration_endpoint", d.RegistrationEndpoint)
+	if d.SMARTAppStateEndpoint != "" {
+		v.add(SeverityWarning, "smart_app_state_endpoint", ErrDeprecated, "deprecated in SMART 2.2; list the endpoint in associated_endpoints with capability smart-app-state")
+	}
+	v.url("smart_app_state_endpoint", d.SMARTAppStateEndpoint)
+
+	for i, e := range d.AssociatedEndpoints {
+		f := fmt.Sprintf("associated_endpoints[%d]", i)
+		v.required(f+".url", e.URL != "", "")
+		v.url(f+".url", e.URL)
+		v.required(f+".capabilities", len(e.Capabilities) > 0, "")
+		v.capabilities(f+".capabilities", e.Capabilities)
+	}
+
+	v.url("user_access_brand_bundle", d.UserAccessBrandBundle)
+	if id := d.UserAccessBrandIdentifier; id != nil && id.Value == "" {
+		v.add(SeverityError, "user_access_brand_identifier", ErrInvalidValue, "identifier without a value")
+	}
+
+	v.recommended("scopes_supported", len(d.ScopesSupported) > 0)
+	v.list("scopes_supported", d.ScopesSupported)
+	for i, s := range d.ScopesSupported {
+		if strings.ContainsAny(s, " \t\r\n\"\\") {
+			v.add(SeverityError, fmt.Sprintf("scopes_supported[%d]", i), ErrInvalidValue, "%q is not a single scope token", s)
+		}
+	}
+	v.recommended("response_types_supported", len(d.ResponseTypesSupported) > 0)
+	v.list("response_types_supported", d.ResponseTypesSupported)
+	if launch && len(d.ResponseTypesSupported) > 0 && !contains(d.ResponseTypesSupported, ResponseTypeCode) {
+		v.add(SeverityWarning, "response_types_supported", ErrMissingValue, "launch capabilities use response_type %q", ResponseTypeCode)
+	}
+	v.recommended("management_endpoint", d.ManagementEndpoint != "")
+	v.url("management_endpoint", d.ManagementEndpoint)
+	v.recommended("introspection_endpoint", d.IntrospectionEndpoint != "")
+	v.url("introspection_endpoint", d.IntrospectionEndpoint)
+	v.recommended("revocation_endpoint", d.RevocationEndpoint != "")
+	v.url("revocation_endpoint", d.RevocationEndpoint)
+
+	v.required("capabilities", len(d.Capabilities) > 0, "")
+	v.capabilities("capabilities", d.Capabilities)
+
+	v.required("code_challenge_methods_supported", len(d.CodeChallengeMethodsSupported) > 0, "")
+	v.list("code_challenge_methods_supported", d.CodeChallengeMethodsSupported)
+	if len(d.CodeChallengeMethodsSupported) > 0 && !contains(d.CodeChallengeMethodsSupported, CodeChallengeS256) {
+		v.add(SeverityError, "code_challenge_methods_supported", ErrMissingValue, "S256 must be listed")
+	}
+	for i, m := range d.CodeChallengeMethodsSupported {
+		if strings.EqualFold(m, CodeChallengePlain) {
+			v.add(SeverityError, fmt.Sprintf("code_challenge_methods_supported[%d]", i), ErrForbiddenValue, "%q must not be listed", m)
+		}
+	}
+
+	for _, k := range slices.Sorted(maps.Keys(d.Extensions)) {
+		if standardMembers[k] {
+			v.add(SeverityError, k, ErrReservedExtension, "extension %q collides with a standard member", k)
+		} else if !json.Valid(d.Extensions[k]) {
+			v.add(SeverityError, k, ErrInvalidValue, "extension %q is not valid JSON", k)
+		}
+	}
+	return v.ps
+}

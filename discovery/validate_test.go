@@ -1,0 +1,345 @@
+package discovery
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidDocumentHasNoProblems(t *testing.T) {
+	if ps := validDocument().Validate(); len(ps) != 0 {
+		t.Fatalf("problems in the reference document: %v", ps)
+	}
+}
+
+// TestVectorsW1toW8 covers the discovery vectors W1–W8 of the spec notes
+// (§9.3), each with variants, and with the legitimate counterpart that
+// must stay clean. W9 (location under a base with a path) is in
+// wellknown_test.go.
+func TestVectorsW1toW8(t *testing.T) {
+	tests := []struct {
+		name     string
+		edit     func(d *Document)
+		severity Severity
+		field    string
+		err      error
+	}{
+		// W1: sso-openid-connect without issuer (or jwks_uri).
+		{"W1 sso without issuer", func(d *Document) { d.Issuer = "" }, SeverityError, "issuer", ErrMissing},
+		{"W1 sso without jwks_uri", func(d *Document) { d.JWKSURI = "" }, SeverityError, "jwks_uri", ErrMissing},
+		// W2: issuer without sso-openid-connect.
+		{"W2 issuer without sso", func(d *Document) { d.Capabilities = remove(d.Capabilities, "sso-openid-connect") }, SeverityWarning, "issuer", ErrUnexpected},
+		// W3: plain PKCE.
+		{"W3 S256 and plain", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "plain"} }, SeverityError, "code_challenge_methods_supported[1]", ErrForbiddenValue},
+		{"W3 plain first", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"plain", "S256"} }, SeverityError, "code_challenge_methods_supported[0]", ErrForbiddenValue},
+		{"W3 plain other case", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "PLAIN"} }, SeverityError, "code_challenge_methods_supported[1]", ErrForbiddenValue},
+		{"W3 plain only", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"plain"} }, SeverityError, "code_challenge_methods_supported", ErrMissingValue},
+		{"W3 S256 missing", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S512"} }, SeverityError, "code_challenge_methods_supported", ErrMissingValue},
+		{"W3 s256 lower case is not S256", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"s256"} }, SeverityError, "code_challenge_methods_supported", ErrMissingValue},
+		{"W3 no PKCE list", func(d *Document) { d.CodeChallengeMethodsSupported = nil }, SeverityError, "code_challenge_methods_supported", ErrMissing},
+		// W4: launch capability without authorization_endpoint.
+		{"W4 standalone without authorize", func(d *Document) {
+			d.Capabilities = []string{"launch-standalone"}
+			d.Issuer = ""
+			d.AuthorizationEndpoint = ""
+		}, SeverityError, "authorization_endpoint", ErrMissing},
+		{"W4 ehr without authorize", func(d *Document) { d.AuthorizationEndpoint = "" }, SeverityError, "authorization_endpoint", ErrMissing},
+		{"W4 Inferno requires it without launch", func(d *Document) {
+			d.Capabilities = []string{"client-confidential-asymmetric", "permission-v2"}
+			d.Issuer = ""
+			d.AuthorizationEndpoint = ""
+		}, SeverityError, "authorization_endpoint", ErrMissing},
+		// W5: asymmetric client auth.
+		{"W5 asymmetric without private_key_jwt", func(d *Document) { d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic"} }, SeverityError, "token_endpoint_auth_methods_supported", ErrMissingValue},
+		{"W5 asymmetric without methods", func(d *Document) { d.TokenEndpointAuthMethodsSupported = nil }, SeverityError, "token_endpoint_auth_methods_supported", ErrMissingValue},
+		{"W5 asymmetric without RS384/ES384", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS256"} }, SeverityError, "token_endpoint_auth_signing_alg_values_supported", ErrMissingValue},
+		{"W5 asymmetric without algs", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = nil }, SeverityError, "token_endpoint_auth_signing_alg_values_supported", ErrMissingValue},
+		{"W5 alg none", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS384", "none"} }, SeverityError, "token_endpoint_auth_signing_alg_values_supported[1]", ErrForbiddenValue},
+		// W6: relative and malformed endpoint URLs.
+		{"W6 relative token endpoint", func(d *Document) { d.TokenEndpoint = "/auth/token" }, SeverityError, "token_endpoint", ErrRelativeURL},
+		{"W6 relative without slash", func(d *Document) { d.AuthorizationEndpoint = "auth/authorize" }, SeverityError, "authorization_endpoint", ErrRelativeURL},
+		{"W6 scheme-relative", func(d *Document) { d.IntrospectionEndpoint = "//auth.example.org/introspect" }, SeverityError, "introspection_endpoint", ErrRelativeURL},
+		{"W6 relative jwks", func(d *Document) { d.JWKSURI = "jwks.json" }, SeverityError, "jwks_uri", ErrRelativeURL},
+		{"W6 relative issuer", func(d *Document) { d.Issuer = "/" }, SeverityError, "issuer", ErrRelativeURL},
+		{"W6 relative registration", func(d *Document) { d.RegistrationEndpoint = "../register" }, SeverityError, "registration_endpoint", ErrRelativeURL},
+		{"W6 relative management", func(d *Document) { d.ManagementEndpoint = "manage" }, SeverityError, "management_endpoint", ErrRelativeURL},
+		{"W6 relative revocation", func(d *Document) { d.RevocationEndpoint = "?revoke" }, SeverityError, "revocation_endpoint", ErrRelativeURL},
+		{"W6 relative brand bundle", func(d *Document) { d.UserAccessBrandBundle = "brands.json" }, SeverityError, "user_access_brand_bundle", ErrRelativeURL},
+		{"W6 relative associated endpoint", func(d *Document) {
+			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "/state", Capabilities: []string{"smart-app-state"}}}
+		}, SeverityError, "associated_endpoints[0].url", ErrRelativeURL},
+		{"W6 scheme without host", func(d *Document) { d.TokenEndpoint = "https:/auth/token" }, SeverityError, "token_endpoint", ErrRelativeURL},
+		{"W6 javascript scheme", func(d *Document) { d.TokenEndpoint = "javascript://x/%0aalert(1)" }, SeverityError, "token_endpoint", ErrInvalidURL},
+		{"W6 ftp scheme", func(d *Document) { d.TokenEndpoint = "ftp://auth.example.org/token" }, SeverityError, "token_endpoint", ErrInvalidURL},
+		{"W6 fragment", func(d *Document) { d.TokenEndpoint = "https://auth.example.org/token#x" }, SeverityError, "token_endpoint", ErrInvalidURL},
+		{"W6 userinfo", func(d *Document) { d.TokenEndpoint = "https://user:pw@auth.example.org/token" }, SeverityError, "token_endpoint", ErrInvalidURL},
+		{"W6 bad escape", func(d *Document) { d.TokenEndpoint = "https://auth.example.org/%zz" }, SeverityError, "token_endpoint", ErrInvalidURL},
+		{"W6 space in host", func(d *Document) { d.TokenEndpoint = "https://auth example.org/token" }, SeverityError, "token_endpoint", ErrInvalidURL},
+		{"http endpoint warns", func(d *Document) { d.TokenEndpoint = "http://localhost:8080/token" }, SeverityWarning, "token_endpoint", ErrInsecureURL},
+		{"issuer with query", func(d *Document) { d.Issuer = "https://auth.example.org?tenant=1" }, SeverityError, "issuer", ErrInvalidURL},
+		// W7: passthrough capability names.
+		{"W7 passthrough banner", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-banner") }, SeverityWarning, "capabilities[14]", ErrCapabilityAlias},
+		{"W7 passthrough style", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-style") }, SeverityWarning, "capabilities[14]", ErrCapabilityAlias},
+		// W8: unknown simple capability names.
+		{"W8 my-feature", func(d *Document) { d.Capabilities = append(d.Capabilities, "my-feature") }, SeverityWarning, "capabilities[14]", ErrUnknownCapability},
+		{"W8 typo of a SMART capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch_ehr") }, SeverityWarning, "capabilities[14]", ErrUnknownCapability},
+		{"W8 case differs", func(d *Document) { d.Capabilities = append(d.Capabilities, "Launch-EHR") }, SeverityWarning, "capabilities[14]", ErrUnknownCapability},
+		{"W8 in associated endpoint", func(d *Document) {
+			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "https://state.example.org", Capabilities: []string{"app-state"}}}
+		}, SeverityWarning, "associated_endpoints[0].capabilities[0]", ErrUnknownCapability},
+		// Required members.
+		{"no token endpoint", func(d *Document) { d.TokenEndpoint = "" }, SeverityError, "token_endpoint", ErrMissing},
+		{"no capabilities", func(d *Document) { d.Capabilities = nil }, SeverityError, "capabilities", ErrMissing},
+		{"no grant types", func(d *Document) { d.GrantTypesSupported = nil }, SeverityError, "grant_types_supported", ErrMissing},
+		{"launch without authorization_code", func(d *Document) { d.GrantTypesSupported = []string{"client_credentials"} }, SeverityError, "grant_types_supported", ErrMissingValue},
+		{"backend only without authorization_code", func(d *Document) {
+			d.Capabilities = []string{"client-confidential-asymmetric", "permission-v2"}
+			d.Issuer = ""
+			d.GrantTypesSupported = []string{"client_credentials"}
+		}, SeverityWarning, "grant_types_supported", ErrMissingValue},
+		{"unknown grant type", func(d *Document) { d.GrantTypesSupported = append(d.GrantTypesSupported, "implicit") }, SeverityWarning, "grant_types_supported[2]", ErrUnknownValue},
+		// Recommended members.
+		{"no scopes", func(d *Document) { d.ScopesSupported = nil }, SeverityWarning, "scopes_supported", ErrMissing},
+		{"no response types", func(d *Document) { d.ResponseTypesSupported = nil }, SeverityWarning, "response_types_supported", ErrMissing},
+		{"no introspection", func(d *Document) { d.IntrospectionEndpoint = "" }, SeverityWarning, "introspection_endpoint", ErrMissing},
+		{"no revocation", func(d *Document) { d.RevocationEndpoint = "" }, SeverityWarning, "revocation_endpoint", ErrMissing},
+		{"no management", func(d *Document) { d.ManagementEndpoint = "" }, SeverityWarning, "management_endpoint", ErrMissing},
+		{"launch without code response type", func(d *Document) { d.ResponseTypesSupported = []string{"token"} }, SeverityWarning, "response_types_supported", ErrMissingValue},
+		// Values.
+		{"empty capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "") }, SeverityError, "capabilities[14]", ErrInvalidValue},
+		{"capability with spaces", func(d *Document) { d.Capabilities = append(d.Capabilities, " launch-ehr") }, SeverityError, "capabilities[14]", ErrInvalidValue},
+		{"duplicate capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch-ehr") }, SeverityWarning, "capabilities[14]", ErrDuplicate},
+		{"scope with space", func(d *Document) { d.ScopesSupported = append(d.ScopesSupported, "patient/*.rs openid") }, SeverityError, "scopes_supported[7]", ErrInvalidValue},
+		{"symmetric without secret methods", func(d *Document) {
+			d.Capabilities = remove(d.Capabilities, "client-confidential-asymmetric")
+			d.TokenEndpointAuthMethodsSupported = []string{"private_key_jwt"}
+		}, SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue},
+		{"deprecated app state endpoint", func(d *Document) { d.SMARTAppStateEndpoint = "https://state.example.org" }, SeverityWarning, "smart_app_state_endpoint", ErrDeprecated},
+		{"associated endpoint without url", func(d *Document) {
+			d.AssociatedEndpoints = []AssociatedEndpoint{{Capabilities: []string{"smart-app-state"}}}
+		}, SeverityError, "associated_endpoints[0].url", ErrMissing},
+		{"associated endpoint without capabilities", func(d *Document) {
+			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "https://state.example.org"}}
+		}, SeverityError, "associated_endpoints[0].capabilities", ErrMissing},
+		{"brand identifier without value", func(d *Document) { d.UserAccessBrandIdentifier = &Identifier{System: "urn:ietf:rfc:3986"} }, SeverityError, "user_access_brand_identifier", ErrInvalidValue},
+		{"extension named like a standard member", func(d *Document) {
+			d.Extensions = map[string]json.RawMessage{"token_endpoint": json.RawMessage(`"https://evil.example.org/token"`)}
+		}, SeverityError, "token_endpoint", ErrReservedExtension},
+		{"extension not JSON", func(d *Document) { d.Extensions = map[string]json.RawMessage{"x": json.RawMessage(`{`)} }, SeverityError, "x", ErrInvalidValue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validDocument()
+			tt.edit(d)
+			ps := d.Validate()
+			if !hasProblem(ps, tt.severity, tt.field, tt.err) {
+				t.Fatalf("want %v on %s (%v); got %v", tt.severity, tt.field, tt.err, ps)
+			}
+			err := ps.Err()
+			if tt.severity == SeverityError {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || !errors.Is(err, tt.err) {
+					t.Fatalf("Err() = %v, want a *ValidationError matching %v", err, tt.err)
+				}
+				if _, err := NewHandler(d, HandlerConfig{}); !errors.Is(err, tt.err) {
+					t.Fatalf("NewHandler accepted the document: %v", err)
+				}
+			} else if len(ps.Errors()) == 0 {
+				if err != nil {
+					t.Fatalf("warnings only, yet Err() = %v", err)
+				}
+				if _, err := NewHandler(d, HandlerConfig{}); err != nil {
+					t.Fatalf("NewHandler refused a document with warnings only: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestLegitimateVariantsAccepted is the other half of each rule: documents
+// that are right must pass without errors.
+func TestLegitimateVariantsAccepted(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(d *Document)
+	}{
+		{"W1 issuer and jwks with sso", func(d *Document) {}},
+		{"W2 no sso and no issuer", func(d *Document) {
+			d.Capabilities = remove(d.Capabilities, "sso-openid-connect")
+			d.Issuer = ""
+			d.JWKSURI = ""
+		}},
+		{"W2 jwks_uri without sso is optional", func(d *Document) {
+			d.Capabilities = remove(d.Capabilities, "sso-openid-connect")
+			d.Issuer = ""
+		}},
+		{"W3 S256 only", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256"} }},
+		{"W3 S256 and another", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "S512"} }},
+		{"W4 standalone with authorize", func(d *Document) { d.Capabilities = []string{"launch-standalone", "client-public"}; d.Issuer = "" }},
+		{"W5 asymmetric with ES384 only", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"ES384"} }},
+		{"W5 asymmetric with RS384 only", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS384"} }},
+		{"W5 no asymmetric, no alg list", func(d *Document) {
+			d.Capabilities = remove(d.Capabilities, "client-confidential-asymmetric")
+			d.TokenEndpointAuthSigningAlgValuesSupported = nil
+			d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic"}
+		}},
+		{"W6 absolute with port and path", func(d *Document) { d.TokenEndpoint = "https://auth.example.org:8443/a/b/token?x=1" }},
+		{"W6 IPv6 host", func(d *Document) { d.TokenEndpoint = "https://[2001:db8::1]/token" }},
+		{"W6 http localhost (warning only)", func(d *Document) { d.TokenEndpoint = "http://localhost:8080/token" }},
+		{"W7 normative banner and style", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-banner", "context-style") }},
+		{"W7 passthrough (warning only)", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-banner") }},
+		{"W8 URI capability", func(d *Document) {
+			d.Capabilities = append(d.Capabilities, "https://example.org/cap/x", "urn:example:cap")
+		}},
+		{"W8 unknown simple name (warning only)", func(d *Document) { d.Capabilities = append(d.Capabilities, "my-feature") }},
+		{"every 2.2 capability", func(d *Document) {
+			for c := range knownCapabilities {
+				if !contains(d.Capabilities, c) {
+					d.Capabilities = append(d.Capabilities, c)
+				}
+			}
+		}},
+		{"associated endpoint", func(d *Document) {
+			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "https://state.example.org", Capabilities: []string{"smart-app-state"}}}
+		}},
+		{"vendor extension", func(d *Document) { d.Extensions = map[string]json.RawMessage{"x_vendor": json.RawMessage(`{"a":1}`)} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validDocument()
+			tt.edit(d)
+			if errs := d.Validate().Errors(); len(errs) != 0 {
+				t.Fatalf("unexpected errors: %v", errs)
+			}
+			if _, err := NewHandler(d, HandlerConfig{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	d := &Document{
+		TokenEndpoint:                 "/token",
+		Capabilities:                  []string{"sso-openid-connect", "my-feature", "context-passthrough-style"},
+		CodeChallengeMethodsSupported: []string{"plain"},
+	}
+	ps := d.Validate()
+	for _, want := range []struct {
+		s     Severity
+		field string
+		err   error
+	}{
+		{SeverityError, "issuer", ErrMissing},
+		{SeverityError, "jwks_uri", ErrMissing},
+		{SeverityError, "authorization_endpoint", ErrMissing},
+		{SeverityError, "grant_types_supported", ErrMissing},
+		{SeverityError, "token_endpoint", ErrRelativeURL},
+		{SeverityError, "code_challenge_methods_supported", ErrMissingValue},
+		{SeverityError, "code_challenge_methods_supported[0]", ErrForbiddenValue},
+		{SeverityWarning, "capabilities[1]", ErrUnknownCapability},
+		{SeverityWarning, "capabilities[2]", ErrCapabilityAlias},
+		{SeverityWarning, "scopes_supported", ErrMissing},
+	} {
+		if !hasProblem(ps, want.s, want.field, want.err) {
+			t.Errorf("missing %v %s %v in %v", want.s, want.field, want.err, ps)
+		}
+	}
+	err := ps.Err()
+	msg := err.Error()
+	for _, s := range []string{"issuer", "token_endpoint", "plain"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error message %q does not mention %s", msg, s)
+		}
+	}
+	if strings.Contains(msg, "my-feature") {
+		t.Errorf("warnings leak into the error message: %q", msg)
+	}
+	var p Problem
+	if !errors.As(err, &p) || p.Severity != SeverityError {
+		t.Errorf("errors.As(Problem) = %v, %+v", errors.As(err, &p), p)
+	}
+}
+
+func TestValidateDoesNotModify(t *testing.T) {
+	d := goldenDocument()
+	before, _ := d.MarshalJSON()
+	d.Validate()
+	_ = d.Normalize()
+	after, _ := d.MarshalJSON()
+	if string(before) != string(after) {
+		t.Fatal("Validate or Normalize changed the document")
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"banner", []string{"launch-ehr", "context-passthrough-banner"}, []string{"launch-ehr", "context-banner"}},
+		{"style", []string{"context-passthrough-style"}, []string{"context-style"}},
+		{"alias and normative once", []string{"context-banner", "context-passthrough-banner"}, []string{"context-banner"}},
+		{"duplicates", []string{"a:b", "launch-ehr", "a:b", "launch-ehr"}, []string{"a:b", "launch-ehr"}},
+		{"unchanged", []string{"launch-ehr", "my-feature"}, []string{"launch-ehr", "my-feature"}},
+		{"nil", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Document{Capabilities: tt.in, AssociatedEndpoints: []AssociatedEndpoint{{Capabilities: tt.in}}}
+			n := d.Normalize()
+			if strings.Join(n.Capabilities, " ") != strings.Join(tt.want, " ") || (tt.want == nil) != (n.Capabilities == nil) {
+				t.Errorf("Capabilities = %q, want %q", n.Capabilities, tt.want)
+			}
+			if strings.Join(n.AssociatedEndpoints[0].Capabilities, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("associated capabilities = %q, want %q", n.AssociatedEndpoints[0].Capabilities, tt.want)
+			}
+		})
+	}
+}
+
+// TestW7Emitted: a passthrough name configured is served as the
+// normative name and never under its own.
+func TestW7Emitted(t *testing.T) {
+	for _, alias := range []string{"context-passthrough-banner", "context-passthrough-style"} {
+		t.Run(alias, func(t *testing.T) {
+			d := validDocument()
+			d.Capabilities = append(d.Capabilities, alias)
+			h := mustHandler(t, d, HandlerConfig{})
+			body := string(h.Body())
+			if strings.Contains(body, "passthrough") {
+				t.Fatalf("served a passthrough name: %s", body)
+			}
+			if !strings.Contains(body, `"`+capabilityAliases[alias]+`"`) {
+				t.Fatalf("normative name missing: %s", body)
+			}
+			if !h.Document().HasCapability(capabilityAliases[alias]) || !d.HasCapability(capabilityAliases[alias]) {
+				t.Fatal("HasCapability does not see the normative name")
+			}
+		})
+	}
+}
+
+func TestSeverityString(t *testing.T) {
+	for s, want := range map[Severity]string{SeverityWarning: "warning", SeverityError: "error", 9: "severity(9)"} {
+		if got := s.String(); got != want {
+			t.Errorf("%d: %q, want %q", s, got, want)
+		}
+	}
+	p := Problem{Severity: SeverityError, Field: "token_endpoint", Err: ErrMissing}
+	if got := p.Error(); got != "error: token_endpoint: member missing" {
+		t.Errorf("Problem.Error() = %q", got)
+	}
+}
+
+func remove(list []string, s string) []string {
+	var out []string
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
