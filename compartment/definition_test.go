@@ -1,0 +1,195 @@
+package compartment
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestMemberCounts checks the member resource type counts of every
+// definition against the published tables.
+func TestMemberCounts(t *testing.T) {
+	tests := []struct {
+		v    Version
+		typ  Type
+		want int
+	}{
+		{R4, Patient, 66}, {R4, Encounter, 25}, {R4, RelatedPerson, 32}, {R4, Practitioner, 59}, {R4, Device, 32},
+		{R5, Patient, 73}, {R5, Encounter, 26}, {R5, RelatedPerson, 30}, {R5, Practitioner, 57}, {R5, Device, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.v.String()+"/"+tt.typ.String(), func(t *testing.T) {
+			d := Lookup(tt.v, tt.typ)
+			if d == nil {
+				t.Fatal("no definition")
+			}
+			if got := len(d.ResourceTypes()); got != tt.want {
+				t.Errorf("%d member types, want %d", got, tt.want)
+			}
+			if d.Version() != tt.v || d.Type() != tt.typ || !strings.EqualFold(d.URL(), "http://hl7.org/fhir/CompartmentDefinition/"+tt.typ.String()) {
+				t.Errorf("definition %v %v %s", d.Version(), d.Type(), d.URL())
+			}
+		})
+	}
+}
+
+// r4Patient is the R4 Patient compartment table of the specification.
+var r4Patient = map[string]string{
+	"Account": "subject", "AdverseEvent": "subject", "AllergyIntolerance": "patient recorder asserter",
+	"Appointment": "actor", "AppointmentResponse": "actor", "AuditEvent": "patient", "Basic": "patient author",
+	"BodyStructure": "patient", "CarePlan": "patient performer", "CareTeam": "patient participant",
+	"ChargeItem": "subject", "Claim": "patient payee", "ClaimResponse": "patient", "ClinicalImpression": "subject",
+	"Communication": "subject sender recipient", "CommunicationRequest": "subject sender recipient requester",
+	"Composition": "subject author attester", "Condition": "patient asserter", "Consent": "patient",
+	"Coverage": "policy-holder subscriber beneficiary payor", "CoverageEligibilityRequest": "patient",
+	"CoverageEligibilityResponse": "patient", "DetectedIssue": "patient", "DeviceRequest": "subject performer",
+	"DeviceUseStatement": "subject", "DiagnosticReport": "subject", "DocumentManifest": "subject author recipient",
+	"DocumentReference": "subject author", "Encounter": "patient", "EnrollmentRequest": "subject",
+	"EpisodeOfCare": "patient", "ExplanationOfBenefit": "patient payee", "FamilyMemberHistory": "patient",
+	"Flag": "patient", "Goal": "patient", "Group": "member", "ImagingStudy": "patient", "Immunization": "patient",
+	"ImmunizationEvaluation": "patient", "ImmunizationRecommendation": "patient", "Invoice": "subject patient recipient",
+	"List": "subject source", "MeasureReport": "patient", "Media": "subject",
+	"MedicationAdministration": "patient performer subject", "MedicationDispense": "subject patient receiver",
+	"MedicationRequest": "subject", "MedicationStatement": "subject", "MolecularSequence": "patient",
+	"NutritionOrder": "patient", "Observation": "subject performer", "Patient": "link", "Person": "patient",
+	"Procedure": "patient performer", "Provenance": "patient", "QuestionnaireResponse": "subject author",
+	"RelatedPerson": "patient", "RequestGroup": "subject participant", "ResearchSubject": "individual",
+	"RiskAssessment": "subject", "Schedule": "actor", "ServiceRequest": "subject performer", "Specimen": "subject",
+	"SupplyDelivery": "patient", "SupplyRequest": "subject", "VisionPrescription": "patient",
+}
+
+func TestR4PatientTable(t *testing.T) {
+	d := Lookup(R4, Patient)
+	if got := d.ResourceTypes(); len(got) != len(r4Patient) {
+		t.Fatalf("%d types, want %d", len(got), len(r4Patient))
+	}
+	for rt, params := range r4Patient {
+		if got := strings.Join(d.Params(rt), " "); got != params {
+			t.Errorf("%s: params %q, want %q", rt, got, params)
+		}
+	}
+	for _, rt := range []string{"Medication", "Practitioner", "Organization", "Location", "Task", "Device", "Bundle"} {
+		if d.Params(rt) != nil {
+			t.Errorf("%s is a member", rt)
+		}
+	}
+}
+
+// TestR4R5Differences samples the R4 → R5 differences table.
+func TestR4R5Differences(t *testing.T) {
+	tests := []struct {
+		typ      Type
+		resource string
+		r4, r5   string // "-" = not a member type
+	}{
+		{Patient, "AllergyIntolerance", "patient recorder asserter", "patient participant"},
+		{Patient, "Patient", "link", "link"},
+		{Patient, "Task", "-", "patient focus"},
+		{Patient, "Contract", "-", "patient"},
+		{Patient, "ResearchSubject", "individual", "subject"},
+		{Patient, "Media", "subject", "-"},
+		{Encounter, "CareTeam", "encounter", "-"},
+		{Encounter, "ChargeItem", "context", "encounter"},
+		{Encounter, "DocumentManifest", "related-ref", "-"},
+		{RelatedPerson, "CommunicationRequest", "sender recipient requester", "information-provider recipient requester"},
+		{Practitioner, "PaymentNotice", "provider", "reporter"},
+		{Practitioner, "ResearchStudy", "principalinvestigator", "-"},
+		{Device, "DeviceRequest", "device subject requester performer", "subject requester performer"},
+		{Device, "ResearchSubject", "-", "subject"},
+	}
+	for _, tt := range tests {
+		for _, c := range []struct {
+			v    Version
+			want string
+		}{{R4, tt.r4}, {R5, tt.r5}} {
+			got := strings.Join(Lookup(c.v, tt.typ).Params(tt.resource), " ")
+			if got == "" {
+				got = "-"
+			}
+			if got != c.want {
+				t.Errorf("%v %v %s: %q, want %q", c.v, tt.typ, tt.resource, got, c.want)
+			}
+		}
+	}
+}
+
+func TestSelfAndPaths(t *testing.T) {
+	tests := []struct {
+		v        Version
+		typ      Type
+		resource string
+		self     bool
+		narrow   string
+		paths    []Path
+	}{
+		{R4, Patient, "Patient", true, "_id", []Path{{Elements: "link.other"}}},
+		{R5, Patient, "Patient", true, "_id", []Path{{Elements: "link.other"}}},
+		{R4, Patient, "Observation", false, "patient", []Path{{Elements: "subject"}, {Elements: "performer"}}},
+		{R4, Patient, "Encounter", false, "patient", []Path{{Elements: "subject", Target: "Patient"}}},
+		{R4, Patient, "Appointment", false, "patient", []Path{{Elements: "participant.actor"}}},
+		{R4, Patient, "Account", false, "patient", []Path{{Elements: "subject"}}},
+		{R4, Patient, "AdverseEvent", false, "subject", []Path{{Elements: "subject"}}},
+		{R4, Patient, "Basic", false, "patient", []Path{{Elements: "subject", Target: "Patient"}, {Elements: "author"}}},
+		{R4, Patient, "Group", false, "member", []Path{{Elements: "member.entity"}}},
+		{R4, Device, "DeviceRequest", false, "device", []Path{{Elements: "codeReference"}, {Elements: "code"}, {Elements: "subject"}, {Elements: "requester"}, {Elements: "performer"}}},
+		{R4, Device, "Media", false, "subject", []Path{{Elements: "subject"}}},
+		{R4, Encounter, "Encounter", true, "_id", nil},
+		{R4, Encounter, "ChargeItem", false, "context", []Path{{Elements: "context"}}},
+		{R4, Practitioner, "Appointment", false, "practitioner", []Path{{Elements: "participant.actor"}}},
+		{R4, RelatedPerson, "Person", false, "relatedperson", []Path{{Elements: "link.target"}}},
+		{R5, Patient, "RequestOrchestration", false, "patient", []Path{{Elements: "subject"}, {Elements: "action.participant.actorReference"}, {Elements: "action.participant.actor"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.v.String()+"/"+tt.typ.String()+"/"+tt.resource, func(t *testing.T) {
+			r, ok := Lookup(tt.v, tt.typ).Resource(tt.resource)
+			if !ok {
+				t.Fatal("not a member type")
+			}
+			if r.Self != tt.self || r.Narrow.Name != tt.narrow {
+				t.Errorf("Self %v Narrow %q, want %v %q", r.Self, r.Narrow.Name, tt.self, tt.narrow)
+			}
+			var paths []Path
+			for _, p := range r.Params {
+				paths = append(paths, p.Paths...)
+			}
+			if !reflect.DeepEqual(paths, tt.paths) {
+				t.Errorf("paths %v, want %v", paths, tt.paths)
+			}
+			if n, _ := Lookup(tt.v, tt.typ).NarrowParam(tt.resource); n != tt.narrow {
+				t.Errorf("NarrowParam = %q", n)
+			}
+		})
+	}
+}
+
+func TestResourceIsACopy(t *testing.T) {
+	d := Lookup(R4, Patient)
+	r, _ := d.Resource("Observation")
+	r.Params[0].Paths[0].Elements = "x"
+	r.Params[0].Targets[0] = "x"
+	r2, _ := d.Resource("Observation")
+	if r2.Params[0].Paths[0].Elements != "subject" || slices.Contains(r2.Params[0].Targets, "x") {
+		t.Error("Resource shares its slices")
+	}
+}
+
+func TestTypesAndLookup(t *testing.T) {
+	for _, typ := range Types {
+		got, ok := ParseType(typ.String())
+		if !ok || got != typ {
+			t.Errorf("ParseType(%q) = %v, %v", typ.String(), got, ok)
+		}
+	}
+	for _, bad := range []string{"patient", "Observation", "", "Patient "} {
+		if _, ok := ParseType(bad); ok {
+			t.Errorf("ParseType(%q) ok", bad)
+		}
+	}
+	if Lookup(0, Patient) != nil || Lookup(R4, 0) != nil || Lookup(3, Patient) != nil || Lookup(R4, 6) != nil {
+		t.Error("Lookup of an unknown version or type returned a definition")
+	}
+	if Version(3).String() != "Version(3)" || Type(0).String() != "Type(0)" || R5.String() != "R5" {
+		t.Error("String of unknown values")
+	}
+}

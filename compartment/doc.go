@@ -1,0 +1,48 @@
+// Package compartment knows the FHIR compartments (Patient, Encounter,
+// RelatedPerson, Practitioner, Device) of R4 (4.0.1) and R5 (5.0.0): which
+// resource types belong to each, through which search parameters and which
+// reference elements, whether a resource is a member of a compartment
+// instance such as Patient/123, and how to narrow a search to one.
+//
+// The tables are generated from the official CompartmentDefinitions and
+// SearchParameters (internal/fhirdata) by internal/gen/compartments; each
+// linking parameter carries the element paths its FHIRPath expression covers
+// (Observation.subject → "subject", Encounter.participant.individual →
+// "participant.individual", X.where(resolve() is Patient) → only references
+// to a Patient). Expression terms the generator cannot read are listed by
+// Unresolved and link nothing: a resource whose only link is such a term is
+// not a member.
+//
+// # Membership
+//
+// A resource is a member of compartment instance T/id when
+//
+//   - it is the focal resource itself (resourceType T and id id; the Patient
+//     is in its own compartment in R4 too, as R5 says), or
+//   - one of its linking elements holds a Reference whose reference is
+//     T/id, T/id/_history/v, or <base>/T/id{/_history/v} where <base> is one
+//     of Config.BaseURLs (an absolute reference to any other server names
+//     someone else's resource, never ours).
+//
+// Only Reference.reference counts: not identifier, not display, not
+// contained "#id" references, not extensions. Matching is exact and
+// case-sensitive: Patient/1234 is not Patient/123, and percent-encoded or
+// padded forms never match. Malformed JSON and duplicate member names on the
+// checked elements are errors, never members.
+//
+// Checker.Member reads the JSON in one validating pass that descends only into
+// the linking elements and does not allocate for ordinary documents;
+// Checker.MemberMap works on a resource already decoded into map[string]any.
+//
+// # Search narrowing
+//
+// Checker.Binds tells whether a search query already confines the results to
+// a compartment instance, and Checker.Narrow adds the binding parameter when
+// it does not. The parameter Narrow adds is Definition.NarrowParam: _id for
+// the compartment's own type; else the linking parameter named like the
+// compartment (patient, encounter, …); else a parameter of that name that the
+// type defines and that covers only linking elements (Observation?patient=);
+// else the first linking parameter of the definition.
+package compartment
+
+//go:generate go run ../internal/gen/compartments -o compartments_gen.go

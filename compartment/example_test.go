@@ -1,0 +1,57 @@
+package compartment_test
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/fhirguard/fhirguard/compartment"
+)
+
+func ExampleChecker_Member() {
+	c, err := compartment.New(compartment.Config{
+		Version:  compartment.R4,
+		BaseURLs: []string{"https://fhir.example.org/r4"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, ref := range []string{
+		"Patient/123",
+		"Patient/123/_history/2",
+		"https://fhir.example.org/r4/Patient/123",
+		"https://elsewhere.example/fhir/Patient/123",
+		"Patient/1234",
+	} {
+		doc := `{"resourceType":"Observation","subject":{"reference":"` + ref + `"}}`
+		ok, err := c.Member([]byte(doc), compartment.Patient, "123")
+		fmt.Println(ref, ok, err)
+	}
+	// Output:
+	// Patient/123 true <nil>
+	// Patient/123/_history/2 true <nil>
+	// https://fhir.example.org/r4/Patient/123 true <nil>
+	// https://elsewhere.example/fhir/Patient/123 false <nil>
+	// Patient/1234 false <nil>
+}
+
+func ExampleChecker_Narrow() {
+	c, err := compartment.New(compartment.Config{Version: compartment.R4})
+	if err != nil {
+		panic(err)
+	}
+	q, _ := url.ParseQuery("code=http://loinc.org|1234-5")
+	fmt.Println(c.Binds("Observation", q, compartment.Patient, "123"))
+	narrowed, err := c.Narrow("Observation", q, compartment.Patient, "123")
+	fmt.Println(narrowed.Encode(), err)
+	fmt.Println(c.Binds("Observation", narrowed, compartment.Patient, "123"))
+	// Output:
+	// false
+	// code=http%3A%2F%2Floinc.org%7C1234-5&patient=Patient%2F123 <nil>
+	// true
+}
+
+func ExampleLookup() {
+	d := compartment.Lookup(compartment.R4, compartment.Patient)
+	fmt.Println(len(d.ResourceTypes()), d.Params("Communication"))
+	// Output: 66 [subject sender recipient]
+}

@@ -1,0 +1,137 @@
+package compartment
+
+import "strconv"
+
+// Version is a FHIR release.
+type Version uint8
+
+// The FHIR releases whose compartments the package knows.
+const (
+	R4 Version = iota + 1 // FHIR R4 (4.0.1)
+	R5                    // FHIR R5 (5.0.0)
+)
+
+// String returns "R4" or "R5".
+func (v Version) String() string {
+	switch v {
+	case R4:
+		return "R4"
+	case R5:
+		return "R5"
+	}
+	return "Version(" + strconv.Itoa(int(v)) + ")"
+}
+
+// Type is a compartment type; its name is the resource type that defines
+// the compartment.
+type Type uint8
+
+// The compartment types of FHIR R4 and R5.
+const (
+	Patient Type = iota + 1
+	Encounter
+	RelatedPerson
+	Practitioner
+	Device
+)
+
+var typeNames = [...]string{"", "Patient", "Encounter", "RelatedPerson", "Practitioner", "Device"}
+
+// Types lists the compartment types.
+var Types = [...]Type{Patient, Encounter, RelatedPerson, Practitioner, Device}
+
+// String returns the resource type name, e.g. "Patient".
+func (t Type) String() string {
+	if t >= Patient && t <= Device {
+		return typeNames[t]
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
+}
+
+// ParseType returns the compartment type named name (case-sensitive, as FHIR
+// resource type names are).
+func ParseType(name string) (Type, bool) {
+	for _, t := range Types {
+		if typeNames[t] == name {
+			return t, true
+		}
+	}
+	return 0, false
+}
+
+func (t Type) valid() bool { return t >= Patient && t <= Device }
+
+// Path is an element path, relative to the resource, that holds references
+// linking the resource to a compartment.
+type Path struct {
+	// Elements is the dotted JSON property path below the resource, e.g.
+	// "subject" or "participant.actor". Each step may hold an array.
+	Elements string
+	// Target, when set, is the only resource type the reference may point
+	// to for the link to count (from `.where(resolve() is Target)`).
+	Target string
+}
+
+// Param is a search parameter as seen from one resource type.
+type Param struct {
+	// Name is the search parameter code, e.g. "subject".
+	Name string
+	// Expression holds the terms of the FHIRPath expression that concern
+	// the resource type, joined with " | ".
+	Expression string
+	// Targets lists the resource types the parameter may point to.
+	Targets []string
+	// Paths are the element paths the expression covers.
+	Paths []Path
+	// Unresolved is set when a term of the expression could not be turned
+	// into paths; that term links nothing (see Unresolved).
+	Unresolved bool
+}
+
+// Resource describes how one resource type belongs to a compartment.
+type Resource struct {
+	// Type is the resource type, e.g. "Observation".
+	Type string
+	// Self is set for the compartment's own type: the focal resource is a
+	// member of its own compartment ("{def}"; also set for the R4 Patient).
+	Self bool
+	// Params are the linking search parameters, in definition order. A
+	// resource is a member when any of them points to the compartment.
+	Params []Param
+	// Narrow is the parameter Checker.Narrow adds to a search of this type
+	// (see the package documentation for the choice); "_id" for the
+	// compartment's own type.
+	Narrow Param
+}
+
+// UnresolvedExpression is a term of a linking search parameter expression
+// that the generator could not turn into element paths.
+type UnresolvedExpression struct {
+	Version     Version
+	Compartment Type
+	Resource    string // the member resource type
+	Param       string // the search parameter code
+	Expression  string // the term
+	Reason      string
+}
+
+// Unresolved returns every expression term of a linking search parameter
+// that links nothing because the generator could not read it.
+func Unresolved() []UnresolvedExpression {
+	return append([]UnresolvedExpression(nil), unresolved[:]...)
+}
+
+// genDefinition and genResource are the shapes of the generated tables.
+type genDefinition struct {
+	version   Version
+	typ       Type
+	url       string
+	resources []genResource
+}
+
+type genResource struct {
+	name   string
+	self   bool
+	narrow Param
+	params []Param
+}
