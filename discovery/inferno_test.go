@@ -144,10 +144,19 @@ func infernoSTU1Security(capabilityStatement, wellKnown []byte) []string {
 // over real HTTP, for several documents the kit must accept.
 func TestInfernoDiscovery(t *testing.T) {
 	docs := map[string]*Document{
-		"reference":   validDocument(),
-		"golden":      goldenDocument(),
-		"no sso":      func() *Document { d := validDocument(); d.Capabilities = remove(d.Capabilities, "sso-openid-connect"); d.Issuer = ""; return d }(),
-		"passthrough": func() *Document { d := validDocument(); d.Capabilities = append(d.Capabilities, "context-passthrough-banner"); return d }(),
+		"reference": validDocument(),
+		"golden":    goldenDocument(),
+		"no sso": func() *Document {
+			d := validDocument()
+			d.Capabilities = remove(d.Capabilities, "sso-openid-connect")
+			d.Issuer = ""
+			return d
+		}(),
+		"passthrough": func() *Document {
+			d := validDocument()
+			d.Capabilities = append(d.Capabilities, "context-passthrough-banner")
+			return d
+		}(),
 	}
 	for name, d := range docs {
 		t.Run(name, func(t *testing.T) {
