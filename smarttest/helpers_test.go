@@ -258,3 +258,5 @@ func claimsOf(t *testing.T, tok string) map[string]any {
 	must(t, json.Unmarshal(b, &m))
 	return m
 }
+
+func b64decode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
