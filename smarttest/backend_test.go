@@ -65,9 +65,13 @@ func TestClientCredentials(t *testing.T) {
 		{name: "same jti new signature", assertion: func() string {
 			return f.assertion(f.ec, "ec-1", func(a *Assertion) { a.JTI = jtiOf(t, replayed) })
 		}, status: 401, errCode: "invalid_client"},
-		{name: "exp too far", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Lifetime = 10 * time.Minute }) }, status: 401, errCode: "invalid_client"},
+		{name: "exp too far", assertion: func() string {
+			return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Lifetime = 10 * time.Minute })
+		}, status: 401, errCode: "invalid_client"},
 		{name: "exp a day ahead", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Lifetime = 24 * time.Hour }) }, status: 401, errCode: "invalid_client"},
-		{name: "expired", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Lifetime = -2 * time.Minute }) }, status: 401, errCode: "invalid_client"},
+		{name: "expired", assertion: func() string {
+			return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Lifetime = -2 * time.Minute })
+		}, status: 401, errCode: "invalid_client"},
 		{name: "exp missing", assertion: func() string {
 			c := goodClaims()
 			delete(c, "exp")
@@ -90,7 +94,9 @@ func TestClientCredentials(t *testing.T) {
 		}, status: 401, errCode: "invalid_client"},
 		{name: "wrong aud", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.Issuer() }) }, status: 401, errCode: "invalid_client"},
 		{name: "aud the FHIR base", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = testFHIRBase }) }, status: 401, errCode: "invalid_client"},
-		{name: "aud token URL with slash", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.TokenURL() + "/" }) }, status: 401, errCode: "invalid_client"},
+		{name: "aud token URL with slash", assertion: func() string {
+			return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.TokenURL() + "/" })
+		}, status: 401, errCode: "invalid_client"},
 		{name: "sub differs from iss", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Subject = "someone" }) }, status: 401, errCode: "invalid_client"},
 		{name: "unknown client", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.ClientID = "intruder" }) }, status: 401, errCode: "invalid_client"},
 		{name: "iss another registered client", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.ClientID = appID }) }, status: 401, errCode: "invalid_client"},
@@ -130,7 +136,9 @@ func TestClientCredentials(t *testing.T) {
 		}, status: 401, errCode: "invalid_client"},
 		{name: "empty assertion", assertion: func() string { return "" }, form: func(q url.Values) { q.Set("client_assertion", "") }, status: 401, errCode: "invalid_client"},
 		{name: "wrong assertion type", assertion: func() string { return f.assertion(f.rsa, "rsa-1", nil) },
-			form: func(q url.Values) { q.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer") }, status: 401, errCode: "invalid_client"},
+			form: func(q url.Values) {
+				q.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
+			}, status: 401, errCode: "invalid_client"},
 		{name: "client_id in form differs", assertion: func() string { return f.assertion(f.rsa, "rsa-1", nil) }, form: func(q url.Values) { q.Set("client_id", appID) }, status: 401, errCode: "invalid_client"},
 		{name: "assertion and basic", assertion: func() string { return f.assertion(f.rsa, "rsa-1", nil) }, form: func(q url.Values) { q.Set("x-basic", "1") }, status: 401, errCode: "invalid_client"},
 	}
