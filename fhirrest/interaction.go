@@ -117,6 +117,14 @@ type Interaction struct {
 	// Query holds the search or conditional parameters: the URL query merged
 	// with a form body (POST _search), or the If-None-Exist criteria.
 	Query url.Values
-	// Types is the list of types a system search names with _type.
+	// Types lists the resource types named by the _type parameter (comma
+	// lists and repeated parameters, without duplicates), as a system search
+	// or a compartment search on "*" uses it; nil without _type.
 	Types []string
+	// Bundle is the parsed body of a batch or transaction; nil otherwise.
+	Bundle *Bundle
 }
+
+// Permission returns the SMART permission the interaction needs on its
+// resource type: Kind.Permission.
+func (it *Interaction) Permission() scope.Permission { return it.Kind.Permission() }
