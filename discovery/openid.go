@@ -18,20 +18,48 @@ import (
 // OpenID Connect discovery document (or RFC 8414 metadata) that a SMART
 // configuration can reuse. Other members are ignored.
 type OpenIDConfiguration struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                              string   `json:"token_endpoint,omitempty"`
-	JWKSURI                                    string   `json:"jwks_uri,omitempty"`
-	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint,omitempty"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint,omitempty"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"`
-	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                     []string `json:"response_types_supported,omitempty"`
-	GrantTypesSupported                        []string `json:"grant_types_supported,omitempty"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// Issuer is the authorization server's issuer identifier. Required.
+	Issuer string `json:"issuer"`
+	// AuthorizationEndpoint is the OAuth 2.0 authorization endpoint.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	// TokenEndpoint is the OAuth 2.0 token endpoint.
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// JWKSURI is the URL of the server's JSON Web Key Set.
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// RegistrationEndpoint is the dynamic client registration endpoint.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// IntrospectionEndpoint is the RFC 7662 introspection endpoint.
+	IntrospectionEndpoint string `json:"introspection_endpoint,omitempty"`
+	// RevocationEndpoint is the RFC 7009 revocation endpoint.
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+	// UserinfoEndpoint is the OpenID Connect UserInfo endpoint.
+	UserinfoEndpoint string `json:"userinfo_endpoint,omitempty"`
+	// ScopesSupported lists the scopes the server supports.
+	ScopesSupported []string `json:"scopes_supported,omitempty"`
+	// ResponseTypesSupported lists the response_type values.
+	ResponseTypesSupported []string `json:"response_types_supported,omitempty"`
+	// GrantTypesSupported lists the grant types; absent means
+	// authorization_code and implicit.
+	GrantTypesSupported []string `json:"grant_types_supported,omitempty"`
+	// TokenEndpointAuthMethodsSupported lists the client authentication
+	// methods of the token endpoint.
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// TokenEndpointAuthSigningAlgValuesSupported lists the JWS algorithms
+	// of client assertions.
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
+	// CodeChallengeMethodsSupported lists the PKCE methods.
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
+}
+
+func (oc *OpenIDConfiguration) clone() *OpenIDConfiguration {
+	c := *oc
+	c.ScopesSupported = slices.Clone(oc.ScopesSupported)
+	c.ResponseTypesSupported = slices.Clone(oc.ResponseTypesSupported)
+	c.GrantTypesSupported = slices.Clone(oc.GrantTypesSupported)
+	c.TokenEndpointAuthMethodsSupported = slices.Clone(oc.TokenEndpointAuthMethodsSupported)
+	c.TokenEndpointAuthSigningAlgValuesSupported = slices.Clone(oc.TokenEndpointAuthSigningAlgValuesSupported)
+	c.CodeChallengeMethodsSupported = slices.Clone(oc.CodeChallengeMethodsSupported)
+	return &c
 }
 
 // ErrOpenIDConfiguration is wrapped by every error of

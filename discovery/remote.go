@@ -12,6 +12,9 @@ import (
 // MinRefreshInterval is the shortest RemoteConfig.RefreshInterval accepted.
 const MinRefreshInterval = time.Second
 
+// minRefreshInterval is MinRefreshInterval; tests lower it.
+var minRefreshInterval = MinRefreshInterval
+
 // RemoteConfig configures NewRemote.
 type RemoteConfig struct {
 	// Issuer is the authorization server's issuer URL; its
@@ -64,8 +67,8 @@ func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("discovery: RemoteConfig.Issuer is required")
 	}
-	if cfg.RefreshInterval != 0 && cfg.RefreshInterval < MinRefreshInterval {
-		return nil, fmt.Errorf("discovery: RemoteConfig.RefreshInterval below %v", MinRefreshInterval)
+	if cfg.RefreshInterval < 0 || (cfg.RefreshInterval > 0 && cfg.RefreshInterval < minRefreshInterval) {
+		return nil, fmt.Errorf("discovery: RemoteConfig.RefreshInterval below %v", minRefreshInterval)
 	}
 	if err := checkConfig(cfg.Handler); err != nil {
 		return nil, err
@@ -175,6 +178,5 @@ func (r *Remote) ProtectedResourceHandler() *ProtectedResourceHandler { return r
 // OpenIDConfiguration returns the last OpenID configuration fetched
 // successfully.
 func (r *Remote) OpenIDConfiguration() *OpenIDConfiguration {
-	oc := *r.last.Load()
-	return &oc
+	return r.last.Load().clone()
 }

@@ -1,0 +1,197 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+func remoteLocal() *Document {
+	return &Document{
+		Capabilities:       []string{"launch-ehr", "launch-standalone", "sso-openid-connect", "client-public", "permission-v2", "client-confidential-asymmetric"},
+		ManagementEndpoint: "https://manage.example.org",
+		// The test server offers plain and S256; plain is dropped.
+	}
+}
+
+func TestNewRemote(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	r, err := NewRemote(context.Background(), RemoteConfig{
+		Issuer:   srv.URL,
+		Local:    remoteLocal(),
+		Resource: "https://fhir.example.org/r4",
+		Fetch:    FetchConfig{Client: srv.Client()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	d := r.Handler().Document()
+	if d.Issuer != srv.URL || d.TokenEndpoint != srv.URL+"/token" || d.ManagementEndpoint != "https://manage.example.org" {
+		t.Fatalf("%+v", d)
+	}
+	if len(d.CodeChallengeMethodsSupported) != 1 || d.CodeChallengeMethodsSupported[0] != "S256" {
+		t.Fatalf("PKCE %v", d.CodeChallengeMethodsSupported)
+	}
+	if r.OpenIDConfiguration().UserinfoEndpoint != srv.URL+"/userinfo" {
+		t.Fatal("OpenID configuration not kept")
+	}
+	prm := r.ProtectedResourceHandler().Metadata()
+	if prm.Resource != "https://fhir.example.org/r4" || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != srv.URL {
+		t.Fatalf("%+v", prm)
+	}
+	// The handler serves it with Inferno's blessing.
+	w := serve(r.Handler(), http.MethodGet, "/", map[string]string{"Accept": "application/json"})
+	if f, _ := infernoWellKnown(w.Code, w.Header(), w.Body.Bytes(), ""); len(f) != 0 {
+		t.Fatal(f)
+	}
+}
+
+func TestNewRemoteFailures(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	tests := []struct {
+		name    string
+		cfg     RemoteConfig
+		prepare func()
+		want    error
+	}{
+		{"no issuer", RemoteConfig{}, nil, nil},
+		{"refresh too often", RemoteConfig{Issuer: srv.URL, RefreshInterval: time.Nanosecond}, nil, nil},
+		{"negative refresh", RemoteConfig{Issuer: srv.URL, RefreshInterval: -time.Second}, nil, nil},
+		{"bad handler config", RemoteConfig{Issuer: srv.URL, Handler: HandlerConfig{MaxAge: time.Millisecond}}, nil, nil},
+		{"server down", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, func() { srv.status.Store(503) }, ErrHTTPStatus},
+		{"http issuer", RemoteConfig{Issuer: "http://as.example.org", Local: remoteLocal()}, nil, ErrInsecureIssuer},
+		{"invalid result", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, func() {
+			srv.setEdit(func(m map[string]any) { m["code_challenge_methods_supported"] = []string{"plain"} })
+		}, ErrMissing},
+		{"invalid resource", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Resource: "/fhir", Fetch: FetchConfig{Client: srv.Client()}}, nil, ErrRelativeURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv.status.Store(0)
+			srv.setEdit(func(map[string]any) {})
+			if tt.prepare != nil {
+				tt.prepare()
+			}
+			r, err := NewRemote(context.Background(), tt.cfg)
+			if err == nil {
+				r.Stop()
+				t.Fatal("accepted")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRemoteRefresh(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Resource: "https://fhir.example.org/r4", Fetch: FetchConfig{Client: srv.Client()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	tag := r.Handler().ETag()
+
+	// A failed refresh keeps the document and says why.
+	srv.status.Store(500)
+	if err := r.Refresh(context.Background()); !errors.Is(err, ErrHTTPStatus) {
+		t.Fatalf("err %v", err)
+	}
+	srv.status.Store(0)
+	srv.setEdit(func(m map[string]any) { delete(m, "token_endpoint") })
+	var ve *ValidationError
+	if err := r.Refresh(context.Background()); !errors.As(err, &ve) {
+		t.Fatalf("err %v", err)
+	}
+	if r.Handler().ETag() != tag {
+		t.Fatal("failed refresh changed the document")
+	}
+
+	// A good one replaces it, in the security block too.
+	srv.setEdit(func(m map[string]any) { m["token_endpoint"] = srv.URL + "/v2/token" })
+	if err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Handler().ETag() == tag || r.Handler().Document().TokenEndpoint != srv.URL+"/v2/token" || r.Handler().Security().OAuthURI("token") != srv.URL+"/v2/token" {
+		t.Fatal("refresh not served")
+	}
+}
+
+func TestRemoteBackgroundRefreshAndStop(t *testing.T) {
+	old := minRefreshInterval
+	minRefreshInterval = time.Millisecond
+	defer func() { minRefreshInterval = old }()
+
+	srv := newOpenIDServer(t, true)
+	var mu sync.Mutex
+	var results []error
+	refreshed := make(chan struct{}, 100)
+	r, err := NewRemote(context.Background(), RemoteConfig{
+		Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()},
+		RefreshInterval: 5 * time.Millisecond,
+		OnRefresh: func(err error) {
+			mu.Lock()
+			results = append(results, err)
+			mu.Unlock()
+			select {
+			case refreshed <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.setEdit(func(m map[string]any) { m["token_endpoint"] = srv.URL + "/new" })
+	deadline := time.After(5 * time.Second)
+	for r.Handler().Document().TokenEndpoint != srv.URL+"/new" {
+		select {
+		case <-refreshed:
+		case <-deadline:
+			t.Fatal("background refresh never applied")
+		}
+	}
+	srv.status.Store(500)
+	for {
+		mu.Lock()
+		last := results[len(results)-1]
+		mu.Unlock()
+		if errors.Is(last, ErrHTTPStatus) {
+			break
+		}
+		select {
+		case <-refreshed:
+		case <-deadline:
+			t.Fatal("refresh failure never reported")
+		}
+	}
+	if r.Handler().Document().TokenEndpoint != srv.URL+"/new" {
+		t.Fatal("failed refresh dropped the document")
+	}
+
+	r.Stop()
+	r.Stop() // idempotent
+	hits := srv.hits.Load()
+	time.Sleep(30 * time.Millisecond)
+	if srv.hits.Load() != hits {
+		t.Fatal("requests after Stop: the refresh goroutine is still running")
+	}
+}
+
+func TestRemoteStopWithoutRefresh(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	r.Stop()
+	if r.ProtectedResourceHandler() != nil {
+		t.Fatal("protected-resource handler without a resource")
+	}
+}
