@@ -239,6 +239,14 @@ var shapeCases = []classifyCase{
 	{name: "28 instance graphql", method: "GET", target: "/fhir/Patient/123/$graphql?query=x", want: want{kind: Operation, typ: "Patient", id: "123", op: "graphql", level: LevelInstance}},
 	// Row 29: paging links are system searches with opaque parameters.
 	{name: "29 paging link", method: "GET", target: "/fhir?_getpages=abc&_getpagesoffset=10", want: want{kind: SearchSystem, query: url.Values{"_getpages": {"abc"}, "_getpagesoffset": {"10"}}}},
+	// Neighbours of refused requests that must still work.
+	{name: "ok search param named method", method: "GET", target: "/fhir/Observation?method=x&_methods=y", want: want{kind: SearchType, typ: "Observation", query: url.Values{"method": {"x"}, "_methods": {"y"}}}},
+	{name: "ok header like an override", method: "GET", target: "/fhir/Observation/1", header: map[string]string{"X-HTTP-Method-Overrides": "DELETE", "X-Method": "DELETE"}, want: want{kind: Read, typ: "Observation", id: "1"}},
+	{name: "ok id with inner dots", method: "GET", target: "/fhir/Observation/a..b", want: want{kind: Read, typ: "Observation", id: "a..b"}},
+	{name: "ok id with leading dot", method: "GET", target: "/fhir/Observation/.a", want: want{kind: Read, typ: "Observation", id: ".a"}},
+	{name: "ok semicolon in query value encoded", method: "GET", target: "/fhir/Observation?code=a%3Bb", want: want{kind: SearchType, typ: "Observation", query: url.Values{"code": {"a;b"}}}},
+	{name: "ok percent in query", method: "GET", target: "/fhir/Observation?code=a%2Fb", want: want{kind: SearchType, typ: "Observation", query: url.Values{"code": {"a/b"}}}},
+	{name: "ok plus in query", method: "GET", target: "/fhir/Observation?date=ge2020-01-01T00:00:00%2B05:00", want: want{kind: SearchType, typ: "Observation", query: url.Values{"date": {"ge2020-01-01T00:00:00+05:00"}}}},
 	// Row 30: _include stays in Query for the middleware.
 	{name: "30 include", method: "GET", target: "/fhir/Observation?patient=1&_include=Observation:performer&_revinclude=Provenance:target",
 		want: want{kind: SearchType, typ: "Observation", query: url.Values{"patient": {"1"}, "_include": {"Observation:performer"}, "_revinclude": {"Provenance:target"}}}},
@@ -545,6 +553,33 @@ func TestClassifyConstructedURL(t *testing.T) {
 	}
 	if _, err := Classify(&http.Request{Method: "GET"}, ""); !errors.Is(err, ErrNonCanonicalPath) {
 		t.Errorf("nil URL: err = %v", err)
+	}
+}
+
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errors.New("connection reset")
+	}
+	n := min(len(p), r.n)
+	for i := range n {
+		p[i] = 'a'
+	}
+	r.n -= n
+	return n, nil
+}
+
+func TestClassifyBodyReadError(t *testing.T) {
+	r, _ := http.NewRequest("POST", "http://fhir.example.org/fhir/Patient/_search", io.NopCloser(&failingReader{n: 3}))
+	r.Header.Set("Content-Type", formCT)
+	it, err := Classify(r, "/fhir")
+	if err == nil || StatusCode(err) != 0 || it.Kind != KindUnknown {
+		t.Fatalf("Classify = %v, %v; want an I/O error", it.Kind, err)
+	}
+	got, _ := io.ReadAll(r.Body)
+	if string(got) != "aaa" {
+		t.Errorf("body after Classify = %q", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package fhirrest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -138,8 +139,10 @@ func FuzzParseBundle(f *testing.F) {
 	f.Add([]byte(`{"resourceType":"Bundle","type":"batch","Type":"transaction"}`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"history"}`))
 	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(` { "a" : [ "}" , {"b":"\\\"]"} ] , "c" : 1.5e3 , "d":null,"e":true } `))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		orig := bytes.Clone(body)
+		checkMembers(t, body)
 		b, err := ParseBundle(body)
 		if !bytes.Equal(orig, body) {
 			t.Fatal("ParseBundle changed its input")
@@ -179,4 +182,33 @@ func FuzzParseBundle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkMembers compares the object scanner with encoding/json on valid
+// input: same keys, same values.
+func checkMembers(t *testing.T, body []byte) {
+	t.Helper()
+	var want map[string]json.RawMessage
+	if !json.Valid(body) || json.Unmarshal(body, &want) != nil || want == nil {
+		return
+	}
+	got := map[string]json.RawMessage{}
+	if err := members(body, func(k string, v json.RawMessage) error {
+		if _, dup := got[k]; dup {
+			t.Fatalf("members passed key %q twice", k)
+		}
+		got[k] = v
+		return nil
+	}); err != nil {
+		return // duplicate or non-ASCII keys: refused
+	}
+	if len(got) != len(want) {
+		t.Fatalf("members found %d keys, encoding/json %d", len(got), len(want))
+	}
+	for k, v := range want {
+		var a, b bytes.Buffer
+		if json.Compact(&a, v) != nil || json.Compact(&b, got[k]) != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Fatalf("key %q: members %s, encoding/json %s", k, got[k], v)
+		}
+	}
 }
