@@ -3,6 +3,7 @@ package compartment
 import (
 	"bytes"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/fhirguard/fhirguard/internal/fhirdata"
@@ -57,6 +58,10 @@ func TestUnresolved(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%+v: parameter not flagged Unresolved", u)
+		}
+		// The narrowing helpers still know the parameter.
+		if !slices.Contains(Lookup(u.Version, u.Compartment).Params(u.Resource), u.Param) {
+			t.Errorf("%+v: Params does not list the parameter", u)
 		}
 	}
 }

@@ -169,9 +169,24 @@ func (s *scanner) resource(c *Checker, d *Definition, m *matcher) bool {
 		}
 		return false
 	}
+	ok, rt, _ := s.resourceObject(c, d, m)
+	s.end()
+	if s.err != nil {
+		return false
+	}
+	if rt == nil {
+		s.err = ErrNotResource
+		return false
+	}
+	return ok
+}
+
+// resourceObject reads the object at s.pos as a resource and reports
+// membership; rt is nil when it has no string resourceType, and rt and rid
+// stay valid after further reads.
+func (s *scanner) resourceObject(c *Checker, d *Definition, m *matcher) (member bool, rt, rid []byte) {
 	start := s.pos
 	var (
-		rt, rid        []byte
 		haveRT, haveID bool
 		root           *node
 		skipped        bool // members skipped before resourceType was known
@@ -248,26 +263,21 @@ func (s *scanner) resource(c *Checker, d *Definition, m *matcher) bool {
 		}
 	}
 	s.depth--
-	s.end()
-	if s.err != nil {
-		return false
-	}
-	if rt == nil {
-		s.err = ErrNotResource
-		return false
+	if s.err != nil || rt == nil {
+		return false, rt, rid
 	}
 	if string(rt) == m.typ && rid != nil && string(rid) == m.id {
-		return true
+		return true, rt, rid
 	}
 	if !m.found && skipped && root != nil {
-		r := scanner{data: s.data, pos: start}
+		r := scanner{data: s.data, pos: start, depth: s.depth}
 		r.object(root, m, false)
 		if r.err != nil {
 			s.err = r.err
-			return false
+			return false, rt, rid
 		}
 	}
-	return m.found
+	return m.found, rt, rid
 }
 
 // strCopy reads a string that must outlive the next string read.
@@ -281,7 +291,7 @@ func (s *scanner) strCopy() []byte {
 
 // end checks that only white space follows the document.
 func (s *scanner) end() {
-	if s.err == nil && s.peek() != 0 {
+	if s.ws(); s.err == nil && s.pos < len(s.data) {
 		s.fail("data after the document")
 	}
 }

@@ -1,0 +1,110 @@
+package compartment
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func memberSeeds() []string {
+	return []string{
+		obs(`"Patient/123"`),
+		obs(`"Patient/123/_history/2"`),
+		obs(`"https://fhir.example.org/r4/Patient/123"`),
+		obs(`"Patient\/123"`),
+		obs(`"Patient/1234"`),
+		`{"resourceType":"Patient","id":"123"}`,
+		`{"resourceType":"Patient","id":"9","link":[{"other":{"reference":"Patient/123"}}]}`,
+		`{"id":"o","subject":{"reference":"Patient/123"},"resourceType":"Observation"}`,
+		`{"resourceType":"Appointment","participant":[{"actor":{"reference":"Patient/123"}}]}`,
+		`{"resourceType":"Observation","subject":{"reference":{"reference":"Patient/123"}}}`,
+		`{"resourceType":"Observation","subject":{"reference":"Patient/123"},"subject":{"reference":"Patient/9"}}`,
+		`{"resourceType":"Observation","contained":[{"resourceType":"Patient","id":"123"}],"subject":{"reference":"#123"}}`,
+		`{"resourceType":"Observation","x":[1,-2.5e+3,true,false,null,"\u00e9\ud83d\ude00"]}`,
+		`[1]`, `{`, `{"resourceType":"Observation","subject":{"reference":"Patient/123"}`, ``,
+	}
+}
+
+// FuzzMember checks that Member never panics, reports invalid JSON exactly
+// when encoding/json does, agrees with MemberMap, and gives the same answer
+// for relative references and the same references under our base, while a
+// foreign base never adds membership.
+func FuzzMember(f *testing.F) {
+	for _, s := range memberSeeds() {
+		f.Add([]byte(s))
+	}
+	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := c.Member(data, Patient, "123")
+		valid := json.Valid(data)
+		switch {
+		case !valid && !errors.Is(err, ErrMalformed):
+			t.Fatalf("invalid JSON: err = %v", err)
+		case valid && errors.Is(err, ErrMalformed) && !strings.Contains(err.Error(), "duplicate"):
+			t.Fatalf("valid JSON reported malformed: %v", err)
+		case err != nil && got:
+			t.Fatal("member with an error")
+		}
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("Member accepted what Unmarshal refuses: %v", err)
+		}
+		got2, err2 := c.MemberMap(m, Patient, "123")
+		if err2 != nil || got2 != got {
+			t.Fatalf("Member = %v, MemberMap = %v, %v", got, got2, err2)
+		}
+		abs := bytes.ReplaceAll(data, []byte(`"Patient/`), []byte(`"`+testBase+`/Patient/`))
+		if got3, err3 := c.Member(abs, Patient, "123"); err3 == nil && got3 != got {
+			t.Fatalf("relative %v, absolute %v", got, got3)
+		}
+		foreign := bytes.ReplaceAll(data, []byte(`"Patient/`), []byte(`"https://evil.example/fhir/Patient/`))
+		if got4, err4 := c.Member(foreign, Patient, "123"); err4 == nil && got4 && !got {
+			t.Fatal("a foreign base made the resource a member")
+		}
+	})
+}
+
+// FuzzRefersTo compares RefersTo with a plain model of the accepted forms.
+func FuzzRefersTo(f *testing.F) {
+	for _, s := range []string{"Patient/123", "Patient/123/_history/1", testBase + "/Patient/123", "Patient/1234",
+		"Patient/123/_history/", "patient/123", "x/Patient/123", "Patient/123/_history/1/_history/2"} {
+		f.Add(s, "123")
+	}
+	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, ref, id string) {
+		got := c.RefersTo(ref, Patient, id)
+		want := false
+		if ValidID(id) {
+			rel := ref
+			// The scheme and host of a base compare case-insensitively.
+			if host := len("https://fhir.example.org"); len(ref) > len(testBase) && strings.EqualFold(ref[:host], testBase[:host]) &&
+				ref[host:len(testBase)+1] == testBase[host:]+"/" {
+				rel = ref[len(testBase)+1:]
+			}
+			want = rel == "Patient/"+id
+			if v, ok := strings.CutPrefix(rel, "Patient/"+id+"/_history/"); ok && ValidID(v) {
+				want = true
+			}
+		}
+		if got != want {
+			t.Fatalf("RefersTo(%q, %q) = %v, model %v", ref, id, got, want)
+		}
+		if !strings.Contains(ref, "://") && got != c.RefersTo(testBase+"/"+ref, Patient, id) {
+			t.Fatalf("relative and absolute forms of %q disagree", ref)
+		}
+		if c.RefersTo("https://evil.example/"+ref, Patient, id) {
+			t.Fatalf("foreign base accepted for %q", ref)
+		}
+	})
+}
