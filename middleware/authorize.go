@@ -1,0 +1,433 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhirrest"
+	"github.com/fhirguard/fhirguard/scope"
+)
+
+// DefaultSharedTypes are the resource types that belong to no patient's
+// compartment but that patient-scoped apps routinely need to read (what an
+// Observation's performer or a MedicationRequest's medication points to).
+// Patient grants may read and search them (subject to the grant's type and
+// letters); they may never write them.
+var DefaultSharedTypes = []string{"Medication", "Organization", "Location", "Practitioner", "PractitionerRole", "Substance"}
+
+// DefaultMaxResponseBytes caps a response body Authorize buffers to verify.
+const DefaultMaxResponseBytes = 32 << 20
+
+// AuthorizeConfig configures Authorize.
+type AuthorizeConfig struct {
+	// BaseURL is the absolute URL of the FHIR base, such as
+	// "https://ehr.example.org/fhir". Its path is the prefix below which
+	// requests are FHIR interactions; absolute references that start with it
+	// (or with one of AlternateBaseURLs) name this server's resources.
+	// Required.
+	BaseURL string
+	// AlternateBaseURLs are other absolute URLs under which the same server
+	// is reached (their paths must equal BaseURL's).
+	AlternateBaseURLs []string
+	// FHIRVersion is the server's release: compartment.R4 (default) or R5.
+	FHIRVersion compartment.Version
+	// DenyStatus is the status of a read of an instance outside the token's
+	// compartment or constraints: 404 (default; indistinguishable from an
+	// absent id) or 403.
+	DenyStatus int
+	// SharedTypes lists the types outside every patient compartment that
+	// patient grants may read and search. nil means DefaultSharedTypes; an
+	// empty non-nil slice allows none.
+	SharedTypes []string
+	// IncludeLinkedPatients makes Patient.link a path into a patient's
+	// compartment, as the FHIR CompartmentDefinition lists it: a patient
+	// token then also sees the Patient resources that link to its patient.
+	// By default a patient token sees its own Patient resource only (no
+	// transitive access through links; SMART asks servers to document this).
+	IncludeLinkedPatients bool
+	// Policies run after scopes and compartments have allowed a request; each
+	// may deny, none may widen. A ResourcePolicy also judges every resource
+	// returned or written.
+	Policies []Policy
+	// MaxResponseBytes caps a response body buffered for verification
+	// (default DefaultMaxResponseBytes); a larger one is refused with 502.
+	MaxResponseBytes int64
+	// MaxBodyBytes caps a request body Authorize reads to check a write
+	// (default 16 MiB).
+	MaxBodyBytes int64
+	// Logger receives a record for every refusal and every resource removed
+	// from a response. Default: slog.Default().
+	Logger *slog.Logger
+	// OnDecision, when set, is called once per request with the decision
+	// (nil when the request was refused before one was made) and the
+	// refusal (nil when allowed). For metrics and audit; it must not block.
+	OnDecision func(r *http.Request, d *Decision, refusal error)
+}
+
+// Authorizer is the policy enforcement point: it classifies each request,
+// checks the token's scopes and launch context, narrows searches, checks
+// request bodies and verifies responses. Build it with NewAuthorizer.
+type Authorizer struct {
+	classifier *fhirrest.Classifier
+	checker    *compartment.Checker
+	patientDef *compartment.Definition
+	realm      string
+	basePath   string
+	bases      []string // absolute base URLs, without trailing slash
+	denyStatus int
+	shared     map[string]bool
+	maxResp    int64
+	maxBody    int64
+	policies   []Policy
+	resPols    []ResourcePolicy
+	log        *slog.Logger
+	onDecision func(*http.Request, *Decision, error)
+
+	excludeLinked bool
+}
+
+// NewAuthorizer validates cfg and returns its Authorizer.
+func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("middleware: AuthorizeConfig.BaseURL %q must be an absolute http(s) URL", cfg.BaseURL)
+	}
+	a := &Authorizer{
+		realm:      strings.TrimRight(cfg.BaseURL, "/"),
+		basePath:   strings.TrimRight(u.EscapedPath(), "/"),
+		denyStatus: cfg.DenyStatus,
+		maxResp:    cfg.MaxResponseBytes,
+		maxBody:    cfg.MaxBodyBytes,
+		policies:   cfg.Policies,
+		log:        cfg.Logger,
+		onDecision: cfg.OnDecision,
+		shared:     map[string]bool{},
+
+		excludeLinked: !cfg.IncludeLinkedPatients,
+	}
+	switch a.denyStatus {
+	case 0:
+		a.denyStatus = http.StatusNotFound
+	case http.StatusNotFound, http.StatusForbidden:
+	default:
+		return nil, fmt.Errorf("middleware: AuthorizeConfig.DenyStatus must be 404 or 403, not %d", cfg.DenyStatus)
+	}
+	if a.maxResp <= 0 {
+		a.maxResp = DefaultMaxResponseBytes
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = 16 << 20
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	version := cfg.FHIRVersion
+	if version == 0 {
+		version = compartment.R4
+	}
+	a.bases = append(a.bases, a.realm)
+	for _, b := range cfg.AlternateBaseURLs {
+		a.bases = append(a.bases, strings.TrimRight(b, "/"))
+	}
+	if a.checker, err = compartment.New(compartment.Config{Version: version, BaseURLs: a.bases, ExcludeLinked: !cfg.IncludeLinkedPatients}); err != nil {
+		return nil, fmt.Errorf("middleware: %w", err)
+	}
+	a.patientDef = a.checker.Definition(compartment.Patient)
+	if a.classifier, err = fhirrest.New(fhirrest.Config{Base: a.basePath, BaseURL: a.realm, MaxBundleBytes: a.maxBody}); err != nil {
+		return nil, fmt.Errorf("middleware: %w", err)
+	}
+	shared := cfg.SharedTypes
+	if shared == nil {
+		shared = DefaultSharedTypes
+	}
+	for _, t := range shared {
+		if !scope.IsResourceType(t) {
+			return nil, fmt.Errorf("middleware: SharedTypes: %q is not a resource type", t)
+		}
+		if _, member := a.patientDef.Resource(t); member || t == "Patient" {
+			return nil, fmt.Errorf("middleware: SharedTypes: %q is in the Patient compartment", t)
+		}
+		a.shared[t] = true
+	}
+	for _, p := range cfg.Policies {
+		if p == nil {
+			return nil, errors.New("middleware: nil Policy")
+		}
+		if rp, ok := p.(ResourcePolicy); ok {
+			a.resPols = append(a.resPols, rp)
+		}
+	}
+	return a, nil
+}
+
+// Authorize returns the enforcement middleware for cfg. Place it after
+// Authenticate; see Authorizer.
+func Authorize(cfg AuthorizeConfig) (func(http.Handler) http.Handler, error) {
+	a, err := NewAuthorizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return a.Handler, nil
+}
+
+// Handler wraps next, the FHIR server, with the enforcement point.
+func (a *Authorizer) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.serve(next, w, r)
+	})
+}
+
+// access is one way the token grants the interaction: a context, how its
+// scopes grant the permission, and the compartment it is held to.
+type access struct {
+	ctx     scope.Context
+	grant   scope.Grant
+	patient string // the Patient compartment id; "" when none
+}
+
+// open reports whether the access needs no verification at all.
+func (ac *access) open() bool { return ac.patient == "" && ac.grant.Unconstrained }
+
+// refusal is an error answered to the client.
+type refusal struct {
+	status int
+	ae     *AuthError // for 400, 401, 403 and 503
+	msg    string     // for other statuses
+	cause  error
+}
+
+func (e *refusal) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%d: %s: %v", e.status, e.msg, e.cause)
+	}
+	return fmt.Sprintf("%d: %s", e.status, e.msg)
+}
+
+func (e *refusal) Unwrap() error { return e.cause }
+
+func forbidden(scopeNeeded, desc string) *refusal {
+	return &refusal{status: http.StatusForbidden, msg: desc, ae: &AuthError{
+		Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: desc, Scope: scopeNeeded,
+	}}
+}
+
+func badRequest(desc string, cause error) *refusal {
+	return &refusal{status: http.StatusBadRequest, msg: desc, cause: cause, ae: invalidRequest(desc, cause)}
+}
+
+func statusRefusal(status int, desc string, cause error) *refusal {
+	return &refusal{status: status, msg: desc, cause: cause}
+}
+
+// write renders the refusal: RFC 6750 for 400/401/403, an OperationOutcome
+// in every case.
+func (a *Authorizer) write(w http.ResponseWriter, e *refusal) {
+	if e.ae != nil {
+		writeError(w, a.realm, e.ae)
+		return
+	}
+	writeOutcome(w, e.status, e.msg)
+}
+
+// writeOutcome writes an OperationOutcome with a status that is not an
+// RFC 6750 error.
+func writeOutcome(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/fhir+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	body := operationOutcome(issueCode(status), msg)
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// notFound is the answer for instances the token may not see: identical
+// for absent and hidden resources.
+func (a *Authorizer) notFound() *refusal {
+	if a.denyStatus == http.StatusForbidden {
+		return &refusal{status: http.StatusForbidden, msg: "access to the resource is not permitted",
+			ae: &AuthError{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: "access to the resource is not permitted"}}
+	}
+	return statusRefusal(http.StatusNotFound, "resource not found", nil)
+}
+
+func (a *Authorizer) refuse(w http.ResponseWriter, r *http.Request, d *Decision, e *refusal) {
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "fhirguard: request refused",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", e.status), slog.String("reason", e.Error()))
+	if a.onDecision != nil {
+		a.onDecision(r, d, e)
+	}
+	a.write(w, e)
+}
+
+func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		// CORS preflights are answered by the CORS middleware; any OPTIONS
+		// that gets here is answered without the FHIR handler.
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	it, err := a.classifier.Classify(r)
+	if err != nil {
+		if errors.Is(err, fhirrest.ErrWellKnown) {
+			next.ServeHTTP(w, r) // public documents (smart-configuration)
+			return
+		}
+		status := fhirrest.StatusCode(err)
+		switch status {
+		case 0:
+			a.refuse(w, r, nil, badRequest("the request could not be read", err))
+		case http.StatusBadRequest:
+			a.refuse(w, r, nil, badRequest("not a valid FHIR request", err))
+		default:
+			a.refuse(w, r, nil, statusRefusal(status, http.StatusText(status), err))
+		}
+		return
+	}
+	if it.Kind == fhirrest.Capabilities {
+		next.ServeHTTP(w, r)
+		return
+	}
+	tok, ok := TokenFromContext(r.Context())
+	if !ok || tok.Scopes == nil {
+		// Authorize without Authenticate in front: fail closed.
+		writeError(w, a.realm, errNoToken())
+		return
+	}
+	d := &Decision{Interaction: it}
+	x := &exchange{a: a, next: next, w: w, r: r, tok: tok, d: d}
+	if e := x.authorize(); e != nil {
+		a.refuse(w, r, d, e)
+		return
+	}
+	if a.onDecision != nil {
+		a.onDecision(r, d, nil)
+	}
+}
+
+// neededScope names the scope that would have allowed the request, in the
+// token's own context when it has resource scopes of only one kind.
+func neededScope(tok *Token, typ string, p scope.Permission) string {
+	ctx := scope.Patient
+	switch {
+	case tok.Scopes.HasContext(scope.Patient):
+	case tok.Scopes.HasContext(scope.User):
+		ctx = scope.User
+	case tok.Scopes.HasContext(scope.System):
+		ctx = scope.System
+	}
+	if typ == "" {
+		typ = "*"
+	}
+	return ctx.String() + "/" + typ + "." + p.String()
+}
+
+// patientOf returns the patient a context holds the token to: the token's
+// patient for patient grants, X for user grants whose fhirUser is
+// Patient/X. ok is false when a patient grant has no valid patient.
+func (a *Authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok bool) {
+	switch ctx {
+	case scope.Patient:
+		if tok.Patient == "" || !compartment.ValidID(tok.Patient) {
+			return "", false
+		}
+		return tok.Patient, true
+	case scope.User:
+		if id, isPatient := a.fhirUserPatient(tok.FHIRUser); isPatient {
+			if !compartment.ValidID(id) {
+				return "", false
+			}
+			return id, true
+		}
+	}
+	return "", true
+}
+
+// fhirUserPatient reports whether fhirUser names a Patient ("Patient/X" or
+// "<base>/Patient/X" for any base: the user is a patient wherever the
+// record lives) and returns X.
+func (a *Authorizer) fhirUserPatient(fhirUser string) (string, bool) {
+	if fhirUser == "" {
+		return "", false
+	}
+	ref := fhirUser
+	if i := strings.LastIndex(ref, "/Patient/"); i >= 0 {
+		ref = ref[i+1:]
+	}
+	id, ok := strings.CutPrefix(ref, "Patient/")
+	if !ok {
+		return "", false
+	}
+	return id, true
+}
+
+// accesses lists how the token grants permission p on type t, broadest
+// context first. missing is true when a patient grant exists but the token
+// has no usable patient.
+func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission) (out []access, missing bool) {
+	for _, ctx := range [...]scope.Context{scope.System, scope.User, scope.Patient} {
+		g := tok.Scopes.Lookup(ctx, t, p)
+		if !g.Allowed {
+			continue
+		}
+		id, ok := a.patientOf(tok, ctx)
+		if !ok {
+			missing = true
+			continue
+		}
+		ac := access{ctx: ctx, grant: g, patient: id}
+		if ac.open() {
+			return []access{ac}, false
+		}
+		out = append(out, ac)
+	}
+	return out, missing
+}
+
+// isOpen reports whether one of the accesses needs no verification.
+func isOpen(acs []access) bool {
+	return len(acs) == 1 && acs[0].open()
+}
+
+// commonPatient returns the patient every access is held to, or "" when
+// some access is not held to a patient or they differ.
+func commonPatient(acs []access) string {
+	if len(acs) == 0 {
+		return ""
+	}
+	id := acs[0].patient
+	for _, ac := range acs[1:] {
+		if ac.patient != id {
+			return ""
+		}
+	}
+	return id
+}
+
+func (d *Decision) record(acs []access) {
+	if len(acs) == 0 {
+		return
+	}
+	d.Context = acs[0].ctx
+	d.Grant = acs[0].grant
+	if id := commonPatient(acs); id != "" {
+		d.CompartmentType, d.CompartmentID = "Patient", id
+	}
+}
+
+// memberType reports whether resources of type rt can be in a Patient
+// compartment (Patient itself included).
+func (a *Authorizer) memberType(rt string) bool {
+	if rt == "Patient" {
+		return true
+	}
+	_, ok := a.patientDef.NarrowParam(rt)
+	return ok
+}

@@ -1,0 +1,542 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhirrest"
+	"github.com/fhirguard/fhirguard/scope"
+)
+
+// exchange is one request going through the enforcement point.
+type exchange struct {
+	a    *Authorizer
+	next http.Handler
+	w    http.ResponseWriter
+	r    *http.Request
+	tok  *Token
+	d    *Decision
+
+	acs      []access // how the token grants the interaction on its type
+	typeAcs  map[string][]access
+	inner    *http.Request // the request passed to the handler
+	readMode bool          // resources are being read (shared types allowed)
+}
+
+func (x *exchange) authorize() *refusal {
+	it := &x.d.Interaction
+	switch it.Kind {
+	case fhirrest.Read, fhirrest.VRead, fhirrest.HistoryInstance:
+		return x.read()
+	case fhirrest.SearchType, fhirrest.HistoryType:
+		return x.searchType()
+	case fhirrest.SearchCompartment:
+		return x.searchCompartment()
+	case fhirrest.SearchSystem, fhirrest.HistorySystem:
+		return x.searchSystem()
+	case fhirrest.Create:
+		return x.create()
+	case fhirrest.Update, fhirrest.Patch:
+		return x.update()
+	case fhirrest.Delete:
+		return x.delete()
+	case fhirrest.Batch, fhirrest.Transaction:
+		return x.bundle()
+	case fhirrest.Operation:
+		return x.operation()
+	}
+	return badRequest("unsupported FHIR interaction", nil)
+}
+
+// grant computes the accesses for the interaction's own type and letter, or
+// the refusal when there are none.
+func (x *exchange) grant(typ string, t scope.TypeID, p scope.Permission) *refusal {
+	acs, missing := x.a.accesses(x.tok, t, p)
+	if len(acs) == 0 {
+		if missing {
+			return forbidden(neededScope(x.tok, typ, p), "the token has patient scopes but no valid patient context")
+		}
+		return forbidden(neededScope(x.tok, typ, p), "the token does not grant this interaction")
+	}
+	x.acs = acs
+	x.d.record(acs)
+	return nil
+}
+
+// patientHeld reports whether some access holds the request to a patient.
+func (x *exchange) patientHeld() bool {
+	for _, ac := range x.acs {
+		if ac.patient != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// needsVerification reports whether the response must be checked.
+func (x *exchange) needsVerification() bool {
+	return !isOpen(x.acs) || len(x.a.resPols) > 0
+}
+
+// policies runs the request policies.
+func (x *exchange) policies() *refusal {
+	for _, p := range x.a.policies {
+		if err := p.AuthorizeRequest(x.r, x.tok, x.d); err != nil {
+			return x.policyRefusal(err)
+		}
+	}
+	return nil
+}
+
+func (x *exchange) policyRefusal(err error) *refusal {
+	var pd *PolicyDenial
+	if errors.As(err, &pd) {
+		x.d.Rule = pd.Rule
+		msg := pd.Message
+		if msg == "" {
+			msg = "denied by policy"
+		}
+		return &refusal{status: http.StatusForbidden, msg: msg, cause: err,
+			ae: &AuthError{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: msg, Err: err}}
+	}
+	x.a.log.LogAttrs(x.r.Context(), slog.LevelError, "fhirguard: policy failed; denying", slog.String("error", err.Error()))
+	return &refusal{status: http.StatusForbidden, msg: "denied by policy", cause: err,
+		ae: &AuthError{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: "denied by policy", Err: err}}
+}
+
+// innerRequest prepares the request the handler sees: the decision in its
+// context and, when the response will be verified, JSON without content
+// coding and without conditional headers (a 304 could not be verified).
+func (x *exchange) innerRequest(verify bool) *http.Request {
+	src := x.r
+	if x.inner != nil {
+		src = x.inner
+	}
+	r := src.WithContext(NewContextWithDecision(src.Context(), x.d))
+	if !verify {
+		return r
+	}
+	r.Header = src.Header.Clone()
+	r.Header.Set("Accept", "application/fhir+json")
+	r.Header.Del("Accept-Encoding")
+	r.Header.Del("If-None-Match")
+	r.Header.Del("If-Modified-Since")
+	if r.Method == http.MethodHead {
+		r.Method = http.MethodGet
+	}
+	return r
+}
+
+// pass calls the handler without verification.
+func (x *exchange) pass() *refusal {
+	if e := x.policies(); e != nil {
+		return e
+	}
+	x.next.ServeHTTP(x.w, x.innerRequest(false))
+	return nil
+}
+
+// checkRepresentation refuses, before the handler runs, representations the
+// verification cannot read and result shapes that would hide what it needs.
+func (x *exchange) checkRepresentation(search bool) *refusal {
+	q := x.d.Interaction.Query
+	for _, f := range q["_format"] {
+		switch strings.ToLower(strings.TrimSpace(f)) {
+		case "json", "application/json", "application/fhir+json", "application/json+fhir":
+		default:
+			return statusRefusal(http.StatusNotAcceptable, "only JSON can be returned to this token", nil)
+		}
+	}
+	if !search {
+		return nil
+	}
+	for _, s := range q["_summary"] {
+		switch s {
+		case "false", "data":
+		case "count":
+			if !x.countable() {
+				return forbidden("", "_summary=count cannot be verified for this token")
+			}
+		default:
+			return forbidden("", "_summary="+s+" cannot be verified for this token")
+		}
+	}
+	if len(q["_elements"]) > 0 {
+		return x.restoreElements()
+	}
+	return nil
+}
+
+// countable reports whether a count can be trusted: every access is held to
+// one patient without constraints and the query was narrowed to it.
+func (x *exchange) countable() bool {
+	if commonPatient(x.acs) == "" || len(x.a.resPols) > 0 {
+		return false
+	}
+	for _, ac := range x.acs {
+		if !ac.grant.Unconstrained {
+			return false
+		}
+	}
+	return true
+}
+
+// restoreElements adds to _elements the elements verification reads, so the
+// client cannot hide them.
+func (x *exchange) restoreElements() *refusal {
+	it := &x.d.Interaction
+	if it.ResourceType == "" || it.ResourceType == "*" {
+		return forbidden("", "_elements cannot be verified on a multi-type search for this token")
+	}
+	need := x.a.elementsFor(it.ResourceType, x.acs)
+	if need == nil {
+		return forbidden("", "_elements cannot be verified for this token")
+	}
+	have := map[string]bool{}
+	for _, v := range it.Query["_elements"] {
+		for e := range strings.SplitSeq(v, ",") {
+			have[strings.TrimSpace(e)] = true
+		}
+	}
+	var add []string
+	for _, e := range need {
+		if !have[e] {
+			add = append(add, e)
+		}
+	}
+	if len(add) > 0 {
+		x.addQuery("_elements", strings.Join(add, ","))
+	}
+	return nil
+}
+
+// elementsFor lists the top-level elements of type rt that verification
+// reads for these accesses: the compartment links and the constrained
+// parameters' elements. nil means some element is unknown.
+func (a *Authorizer) elementsFor(rt string, acs []access) []string {
+	set := map[string]bool{}
+	for _, ac := range acs {
+		if ac.patient != "" && rt != "Patient" {
+			res, ok := a.patientDef.Resource(rt)
+			if !ok {
+				continue
+			}
+			for _, p := range res.Params {
+				for _, path := range p.Paths {
+					top, _, _ := strings.Cut(path.Elements, ".")
+					set[top] = true
+				}
+			}
+		}
+		if !ac.grant.Unconstrained {
+			for _, cs := range ac.grant.Constraints {
+				for _, c := range cs {
+					els, ok := constraintElements(rt, c.Name)
+					if !ok {
+						return nil
+					}
+					for _, e := range els {
+						set[e] = true
+					}
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for e := range set {
+		out = append(out, e)
+	}
+	return out
+}
+
+// addQuery adds a parameter to the URL query of the request the handler
+// will see (form bodies are left alone: FHIR combines both).
+func (x *exchange) addQuery(name, value string) {
+	if x.inner == nil {
+		x.inner = x.r.Clone(x.r.Context())
+	}
+	q := x.inner.URL.Query()
+	q[name] = append([]string{value}, q[name]...)
+	x.inner.URL.RawQuery = q.Encode()
+	x.inner.RequestURI = ""
+}
+
+// narrowTo confines a search (or conditional criteria in the URL) of type
+// rt to the Patient compartment of id.
+func (x *exchange) narrowTo(rt, id string) *refusal {
+	q := x.d.Interaction.Query
+	if x.a.checker.Binds(rt, q, compartment.Patient, id) {
+		return nil
+	}
+	name, ok := x.a.patientDef.NarrowParam(rt)
+	value := "Patient/" + id
+	if rt == "Patient" {
+		name, value, ok = "_id", id, true
+	}
+	if !ok {
+		return forbidden("", "the search cannot be confined to the patient's compartment")
+	}
+	x.addQuery(name, value)
+	x.d.Narrowed = true
+	return nil
+}
+
+// serveVerified runs the handler with a buffered response and verifies it.
+// bundle says whether the body is a Bundle (search, history) or a resource.
+func (x *exchange) serveVerified(bundle bool) *refusal {
+	if e := x.policies(); e != nil {
+		return e
+	}
+	inner := x.innerRequest(true)
+	rec := newRecorder(x.a.maxResp)
+	x.next.ServeHTTP(rec, inner)
+	if rec.overflow {
+		return statusRefusal(http.StatusBadGateway, "the response is too large to verify", errResponseTooLarge)
+	}
+	status := rec.code()
+	if !bundle && (status == http.StatusNotFound || status == http.StatusGone) {
+		return x.a.notFound()
+	}
+	if status < 200 || status > 299 || status == http.StatusNoContent || rec.body.Len() == 0 {
+		writeRecorded(x.w, x.r, rec, rec.body.Bytes())
+		return nil
+	}
+	if !isJSONMediaType(rec.header.Get("Content-Type")) {
+		return statusRefusal(http.StatusNotAcceptable, "the response cannot be verified: only JSON can be returned to this token", errNotJSON)
+	}
+	body, err := rec.decodedBody()
+	if err != nil {
+		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+	}
+	doc, err := decodeJSONObject(body)
+	if err != nil {
+		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+	}
+	x.readMode = true
+	if !bundle {
+		if rt, _ := doc["resourceType"].(string); rt != x.d.Interaction.ResourceType || !x.accept(doc, false) {
+			x.logRemoved(doc, "read")
+			return x.a.notFound()
+		}
+		writeRecorded(x.w, x.r, rec, body)
+		return nil
+	}
+	changed, err := x.filterBundle(doc)
+	if err != nil {
+		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+	}
+	if changed {
+		if body, err = json.Marshal(doc); err != nil {
+			return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+		}
+		rec.header.Del("ETag")
+		rec.header.Del("Content-MD5")
+	}
+	writeRecorded(x.w, x.r, rec, body)
+	return nil
+}
+
+func (x *exchange) logRemoved(res map[string]any, where string) {
+	rt, _ := res["resourceType"].(string)
+	id, _ := res["id"].(string)
+	x.a.log.LogAttrs(x.r.Context(), slog.LevelWarn, "fhirguard: resource withheld from the response",
+		slog.String("where", where), slog.String("resourceType", rt), slog.String("id", id),
+		slog.String("interaction", x.d.Interaction.Kind.String()))
+}
+
+// accessesFor returns the accesses for a resource of type rt found in a
+// response: the interaction's own for its type, else what the token grants
+// for reading (r, then s) that type.
+func (x *exchange) accessesFor(rt string, include bool) []access {
+	if !include && rt == x.d.Interaction.ResourceType && x.acs != nil {
+		return x.acs
+	}
+	if acs, ok := x.typeAcs[rt]; ok {
+		return acs
+	}
+	var acs []access
+	if t, ok := scope.LookupType(rt); ok {
+		for _, p := range [...]scope.Permission{scope.Read, scope.Search} {
+			more, _ := x.a.accesses(x.tok, t, p)
+			acs = append(acs, more...)
+		}
+	}
+	if x.typeAcs == nil {
+		x.typeAcs = map[string][]access{}
+	}
+	x.typeAcs[rt] = acs
+	return acs
+}
+
+// accept reports whether the token may see (or write) the resource, and
+// runs the resource policies.
+func (x *exchange) accept(res map[string]any, include bool) bool {
+	rt, _ := res["resourceType"].(string)
+	if rt == "" {
+		return false
+	}
+	ok := false
+	for _, ac := range x.accessesFor(rt, include) {
+		if x.inScope(&ac, rt, res) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return false
+	}
+	phase := ResourceRead
+	if !x.readMode {
+		phase = ResourceWritten
+	}
+	for _, p := range x.a.resPols {
+		if err := p.AuthorizeResource(x.r, x.tok, x.d, phase, res); err != nil {
+			var pd *PolicyDenial
+			if errors.As(err, &pd) {
+				x.d.Rule = pd.Rule
+			} else {
+				x.a.log.LogAttrs(x.r.Context(), slog.LevelError, "fhirguard: resource policy failed; denying", slog.String("error", err.Error()))
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// inScope reports whether one access covers the resource: its compartment
+// and its granular constraints.
+func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
+	if ac.patient != "" {
+		switch {
+		case x.a.memberType(rt):
+			member, err := x.a.checker.MemberMap(res, compartment.Patient, ac.patient)
+			if err != nil || !member {
+				return false
+			}
+		case x.a.shared[rt] && x.readMode:
+		default:
+			return false
+		}
+	}
+	if ac.grant.Unconstrained {
+		return true
+	}
+	for _, cs := range ac.grant.Constraints {
+		if x.a.matchConstraints(rt, res, cs) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterBundle removes the entries the token may not see and corrects
+// Bundle.total. It reports whether the Bundle changed.
+func (x *exchange) filterBundle(doc map[string]any) (bool, error) {
+	if rt, _ := doc["resourceType"].(string); rt != "Bundle" {
+		return false, errors.New("a Bundle was expected")
+	}
+	raw, present := doc["entry"]
+	if !present {
+		return false, nil
+	}
+	entries, ok := raw.([]any)
+	if !ok {
+		return false, errors.New("Bundle.entry is not an array")
+	}
+	kept := entries[:0:0]
+	removed := 0
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		res, _ := entry["resource"].(map[string]any)
+		mode := ""
+		if s, ok := entry["search"].(map[string]any); ok {
+			mode, _ = s["mode"].(string)
+		}
+		switch {
+		case res == nil:
+		case mode == "outcome":
+			if rt, _ := res["resourceType"].(string); rt == "OperationOutcome" {
+				kept = append(kept, e)
+				continue
+			}
+		case x.accept(res, mode == "include"):
+			kept = append(kept, e)
+			continue
+		}
+		removed++
+		if res != nil {
+			x.logRemoved(res, "bundle entry")
+		}
+	}
+	if removed == 0 {
+		return false, nil
+	}
+	if len(kept) == 0 {
+		delete(doc, "entry")
+	} else {
+		doc["entry"] = kept
+	}
+	if _, has := doc["total"]; has {
+		if pagedBundle(doc) {
+			delete(doc, "total") // other pages hold unknown numbers of hidden entries
+		} else {
+			matches := 0
+			for _, e := range kept {
+				entry, _ := e.(map[string]any)
+				mode := ""
+				if s, ok := entry["search"].(map[string]any); ok {
+					mode, _ = s["mode"].(string)
+				}
+				if mode != "include" && mode != "outcome" {
+					matches++
+				}
+			}
+			doc["total"] = json.Number(strconv.Itoa(matches))
+		}
+	}
+	return true, nil
+}
+
+func pagedBundle(doc map[string]any) bool {
+	links, _ := doc["link"].([]any)
+	for _, l := range links {
+		lm, _ := l.(map[string]any)
+		switch rel, _ := lm["relation"].(string); rel {
+		case "next", "previous", "prev":
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads the request body (bounded) and puts it back for the
+// handler.
+func (x *exchange) readBody() ([]byte, *refusal) {
+	if x.r.Body == nil || x.r.Body == http.NoBody {
+		return nil, nil
+	}
+	if ce := x.r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, statusRefusal(http.StatusUnsupportedMediaType, "request bodies with a content coding cannot be checked", nil)
+	}
+	b, err := io.ReadAll(io.LimitReader(x.r.Body, x.a.maxBody+1))
+	if err != nil {
+		return nil, badRequest("the request body could not be read", err)
+	}
+	if int64(len(b)) > x.a.maxBody {
+		return nil, statusRefusal(http.StatusRequestEntityTooLarge, "the request body is too large", nil)
+	}
+	x.r.Body = io.NopCloser(bytes.NewReader(b))
+	x.r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return b, nil
+}
+
+// queryValues parses a raw query, for criteria in headers.
+func queryValues(raw string) (url.Values, error) { return url.ParseQuery(raw) }

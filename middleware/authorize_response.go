@@ -1,0 +1,139 @@
+package middleware
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// recorder buffers a handler's response so that Authorize can verify it
+// before anything reaches the client.
+type recorder struct {
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	limit    int64
+	overflow bool
+}
+
+func newRecorder(limit int64) *recorder {
+	return &recorder{header: http.Header{}, limit: limit}
+}
+
+func (rec *recorder) Header() http.Header { return rec.header }
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.status == 0 {
+		rec.status = code
+	}
+}
+
+func (rec *recorder) Write(p []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	if int64(rec.body.Len())+int64(len(p)) > rec.limit {
+		rec.overflow = true
+		return 0, errResponseTooLarge
+	}
+	return rec.body.Write(p)
+}
+
+// Flush is accepted and ignored: nothing leaves before verification.
+func (rec *recorder) Flush() {}
+
+func (rec *recorder) code() int {
+	if rec.status == 0 {
+		return http.StatusOK
+	}
+	return rec.status
+}
+
+var (
+	errResponseTooLarge = errors.New("fhirguard: response too large to verify")
+	errNotJSON          = errors.New("fhirguard: response is not FHIR JSON")
+	errEncoding         = errors.New("fhirguard: response content encoding cannot be inspected")
+)
+
+// isJSONMediaType accepts the JSON media types a FHIR server emits.
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/fhir+json", "application/json", "application/json+fhir":
+		return true
+	}
+	return false
+}
+
+// decodedBody returns the identity-encoded body of the recorded response.
+func (rec *recorder) decodedBody() ([]byte, error) {
+	enc := strings.ToLower(strings.TrimSpace(rec.header.Get("Content-Encoding")))
+	switch enc {
+	case "", "identity":
+		return rec.body.Bytes(), nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(rec.body.Bytes()))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errEncoding, err)
+		}
+		return readCapped(zr, rec.limit)
+	case "deflate":
+		return readCapped(flate.NewReader(bytes.NewReader(rec.body.Bytes())), rec.limit)
+	}
+	return nil, fmt.Errorf("%w: %q", errEncoding, enc)
+}
+
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errEncoding, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errResponseTooLarge
+	}
+	return b, nil
+}
+
+// decodeJSONObject decodes a JSON object keeping numbers as json.Number, so
+// that FHIR decimals keep their precision if the object is written again.
+func decodeJSONObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	return v, nil
+}
+
+// writeRecorded sends the recorded response with body b (identity-encoded).
+// HEAD requests get the headers only.
+func writeRecorded(w http.ResponseWriter, r *http.Request, rec *recorder, b []byte) {
+	h := w.Header()
+	for k, v := range rec.header {
+		h[k] = v
+	}
+	h.Del("Content-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(rec.code())
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
+}
