@@ -40,14 +40,15 @@ type Entry struct {
 	Err error
 }
 
-// EntryRequest is Bundle.entry.request.
+// EntryRequest is Bundle.entry.request, as sent (strings are not
+// normalised; the classified form is in Entry.Interaction).
 type EntryRequest struct {
-	Method          string
-	URL             string
-	IfNoneMatch     string
-	IfModifiedSince string
-	IfMatch         string
-	IfNoneExist     string
+	Method          string // request.method: GET, HEAD, POST, PUT, PATCH or DELETE
+	URL             string // request.url, relative to the base or absolute
+	IfNoneMatch     string // request.ifNoneMatch (a conditional read)
+	IfModifiedSince string // request.ifModifiedSince
+	IfMatch         string // request.ifMatch (version-aware update)
+	IfNoneExist     string // request.ifNoneExist (conditional create criteria)
 }
 
 var (

@@ -133,7 +133,16 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 	if u == nil || u.Opaque != "" || u.Fragment != "" || u.RawFragment != "" {
 		return Interaction{}, errOpaque
 	}
-	rest, ok := below(u.EscapedPath(), c.base)
+	// Routers read different fields: net/http's ServeMux the escaped path,
+	// chi RawPath when set, most handlers Path. On a path this package
+	// accepts (no percent-encoding) all three are the same string; a
+	// RawPath that disagrees with Path (only a rewritten URL has one) is
+	// refused.
+	esc := u.EscapedPath()
+	if u.RawPath != "" && u.RawPath != esc {
+		return Interaction{}, errRawPath
+	}
+	rest, ok := below(esc, c.base)
 	if !ok {
 		return Interaction{}, errOutside
 	}
@@ -260,6 +269,7 @@ type Parts struct {
 var (
 	errOutside     = newErr(ErrOutsideBase, "path is not below the FHIR base")
 	errOpaque      = newErr(ErrNonCanonicalPath, "opaque URL or fragment")
+	errRawPath     = newErr(ErrNonCanonicalPath, "URL RawPath disagrees with Path")
 	errQuery       = newErr(ErrInvalidQuery, "malformed query string")
 	errForm        = newErr(ErrInvalidQuery, "malformed form body")
 	errBodyLimit   = newErr(ErrTooLarge, "body exceeds its limit")

@@ -67,6 +67,7 @@ type Error struct {
 	Detail string
 }
 
+// Error returns the sentinel's text and the detail.
 func (e *Error) Error() string { return e.Err.Error() + ": " + e.Detail }
 
 // Unwrap returns the sentinel.
@@ -81,6 +82,7 @@ type EntryError struct {
 	Err   error
 }
 
+// Error names the entry and its error.
 func (e *EntryError) Error() string {
 	return "fhirrest: Bundle entry " + strconv.Itoa(e.Index) + ": " + e.Err.Error()
 }

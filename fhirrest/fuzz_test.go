@@ -105,6 +105,9 @@ func FuzzClassify(f *testing.F) {
 		} else {
 			checkValid(t, it)
 			p := u.EscapedPath()
+			if u.Path != p || u.RawPath != "" && u.RawPath != p {
+				t.Fatalf("accepted URL whose fields differ: Path %q RawPath %q escaped %q", u.Path, u.RawPath, p)
+			}
 			for _, bad := range []string{"%", "/./", "/../", "//", "\\", ";"} {
 				if strings.Contains(p, bad) {
 					t.Fatalf("path %q with %q accepted", p, bad)
