@@ -81,7 +81,10 @@ func (s *Store) handle(w http.ResponseWriter, r *http.Request) *result {
 	if err := negotiate(r); err != nil {
 		return errResult(err)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var body []byte
+	if r.Body != nil { // nil in requests built for a client, and in some internal calls
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

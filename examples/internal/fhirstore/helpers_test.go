@@ -149,3 +149,9 @@ func field(v any, path ...string) any {
 }
 
 func sameList(a, b []string) bool { return slices.Equal(a, b) }
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
+}
