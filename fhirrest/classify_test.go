@@ -259,10 +259,10 @@ func TestClassifyBundle(t *testing.T) {
 		{"request":{"method":"DELETE","url":"Observation/lab1"}}]}`
 	const batch = `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient?name=x"}}]}`
 	for _, tc := range []struct {
-		name, target, body, ct string
-		kind                   Kind
-		entries                []Kind
-		err                    error
+		name, target, body, ct, enc string
+		kind                        Kind
+		entries                     []Kind
+		err                         error
 	}{
 		{name: "26 transaction", target: "/fhir", body: tx, ct: jsonCT, kind: Transaction, entries: []Kind{Read, Delete}},
 		{name: "26 transaction slash", target: "/fhir/", body: tx, ct: "application/json", kind: Transaction, entries: []Kind{Read, Delete}},
@@ -272,11 +272,19 @@ func TestClassifyBundle(t *testing.T) {
 		{name: "history bundle refused", target: "/fhir", body: `{"resourceType":"Bundle","type":"history"}`, ct: jsonCT, err: ErrBundleType},
 		{name: "empty body refused", target: "/fhir", ct: jsonCT, err: ErrInvalidBundle},
 		{name: "malformed refused", target: "/fhir", body: `{"resourceType":"Bundle",`, ct: jsonCT, err: ErrInvalidBundle},
+		{name: "transaction with bad entry refused", target: "/fhir", ct: jsonCT, err: ErrNonCanonicalPath,
+			body: `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"GET","url":"Patient/1/../2"}}]}`},
+		{name: "nested Bundle refused", target: "/fhir", ct: jsonCT, err: ErrNestedBundle,
+			body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Bundle","type":"transaction"},"request":{"method":"POST","url":"Bundle"}}]}`},
+		{name: "gzip bundle refused", target: "/fhir", ct: jsonCT, enc: "gzip", body: tx, err: ErrMediaType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := map[string]string{}
 			if tc.ct != "" {
 				h["Content-Type"] = tc.ct
+			}
+			if tc.enc != "" {
+				h["Content-Encoding"] = tc.enc
 			}
 			r := rawRequest(t, "POST", tc.target, h, tc.body)
 			it, err := Classify(r, "/fhir")
