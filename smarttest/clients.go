@@ -111,6 +111,11 @@ func (s *Server) RegisterClient(c Client) error {
 		return fmt.Errorf("%w: %q", ErrDuplicateClient, c.ID)
 	}
 	s.clients[c.ID] = rc
+	for _, u := range rc.RedirectURIs {
+		if o := originOf(u); o != "" {
+			s.origins[o] = true
+		}
+	}
 	return nil
 }
 

@@ -21,6 +21,9 @@
 //	/introspect                         RFC 7662 with the SMART profile fields
 //	/revoke                             RFC 7009
 //
+// Discovery and the JWKS answer CORS requests from any origin, the token
+// and revocation endpoints from the origins of registered redirect URIs.
+//
 // The FHIR server's own .well-known/smart-configuration is served by the FHIR
 // server; [Server.SMARTConfiguration] returns the values it needs.
 //
@@ -43,6 +46,11 @@
 //     opaque token with any claims; [Server.MintFlawedToken] makes
 //     deliberately bad tokens (expired, wrong audience, alg none, unknown
 //     key, ...) for negative tests.
+//
+// For end-to-end tests, [Server.LaunchApp], [Server.Refresh] and
+// [Server.BackendToken] play the app's side of each flow over real HTTP
+// (PKCE verifier, state check, client assertion), and
+// [SignClientAssertion] makes assertions for hand-built requests.
 //
 // Access tokens are JWTs in the style of RFC 9068 (header typ at+jwt; claims
 // iss, sub, aud = the FHIR base, client_id, scope, exp, iat, jti, plus the

@@ -431,3 +431,37 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestCORS(t *testing.T) {
+	f := newFixture(t, nil)
+	cases := []struct {
+		name, method, path, origin string
+		status                     int
+		allow                      string
+	}{
+		{"discovery any origin", http.MethodGet, pathDiscovery, "https://anyone.example", 200, "*"},
+		{"JWKS any origin", http.MethodGet, pathJWKS, "https://anyone.example", 200, "*"},
+		{"discovery preflight", http.MethodOptions, pathDiscovery, "https://anyone.example", 204, "*"},
+		{"token preflight registered origin", http.MethodOptions, pathToken, "https://app.example", 204, "https://app.example"},
+		{"token preflight registered origin with port", http.MethodOptions, pathToken, "http://127.0.0.1:9999", 204, "http://127.0.0.1:9999"},
+		{"token preflight other origin", http.MethodOptions, pathToken, "https://evil.example", 204, ""},
+		{"token preflight origin with path tricks", http.MethodOptions, pathToken, "https://app.example.evil.example", 204, ""},
+		{"introspection never", http.MethodOptions, pathIntrospect, "https://app.example", 204, ""},
+		{"authorize never", http.MethodOptions, pathAuthorize, "https://app.example", 204, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, f.srv.Issuer()+c.path, nil)
+			req.Header.Set("Origin", c.origin)
+			if c.method == http.MethodOptions {
+				req.Header.Set("Access-Control-Request-Method", "POST")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || resp.Header.Get("Access-Control-Allow-Origin") != c.allow {
+				t.Errorf("status %d allow %q, want %d %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), c.status, c.allow)
+			}
+		})
+	}
+}

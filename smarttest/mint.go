@@ -172,9 +172,12 @@ func (s *Server) MintToken(o TokenOptions) (string, error) {
 // Flaw names a defect MintFlawedToken builds into a token.
 type Flaw int
 
-// Flaws. Every flawed token must be refused by a correct resource server;
-// all but FlawExpired, FlawNotYetValid, FlawWrongAudience, FlawWrongIssuer
-// and FlawNoExpiry fail signature verification against the JWKS.
+// Flaws. Every flawed token must be refused by a correct resource server.
+// FlawExpired, FlawNotYetValid, FlawWrongAudience, FlawWrongIssuer,
+// FlawNoExpiry and FlawIDTokenType carry a valid signature by the current
+// key, so only the claim checks catch them; FlawJSONSerialization carries a
+// valid signature in the wrong serialization; the rest fail signature
+// verification against the JWKS.
 const (
 	FlawExpired           Flaw = iota + 1 // exp an hour ago
 	FlawNotYetValid                       // nbf an hour ahead

@@ -115,6 +115,7 @@ type Server struct {
 	tokens    map[string]*issuedToken // by jti (JWT) or token value (opaque)
 	grants    map[string]*grant
 	usedJTIs  map[string]time.Time // client assertion jti → expiry, per client
+	origins   map[string]bool      // origins of registered redirect URIs (CORS)
 	issuedCnt int
 }
 
@@ -170,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 		tokens:   map[string]*issuedToken{},
 		grants:   map[string]*grant{},
 		usedJTIs: map[string]time.Time{},
+		origins:  map[string]bool{},
 	}
 	if _, err := s.keys.rotate(); err != nil {
 		return nil, err
@@ -362,6 +364,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.basePath != "" && strings.HasPrefix(p, s.basePath+"/") {
 		p = p[len(s.basePath):]
 	}
+	if r.Header.Get("Origin") != "" && s.cors(w, r, p) {
+		return
+	}
 	switch p {
 	case pathDiscovery:
 		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
@@ -402,6 +407,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// cors adds CORS headers (SMART App Launch 2.1+: discovery for any origin,
+// the token endpoint for the origins of registered redirect URIs) and
+// answers preflight requests; it reports whether the request was answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request, p string) bool {
+	origin := r.Header.Get("Origin")
+	allow := ""
+	switch p {
+	case pathDiscovery, pathJWKS:
+		allow = "*"
+	case pathToken, pathRevoke:
+		s.mu.Lock()
+		ok := s.origins[origin]
+		s.mu.Unlock()
+		if ok {
+			allow = origin
+			w.Header().Add("Vary", "Origin")
+		}
+	}
+	if allow != "" {
+		w.Header().Set("Access-Control-Allow-Origin", allow)
+	}
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	if allow != "" {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.Header().Set("Access-Control-Max-Age", "600")
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
