@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -105,6 +108,98 @@ func FuzzRefersTo(f *testing.F) {
 		}
 		if c.RefersTo("https://evil.example/"+ref, Patient, id) {
 			t.Fatalf("foreign base accepted for %q", ref)
+		}
+	})
+}
+
+// FuzzCheckBundle checks that CheckBundle never panics, reports invalid JSON
+// exactly when encoding/json does, agrees with Member entry by entry, and
+// that Without yields valid JSON whose entries are all members.
+func FuzzCheckBundle(f *testing.F) {
+	f.Add([]byte(searchBundle(3, true)))
+	f.Add([]byte(`{"resourceType":"Bundle","total":1,"entry":[{"resource":{"resourceType":"Patient","id":"123"}}]}`))
+	f.Add([]byte(`{"entry":[{"resource":` + obs(`"Patient/9"`) + `}],"total":1,"resourceType":"Bundle"}`))
+	f.Add([]byte(`{"resourceType":"Bundle","entry":[1,{},{"search":{"mode":"include"}}]}`))
+	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := c.CheckBundle(data, Patient, "123")
+		valid := json.Valid(data)
+		switch {
+		case !valid && !errors.Is(err, ErrMalformed):
+			t.Fatalf("invalid JSON: err = %v", err)
+		case valid && errors.Is(err, ErrMalformed) && !strings.Contains(err.Error(), "duplicate"):
+			t.Fatalf("valid JSON reported malformed: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		for _, e := range b.Entries {
+			var entry struct{ Resource json.RawMessage }
+			if err := json.Unmarshal(data[e.Start:e.End], &entry); err != nil || entry.Resource == nil {
+				continue
+			}
+			if ok, err := c.Member(entry.Resource, Patient, "123"); err == nil && ok != e.Member {
+				t.Fatalf("entry %+v: Member says %v", e, ok)
+			}
+		}
+		out := b.Without(func(e *Entry) bool { return !e.Member })
+		if !json.Valid(out) {
+			t.Fatalf("Without produced invalid JSON: %s", out)
+		}
+		b2, err := c.CheckBundle(out, Patient, "123")
+		if err != nil {
+			t.Fatalf("rewritten bundle: %v", err)
+		}
+		for _, e := range b2.Entries {
+			if !e.Member {
+				t.Fatalf("rewritten bundle keeps %+v", e)
+			}
+		}
+	})
+}
+
+// FuzzBinds checks that Binds and Narrow never panic, that a binding query
+// names the id, that Narrow never drops what the client asked for, and that
+// a narrowed query binds unless the client already gave the narrowing
+// parameter other values.
+func FuzzBinds(f *testing.F) {
+	for _, s := range []string{"patient=123", "subject:Patient=123", "patient=123,456", "patient:missing=true",
+		"subject=Patient/123&patient=9", "_id=123", "patient=" + testBase + "/Patient/123", "patient.name=x"} {
+		f.Add("Observation", s)
+		f.Add("Patient", s)
+	}
+	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, resource, query string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		if c.Binds(resource, q, Patient, "123") && !strings.Contains(fmt.Sprint(q), "123") {
+			t.Fatalf("%s?%s binds without naming the id", resource, query)
+		}
+		n, err := c.Narrow(resource, q, Patient, "123")
+		if err != nil {
+			return
+		}
+		for k, vs := range q {
+			for _, v := range vs {
+				if !slices.Contains(n[k], v) {
+					t.Fatalf("Narrow dropped %s=%s", k, v)
+				}
+			}
+		}
+		name, _ := c.Definition(Patient).NarrowParam(resource)
+		if resource == "Patient" {
+			name = "_id"
+		}
+		if len(q[name]) == 0 && !c.Binds(resource, n, Patient, "123") {
+			t.Fatalf("narrowed %v does not bind", n)
 		}
 	})
 }
