@@ -13,7 +13,8 @@ import (
 
 // TokenResponse is a token endpoint response (SMART App Launch 2.2 §"Obtain
 // access token"), as the client-side helpers LaunchApp, Refresh and
-// BackendToken return it.
+// BackendToken return it. Each field is the response member named in its
+// JSON tag.
 type TokenResponse struct {
 	AccessToken       string        `json:"access_token"`
 	TokenType         string        `json:"token_type"`
@@ -35,11 +36,12 @@ type TokenResponse struct {
 // description, and the HTTP status (302 for errors redirected from the
 // authorization endpoint).
 type ResponseError struct {
-	Status      int
-	Code        string
-	Description string
+	Status      int    // HTTP status
+	Code        string // RFC 6749 error code, e.g. "invalid_grant"
+	Description string // error_description
 }
 
+// Error formats the code, status and description.
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("smarttest: %s (HTTP %d): %s", e.Code, e.Status, e.Description)
 }

@@ -145,23 +145,26 @@ func (s *Server) client(id string) *registeredClient {
 }
 
 // ContextItem is one entry of the SMART fhirContext array (App Launch 2.2).
+// At least one of Reference, Canonical and Identifier must be set.
 type ContextItem struct {
-	Reference  string         `json:"reference,omitempty"`
-	Canonical  string         `json:"canonical,omitempty"`
-	Identifier map[string]any `json:"identifier,omitempty"`
-	Type       string         `json:"type,omitempty"`
-	Role       string         `json:"role,omitempty"`
+	Reference  string         `json:"reference,omitempty"`  // relative reference, "DiagnosticReport/123"
+	Canonical  string         `json:"canonical,omitempty"`  // canonical URL, optionally with |version
+	Identifier map[string]any `json:"identifier,omitempty"` // a FHIR Identifier
+	Type       string         `json:"type,omitempty"`       // resource type, with Canonical or Identifier
+	Role       string         `json:"role,omitempty"`       // role URI; absent means "launch"
 }
 
 // LaunchContext is the context an EHR launch binds to its launch value.
+// Every field is returned in the token response and carried in the access
+// token.
 type LaunchContext struct {
-	Patient           string // a FHIR id
-	Encounter         string // a FHIR id
-	FHIRContext       []ContextItem
-	NeedPatientBanner bool
-	SMARTStyleURL     string
-	Intent            string
-	Tenant            string
+	Patient           string        // a FHIR id: the patient claim
+	Encounter         string        // a FHIR id: the encounter claim
+	FHIRContext       []ContextItem // the fhirContext claim
+	NeedPatientBanner bool          // need_patient_banner (always sent in an EHR launch)
+	SMARTStyleURL     string        // smart_style_url
+	Intent            string        // intent
+	Tenant            string        // tenant
 	// User overrides Config.User for this launch ("Practitioner/7").
 	User string
 }

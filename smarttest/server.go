@@ -30,8 +30,9 @@ const (
 	clockSkew              = 30 * time.Second
 )
 
-// Sentinel errors. Errors returned by this package wrap one of them; use
-// errors.Is.
+// Sentinel errors. Errors from New, the Register methods, the key methods,
+// the minting methods and SignClientAssertion wrap one of them; use
+// errors.Is. The client-side helpers return *ResponseError for refusals.
 var (
 	// ErrConfig reports an invalid Config, Client, LaunchContext,
 	// TokenOptions or Assertion.
@@ -279,7 +280,8 @@ const (
 
 // SMARTConfiguration holds the values a FHIR server's
 // .well-known/smart-configuration document needs from this authorization
-// server. Field names and JSON names follow SMART App Launch 2.2.
+// server. Each field is the SMART App Launch 2.2 member named in its JSON
+// tag; every URL is absolute.
 type SMARTConfiguration struct {
 	Issuer                                     string   `json:"issuer"`
 	JWKSURI                                    string   `json:"jwks_uri"`
