@@ -182,3 +182,50 @@ func (d *Definition) NarrowParam(resourceType string) (name string, ok bool) {
 	}
 	return e.res.Narrow.Name, true
 }
+
+// TouchesLink reports whether a JSON Patch operation on the JSON Pointer
+// pointer (RFC 6901, e.g. "/subject/reference" or "/performer/0") of a
+// resourceType resource may change its membership in the compartment: the
+// pointer is the whole document, resourceType, id, or lies inside a
+// top-level element that holds a link. Pointers that are not valid JSON
+// Pointers count as touching. Check both path and from of move and copy.
+func (d *Definition) TouchesLink(resourceType, pointer string) bool {
+	if pointer == "" || pointer[0] != '/' {
+		return true
+	}
+	seg, _, _ := strings.Cut(pointer[1:], "/")
+	if strings.Contains(seg, "~") {
+		var ok bool
+		if seg, ok = unescapePointer(seg); !ok {
+			return true
+		}
+	}
+	if seg == "resourceType" || seg == "id" || seg == "" {
+		return true
+	}
+	e := d.resources[resourceType]
+	return e != nil && e.links != nil && e.links.child(seg) >= 0
+}
+
+func unescapePointer(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '~' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 == len(s) {
+			return "", false
+		}
+		switch s[i+1] {
+		case '0':
+			b.WriteByte('~')
+		case '1':
+			b.WriteByte('/')
+		default:
+			return "", false
+		}
+		i++
+	}
+	return b.String(), true
+}

@@ -193,3 +193,37 @@ func TestTypesAndLookup(t *testing.T) {
 		t.Error("String of unknown values")
 	}
 }
+
+func TestTouchesLink(t *testing.T) {
+	d := Lookup(R4, Patient)
+	tests := []struct {
+		resource, pointer string
+		want              bool
+	}{
+		{"Observation", "/subject", true},
+		{"Observation", "/subject/reference", true},
+		{"Observation", "/performer/0", true},
+		{"Observation", "/performer/-", true},
+		{"Observation", "/id", true},
+		{"Observation", "/resourceType", true},
+		{"Observation", "", true},
+		{"Observation", "/", true},
+		{"Observation", "subject", true},
+		{"Observation", "/sub~0ject", false},
+		{"Observation", "/subject~2", true},
+		{"Observation", "/status", false},
+		{"Observation", "/valueQuantity/value", false},
+		{"Observation", "/focus/0", false},
+		{"Observation", "/contained/0/subject", false},
+		{"Appointment", "/participant/1/actor/reference", true},
+		{"Patient", "/link/0/other", true},
+		{"Patient", "/name/0/family", false},
+		{"Medication", "/code", false},
+		{"Medication", "/id", true},
+	}
+	for _, tt := range tests {
+		if got := d.TouchesLink(tt.resource, tt.pointer); got != tt.want {
+			t.Errorf("TouchesLink(%s, %q) = %v, want %v", tt.resource, tt.pointer, got, tt.want)
+		}
+	}
+}

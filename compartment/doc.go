@@ -34,6 +34,15 @@
 // the linking elements and does not allocate for ordinary documents;
 // Checker.MemberMap works on a resource already decoded into map[string]any.
 //
+// Checker.CheckBundle reads a whole Bundle (a search result, history) in one
+// pass and reports each entry's span, type, id, search mode and membership;
+// Bundle.Without then removes entries and corrects total without decoding
+// and re-encoding the document, so a response can be verified in a fraction
+// of the time a json.Unmarshal of it takes.
+//
+// Definition.TouchesLink tells whether a JSON Patch path may change a
+// resource's membership.
+//
 // # Search narrowing
 //
 // Checker.Binds tells whether a search query already confines the results to
