@@ -39,7 +39,9 @@ func isB64URL(s string) bool {
 }
 
 // splitCompact splits a compact serialization into its three segments:
-// exactly two dots, every segment non-empty and in the base64url alphabet.
+// exactly two dots, a non-empty header and signature, every segment in the
+// base64url alphabet. (An empty payload is a valid JWS; as a JWT it fails
+// later, when the claims are decoded.)
 func splitCompact(raw string) (h, p, s string, err error) {
 	i := strings.IndexByte(raw, '.')
 	if i < 0 {
@@ -54,8 +56,8 @@ func splitCompact(raw string) (h, p, s string, err error) {
 		return "", "", "", fmt.Errorf("%w: more than three segments", ErrMalformedToken)
 	}
 	h, p, s = raw[:i], raw[i+1:j], raw[j+1:]
-	if h == "" || p == "" || s == "" {
-		return "", "", "", fmt.Errorf("%w: empty segment", ErrMalformedToken)
+	if h == "" || s == "" {
+		return "", "", "", fmt.Errorf("%w: empty header or signature", ErrMalformedToken)
 	}
 	if !isB64URL(h) || !isB64URL(p) || !isB64URL(s) {
 		return "", "", "", fmt.Errorf("%w: segment is not base64url", ErrMalformedToken)

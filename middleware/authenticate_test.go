@@ -274,7 +274,11 @@ func TestAttackCatalogue(t *testing.T) {
 	add("A9 padding", valid+"==", ErrMalformedToken)
 	add("A9 standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(valid[:firstDot])+valid[firstDot:]+"+/", ErrMalformedToken)
 	add("A9 non-canonical trailing bits", nonCanonical(valid), ErrMalformedToken)
-	add("A9 empty payload", valid[:firstDot]+".."+valid[dot+1:], ErrMalformedToken)
+	add("A9 empty payload, old signature", valid[:firstDot]+".."+valid[dot+1:], ErrSignature)
+	add("A9 empty payload, signed", compactJWS(mustJSON(keyRS.header()), nil, func(in string) []byte { return signWith(keyRS.priv, "RS256", in) }), ErrMalformedToken)
+	add("A9 claims not an object", rawClaims(keyRS, `["iss"]`), ErrMalformedToken)
+	add("A9 claims with trailing data", rawClaims(keyRS, `{"iss":"x"} {}`), ErrMalformedToken)
+	add("A9 claims invalid UTF-8", rawClaims(keyRS, "{\"iss\":\"\xff\"}"), ErrMalformedToken)
 	// A10: psychic signatures.
 	n := elliptic.P256().Params().N
 	for name, rs := range map[string][2]*big.Int{

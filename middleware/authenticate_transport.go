@@ -138,7 +138,7 @@ func (a *Authenticator) fromForm(r *http.Request) (string, *http.Request, *AuthE
 // fromQuery reads access_token from the query (RFC 6750 §2.3) and returns
 // a request whose URL no longer has it.
 func (a *Authenticator) fromQuery(r *http.Request) (string, *http.Request, *AuthError) {
-	if !strings.Contains(r.URL.RawQuery, "access_token") {
+	if q := r.URL.RawQuery; !strings.Contains(q, "access_token") && !strings.Contains(q, "%") {
 		return "", r, nil
 	}
 	tok, rest, aerr := a.takeParam(r.URL.RawQuery)
