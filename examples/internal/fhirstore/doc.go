@@ -32,8 +32,12 @@
 // Parameters of the types below (R4 definitions): _id, _lastUpdated, and
 // for Patient, Practitioner, Organization, Medication, Observation,
 // Condition, Encounter, AllergyIntolerance, MedicationRequest,
-// DiagnosticReport and Provenance their identifier, token, string, date and
-// reference parameters (patient, subject, encounter, category, code, ...).
+// DiagnosticReport, Provenance, Procedure, Immunization, DocumentReference,
+// CarePlan, CareTeam, Goal and ServiceRequest their usual identifier, token,
+// string, date and reference parameters (patient, subject, encounter,
+// category, code, ...). Other R4 types can be stored, read and searched by
+// _id and _lastUpdated; they are in no compartment. The Patient compartment
+// uses the R4 CompartmentDefinition's parameters for these types.
 // Reference values may be "123", "Patient/123" or "<base>/Patient/123", with
 // a :Type modifier; tokens may be "system|code", "|code", "system|" or
 // "code", with :not; strings are case-insensitive prefixes, with :exact and
