@@ -275,6 +275,7 @@ var (
 	errBodyLimit   = newErr(ErrTooLarge, "body exceeds its limit")
 	errEncoding    = newErr(ErrMediaType, "content-encoding of a body the classifier must read")
 	errContentType = newErr(ErrMediaType, "content type of a body the classifier must read")
+	errFormCreate  = newErr(ErrMediaType, "form body posted to a resource type (use _search)")
 	errNoBundle    = newErr(ErrInvalidBundle, "POST to the base without a parsed Bundle")
 	errOverride    = newErr(ErrMethodOverride, "method-override header or _method parameter")
 	errMethodName  = newErr(ErrMethod, "HTTP method is not a FHIR method")
@@ -637,6 +638,11 @@ func typeLevel(it *Interaction, sg *segments, p *Parts) error {
 		it.Kind = SearchType
 		return nil
 	case http.MethodPost:
+		if formBody(p.Header) {
+			// Not a resource; some servers run a form POST to a type as a
+			// search, which must not be authorized as a create.
+			return errFormCreate
+		}
 		it.Kind = Create
 		vs := p.Header["If-None-Exist"]
 		if len(vs) == 0 {
@@ -707,6 +713,18 @@ func operation(it *Interaction, seg string, level Level) error {
 	}
 	it.Kind, it.Operation, it.OperationLevel = Operation, name, level
 	return nil
+}
+
+// formBody reports whether the Content-Type header announces a form.
+func formBody(h http.Header) bool {
+	for _, ct := range h["Content-Type"] {
+		mt, _, _ := strings.Cut(ct, ";")
+		mt = strings.TrimSpace(mt)
+		if strings.EqualFold(mt, "application/x-www-form-urlencoded") || strings.EqualFold(mt, "multipart/form-data") {
+			return true
+		}
+	}
+	return false
 }
 
 // merge returns the URL query and the form body as one set of parameters

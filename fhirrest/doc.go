@@ -51,7 +51,9 @@
 //   - ErrTooLarge, ErrMediaType, ErrInvalidBundle, ErrBundleType,
 //     ErrNestedBundle: bodies the classifier must read (a POST _search form,
 //     a batch or transaction Bundle) that are too large, not form-encoded or
-//     JSON (or compressed), malformed, of another Bundle type, or nested.
+//     JSON (or compressed), malformed, of another Bundle type, or nested;
+//     and a form posted to a resource type, which some servers run as a
+//     search and which must not be authorized as a create.
 //
 // Three outcomes are not FHIR interactions and are left to the middleware:
 // ErrOutsideBase (the path is not below the base), ErrOptions (an OPTIONS

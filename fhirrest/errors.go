@@ -39,7 +39,9 @@ var (
 	// exceeds its limit.
 	ErrTooLarge = errors.New("fhirrest: request body too large")
 	// ErrMediaType: a body the classifier must read (a POST _search form, a
-	// batch or transaction Bundle) has a media type it cannot read.
+	// batch or transaction Bundle) has a media type or content-coding it
+	// cannot read, or a create is posted as a form (which some servers run
+	// as a search).
 	ErrMediaType = errors.New("fhirrest: unsupported media type")
 	// ErrInvalidBundle: a batch or transaction body is not a well-formed
 	// JSON Bundle (malformed JSON, duplicate or misspelt keys, wrong member
