@@ -109,7 +109,7 @@ func (s *Server) checkAuthorize(q url.Values) (req *authRequest, redirErr *oauth
 	if req.state == "" {
 		return bad("invalid_request", "state is required")
 	}
-	if aud := q.Get("aud"); aud == "" || strings.TrimRight(aud, "/") != s.fhirBase {
+	if aud := q.Get("aud"); aud == "" || strings.TrimSuffix(aud, "/") != s.fhirBase {
 		return bad("invalid_request", "aud must be the FHIR base URL")
 	}
 	switch q.Get("code_challenge_method") {

@@ -60,6 +60,14 @@ func TestClientCredentials(t *testing.T) {
 			c["aud"] = []string{"https://other.example/token", f.srv.TokenURL()}
 			return rawAssertion(t, jwa.RS384, f.rsa, map[string]any{"kid": "rsa-1", "typ": "JWT"}, c)
 		}, status: 200},
+		{name: "typ absent", assertion: func() string {
+			return rawAssertion(t, jwa.ES384, f.ec, map[string]any{"kid": "ec-1"}, goodClaims())
+		}, status: 200},
+		{name: "exp fractional", assertion: func() string {
+			c := goodClaims()
+			c["exp"] = float64(now.Add(time.Minute).Unix()) + 0.5
+			return rawAssertion(t, jwa.RS384, f.rsa, map[string]any{"kid": "rsa-1"}, c)
+		}, status: 200},
 		{name: "client_id in form matches", assertion: func() string { return f.assertion(f.rsa, "rsa-1", nil) }, form: func(q url.Values) { q.Set("client_id", "backend") }, status: 200},
 		{name: "replayed jti", assertion: func() string { return replayed }, status: 401, errCode: "invalid_client"},
 		{name: "same jti new signature", assertion: func() string {

@@ -168,7 +168,7 @@ func FuzzAuthorize(f *testing.F) {
 		got := u.Query()
 		if got.Get("code") != "" {
 			if got.Get("error") != "" || in.Get("code_challenge_method") != "S256" || in.Get("state") == "" ||
-				strings.TrimRight(in.Get("aud"), "/") != testFHIRBase || in.Get("response_type") != "code" {
+				strings.TrimSuffix(in.Get("aud"), "/") != testFHIRBase || in.Get("response_type") != "code" {
 				t.Fatalf("code issued for %q", rawQuery)
 			}
 		} else if got.Get("error") == "" {
