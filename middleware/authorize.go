@@ -54,6 +54,10 @@ type AuthorizeConfig struct {
 	// may deny, none may widen. A ResourcePolicy also judges every resource
 	// returned or written.
 	Policies []Policy
+	// Operations is the table of permitted extended operations; nil means
+	// DefaultOperations. Operations not listed are refused, and $graphql
+	// is always refused.
+	Operations []Operation
 	// MaxResponseBytes caps a response body buffered for verification
 	// (default DefaultMaxResponseBytes); a larger one is refused with 502.
 	MaxResponseBytes int64
@@ -89,6 +93,7 @@ type Authorizer struct {
 	onDecision func(*http.Request, *Decision, error)
 
 	excludeLinked bool
+	ops           map[string]*Operation
 }
 
 // NewAuthorizer validates cfg and returns its Authorizer.
@@ -153,6 +158,9 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 			return nil, fmt.Errorf("middleware: SharedTypes: %q is in the Patient compartment", t)
 		}
 		a.shared[t] = true
+	}
+	if err := a.setOperations(cfg.Operations); err != nil {
+		return nil, err
 	}
 	for _, p := range cfg.Policies {
 		if p == nil {

@@ -29,6 +29,13 @@ type exchange struct {
 	typeAcs  map[string][]access
 	inner    *http.Request // the request passed to the handler
 	readMode bool          // resources are being read (shared types allowed)
+
+	// dry is set for the entries of a batch or transaction: every check
+	// runs, the handler is not called; verify records whether the entry's
+	// response must be verified, and bundleResp whether it is a Bundle.
+	dry        bool
+	verify     bool
+	bundleResp bool
 }
 
 func (x *exchange) authorize() *refusal {
@@ -139,6 +146,9 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 func (x *exchange) pass() *refusal {
 	if e := x.policies(); e != nil {
 		return e
+	}
+	if x.dry {
+		return nil
 	}
 	x.next.ServeHTTP(x.w, x.innerRequest(false))
 	return nil
@@ -294,6 +304,10 @@ func (x *exchange) narrowTo(rt, id string) *refusal {
 func (x *exchange) serveVerified(bundle bool) *refusal {
 	if e := x.policies(); e != nil {
 		return e
+	}
+	if x.dry {
+		x.verify, x.bundleResp = true, bundle
+		return nil
 	}
 	inner := x.innerRequest(true)
 	rec := newRecorder(x.a.maxResp)

@@ -38,13 +38,3 @@ func (x *exchange) checkConstraintsCriteria() *refusal {
 
 // checkIncludes checks _include and _revinclude before the handler runs.
 func (x *exchange) checkIncludes() *refusal { return nil }
-
-// bundle authorises a batch or transaction.
-func (x *exchange) bundle() *refusal {
-	return forbidden("", "batch and transaction are not available")
-}
-
-// operation authorises an extended operation.
-func (x *exchange) operation() *refusal {
-	return forbidden("", "the operation is not permitted")
-}

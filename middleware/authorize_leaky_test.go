@@ -97,7 +97,13 @@ func (s *leakyFHIR) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	path := strings.TrimPrefix(r.URL.Path, "/fhir")
 	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if op := segs[len(segs)-1]; strings.HasPrefix(op, "$") {
+		s.operation(w, op, segs)
+		return
+	}
 	switch {
+	case r.Method == http.MethodPost && (path == "" || path == "/"):
+		s.batch(w, body)
 	case r.Method == http.MethodGet && len(segs) >= 2 && segs[0] != "" && !strings.HasPrefix(segs[1], "_") && !strings.HasPrefix(segs[1], "$") && (len(segs) == 2 || segs[2] == "_history"):
 		res, ok := s.resources[segs[0]+"/"+segs[1]]
 		if !ok {
@@ -140,6 +146,65 @@ func (s *leakyFHIR) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
+}
+
+func (s *leakyFHIR) operation(w http.ResponseWriter, op string, segs []string) {
+	switch op {
+	case "$everything":
+		var all []map[string]any
+		for _, k := range s.sortedKeys() {
+			all = append(all, s.resources[k])
+		}
+		s.write(w, http.StatusOK, s.bundle("searchset", all, nil))
+	case "$lastn":
+		var obs []map[string]any
+		for _, k := range s.sortedKeys() {
+			if strings.HasPrefix(k, "Observation/") {
+				obs = append(obs, s.resources[k])
+			}
+		}
+		s.write(w, http.StatusOK, s.bundle("searchset", obs, nil))
+	case "$meta":
+		s.write(w, http.StatusOK, map[string]any{"resourceType": "Parameters"})
+	default:
+		s.write(w, http.StatusOK, map[string]any{"resourceType": "OperationOutcome", "issue": []any{}})
+	}
+}
+
+// batch answers a batch or transaction: reads and searches are served
+// (leakily), writes answered 201.
+func (s *leakyFHIR) batch(w http.ResponseWriter, body []byte) {
+	var b struct {
+		Type  string `json:"type"`
+		Entry []struct {
+			Request struct{ Method, URL string } `json:"request"`
+		} `json:"entry"`
+	}
+	_ = json.Unmarshal(body, &b)
+	var out []any
+	for _, e := range b.Entry {
+		u, _, _ := strings.Cut(e.Request.URL, "?")
+		segs := strings.Split(strings.Trim(u, "/"), "/")
+		switch {
+		case e.Request.Method == "GET" && len(segs) == 2:
+			if res, ok := s.resources[segs[0]+"/"+segs[1]]; ok {
+				out = append(out, map[string]any{"resource": res, "response": map[string]any{"status": "200 OK"}})
+			} else {
+				out = append(out, map[string]any{"response": map[string]any{"status": "404 Not Found"}})
+			}
+		case e.Request.Method == "GET":
+			var matches []map[string]any
+			for _, k := range s.sortedKeys() {
+				if strings.HasPrefix(k, segs[0]+"/") {
+					matches = append(matches, s.resources[k])
+				}
+			}
+			out = append(out, map[string]any{"resource": s.bundle("searchset", matches, nil), "response": map[string]any{"status": "200 OK"}})
+		default:
+			out = append(out, map[string]any{"response": map[string]any{"status": "201 Created"}})
+		}
+	}
+	s.write(w, http.StatusOK, map[string]any{"resourceType": "Bundle", "type": b.Type + "-response", "entry": out})
 }
 
 func (s *leakyFHIR) sortedKeys() []string {

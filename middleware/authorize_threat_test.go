@@ -287,7 +287,6 @@ func TestAuthorizeThreatProtocol(t *testing.T) {
 		{name: "OPTIONS never reaches the handler", scopes: tok, patient: "123", method: "OPTIONS", target: "/Observation/o456", status: 204, handler: no},
 		{name: "unknown method", scopes: tok, patient: "123", method: "TRACE", target: "/Observation/lab1", status: 405, handler: no},
 		{name: "metadata is public", scopes: "", target: "/metadata", status: 200, handler: yes},
-		{name: "batch not yet", scopes: tok, patient: "123", method: "POST", target: "", body: `{"resourceType":"Bundle","type":"batch","entry":[]}`, status: 403, handler: no},
 	}, nil)
 
 	t.Run("no token", func(t *testing.T) {

@@ -1,0 +1,230 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/fhirrest"
+)
+
+// bundle authorises a batch or transaction: every entry as if it were sent
+// alone (scopes, compartment, body, stored version, conditional criteria,
+// policies). Any refused entry refuses the whole Bundle with 403 and an
+// OperationOutcome naming the entries; a transaction must be all-or-nothing
+// and this version treats a batch the same way. Entries whose criteria were
+// narrowed are rewritten, and the response Bundle is verified entry by
+// entry.
+func (x *exchange) bundle() *refusal {
+	b := x.d.Interaction.Bundle
+	if b == nil {
+		return badRequest("the Bundle could not be read", nil)
+	}
+	subs := make([]*exchange, len(b.Entries))
+	var refused []string
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Err != nil {
+			refused = append(refused, entryReason(i, "the entry is not a valid FHIR request"))
+			continue
+		}
+		sub, err := x.entryExchange(e)
+		if err != nil {
+			refused = append(refused, entryReason(i, "the entry could not be read"))
+			continue
+		}
+		if rf := sub.authorize(); rf != nil {
+			refused = append(refused, entryReason(i, rf.msg))
+			continue
+		}
+		subs[i] = sub
+	}
+	if len(refused) > 0 {
+		msg := "the " + b.Type + " was refused: " + strings.Join(refused, "; ")
+		return &refusal{status: http.StatusForbidden, msg: msg,
+			ae: &AuthError{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: msg}}
+	}
+	if err := x.rewriteBundle(subs); err != nil {
+		return badRequest("the Bundle could not be rewritten", err)
+	}
+	if e := x.policies(); e != nil {
+		return e
+	}
+	verify := false
+	for _, s := range subs {
+		verify = verify || s.verify
+	}
+	if !verify {
+		x.next.ServeHTTP(x.w, x.innerRequest(false))
+		return nil
+	}
+	return x.serveBundleVerified(subs)
+}
+
+func entryReason(i int, why string) string {
+	return "entry " + strconv.Itoa(i) + ": " + why
+}
+
+// entryExchange builds the request an entry would be if sent alone.
+func (x *exchange) entryExchange(e *fhirrest.Entry) (*exchange, error) {
+	target := x.a.realm + "/" + strings.TrimPrefix(e.Request.URL, "/")
+	var body io.Reader = http.NoBody
+	if len(e.Resource) > 0 {
+		body = bytes.NewReader(e.Resource)
+	}
+	r, err := http.NewRequestWithContext(x.r.Context(), e.Interaction.Method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	r.Header = x.r.Header.Clone()
+	r.Header.Del("Content-Length")
+	r.Header.Del("If-None-Exist")
+	r.Header.Del("If-Match")
+	r.Header.Set("Content-Type", "application/fhir+json")
+	if e.Interaction.Kind == fhirrest.Patch {
+		// A batch carries a patch as a Binary or Parameters resource; only
+		// JSON Patch in a Binary can be checked.
+		if p, ok := jsonPatchFromBinary(e.Resource); ok {
+			r.Body = io.NopCloser(bytes.NewReader(p))
+			r.Header.Set("Content-Type", "application/json-patch+json")
+		}
+	}
+	if e.Request.IfNoneExist != "" {
+		r.Header.Set("If-None-Exist", e.Request.IfNoneExist)
+	}
+	d := &Decision{Interaction: e.Interaction}
+	return &exchange{a: x.a, next: x.next, r: r, tok: x.tok, d: d, dry: true}, nil
+}
+
+// jsonPatchFromBinary extracts a JSON Patch carried in a Binary resource.
+func jsonPatchFromBinary(raw json.RawMessage) ([]byte, bool) {
+	var bin struct {
+		ResourceType string `json:"resourceType"`
+		ContentType  string `json:"contentType"`
+		Data         []byte `json:"data"`
+	}
+	if json.Unmarshal(raw, &bin) != nil || bin.ResourceType != "Binary" || mediaType(bin.ContentType) != "application/json-patch+json" {
+		return nil, false
+	}
+	return bin.Data, true
+}
+
+// rewriteBundle writes narrowed criteria back into the entries' request.url
+// and request.ifNoneExist, and replaces the request body when anything
+// changed.
+func (x *exchange) rewriteBundle(subs []*exchange) error {
+	changed := false
+	for _, s := range subs {
+		changed = changed || s.inner != nil
+	}
+	if !changed {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(x.r.Body, x.a.maxBody+1))
+	if err != nil {
+		return err
+	}
+	doc, err := decodeJSONObject(body)
+	if err != nil {
+		return err
+	}
+	entries, _ := doc["entry"].([]any)
+	if len(entries) != len(subs) {
+		return errors.New("entry count changed")
+	}
+	for i, s := range subs {
+		if s.inner == nil {
+			continue
+		}
+		entry, _ := entries[i].(map[string]any)
+		req, _ := entry["request"].(map[string]any)
+		if req == nil {
+			return errors.New("entry without request")
+		}
+		u, _ := req["url"].(string)
+		path, _, _ := strings.Cut(u, "?")
+		if s.inner.URL.RawQuery != "" {
+			path += "?" + s.inner.URL.RawQuery
+		}
+		req["url"] = path
+		if v := s.inner.Header.Get("If-None-Exist"); v != "" {
+			req["ifNoneExist"] = v
+		}
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	x.inner = x.r.Clone(x.r.Context())
+	x.inner.Body = io.NopCloser(bytes.NewReader(out))
+	x.inner.ContentLength = int64(len(out))
+	x.inner.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	x.d.Narrowed = true
+	return nil
+}
+
+// serveBundleVerified runs the handler and verifies each entry of the
+// batch-response or transaction-response Bundle against its own request.
+func (x *exchange) serveBundleVerified(subs []*exchange) *refusal {
+	rec := newRecorder(x.a.maxResp)
+	x.next.ServeHTTP(rec, x.innerRequest(true))
+	if rec.overflow {
+		return statusRefusal(http.StatusBadGateway, "the response is too large to verify", errResponseTooLarge)
+	}
+	if status := rec.code(); status < 200 || status > 299 || rec.body.Len() == 0 {
+		writeRecorded(x.w, x.r, rec, rec.body.Bytes())
+		return nil
+	}
+	if !isJSONMediaType(rec.header.Get("Content-Type")) {
+		return statusRefusal(http.StatusNotAcceptable, "the response cannot be verified: only JSON can be returned to this token", errNotJSON)
+	}
+	body, err := rec.decodedBody()
+	if err != nil {
+		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+	}
+	doc, err := decodeJSONObject(body)
+	if err != nil {
+		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+	}
+	entries, _ := doc["entry"].([]any)
+	if len(entries) != len(subs) {
+		return statusRefusal(http.StatusBadGateway, "the response Bundle does not match the request", nil)
+	}
+	changed := false
+	for i, s := range subs {
+		if !s.verify {
+			continue
+		}
+		entry, _ := entries[i].(map[string]any)
+		res, _ := entry["resource"].(map[string]any)
+		if res == nil {
+			continue
+		}
+		s.readMode = true
+		if s.bundleResp {
+			c, err := s.filterBundle(res)
+			if err != nil {
+				return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+			}
+			changed = changed || c
+			continue
+		}
+		if rt, _ := res["resourceType"].(string); rt != s.d.Interaction.ResourceType || !s.accept(res, false) {
+			s.logRemoved(res, "batch entry")
+			entries[i] = map[string]any{"response": map[string]any{"status": "404 Not Found"}}
+			changed = true
+		}
+	}
+	if changed {
+		if body, err = json.Marshal(doc); err != nil {
+			return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+		}
+		rec.header.Del("ETag")
+	}
+	writeRecorded(x.w, x.r, rec, body)
+	return nil
+}
