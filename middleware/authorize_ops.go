@@ -176,4 +176,3 @@ func (x *exchange) operation() *refusal {
 	}
 	return x.pass()
 }
-
