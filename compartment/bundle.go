@@ -269,9 +269,11 @@ func (s *scanner) searchMode() string {
 	return mode
 }
 
+// edit replaces data[start:end] with repl followed by the entries.
 type edit struct {
 	start, end int
 	repl       []byte
+	entries    []*Entry
 }
 
 // Without returns the Bundle JSON without the entries for which drop
@@ -301,24 +303,17 @@ func (b *Bundle) Without(drop func(e *Entry) bool) []byte {
 		if n < 0 {
 			n = 0
 		}
-		edits = append(edits, edit{b.totalStart, b.totalEnd, strconv.AppendInt(nil, n, 10)})
+		edits = append(edits, edit{start: b.totalStart, end: b.totalEnd, repl: strconv.AppendInt(nil, n, 10)})
 	}
 	switch {
 	case len(keep) > 0:
-		var inner []byte
-		for i, e := range keep {
-			if i > 0 {
-				inner = append(inner, ',')
-			}
-			inner = append(inner, b.data[e.Start:e.End]...)
-		}
-		edits = append(edits, edit{b.arrStart + 1, b.arrEnd - 1, inner})
+		edits = append(edits, edit{start: b.arrStart + 1, end: b.arrEnd - 1, entries: keep})
 	case b.prevEnd >= 0:
-		edits = append(edits, edit{b.prevEnd, b.arrEnd, nil})
+		edits = append(edits, edit{start: b.prevEnd, end: b.arrEnd})
 	case b.nextKey >= 0:
-		edits = append(edits, edit{b.entryKey, b.nextKey, nil})
+		edits = append(edits, edit{start: b.entryKey, end: b.nextKey})
 	default:
-		edits = append(edits, edit{b.entryKey, b.arrEnd, nil})
+		edits = append(edits, edit{start: b.entryKey, end: b.arrEnd})
 	}
 	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
 	out := make([]byte, 0, len(b.data))
@@ -326,6 +321,12 @@ func (b *Bundle) Without(drop func(e *Entry) bool) []byte {
 	for _, e := range edits {
 		out = append(out, b.data[pos:e.start]...)
 		out = append(out, e.repl...)
+		for i, k := range e.entries {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, b.data[k.Start:k.End]...)
+		}
 		pos = e.end
 	}
 	return append(out, b.data[pos:]...)

@@ -6,6 +6,15 @@ import (
 	"unicode/utf8"
 )
 
+// strStop marks the bytes that end a run of plain string content.
+var strStop = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // maxDepth bounds the nesting of JSON arrays and objects, as encoding/json does.
 const maxDepth = 10000
 
@@ -551,6 +560,15 @@ func (s *scanner) str() (b []byte, esc bool) {
 	s.pos++
 	start := s.pos
 	for s.pos < len(s.data) {
+		data := s.data[s.pos:]
+		i := 0
+		for i < len(data) && !strStop[data[i]] {
+			i++
+		}
+		s.pos += i
+		if s.pos == len(s.data) {
+			break
+		}
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
