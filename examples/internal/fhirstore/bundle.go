@@ -192,7 +192,10 @@ func (s *Store) runEntry(p *prepared) *result {
 	var err error
 	if p.req.method == http.MethodPost && p.id != "" {
 		if p.exists {
-			v, _ := s.currentVersion(p.typ, p.id)
+			v, err := s.currentVersion(p.typ, p.id)
+			if err != nil { // deleted by an earlier entry of the transaction
+				return errResult(errorf(ErrConflict, "the If-None-Exist match %s/%s was deleted by this transaction", p.typ, p.id))
+			}
 			return writeResult(p.req, http.StatusOK, p.typ, p.id, v, false)
 		}
 		var v *version

@@ -165,6 +165,8 @@ func TestTransaction(t *testing.T) {
 		{"unknown type", bundleOf("transaction", newPatient, entry("POST", "Nope", `{"resourceType":"Nope"}`)), 404},
 		{"bad entry", bundleOf("transaction", newPatient, `{"request":{"method":"PUT"}}`), 400},
 		{"delete of unknown", bundleOf("transaction", newPatient, entry("DELETE", "Observation/nope", "")), 404},
+		{"conditional create of a resource the transaction deletes", bundleOf("transaction", entry("POST", "Patient", `{"resourceType":"Patient"}`, `,"ifNoneExist":"identifier=MRN-456"`), entry("DELETE", "Patient?identifier=MRN-456", "")), 409},
+		{"new type rolled back", bundleOf("transaction", entry("PUT", "Basic/b1", `{"resourceType":"Basic","id":"b1"}`), entry("GET", "Observation/nope", "")), 404},
 	}
 	for _, tt := range rollbackCases {
 		t.Run("all or nothing: "+tt.name, func(t *testing.T) {
@@ -179,6 +181,11 @@ func TestTransaction(t *testing.T) {
 				t.Fatal("a failed transaction changed the store")
 			}
 			wantStatus(t, do(t, s, "GET", "/fhir/Observation/lab1", ""), 200)
+			for typ, byID := range s.res {
+				if len(byID) == 0 {
+					t.Errorf("rollback left an empty %s table", typ)
+				}
+			}
 			// server-assigned ids are reused after a rollback
 			rec := do(t, s, "POST", "/fhir/Patient", `{"resourceType":"Patient"}`)
 			wantStatus(t, rec, 201)

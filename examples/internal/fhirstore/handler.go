@@ -803,7 +803,7 @@ func (s *Store) historyBundle(req *request, typ, id string) (*result, error) {
 	b.Link = append(b.Link, link("self", offset, countGiven))
 	start := min(offset, total)
 	end := min(start+count, total)
-	if end < total {
+	if end < total && count > 0 {
 		b.Link = append(b.Link, link("next", end, true))
 	}
 	for _, h := range refs[start:end] {

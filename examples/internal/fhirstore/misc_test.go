@@ -29,6 +29,7 @@ func TestHistory(t *testing.T) {
 		{name: "system", target: "/fhir/_history", status: 200, total: 30, first: "POST Observation"},
 		{name: "since", target: "/fhir/Condition/_history?_since=2026-01-01T00:00:17Z", status: 200, total: 3, first: "PUT Condition/c456"},
 		{name: "since future", target: "/fhir/_history?_since=2999-01-01T00:00:00Z", status: 200, total: 0},
+		{name: "count zero has no next", target: "/fhir/_history?_count=0", status: 200, total: 30},
 		{name: "since bad", target: "/fhir/_history?_since=yesterday", status: 400},
 		{name: "count bad", target: "/fhir/_history?_count=x", status: 400},
 		{name: "unknown resource", target: "/fhir/Observation/nope/_history", status: 404},
@@ -47,6 +48,9 @@ func TestHistory(t *testing.T) {
 			}
 			if b["type"] != "history" || total(b) != tt.total {
 				t.Fatalf("type %v total %d, want %d", b["type"], total(b), tt.total)
+			}
+			if strings.Contains(tt.target, "_count=0") && (link(b, "next") != "" || b["entry"] != nil) {
+				t.Fatalf("_count=0: next %q, entries %v", link(b, "next"), b["entry"])
 			}
 			if tt.first != "" {
 				got := fmt.Sprint(field(b, "entry", "0", "request", "method"), " ", field(b, "entry", "0", "request", "url"))

@@ -28,6 +28,8 @@ const maxBody = 8 << 20
 type Config struct {
 	// BasePath is the URL path the handler is mounted at, such as "/fhir".
 	// Requests whose path does not start with it get 404. Empty means "/".
+	// It is matched against the request's full path, as http.ServeMux and
+	// chi's Mount pass it; behind http.StripPrefix, leave it empty.
 	BasePath string
 
 	// BaseURL is the absolute FHIR base used in fullUrl, Location and
@@ -293,6 +295,9 @@ func (s *Store) rollback(journal []undo, histLen, seq int) {
 		u.rec.versions = u.rec.versions[:u.prevLen]
 		if u.prevLen == 0 {
 			delete(s.res[u.rec.typ], u.rec.id)
+			if len(s.res[u.rec.typ]) == 0 {
+				delete(s.res, u.rec.typ)
+			}
 		}
 	}
 	s.history = s.history[:histLen]
