@@ -3,6 +3,7 @@ package fhirrest
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -763,5 +764,39 @@ func TestIsCompartmentType(t *testing.T) {
 		if IsCompartmentType(tc.name) != tc.ok {
 			t.Errorf("IsCompartmentType(%q) = %v", tc.name, !tc.ok)
 		}
+	}
+}
+
+func TestInteractionString(t *testing.T) {
+	tests := []struct {
+		target, method string
+		header         map[string]string
+		want           string
+	}{
+		{"/fhir/Patient/123", "GET", nil, "read GET Patient/123"},
+		{"/fhir/Patient/123/_history/2", "HEAD", nil, "vread GET Patient/123/_history/2"},
+		{"/fhir/Patient/123/Observation?name=secret", "GET", nil, "search-compartment GET Patient/123/Observation"},
+		{"/fhir/Patient/123/$everything", "POST", nil, "operation POST Patient/123/$everything"},
+		{"/fhir/$export", "GET", nil, "operation GET $export"},
+		{"/fhir?name=secret", "GET", nil, "search-system GET"},
+		{"/fhir/Observation?identifier=1", "DELETE", nil, "delete DELETE Observation (conditional)"},
+		{"/fhir/metadata", "GET", nil, "capabilities GET"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			it, err := Classify(rawRequest(t, tc.method, tc.target, tc.header, ""), "/fhir")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := it.String(); got != tc.want {
+				t.Errorf("String() = %q, want %q", got, tc.want)
+			}
+			if got := fmt.Sprint(it); got != tc.want {
+				t.Errorf("fmt.Sprint = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := (Interaction{}).String(); got != "unknown" {
+		t.Errorf("zero Interaction = %q", got)
 	}
 }

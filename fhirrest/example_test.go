@@ -64,3 +64,24 @@ func ExampleClassifier_Classify() {
 	// delete Observation lab1
 	// true
 }
+
+func ExampleParseBundle() {
+	b, err := fhirrest.ParseBundle([]byte(`{"resourceType":"Bundle","type":"batch","entry":[
+	  {"request":{"method":"GET","url":"Patient/123/Observation?code=4548-4"}},
+	  {"request":{"method":"PUT","url":"Observation?identifier=lab|1"},"resource":{"resourceType":"Observation"}},
+	  {"request":{"method":"GET","url":"Patient/123/../456"}}]}`))
+	if err != nil {
+		panic(err)
+	}
+	for i, e := range b.Entries {
+		if e.Err != nil {
+			fmt.Println(i, "denied:", fhirrest.StatusCode(e.Err), e.Err)
+			continue
+		}
+		fmt.Println(i, e.Interaction, "needs", e.Interaction.Permission())
+	}
+	// Output:
+	// 0 search-compartment GET Patient/123/Observation needs s
+	// 1 update PUT Observation (conditional) needs u
+	// 2 denied: 400 fhirrest: non-canonical path: dot segment
+}

@@ -2,6 +2,7 @@ package fhirrest
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/scope"
 )
@@ -130,4 +131,45 @@ type Interaction struct {
 
 // Permission returns the SMART permission the interaction needs on its
 // resource type: Kind.Permission.
-func (it *Interaction) Permission() scope.Permission { return it.Kind.Permission() }
+func (it Interaction) Permission() scope.Permission { return it.Kind.Permission() }
+
+// String describes the interaction for logs: its kind and target, such as
+// "read Patient/123", "search-compartment Patient/123/Observation" or
+// "operation Patient/123/$everything". It leaves out the query, which may
+// hold personal data.
+func (it Interaction) String() string {
+	var b strings.Builder
+	b.WriteString(it.Kind.String())
+	if it.Method != "" {
+		b.WriteString(" ")
+		b.WriteString(it.Method)
+	}
+	target := ""
+	add := func(seg string) {
+		if seg != "" {
+			if target != "" {
+				target += "/"
+			}
+			target += seg
+		}
+	}
+	add(it.CompartmentType)
+	add(it.CompartmentID)
+	add(it.ResourceType)
+	add(it.ID)
+	if it.VersionID != "" {
+		add("_history")
+		add(it.VersionID)
+	}
+	if it.Operation != "" {
+		add("$" + it.Operation)
+	}
+	if target != "" {
+		b.WriteString(" ")
+		b.WriteString(target)
+	}
+	if it.Conditional {
+		b.WriteString(" (conditional)")
+	}
+	return b.String()
+}
