@@ -73,7 +73,9 @@
 //	DiagnosticReport/dr1  Patient/123, result Observation/lab1
 //	Provenance/prov1      target Observation/lab1; Provenance/prov456 target Observation/o456
 //
-// Seeded versions have meta.lastUpdated from SeedTime on, one second apart.
+// Seeded versions have meta.lastUpdated from 2026-01-01T00:00:00.000Z on, one
+// second apart in the order above (Organization/org1 first), whatever
+// Config.Now says, so seeded output is identical on every run.
 //
 // # Concurrency and output
 //

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// SeedTime is meta.lastUpdated of the first seed resource; each following
+// seedTime is meta.lastUpdated of the first seed resource; each following
 // seed version is one second later, so seeded data is the same on every run.
-var SeedTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+var seedTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const (
 	lab  = `{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory","display":"Laboratory"}]}`
@@ -116,7 +116,7 @@ func (s *Store) Seed() error {
 	defer s.mu.Unlock()
 	now := s.now
 	defer func() { s.now = now }()
-	tick := SeedTime
+	tick := seedTime
 	s.now = func() time.Time {
 		t := tick
 		tick = tick.Add(time.Second)
