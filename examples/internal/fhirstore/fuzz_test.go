@@ -123,3 +123,36 @@ func FuzzBundle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRequest sends arbitrary requests: no panic, no 5xx, JSON bodies, and
+// a failed request leaves the store as it was.
+func FuzzRequest(f *testing.F) {
+	f.Add("PUT", "Observation/lab1", "", obsWith("lab1", "Patient/456"), "application/fhir+json")
+	f.Add("PATCH", "Observation/lab1", "", `[{"op":"move","from":"/subject","path":"/focus"}]`, "application/json-patch+json")
+	f.Add("PATCH", "Observation", "_id=lab1", `[{"op":"copy","from":"/code","path":"/category/-"}]`, "application/json-patch+json")
+	f.Add("POST", "Observation", "", newObs, "application/fhir+json")
+	f.Add("PUT", "Observation", "identifier=urn:test|new-1", newObs, "application/json")
+	f.Add("DELETE", "Observation", "identifier=http://my-lab-system|123", "", "")
+	f.Add("POST", "Observation/_search", "", "patient=123&_include=*", "application/x-www-form-urlencoded")
+	f.Add("POST", "", "", bundleOf("transaction", entry("DELETE", "Observation?patient=123", "")), "application/fhir+json")
+	f.Fuzz(func(t *testing.T, method, path, query, body, contentType string) {
+		switch method {
+		case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE":
+		default:
+			return
+		}
+		s := newSeeded(t)
+		before := do(t, s, "GET", "/fhir/_history?_count=1000", "").Body.String()
+		r := httptest.NewRequest(method, "http://fhir.test/fhir", strings.NewReader(body))
+		r.URL = &url.URL{Path: "/fhir/" + path, RawQuery: query}
+		r.Header.Set("Content-Type", contentType)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		checkResponse(t, rec)
+		if rec.Code >= 400 {
+			if after := do(t, s, "GET", "/fhir/_history?_count=1000", "").Body.String(); after != before {
+				t.Fatalf("a failed %s changed the store", method)
+			}
+		}
+	})
+}

@@ -60,7 +60,8 @@ func splitRef(ref, base string) (localRef, bool) {
 	return localRef{parts[0], parts[1]}, true
 }
 
-// refsOf returns the local references found at a reference parameter.
+// refsOf returns the local references found at a reference parameter, to
+// the parameter's target types.
 func refsOf(obj map[string]any, d paramDef, base string) []localRef {
 	var out []localRef
 	for _, v := range values(obj, d) {
@@ -69,7 +70,7 @@ func refsOf(obj map[string]any, d paramDef, base string) []localRef {
 			continue
 		}
 		s, _ := m["reference"].(string)
-		if r, ok := splitRef(s, base); ok {
+		if r, ok := splitRef(s, base); ok && (d.targets == nil || contains(d.targets, r.typ)) {
 			out = append(out, r)
 		}
 	}

@@ -118,6 +118,9 @@ func TestMoreTypes(t *testing.T) {
 		`{"resourceType":"DocumentReference","id":"d1","status":"current","subject":{"reference":"Patient/789"},"author":[{"reference":"Patient/123"}],"date":"2024-06-01T00:00:00Z"}`,
 		`{"resourceType":"Goal","id":"g1","lifecycleStatus":"active","subject":{"reference":"Patient/123"}}`,
 		`{"resourceType":"Device","id":"dev1","patient":{"reference":"Patient/123"}}`,
+		`{"resourceType":"Group","id":"grp1","type":"person","actual":true}`,
+		`{"resourceType":"Observation","id":"og","status":"final","code":{"text":"x"},"subject":{"reference":"Group/grp1"}}`,
+		`{"resourceType":"Provenance","id":"pp","target":[{"reference":"Patient/456"},{"reference":"Group/grp1"}],"recorded":"2024-01-01T00:00:00Z","agent":[]}`,
 	}
 	for _, r := range resources {
 		var head struct{ ResourceType, ID string }
@@ -143,6 +146,24 @@ func TestMoreTypes(t *testing.T) {
 			b := wantStatus(t, do(t, s, "GET", tt.target, ""), 200)
 			if got := entries(t, b, "match"); !sameList(got, tt.match) {
 				t.Fatalf("matches %v, want %v", got, tt.match)
+			}
+		})
+	}
+	includes := []struct {
+		name, target string
+		includes     []string
+	}{
+		{"patient include skips a Group subject", "/fhir/Observation?_id=og&_include=Observation:patient", []string{}},
+		{"subject include takes it", "/fhir/Observation?_id=og&_include=Observation:subject", []string{"Group/grp1"}},
+		{"revinclude by patient only counts Patient targets", "/fhir/Group?_id=grp1&_revinclude=Provenance:patient", []string{}},
+		{"revinclude by target", "/fhir/Group?_id=grp1&_revinclude=Provenance:target", []string{"Provenance/pp"}},
+		{"provenance patient", "/fhir/Patient?_id=456&_revinclude=Provenance:patient", []string{"Provenance/pp"}},
+	}
+	for _, tt := range includes {
+		t.Run(tt.name, func(t *testing.T) {
+			b := wantStatus(t, do(t, s, "GET", tt.target, ""), 200)
+			if got := entries(t, b, "include"); !sameList(got, tt.includes) {
+				t.Fatalf("includes %v, want %v", got, tt.includes)
 			}
 		})
 	}
