@@ -36,8 +36,15 @@ func benchInputs() (*middleware.Token, *middleware.Decision) {
 	return tok, d
 }
 
-// BenchmarkTypicalRules evaluates each typical rule through AuthorizeRequest,
-// with the default runtime cost limit (ContextEval) and without one.
+// BenchmarkTypicalRules evaluates each typical rule through AuthorizeRequest:
+//
+//   - costlimit: the default configuration, with the runtime cost limit. The
+//     four rules are proven bounded, so requests within the input bounds run
+//     without CEL's cost tracking;
+//   - costlimit-tracked: the same with the bounded path disabled, as for a
+//     rule that cannot be proven bounded or a request beyond the bounds
+//     (cost tracking and ContextEval);
+//   - nolimit: InsecureNoCostLimit.
 func BenchmarkTypicalRules(b *testing.B) {
 	tok, d := benchInputs()
 	noon := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -45,7 +52,8 @@ func BenchmarkTypicalRules(b *testing.B) {
 	for _, limit := range []struct {
 		name     string
 		insecure bool
-	}{{"costlimit", false}, {"nolimit", true}} {
+		tracked  bool
+	}{{"costlimit", false, false}, {"costlimit-tracked", false, true}, {"nolimit", true, false}} {
 		for _, tr := range typicalRules {
 			b.Run(tr.name+"/"+limit.name, func(b *testing.B) {
 				p, err := New(Config{
@@ -55,6 +63,11 @@ func BenchmarkTypicalRules(b *testing.B) {
 				})
 				if err != nil {
 					b.Fatal(err)
+				}
+				if when := p.cur.Load().request[0].when; limit.tracked {
+					when.fast = nil
+				} else if !limit.insecure && when.fast == nil {
+					b.Fatal("typical rule not proven bounded")
 				}
 				if err := p.AuthorizeRequest(r, tok, d); err != nil {
 					b.Fatalf("rule should allow: %v", err)
@@ -129,5 +142,27 @@ func BenchmarkCompile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestNoCompilePerRequest checks that a request does not compile or plan
+// anything: a compilation costs thousands of allocations, an evaluation of
+// a typical rule a handful.
+func TestNoCompilePerRequest(t *testing.T) {
+	tok, d := benchInputs()
+	r := httptest.NewRequest("GET", "/Observation?patient=123", nil)
+	for _, tr := range typicalRules {
+		t.Run(tr.name, func(t *testing.T) {
+			p := newTestPolicy(t, Config{Rules: []Rule{{Name: "r", Effect: Require, When: tr.expr, Message: "no"},
+				{Name: "r2", Effect: Deny, When: "!(" + tr.expr + ")", Message: "no"}}})
+			var err error
+			allocs := testing.AllocsPerRun(100, func() { err = p.AuthorizeRequest(r, tok, d) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allocs > 30 {
+				t.Errorf("%v allocations per request", allocs)
+			}
+		})
 	}
 }

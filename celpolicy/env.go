@@ -256,8 +256,9 @@ func parseContext(s string) (scope.Context, error) {
 var scopeCache sync.Map // weak.Pointer[scope.Matcher] → *scopeEntry
 
 type scopeEntry struct {
-	strs []string
-	list ref.Val
+	strs   []string
+	maxLen int
+	list   ref.Val
 }
 
 var emptyScopes = &scopeEntry{list: types.NewStringList(types.DefaultTypeAdapter, nil)}
@@ -276,10 +277,12 @@ func scopeEntryOf(m *scope.Matcher) *scopeEntry {
 		strs[i] = sc.String()
 	}
 	vals := make([]ref.Val, len(strs))
+	maxLen := 0
 	for i, s := range strs {
 		vals[i] = types.String(s)
+		maxLen = max(maxLen, len(s))
 	}
-	e := &scopeEntry{strs: strs, list: types.NewRefValList(types.DefaultTypeAdapter, vals)}
+	e := &scopeEntry{strs: strs, maxLen: maxLen, list: types.NewRefValList(types.DefaultTypeAdapter, vals)}
 	if prev, loaded := scopeCache.LoadOrStore(key, e); loaded {
 		return prev.(*scopeEntry)
 	}
@@ -451,11 +454,120 @@ func (e estimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
 
 // EstimateCallCost implements checker.CostEstimator.
 func (e estimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return callCost(overloadID, e.size)
+}
+
+func callCost(overloadID string, size uint64) *checker.CallEstimate {
 	switch overloadID {
 	case overloadHasScope:
-		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 1 + e.size}}
-	case overloadAllows, overloadAllowsCtx, overloadRefType, overloadRefID:
+		// Compares with every scope of the token.
+		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 1 + size}}
+	case overloadAllows, overloadAllowsCtx:
+		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 1}}
+	case overloadRefType, overloadRefID:
+		// A resource type name or a FHIR id: at most 64 characters.
 		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 1}, ResultSize: &checker.SizeEstimate{Min: 0, Max: 64}}
 	}
 	return nil
+}
+
+// Bounded inputs. A rule whose worst-case cost, computed with these bounds
+// and with nothing assumed about other inputs, stays under the runtime cost
+// limit cannot exceed the limit on a request whose inputs are within the
+// bounds. Such a rule is evaluated without runtime cost tracking (which
+// costs CEL an allocation per function call) whenever the request's inputs
+// it reads are within the bounds, and with tracking otherwise.
+const (
+	boundStrings = 4096 // characters of any bounded string
+	boundEntries = 256  // elements of a bounded list or map
+)
+
+// inputGroup is a set of request inputs checked together against the
+// bounds.
+type inputGroup uint8
+
+const (
+	groupRequestStrings inputGroup = 1 << iota
+	groupTokenStrings
+	groupScopes
+	groupAudience
+	groupQuery
+	groupHeaders
+)
+
+// boundsEstimator is the estimator that proves a rule bounded: it gives
+// sizes only for inputs whose size a request can be checked against, and
+// records which input groups the estimate relied on.
+type boundsEstimator struct{ groups inputGroup }
+
+// EstimateSize implements checker.CostEstimator.
+func (e *boundsEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	path := n.Path()
+	if len(path) < 2 {
+		if len(path) == 1 && path[0] == variablePhase {
+			return &checker.SizeEstimate{Min: 0, Max: 5}
+		}
+		return nil
+	}
+	str := &checker.SizeEstimate{Min: 0, Max: boundStrings}
+	ent := &checker.SizeEstimate{Min: 0, Max: boundEntries}
+	rest := path[2:]
+	switch path[0] {
+	case variableRequest:
+		switch path[1] {
+		case "query":
+			e.groups |= groupQuery
+			switch {
+			case len(rest) == 0, len(rest) == 1 && rest[0] == "@values":
+				return ent
+			case len(rest) == 1 && rest[0] == "@keys", len(rest) == 2 && rest[0] == "@values" && rest[1] == "@items":
+				return str
+			}
+			return nil
+		case "headers":
+			e.groups |= groupHeaders
+			switch {
+			case len(rest) == 0:
+				return ent
+			case len(rest) == 1 && (rest[0] == "@keys" || rest[0] == "@values"):
+				return str
+			}
+			return nil
+		}
+		if _, ok := requestFields.fields[path[1]]; ok && len(rest) == 0 {
+			e.groups |= groupRequestStrings
+			return str
+		}
+	case variableToken:
+		switch path[1] {
+		case "scopes", "audience":
+			if path[1] == "scopes" {
+				e.groups |= groupScopes
+			} else {
+				e.groups |= groupAudience
+			}
+			switch {
+			case len(rest) == 0:
+				return ent
+			case len(rest) == 1 && rest[0] == "@items":
+				return str
+			}
+			return nil
+		case "claims", "fhirContext", "exp":
+			return nil
+		}
+		if _, ok := tokenFields.fields[path[1]]; ok && len(rest) == 0 {
+			e.groups |= groupTokenStrings
+			return str
+		}
+	}
+	return nil
+}
+
+// EstimateCallCost implements checker.CostEstimator.
+func (e *boundsEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	if overloadID == overloadHasScope {
+		e.groups |= groupScopes
+	}
+	return callCost(overloadID, boundEntries)
 }

@@ -141,13 +141,13 @@ func TestRuntimeCostLimit(t *testing.T) {
 	rule := Rule{Name: "loop", Effect: Deny, On: OnResource,
 		When:    "resource.entry.exists(a, resource.entry.exists(b, a == b && a == 'never'))",
 		Message: "m"}
-	entries := make([]any, 300)
+	entries := make([]any, 100)
 	for i := range entries {
 		entries[i] = strings.Repeat("x", i%7)
 	}
 	res := map[string]any{"resourceType": "Bundle", "entry": entries}
 	r := testRequest()
-	low := newTestPolicy(t, Config{Rules: []Rule{rule}, CostLimit: 10_000, MaxEstimatedCost: 1 << 40})
+	low := newTestPolicy(t, Config{Rules: []Rule{rule}, CostLimit: 1000, MaxEstimatedCost: 1 << 40})
 	err := low.AuthorizeResource(r, testToken(), testDecision(), middleware.ResourceRead, res)
 	if !errors.Is(err, ErrCostLimit) || !errors.Is(err, ErrEvaluation) {
 		t.Fatalf("low limit: got %v, want ErrCostLimit", err)

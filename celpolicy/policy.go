@@ -138,8 +138,18 @@ type compiled struct {
 	file    string
 	effect  Effect
 	message string
-	match   cel.Program // nil when the rule has no match
-	when    cel.Program
+	match   *program // nil when the rule has no match
+	when    *program
+}
+
+// program is one compiled expression. prg runs under the runtime cost limit
+// (unless InsecureNoCostLimit). fast, when set, is the same expression
+// without cost tracking, for requests whose inputs in groups are within the
+// bounds under which the expression's worst-case cost is below the limit.
+type program struct {
+	prg    cel.Program
+	fast   cel.Program
+	groups inputGroup
 }
 
 // New reads and compiles the policies. Every rule is parsed and type-checked
@@ -313,7 +323,7 @@ func validName(s string) bool {
 	return true
 }
 
-func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos exprPos) (cel.Program, []error) {
+func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos exprPos) (*program, []error) {
 	file := ""
 	if r.src != nil {
 		file = r.src.file
@@ -346,15 +356,26 @@ func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos expr
 	if est.Max > p.cfg.MaxEstimatedCost {
 		return nil, []error{at(1, 0, fmt.Sprintf("estimated worst-case cost %d is over the limit %d (lists, maps and strings of unknown size are assumed to hold %d elements)", est.Max, p.cfg.MaxEstimatedCost, p.cfg.AssumedMaxSize), ErrCostTooHigh)}
 	}
+	out := &program{}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	if !p.cfg.InsecureNoCostLimit {
+		// Try to prove the expression bounded.
+		be := &boundsEstimator{}
+		if est, err := env.EstimateCost(checked, be); err == nil && est.Max <= p.cfg.CostLimit {
+			fast, err := env.Program(checked, opts...)
+			if err != nil {
+				return nil, []error{at(1, 0, err.Error(), ErrCompile)}
+			}
+			out.fast, out.groups = fast, be.groups
+		}
 		opts = append(opts, cel.CostLimit(p.cfg.CostLimit), cel.InterruptCheckFrequency(100))
 	}
 	prg, err := env.Program(checked, opts...)
 	if err != nil {
 		return nil, []error{at(1, 0, err.Error(), ErrCompile)}
 	}
-	return prg, nil
+	out.prg = prg
+	return out, nil
 }
 
 // checkConstants validates constant arguments of the package's functions at
@@ -495,15 +516,18 @@ func (p *Policy) run(ctx context.Context, rules []*compiled, s *evalState) error
 	return nil
 }
 
-func (p *Policy) eval(ctx context.Context, prg cel.Program, s *evalState) (bool, error) {
+func (p *Policy) eval(ctx context.Context, prg *program, s *evalState) (bool, error) {
 	var (
 		out ref.Val
 		err error
 	)
-	if p.cfg.InsecureNoCostLimit {
-		out, _, err = prg.Eval(s)
-	} else {
-		out, _, err = prg.ContextEval(ctx, s)
+	switch {
+	case p.cfg.InsecureNoCostLimit:
+		out, _, err = prg.prg.Eval(s)
+	case prg.fast != nil && s.withinBounds(prg.groups):
+		out, _, err = prg.fast.Eval(s)
+	default:
+		out, _, err = prg.prg.ContextEval(ctx, s)
 	}
 	if err != nil {
 		var ce interpreter.EvalCancelledError

@@ -28,6 +28,8 @@ type evalState struct {
 
 	urlQuery url.Values // parsed on first use when no decision holds the query
 	parsed   bool
+
+	checked, within inputGroup // input groups checked against the bounds, and those within
 }
 
 var (
@@ -131,4 +133,71 @@ func (s *evalState) query() url.Values {
 		}
 	}
 	return s.urlQuery
+}
+
+// withinBounds reports whether the inputs of the groups are within the
+// bounds a statically bounded rule was proven with. Each group is checked
+// at most once per request.
+func (s *evalState) withinBounds(groups inputGroup) bool {
+	if todo := groups &^ s.checked; todo != 0 {
+		for g := inputGroup(1); g != 0 && g <= todo; g <<= 1 {
+			if todo&g != 0 && s.groupWithin(g) {
+				s.within |= g
+			}
+		}
+		s.checked |= todo
+	}
+	return s.within&groups == groups
+}
+
+func (s *evalState) groupWithin(g inputGroup) bool {
+	short := func(strs ...string) bool {
+		for _, x := range strs {
+			if len(x) > boundStrings {
+				return false
+			}
+		}
+		return true
+	}
+	switch g {
+	case groupRequestStrings:
+		in := s.in()
+		ct, cid := s.compartment()
+		return s.r.URL != nil && short(s.method(), s.r.URL.Path, in.ResourceType, in.ID, in.VersionID, in.Operation, ct, cid, s.r.RemoteAddr)
+	case groupTokenStrings:
+		t := s.t
+		return short(t.Subject, t.ClientID, t.Issuer, t.Patient, t.Encounter, t.FHIRUser, t.Tenant)
+	case groupScopes:
+		e := scopeEntryOf(s.t.Scopes)
+		return len(e.strs) <= boundEntries && e.maxLen <= boundStrings
+	case groupAudience:
+		return len(s.t.Audience) <= boundEntries && short(s.t.Audience...)
+	case groupQuery:
+		q := s.query()
+		if len(q) > boundEntries {
+			return false
+		}
+		for k, v := range q {
+			if len(k) > boundStrings || len(v) > boundEntries || !short(v...) {
+				return false
+			}
+		}
+		return true
+	case groupHeaders:
+		h := s.r.Header
+		if len(h) > boundEntries {
+			return false
+		}
+		for k, v := range h {
+			n := 2 * len(v) // the ", " separators
+			for _, x := range v {
+				n += len(x)
+			}
+			if len(k) > boundStrings || n > boundStrings {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
