@@ -44,8 +44,8 @@
 // :contains; comma lists are alternatives and repeated parameters must all
 // hold. :missing works on every parameter. Also _include (with :iterate and
 // "*"), _revinclude, _count with next/previous links (paging uses _offset),
-// _summary (count, true, text, data, false) and _elements (top-level
-// names). Unknown parameters are ignored unless the request says
+// _summary (count, text, data, false; true is answered like data, since
+// the store has no element definitions) and _elements (top-level names). Unknown parameters are ignored unless the request says
 // "Prefer: handling=strict"; chains and _has are refused (400); _sort is
 // accepted and ignored: results are always sorted by type and id.
 //

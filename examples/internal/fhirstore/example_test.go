@@ -23,8 +23,12 @@ func Example() {
 	if err := store.Seed(); err != nil {
 		log.Fatal(err)
 	}
+	// In the examples the store sits behind the fhirguard middleware.
+	// Register the base itself too: batches are POSTed to /fhir, and the
+	// ServeMux would otherwise redirect them to /fhir/.
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/", store) // in the examples, behind the fhirguard middleware
+	mux.Handle("/fhir", store)
+	mux.Handle("/fhir/", store)
 
 	get := func(target string) map[string]any {
 		rec := httptest.NewRecorder()
