@@ -166,3 +166,35 @@ func TestNoCompilePerRequest(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkExampleFile runs the request rules of the example policy file
+// (four rules, some matching) and its resource rule on one resource.
+func BenchmarkExampleFile(b *testing.B) {
+	tok, d := benchInputs()
+	tok.Tenant = "acme"
+	r := httptest.NewRequest("GET", "/Observation?patient=123&code=1234-5", nil)
+	r.Header.Set("X-Tenant", "acme")
+	p, err := New(Config{File: exampleFile, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("request", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.AuthorizeRequest(r, tok, d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	res := map[string]any{"resourceType": "Observation", "id": "o1",
+		"meta":    map[string]any{"security": []any{map[string]any{"code": "N"}}},
+		"subject": map[string]any{"reference": "Patient/123"}}
+	b.Run("resource", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.AuthorizeResource(r, tok, d, middleware.ResourceRead, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -89,6 +89,16 @@
 // and AuthorizeResource return an *EvalError, which errors.As also reads as
 // a *middleware.PolicyDenial with a generic message.
 //
+// CEL's runtime cost tracking allocates on every function call. To keep
+// typical rules under a microsecond, New also estimates each expression's
+// worst case with fixed bounds on the request's inputs (strings of at most
+// 4096 characters; scope, audience, query and header collections of at
+// most 256 entries) and nothing assumed about the others (claims,
+// fhirContext, the resource, results of server functions). When that
+// estimate is within the cost limit, requests whose inputs are within the
+// bounds are evaluated without tracking: they cannot exceed the limit.
+// Other requests, and rules that cannot be bounded, are tracked.
+//
 // # Reload
 //
 // Reload reads the file again and swaps the compiled rules atomically; a

@@ -43,6 +43,8 @@ type CompileError struct {
 	Err     error
 }
 
+// Error formats the error as "file:line:column: rule "name": field: message",
+// leaving out the parts that are unknown.
 func (e *CompileError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -76,13 +78,14 @@ func (e *CompileError) Unwrap() error { return e.Err }
 // an enforcement point renders it like any denial, while the cause stays
 // in the log.
 type EvalError struct {
-	Rule string
-	Err  error
+	Rule string // the rule that failed ("" when the inputs were unusable)
+	Err  error  // the cause
 }
 
 // evalDenialMessage is what the client sees when a rule fails to evaluate.
 const evalDenialMessage = "access denied by policy"
 
+// Error names the rule and the cause; it is for logs, not for clients.
 func (e *EvalError) Error() string {
 	return fmt.Sprintf("celpolicy: rule %q: evaluation failed, denied: %v", e.Rule, e.Err)
 }
