@@ -443,12 +443,16 @@ func zoneOverloads() []cel.EnvOption {
 }
 
 // estimator bounds the sizes CEL cannot know when it estimates the cost of
-// a rule: every list, map and string of unknown size is assumed to hold at
-// most size elements (or characters).
+// a rule at compile time: request and token inputs are assumed within the
+// input bounds (boundStrings, boundEntries), every other list, map and
+// string is assumed to hold at most size elements (or characters).
 type estimator struct{ size uint64 }
 
 // EstimateSize implements checker.CostEstimator.
-func (e estimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+func (e estimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	if est := (&boundsEstimator{}).EstimateSize(n); est != nil {
+		return est
+	}
 	return &checker.SizeEstimate{Min: 0, Max: e.size}
 }
 

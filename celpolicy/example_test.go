@@ -1,12 +1,16 @@
 package celpolicy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -132,4 +136,46 @@ func Example_handler() {
 	// Output:
 	// 200 ok
 	// 403 The token is not valid for this tenant.
+}
+
+// Reload the policy file on SIGHUP and when it changes; a file that does
+// not compile keeps the rules in force.
+func ExamplePolicy_Watch() {
+	p, err := celpolicy.New(celpolicy.Config{File: "policies.yaml"})
+	if err != nil {
+		log.Fatal(err) // a broken rule: file, line, column and rule name
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	go func() {
+		_ = p.Watch(ctx, celpolicy.WatchConfig{
+			Interval: 5 * time.Second,
+			OnReload: func(err error) {
+				if err != nil {
+					slog.Error("policies not reloaded", "error", err)
+				}
+			},
+		})
+	}()
+	// ... serve with p as a policy of the enforcement point ...
+}
+
+func ExampleParseFile() {
+	rules, err := celpolicy.ParseFile([]byte(`
+rules:
+  - name: no-deletes
+    effect: deny
+    match: request.interaction == 'delete'
+    when: "true"
+    message: Deletes are disabled.
+`), "policies.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range rules {
+		fmt.Println(r.Name, r.Effect, r.When)
+	}
+	// Output:
+	// no-deletes deny true
 }

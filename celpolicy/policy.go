@@ -101,7 +101,9 @@ type Config struct {
 	// DefaultMaxEstimatedCost.
 	MaxEstimatedCost uint64
 	// AssumedMaxSize is the number of elements (or characters) assumed for
-	// lists, maps and strings of unknown size when estimating the cost.
+	// lists, maps and strings of unknown size (claims, the resource, results
+	// of server functions) when estimating the cost; request and token
+	// fields are assumed to hold at most 256 entries of 4096 characters.
 	// 0 means 1024.
 	AssumedMaxSize uint64
 	// Logger receives evaluation failures (error level), denials (debug)
@@ -354,7 +356,7 @@ func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos expr
 		return nil, []error{at(1, 0, "cost estimate: "+err.Error(), ErrCostTooHigh)}
 	}
 	if est.Max > p.cfg.MaxEstimatedCost {
-		return nil, []error{at(1, 0, fmt.Sprintf("estimated worst-case cost %d is over the limit %d (lists, maps and strings of unknown size are assumed to hold %d elements)", est.Max, p.cfg.MaxEstimatedCost, p.cfg.AssumedMaxSize), ErrCostTooHigh)}
+		return nil, []error{at(1, 0, fmt.Sprintf("estimated worst-case cost %d is over the limit %d (lists, maps and strings of unknown size are assumed to hold %d elements; see Config.AssumedMaxSize)", est.Max, p.cfg.MaxEstimatedCost, p.cfg.AssumedMaxSize), ErrCostTooHigh)}
 	}
 	out := &program{}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}

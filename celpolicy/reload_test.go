@@ -136,17 +136,15 @@ func TestWatchPolling(t *testing.T) {
 	go func() {
 		done <- p.Watch(ctx, WatchConfig{Signals: []os.Signal{}, Interval: 10 * time.Millisecond, OnReload: func(err error) { results <- err }})
 	}()
-	// Let the watcher take its first look, then change the file.
-	time.Sleep(50 * time.Millisecond)
-	writeFile(t, dir, "p.yaml", policyB)
-	if err := waitResult(t, results); err != nil {
+	// The watcher may take its first look after a write; rewrite with
+	// fresh content until it reports.
+	if err := writeUntilReload(t, dir, policyB, results); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if got := denyingRule(t, p); got != "only-post" {
 		t.Fatalf("rule %q, want only-post", got)
 	}
-	writeFile(t, dir, "p.yaml", broken)
-	if err := waitResult(t, results); err == nil {
+	if err := writeUntilReload(t, dir, broken, results); err == nil {
 		t.Fatal("broken file reloaded")
 	}
 	if got := denyingRule(t, p); got != "only-post" {
@@ -158,15 +156,19 @@ func TestWatchPolling(t *testing.T) {
 	}
 }
 
-func waitResult(t *testing.T, results chan error) error {
+func writeUntilReload(t *testing.T, dir, content string, results chan error) error {
 	t.Helper()
-	select {
-	case err := <-results:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("no reload")
+	deadline := time.After(10 * time.Second)
+	for i := 0; ; i++ {
+		writeFile(t, dir, "p.yaml", content+strings.Repeat("#\n", i))
+		select {
+		case err := <-results:
+			return err
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no reload")
+		}
 	}
-	return nil
 }
 
 func TestWatchNeedsFile(t *testing.T) {

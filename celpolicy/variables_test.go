@@ -2,6 +2,7 @@ package celpolicy
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -110,6 +111,41 @@ func TestVariables(t *testing.T) {
 			}
 			if got := outcome(t, newTestPolicy(t, requireRule("!("+tc.expr+")")), r, tok, d); got != "deny" {
 				t.Errorf("!(%s): got %s, want deny", tc.expr, got)
+			}
+		})
+	}
+}
+
+// TestQueryEncodings checks that, without a decision, rules see the URL
+// query decoded the way net/http handlers see it, so an encoded spelling
+// cannot slip a parameter past a rule.
+func TestQueryEncodings(t *testing.T) {
+	p := newTestPolicy(t, Config{Rules: []Rule{{Name: "no-subject", Effect: Deny,
+		When: "'subject' in request.query || request.query.exists(k, request.query[k].exists(v, v.startsWith('Patient/9')))", Message: "m"}}})
+	cases := []struct {
+		name, query string
+		deny        bool
+	}{
+		{"plain", "subject=Patient/1", true},
+		{"encoded key", "%73ubject=Patient/1", true},
+		{"encoded upper hex key", "%73UBJECT=x", false},
+		{"plus in value", "code=a+b", false},
+		{"encoded value", "code=Patient%2F9", true},
+		{"repeated key", "code=a&code=Patient/9", true},
+		{"empty value", "subject=", true},
+		{"key only", "subject", true},
+		{"bad escape elsewhere", "code=%zz&subject=x", true},
+		{"semicolon separator refused like net/http", "code=a;subject=x", false},
+		{"legitimate", "patient=123&code=x", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/fhir/Observation?"+tc.query, nil)
+			handlerSees := r.URL.Query()
+			_, subj := handlerSees["subject"]
+			got := outcome(t, p, r, testToken(), nil)
+			if want := map[bool]string{true: "deny", false: "allow"}[tc.deny]; got != want {
+				t.Errorf("?%s: got %s, want %s (handler sees subject: %v)", tc.query, got, want, subj)
 			}
 		})
 	}
