@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/fhirguard/fhirguard/compartment"
 	"github.com/fhirguard/fhirguard/fhirrest"
@@ -309,16 +310,34 @@ func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		writeError(w, a.realm, errNoToken())
 		return
 	}
-	d := &Decision{Interaction: it}
-	x := &exchange{a: a, next: next, w: w, r: r, tok: tok, d: d}
+	x := exchangePool.Get().(*exchange)
+	*x = exchange{a: a, next: next, w: w, r: r, tok: tok}
+	defer func() {
+		*x = exchange{}
+		exchangePool.Put(x)
+	}()
+	if slot, ok := r.Context().Value(slotKey{}).(*decisionSlot); ok && !slot.set {
+		// The token's context has room for the decision: the handler gets
+		// the request as it came.
+		slot.d, slot.set = Decision{Interaction: it}, true
+		x.d, x.inCtx = &slot.d, true
+	} else {
+		dc := &decisionContext{Context: r.Context()}
+		dc.d.Interaction = it
+		x.d, x.dctx = &dc.d, dc
+	}
 	if e := x.authorize(); e != nil {
-		a.refuse(w, r, d, e)
+		a.refuse(w, r, x.d, e)
 		return
 	}
 	if a.onDecision != nil {
-		a.onDecision(r, d, nil)
+		a.onDecision(r, x.d, nil)
 	}
 }
+
+// exchangePool recycles the per-request state of serve; nothing keeps a
+// pointer to an exchange after serve returns.
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
 // neededScope names the scope that would have allowed the request, in the
 // token's own context when it has resource scopes of only one kind.
@@ -376,10 +395,11 @@ func (a *Authorizer) fhirUserPatient(fhirUser string) (string, bool) {
 	return id, true
 }
 
-// accesses lists how the token grants permission p on type t, broadest
-// context first. missing is true when a patient grant exists but the token
-// has no usable patient.
-func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission) (out []access, missing bool) {
+// accesses appends to dst how the token grants permission p on type t,
+// broadest context first. missing is true when a patient grant exists but
+// the token has no usable patient.
+func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission, dst []access) (out []access, missing bool) {
+	out = dst
 	for _, ctx := range [...]scope.Context{scope.System, scope.User, scope.Patient} {
 		g := tok.Scopes.Lookup(ctx, t, p)
 		if !g.Allowed {
@@ -392,7 +412,7 @@ func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission) (o
 		}
 		ac := access{ctx: ctx, grant: g, patient: id}
 		if ac.open() {
-			return []access{ac}, false
+			return append(dst, ac), false
 		}
 		out = append(out, ac)
 	}

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,9 @@ type exchange struct {
 	d    *Decision
 
 	acs      []access // how the token grants the interaction on its type
+	accBuf   [3]access
+	dctx     *decisionContext // carries d when the request context had no slot
+	inCtx    bool             // d lives in the request context's decision slot
 	typeAcs  map[string][]access
 	inner    *http.Request // the request passed to the handler
 	readMode bool          // resources are being read (shared types allowed)
@@ -66,7 +70,7 @@ func (x *exchange) authorize() *refusal {
 // grant computes the accesses for the interaction's own type and letter, or
 // the refusal when there are none.
 func (x *exchange) grant(typ string, t scope.TypeID, p scope.Permission) *refusal {
-	acs, missing := x.a.accesses(x.tok, t, p)
+	acs, missing := x.a.accesses(x.tok, t, p, x.accBuf[:0])
 	if len(acs) == 0 {
 		if missing {
 			return forbidden(neededScope(x.tok, typ, p), "the token has patient scopes but no valid patient context")
@@ -127,7 +131,19 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 	if x.inner != nil {
 		src = x.inner
 	}
-	r := src.WithContext(NewContextWithDecision(src.Context(), x.d))
+	if !verify && x.inCtx && src == x.r {
+		return src
+	}
+	var ctx context.Context
+	switch {
+	case x.inCtx && src.Context() == x.r.Context():
+		ctx = src.Context()
+	case x.dctx != nil && src.Context() == x.dctx.Context:
+		ctx = x.dctx // one allocation holds the decision and the context node
+	default:
+		ctx = NewContextWithDecision(src.Context(), x.d)
+	}
+	r := src.WithContext(ctx)
 	if !verify {
 		return r
 	}
@@ -379,7 +395,7 @@ func (x *exchange) accessesFor(rt string, include bool) []access {
 	var acs []access
 	if t, ok := scope.LookupType(rt); ok {
 		for _, p := range [...]scope.Permission{scope.Read, scope.Search} {
-			more, _ := x.a.accesses(x.tok, t, p)
+			more, _ := x.a.accesses(x.tok, t, p, nil)
 			acs = append(acs, more...)
 		}
 	}

@@ -255,7 +255,7 @@ func (x *exchange) searchSystem() *refusal {
 	open := true
 	for _, typ := range it.Types {
 		t, _ := scope.LookupType(typ)
-		acs, _ := x.a.accesses(x.tok, t, scope.Search)
+		acs, _ := x.a.accesses(x.tok, t, scope.Search, nil)
 		kept := acs[:0:0]
 		for _, ac := range acs {
 			if ac.patient == "" {

@@ -118,7 +118,7 @@ func (x *exchange) operation() *refusal {
 		// (create or update) will do.
 		granted := false
 		for _, p := range [...]scope.Permission{scope.Create, scope.Update} {
-			if acs, _ := x.a.accesses(x.tok, it.Type, p); len(acs) > 0 {
+			if acs, _ := x.a.accesses(x.tok, it.Type, p, nil); len(acs) > 0 {
 				granted = true
 				break
 			}

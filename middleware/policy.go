@@ -37,6 +37,20 @@ func NewContextWithDecision(ctx context.Context, d *Decision) context.Context {
 	return context.WithValue(ctx, decisionKey{}, d)
 }
 
+// decisionContext is a context node that carries a Decision in the same
+// allocation.
+type decisionContext struct {
+	context.Context
+	d Decision
+}
+
+func (c *decisionContext) Value(key any) any {
+	if key == (decisionKey{}) {
+		return &c.d
+	}
+	return c.Context.Value(key)
+}
+
 // DecisionFromContext returns the decision Authorize stored in the request context.
 func DecisionFromContext(ctx context.Context) (*Decision, bool) {
 	d, ok := ctx.Value(decisionKey{}).(*Decision)

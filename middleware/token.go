@@ -48,9 +48,42 @@ type ContextItem struct {
 
 type tokenKey struct{}
 
-// NewContextWithToken returns a copy of ctx carrying t.
+// NewContextWithToken returns a copy of ctx carrying t. Authenticate uses
+// it; so can tests and servers that authenticate by other means before
+// Authorize. The context also holds the slot where Authorize records its
+// Decision, so that a request is authorised without copying it again.
 func NewContextWithToken(ctx context.Context, t *Token) context.Context {
-	return context.WithValue(ctx, tokenKey{}, t)
+	return &tokenContext{Context: ctx, tok: t}
+}
+
+// tokenContext carries the token and the decision slot in one allocation.
+type tokenContext struct {
+	context.Context
+	tok  *Token
+	slot decisionSlot
+}
+
+// decisionSlot is where Authorize records its Decision. It is written once,
+// before the wrapped handler runs.
+type decisionSlot struct {
+	d   Decision
+	set bool
+}
+
+type slotKey struct{}
+
+func (c *tokenContext) Value(key any) any {
+	switch key {
+	case tokenKey{}:
+		return c.tok
+	case slotKey{}:
+		return &c.slot
+	case decisionKey{}:
+		if c.slot.set {
+			return &c.slot.d
+		}
+	}
+	return c.Context.Value(key)
 }
 
 // TokenFromContext returns the token Authenticate stored in the request context.
