@@ -1,8 +1,8 @@
 package middleware
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
