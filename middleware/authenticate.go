@@ -655,16 +655,24 @@ func (a *Authenticator) secure(r *http.Request) bool {
 }
 
 // authContext is the request context after authentication: one
-// allocation answers TokenFromContext and jwtauth.FromContext.
+// allocation answers TokenFromContext, jwtauth.FromContext, and holds the
+// slot where Authorize records its Decision (as NewContextWithToken does).
 type authContext struct {
 	context.Context
-	e *cacheEntry
+	e    *cacheEntry
+	slot decisionSlot
 }
 
 func (c *authContext) Value(key any) any {
 	switch key {
 	case tokenKey{}:
 		return c.e.tok
+	case slotKey{}:
+		return &c.slot
+	case decisionKey{}:
+		if c.slot.set {
+			return &c.slot.d
+		}
 	case jwtauth.TokenCtxKey:
 		if c.e.isJWT {
 			return c.e.jwtToken()

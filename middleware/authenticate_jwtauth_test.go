@@ -95,3 +95,27 @@ func TestJWTAuthKeySource(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthContextDecisionSlot: the context Authenticate builds carries the
+// decision slot Authorize writes, like NewContextWithToken's.
+func TestAuthContextDecisionSlot(t *testing.T) {
+	a := newAuth(t, baseConfig(t))
+	var got *Decision
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slot, ok := r.Context().Value(slotKey{}).(*decisionSlot)
+		if !ok {
+			t.Fatal("no decision slot")
+		}
+		if _, ok := DecisionFromContext(r.Context()); ok {
+			t.Fatal("decision before Authorize")
+		}
+		slot.d, slot.set = Decision{Rule: "r1"}, true
+		got, _ = DecisionFromContext(r.Context())
+	})
+	r := httptest.NewRequest(http.MethodGet, "/Patient/1", nil)
+	r.Header.Set("Authorization", "Bearer "+keyRS.token(validClaims(), nil))
+	a.Handler(h).ServeHTTP(httptest.NewRecorder(), r)
+	if got == nil || got.Rule != "r1" {
+		t.Fatalf("decision = %+v", got)
+	}
+}
