@@ -64,9 +64,9 @@ type AuthConfig struct {
 	// DefaultRSAAlgorithm binds RSA keys published without alg (default
 	// RS256).
 	DefaultRSAAlgorithm string
-	// StrictTokenType requires typ at+jwt (RFC 9068). By default at+jwt,
-	// application/at+jwt, JWT and an absent typ are accepted; any other
-	// typ is always refused.
+	// StrictTokenType requires typ at+jwt or application/at+jwt (RFC 9068,
+	// case-insensitive). By default JWT (application/jwt) and an absent
+	// typ are accepted too; any other typ is always refused.
 	StrictTokenType bool
 	// Leeway is the clock skew allowed on exp, nbf and iat (default 30 s,
 	// at most 5 minutes).
@@ -502,6 +502,12 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntr
 // validate routes a token to JWT verification or introspection.
 func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, TokenSource, bool, *AuthError) {
 	h := hashToken(raw)
+	if a.mode == AutoDetect {
+		// A cached JWT skips the shape check.
+		if e, ok := a.jwtCache.get(h, a.now().UnixNano()); ok && e.keyGen == a.keyGen() {
+			return e, SourceJWT, true, nil
+		}
+	}
 	jwtPath := a.mode == JWTOnly || (a.mode == AutoDetect && looksLikeJWT(raw))
 	if !jwtPath {
 		e, cached, aerr := a.intro.token(ctx, raw, h)

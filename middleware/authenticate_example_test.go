@@ -73,3 +73,33 @@ func ExampleAuthenticate() {
 	// may read Observations: true
 	// 401 Bearer realm="https://fhir.example.org/r4"
 }
+
+// A JWKS fetched from the authorisation server, with opaque tokens
+// introspected, and a hook for metrics.
+func ExampleNewAuthenticator() {
+	a, err := middleware.NewAuthenticator(middleware.AuthConfig{
+		Audience: "https://fhir.example.org/r4",
+		Issuers:  []string{"https://as.example.org"},
+		JWKSURL:  "https://as.example.org/.well-known/jwks.json",
+		Introspection: &middleware.IntrospectionConfig{
+			Endpoint:     "https://as.example.org/introspect",
+			ClientID:     "fhir-server",
+			ClientSecret: "from-a-secret-store",
+		},
+		// JWT-shaped tokens are verified locally, the others introspected.
+		Mode:           middleware.AutoDetect,
+		TrustedProxies: []string{"10.0.0.0/8"}, // the TLS-terminating load balancer
+		OnDecision: func(e middleware.AuthEvent) {
+			if e.Err != nil && e.Err.Status == http.StatusServiceUnavailable {
+				// alert: the authorisation server is unreachable
+			}
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	mux := http.NewServeMux()
+	_ = http.Handler(a.Handler(mux))
+}
