@@ -287,3 +287,24 @@ func TestStateNotShared(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialLogged checks that a denial is logged (debug) with the rule,
+// and that changing the caller's rule slice after New changes nothing.
+func TestDenialLogged(t *testing.T) {
+	log, buf := testLogger()
+	rules := []Rule{{Name: "never", Effect: Require, When: "false", Message: "no"}}
+	p := newTestPolicy(t, Config{Rules: rules, Logger: log})
+	rules[0].When = "true"
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcome(t, p, testRequest(), testToken(), nil); got != "deny" {
+		t.Fatalf("got %s, want deny", got)
+	}
+	if out := buf.String(); !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "rule=never") {
+		t.Errorf("denial not logged: %q", out)
+	}
+	if got := p.Rules(); len(got) != 1 || got[0].When != "false" {
+		t.Errorf("Rules() = %+v", got)
+	}
+}

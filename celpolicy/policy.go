@@ -162,6 +162,7 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.File == "" && cfg.Rules == nil {
 		return nil, fmt.Errorf("%w: Config needs a File or Rules", ErrInvalidPolicy)
 	}
+	cfg.Rules = append([]Rule(nil), cfg.Rules...) // the caller keeps its slice
 	if cfg.CostLimit == 0 {
 		cfg.CostLimit = DefaultCostLimit
 	}
