@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -479,7 +478,7 @@ func (x *exchange) filterBundle(doc map[string]any) (bool, error) {
 	}
 	entries, ok := raw.([]any)
 	if !ok {
-		return false, errors.New("Bundle.entry is not an array")
+		return false, errors.New("the entry member of the Bundle is not an array")
 	}
 	kept := entries[:0:0]
 	removed := 0
@@ -567,6 +566,3 @@ func (x *exchange) readBody() ([]byte, *refusal) {
 	x.r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	return b, nil
 }
-
-// queryValues parses a raw query, for criteria in headers.
-func queryValues(raw string) (url.Values, error) { return url.ParseQuery(raw) }

@@ -35,6 +35,3 @@ func (x *exchange) checkConstraintsCriteria() *refusal {
 	}
 	return nil
 }
-
-// checkIncludes checks _include and _revinclude before the handler runs.
-func (x *exchange) checkIncludes() *refusal { return nil }

@@ -130,7 +130,7 @@ func (s *leakyFHIR) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res := s.resources[k]
 			if typ == "*" || res["resourceType"] == typ {
 				matches = append(matches, res)
-			} else if r.URL.Query().Get("_include") != "" || r.URL.Query().Get("_revinclude") != "" {
+			} else if strings.Contains(r.URL.RawQuery, "include") {
 				includes = append(includes, res)
 			}
 		}
