@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -263,10 +264,29 @@ type scopeEntry struct {
 
 var emptyScopes = &scopeEntry{list: types.NewStringList(types.DefaultTypeAdapter, nil)}
 
+// lastScopes remembers the most recent Matcher and its entry: most servers
+// see few distinct scope strings, so this skips the weak-map look-up. It
+// keeps that one Matcher alive; entries in scopeCache must not.
+var lastScopes atomic.Pointer[lastScopeEntry]
+
+type lastScopeEntry struct {
+	m *scope.Matcher
+	e *scopeEntry
+}
+
 func scopeEntryOf(m *scope.Matcher) *scopeEntry {
 	if m == nil {
 		return emptyScopes
 	}
+	if l := lastScopes.Load(); l != nil && l.m == m {
+		return l.e
+	}
+	e := scopeEntryLookup(m)
+	lastScopes.Store(&lastScopeEntry{m: m, e: e})
+	return e
+}
+
+func scopeEntryLookup(m *scope.Matcher) *scopeEntry {
 	key := weak.Make(m)
 	if e, ok := scopeCache.Load(key); ok {
 		return e.(*scopeEntry)

@@ -2,6 +2,8 @@ package celpolicy
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +215,30 @@ func TestScopeListShared(t *testing.T) {
 	if got := scopeStrings(m); len(got) != 2 || got[1] != "patient/Observation.rs" {
 		t.Errorf("scopeStrings = %q", got)
 	}
+}
+
+// TestScopeCacheReleases checks that cached scope lists do not keep their
+// Matchers alive.
+func TestScopeCacheReleases(t *testing.T) {
+	count := func() int {
+		n := 0
+		scopeCache.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	before := count()
+	for i := range 50 {
+		m := scope.Compile(scope.ParseSet(fmt.Sprintf("patient/Observation.rs?code=%d", i)))
+		_ = scopeList(m)
+	}
+	if count() < before+49 {
+		t.Fatalf("cache did not grow: %d → %d", before, count())
+	}
+	for range 20 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		if count() <= before+1 {
+			return
+		}
+	}
+	t.Errorf("cache still holds %d entries (had %d)", count(), before)
 }
