@@ -1,5 +1,34 @@
-// Package middleware is fhirguard's net/http glue: Authenticate turns a bearer
-// token into a *Token in the request context, Authorize enforces the token's
-// SMART scopes and launch context on every FHIR interaction, and Policy lets
-// extra rules (such as package celpolicy) deny what scopes would allow.
+// Package middleware is fhirguard's net/http glue. It turns a FHIR server
+// into a SMART on FHIR resource server:
+//
+//   - Authenticate reads the bearer token (Authorization header only, by
+//     default), verifies a JWT against the authorization server's JWKS
+//     (strict compact JWS, an algorithm allow-list, keys bound to their
+//     algorithm, iss, aud, exp, nbf, iat and a maximum lifetime checked) or
+//     introspects an opaque token (RFC 7662), caches what it learned by
+//     SHA-256 of the token, and puts a *Token in the request context
+//     (TokenFromContext; jwtauth.FromContext works too for JWTs). Failures
+//     follow RFC 6750 with a FHIR OperationOutcome body; an unreachable JWKS
+//     or introspection endpoint is a 503, never a 401 and never an allow.
+//   - Authorize is the enforcement point. It classifies each request
+//     (package fhirrest), refuses non-canonical paths and method overrides,
+//     checks the token's scopes with the compiled matcher (package scope),
+//     holds patient grants to their patient's compartment (package
+//     compartment), narrows searches, checks request bodies and stored
+//     versions before writes, authorises batch and transaction entries one
+//     by one, applies the operation table, and verifies every resource the
+//     wrapped handler returns: it never trusts the handler to filter. The
+//     Decision is in the request context (DecisionFromContext) for handlers
+//     that can filter in their own storage.
+//   - Policy lets extra rules (such as package celpolicy) deny what scopes
+//     would allow, never widen it.
+//   - CORS answers preflights without a token; Guard (New) wires CORS, the
+//     discovery documents, /metadata, Authenticate and Authorize in one
+//     handler.
+//
+// Refusals: 401 without a token (no error parameter) or with a bad one
+// (invalid_token); 403 insufficient_scope with the scope needed; 404 (or
+// 403, configurable) for an instance outside the token's compartment or
+// constraints, identical to an absent one; 400 for malformed requests; 406
+// when a response under verification is not JSON.
 package middleware

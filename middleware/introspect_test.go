@@ -47,11 +47,11 @@ func newIntroServer(t *testing.T) *introServer {
 			return
 		}
 		if err := r.ParseForm(); err != nil {
-			http.Error(w, "bad form", 400)
+			http.Error(w, "bad form", http.StatusBadRequest)
 			return
 		}
 		if !auth(r) {
-			http.Error(w, `{"error":"invalid_client"}`, 401)
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
 		s.mu.Lock()
