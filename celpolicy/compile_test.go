@@ -10,8 +10,14 @@ import (
 
 func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
+	// Write and rename, as deployment tools replace files, so that a
+	// watcher never sees a half-written file.
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -177,3 +177,45 @@ func TestWatchNeedsFile(t *testing.T) {
 		t.Fatal("Watch without a file succeeded")
 	}
 }
+
+// TestWatchWaitsForStableFile writes a file in place, in two steps: the
+// watcher must not reload the first, incomplete version.
+func TestWatchWaitsForStableFile(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "p.yaml", policyA)
+	p := newTestPolicy(t, Config{File: path})
+	results := make(chan error, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = p.Watch(ctx, WatchConfig{Signals: []os.Signal{}, Interval: 200 * time.Millisecond, OnReload: func(err error) { results <- err }})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := len(policyB) / 2
+	if _, err := f.WriteString(policyB[:half]); err != nil {
+		t.Fatal(err)
+	}
+	// Shorter than one interval: the half file is seen at most once.
+	time.Sleep(10 * time.Millisecond)
+	if _, err := f.WriteString(policyB[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-results:
+		if err != nil {
+			t.Fatalf("half-written file reloaded: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reload")
+	}
+	if got := denyingRule(t, p); got != "only-post" {
+		t.Fatalf("rule %q, want only-post", got)
+	}
+}

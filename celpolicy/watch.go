@@ -25,8 +25,8 @@ type WatchConfig struct {
 }
 
 // Watch reloads the policy file on the configured signals and, when
-// polling, when the file changes, until ctx is done; it then returns
-// ctx.Err(). Each reload is atomic: a file that fails to read or compile
+// polling, when the file has changed and then stayed the same for one
+// interval, until ctx is done; it then returns ctx.Err(). Each reload is atomic: a file that fails to read or compile
 // leaves the policies in force and is logged (and given to OnReload). Run
 // it in its own goroutine. A Policy without a file has nothing to watch and
 // Watch returns an error at once.
@@ -45,12 +45,12 @@ func (p *Policy) Watch(ctx context.Context, cfg WatchConfig) error {
 		defer signal.Stop(sigc)
 	}
 	var tick <-chan time.Time
-	var last fileState
+	var loaded, pending fileState // the version in force; a change seen once
 	if cfg.Interval > 0 {
 		t := time.NewTicker(cfg.Interval)
 		defer t.Stop()
 		tick = t.C
-		last = statFile(p.cfg.File)
+		loaded = statFile(p.cfg.File)
 	}
 	reload := func() {
 		err := p.Reload()
@@ -63,15 +63,22 @@ func (p *Policy) Watch(ctx context.Context, cfg WatchConfig) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-sigc:
-			reload()
 			if tick != nil {
-				last = statFile(p.cfg.File)
+				loaded, pending = statFile(p.cfg.File), fileState{}
 			}
+			reload()
 		case <-tick:
+			// Reload once a change has been stable for one interval, so
+			// that a file being written is not read half-way.
 			now := statFile(p.cfg.File)
-			if now.changed(last) {
-				last = now
+			switch {
+			case !now.changed(loaded):
+				pending = fileState{}
+			case pending.ok && !now.changed(pending):
+				loaded, pending = now, fileState{}
 				reload()
+			default:
+				pending = now
 			}
 		}
 	}
