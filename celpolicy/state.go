@@ -22,7 +22,8 @@ type evalState struct {
 	r        *http.Request
 	t        *middleware.Token
 	d        *middleware.Decision
-	now      ref.Val
+	now      time.Time
+	nowVal   ref.Val // now as a CEL value, made on first use
 	resource ref.Val // nil for request rules
 	phase    ref.Val
 
@@ -44,7 +45,7 @@ func newState(r *http.Request, t *middleware.Token, d *middleware.Decision, now 
 		t = noToken
 	}
 	s.r, s.t, s.d = r, t, d
-	s.now = types.Timestamp{Time: now.UTC()}
+	s.now = now
 	return s
 }
 
@@ -61,7 +62,10 @@ func (s *evalState) ResolveName(name string) (any, bool) {
 	case variableToken:
 		return (*tokenObj)(s), true
 	case variableNow:
-		return s.now, true
+		if s.nowVal == nil {
+			s.nowVal = types.Timestamp{Time: s.now.UTC()}
+		}
+		return s.nowVal, true
 	case variableResource:
 		if s.resource != nil {
 			return s.resource, true
