@@ -113,7 +113,8 @@ var ErrNotCapabilityStatement = errors.New("discovery: not a CapabilityStatement
 // In each security element an existing oauth-uris extension and
 // SMART-on-FHIR service coding are replaced, cors is set to true, and every
 // other member, here and elsewhere in the statement, is kept as it was,
-// in its order. The output is indented when the input spans several lines,
+// in its order. Objects with a repeated member name are refused (JSON
+// parsers disagree on which one counts). The output is indented when the input spans several lines,
 // compact otherwise.
 func PatchCapabilityStatement(cs []byte, sec *Security) ([]byte, error) {
 	if sec == nil {
@@ -293,6 +294,10 @@ func parseObject(data []byte) (object, error) {
 		if !ok {
 			return nil, errors.New("object key is not a string")
 		}
+		if _, dup := o.get(key); dup {
+			// Parsers disagree on which duplicate wins; refuse the ambiguity.
+			return nil, fmt.Errorf("member %q appears twice", key)
+		}
 		var val json.RawMessage
 		if err := dec.Decode(&val); err != nil {
 			return nil, err
@@ -318,25 +323,15 @@ func (o object) get(k string) (json.RawMessage, bool) {
 	return nil, false
 }
 
-// set replaces the first member named k (dropping later duplicates) or
-// appends it.
+// set replaces the member named k or appends it.
 func (o *object) set(k string, v json.RawMessage) {
-	found := false
-	out := (*o)[:0]
-	for _, m := range *o {
-		if m.key == k {
-			if found {
-				continue
-			}
-			found = true
-			m.val = v
+	for i := range *o {
+		if (*o)[i].key == k {
+			(*o)[i].val = v
+			return
 		}
-		out = append(out, m)
 	}
-	if !found {
-		out = append(out, member{k, v})
-	}
-	*o = out
+	*o = append(*o, member{k, v})
 }
 
 func (o object) marshal() json.RawMessage {

@@ -95,6 +95,8 @@ func TestPatchCapabilityStatement(t *testing.T) {
 		{"security not an object", `{"resourceType":"CapabilityStatement","rest":[{"security":[]}]}`, nil, ErrNotCapabilityStatement},
 		{"service not an array", `{"resourceType":"CapabilityStatement","rest":[{"security":{"service":{}}}]}`, nil, ErrNotCapabilityStatement},
 		{"extension not an array", `{"resourceType":"CapabilityStatement","rest":[{"security":{"extension":1}}]}`, nil, ErrNotCapabilityStatement},
+		{"duplicate member", `{"resourceType":"CapabilityStatement","rest":[{"mode":"client","mode":"server"}]}`, nil, ErrNotCapabilityStatement},
+		{"duplicate top-level member", `{"resourceType":"CapabilityStatement","resourceType":"Patient"}`, nil, ErrNotCapabilityStatement},
 		{"trailing data", `{"resourceType":"CapabilityStatement"} {}`, nil, ErrNotCapabilityStatement},
 	}
 	for _, tt := range tests {
