@@ -196,6 +196,7 @@ type FetchError struct {
 	Err error
 }
 
+// Error says which URL failed and why.
 func (e *FetchError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("discovery: fetching %s: HTTP %d: %v", e.URL, e.StatusCode, e.Err)

@@ -42,21 +42,30 @@ type Security struct {
 
 // Extension is a FHIR Extension with a valueUri or nested extensions.
 type Extension struct {
-	URL       string      `json:"url"`
+	// URL names the extension (a sub-extension's short name inside
+	// oauth-uris).
+	URL string `json:"url"`
+	// Extension holds nested extensions.
 	Extension []Extension `json:"extension,omitempty"`
-	ValueURI  string      `json:"valueUri,omitempty"`
+	// ValueURI is the value of a sub-extension.
+	ValueURI string `json:"valueUri,omitempty"`
 }
 
 // CodeableConcept is a FHIR CodeableConcept.
 type CodeableConcept struct {
+	// Coding holds the codes.
 	Coding []Coding `json:"coding,omitempty"`
-	Text   string   `json:"text,omitempty"`
+	// Text is a plain-text rendering.
+	Text string `json:"text,omitempty"`
 }
 
 // Coding is a FHIR Coding.
 type Coding struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code,omitempty"`
+	// System is the code system URL.
+	System string `json:"system,omitempty"`
+	// Code is the code within System.
+	Code string `json:"code,omitempty"`
+	// Display is the code's display text.
 	Display string `json:"display,omitempty"`
 }
 

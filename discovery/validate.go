@@ -23,6 +23,7 @@ const (
 	SeverityError
 )
 
+// String returns "warning" or "error".
 func (s Severity) String() string {
 	switch s {
 	case SeverityWarning:
@@ -75,6 +76,7 @@ var (
 
 // Problem is one finding of a validation.
 type Problem struct {
+	// Severity says whether the document is refused (SeverityError).
 	Severity Severity
 	// Field is the JSON member concerned, with an index for list items
 	// ("capabilities[2]", "associated_endpoints[0].url").
@@ -128,6 +130,7 @@ func (ps Problems) Err() error {
 // ValidationError is returned when a document has errors. It holds every
 // problem found, warnings included.
 type ValidationError struct {
+	// Problems holds every finding, errors and warnings, in document order.
 	Problems Problems
 }
 
@@ -193,7 +196,7 @@ func (v *validator) recommended(field string, present bool) {
 	}
 }
 
-// strings checks a list of strings for empty and duplicate values.
+// list checks a list of strings for empty and duplicate values.
 func (v *validator) list(field string, vals []string) {
 	seen := make(map[string]bool, len(vals))
 	for i, s := range vals {
