@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -253,5 +254,28 @@ func TestScaleSmall(t *testing.T) {
 	}
 	if _, err := Scale(ScaleConfig{Tokens: 5, ScopeStrings: 6}); err == nil {
 		t.Error("Scale accepted more scope strings than tokens")
+	}
+}
+
+func TestWithStats(t *testing.T) {
+	h := WithStats(http.NotFoundHandler())
+	for _, tc := range []struct {
+		name, path string
+		want       int
+	}{{"stats", StatsPath, 200}, {"other path", "/fhir/metadata", 404}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d", w.Code, tc.want)
+			}
+			if tc.want != 200 {
+				return
+			}
+			var s ProcessStats
+			if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil || s.Mallocs == 0 || s.RSS == 0 || s.HeapAlloc == 0 {
+				t.Fatalf("stats %+v, %v", s, err)
+			}
+		})
 	}
 }
