@@ -113,7 +113,6 @@ func (h *docHandler) serve(w http.ResponseWriter, r *http.Request) {
 			hdr["Vary"] = hdrVaryPreflight
 			hdr["Access-Control-Max-Age"] = hdrPreflightAge
 		}
-		hdr["Content-Length"] = hdrZero
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:

@@ -3,6 +3,7 @@ package discovery
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -311,4 +312,57 @@ func TestHandlerConcurrentUpdate(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// TestHandlerOverHTTP checks that the headers survive a real net/http
+// server and client.
+func TestHandlerOverHTTP(t *testing.T) {
+	h := mustHandler(t, validDocument(), HandlerConfig{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		method string
+		hdr    map[string]string
+		status int
+		want   map[string]string
+	}{
+		{"GET", http.MethodGet, map[string]string{"Accept": "text/html"}, 200, map[string]string{
+			"Content-Type": "application/json", "ETag": h.ETag(), "Access-Control-Allow-Origin": "*",
+			"Content-Length": strconv.Itoa(len(h.Body())), "Cache-Control": "public, max-age=3600",
+		}},
+		{"HEAD", http.MethodHead, nil, 200, map[string]string{"Content-Length": strconv.Itoa(len(h.Body())), "ETag": h.ETag()}},
+		{"304", http.MethodGet, map[string]string{"If-None-Match": "W/" + h.ETag()}, 304, map[string]string{"ETag": h.ETag(), "Access-Control-Allow-Origin": "*"}},
+		{"preflight", http.MethodOptions, map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}, 204,
+			map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS"}},
+		{"405", http.MethodPost, nil, 405, map[string]string{"Allow": "GET, HEAD, OPTIONS", "Access-Control-Allow-Origin": "*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+"/.well-known/smart-configuration", nil)
+			for k, v := range tt.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			for k, v := range tt.want {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if tt.status == 200 && tt.method == http.MethodGet && !bytes.Equal(body, h.Body()) {
+				t.Error("body differs")
+			}
+			if tt.status != 200 && len(body) != 0 {
+				t.Errorf("body %q", body)
+			}
+		})
+	}
 }

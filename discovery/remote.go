@@ -33,8 +33,9 @@ type RemoteConfig struct {
 	// Handler configures the HTTP handlers.
 	Handler HandlerConfig
 	// RefreshInterval, when positive, refetches the configuration in the
-	// background at that interval until Stop. A failed refresh keeps the
-	// previous document.
+	// background at that interval until Stop (call it, or the goroutine
+	// lives on). A failed refresh keeps the previous document. At least
+	// MinRefreshInterval.
 	RefreshInterval time.Duration
 	// OnRefresh, when set, is called after every background refresh with
 	// its result (nil on success). It runs on the refresh goroutine.
