@@ -122,6 +122,9 @@ func ParseOpenIDConfiguration(data []byte) (*OpenIDConfiguration, error) {
 		if err := json.Unmarshal(v, dst); err != nil {
 			return fmt.Errorf("%w: %s is not an array of strings", ErrOpenIDConfiguration, name)
 		}
+		if len(*dst) == 0 {
+			*dst = nil // an empty list lists nothing
+		}
 		return nil
 	}
 	for _, f := range []struct {
