@@ -363,7 +363,7 @@ func (d *Document) HasCapability(c string) bool {
 
 func hasCapability(caps []string, c string) bool {
 	for _, x := range caps {
-		if x == c || capabilityAliases[x] == c {
+		if n, alias := capabilityAliases[x]; x == c || alias && n == c {
 			return true
 		}
 	}

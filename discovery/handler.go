@@ -57,7 +57,6 @@ var (
 	hdrExposeHeaders = []string{"ETag"}
 	hdrPreflightAge  = []string{"86400"}
 	hdrPreflightHdrs = []string{"Accept, If-None-Match, Cache-Control"}
-	hdrVaryPreflight = []string{"Access-Control-Request-Headers"}
 )
 
 func newRepresentation(src any, body []byte) *representation {
@@ -110,7 +109,7 @@ func (h *docHandler) serve(w http.ResponseWriter, r *http.Request) {
 			} else {
 				hdr["Access-Control-Allow-Headers"] = hdrPreflightHdrs
 			}
-			hdr["Vary"] = hdrVaryPreflight
+			hdr["Vary"] = append(hdr["Vary"], "Access-Control-Request-Headers")
 			hdr["Access-Control-Max-Age"] = hdrPreflightAge
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -215,6 +215,16 @@ func TestHandlerCORS(t *testing.T) {
 			t.Fatalf("Allow-Headers %q", got)
 		}
 	})
+	t.Run("preflight keeps an outer Vary", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodOptions, "/", nil)
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		w := httptest.NewRecorder()
+		w.Header().Set("Vary", "Origin")
+		h.ServeHTTP(w, r)
+		if got := w.Header().Values("Vary"); len(got) != 2 || got[0] != "Origin" {
+			t.Fatalf("Vary %q", got)
+		}
+	})
 	t.Run("preflight without requested headers", func(t *testing.T) {
 		w := serve(h, http.MethodOptions, "/", map[string]string{"Access-Control-Request-Method": "HEAD"})
 		if w.Code != http.StatusNoContent || w.Header().Get("Access-Control-Allow-Methods") == "" {

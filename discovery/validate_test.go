@@ -343,3 +343,15 @@ func remove(list []string, s string) []string {
 	}
 	return out
 }
+
+func TestHasCapability(t *testing.T) {
+	d := &Document{Capabilities: []string{"launch-ehr", "context-passthrough-style", "my-feature"}}
+	for c, want := range map[string]bool{
+		"launch-ehr": true, "context-style": true, "context-passthrough-style": true, "my-feature": true,
+		"context-banner": false, "launch-standalone": false, "": false,
+	} {
+		if got := d.HasCapability(c); got != want {
+			t.Errorf("HasCapability(%q) = %v, want %v", c, got, want)
+		}
+	}
+}
