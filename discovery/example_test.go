@@ -25,7 +25,7 @@ func Example() {
 		ManagementEndpoint:            "https://auth.example.org/manage",
 		Capabilities: []string{
 			"launch-standalone", "client-public", "context-standalone-patient",
-			"permission-patient", "permission-v2", "context-passthrough-banner",
+			"permission-patient", "permission-v2", "permission-offline", "context-passthrough-banner",
 		},
 	}
 	for _, p := range doc.Validate() {
@@ -55,9 +55,9 @@ func Example() {
 	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Access-Control-Allow-Origin"))
 	fmt.Println(smart.Document().Capabilities)
 	// Output:
-	// warning: capabilities[5]: "context-passthrough-banner" is not defined by SMART; it is served as "context-banner"
+	// warning: capabilities[6]: "context-passthrough-banner" is not defined by SMART; it is served as "context-banner"
 	// 200 application/json *
-	// [launch-standalone client-public context-standalone-patient permission-patient permission-v2 context-banner]
+	// [launch-standalone client-public context-standalone-patient permission-patient permission-v2 permission-offline context-banner]
 }
 
 func ExampleNewRemote() {

@@ -269,7 +269,7 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 		CodeChallengeMethodsSupported: []string{"plain", "S256"},
 	}
 	t.Run("sso takes the issuer", func(t *testing.T) {
-		d := FromOpenIDConfiguration(oc, &Document{Capabilities: []string{"launch-standalone", "sso-openid-connect", "client-confidential-asymmetric"}, ManagementEndpoint: "https://as.example.org/manage"})
+		d := FromOpenIDConfiguration(oc, &Document{Capabilities: []string{"launch-standalone", "sso-openid-connect", "client-confidential-asymmetric", "permission-patient", "permission-v2"}, ManagementEndpoint: "https://as.example.org/manage"})
 		if d.Issuer != oc.Issuer || d.TokenEndpoint != oc.TokenEndpoint || d.JWKSURI != oc.JWKSURI || d.RegistrationEndpoint != oc.RegistrationEndpoint {
 			t.Fatalf("%+v", d)
 		}

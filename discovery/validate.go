@@ -261,7 +261,10 @@ func isURI(s string) bool {
 // Warnings: issuer without sso-openid-connect; http URLs; missing
 // recommended members; passthrough and unknown simple capability names;
 // the deprecated smart_app_state_endpoint; duplicates; grant types other
-// than authorization_code and client_credentials.
+// than authorization_code and client_credentials; scopes_supported
+// offering scopes whose capability is not advertised (v1 or v2 syntax,
+// patient/ or user/ scopes, openid and fhirUser, offline_access,
+// online_access) or system/ scopes without client_credentials.
 func (d *Document) Validate() Problems {
 	v := &validator{}
 	sso := d.HasCapability(CapabilitySSOOpenIDConnect)
@@ -356,6 +359,7 @@ func (d *Document) Validate() Problems {
 			v.add(SeverityError, fmt.Sprintf("scopes_supported[%d]", i), ErrInvalidValue, "%q is not a single scope token", s)
 		}
 	}
+	v.scopeConsistency(d)
 	v.recommended("response_types_supported", len(d.ResponseTypesSupported) > 0)
 	v.list("response_types_supported", d.ResponseTypesSupported)
 	if launch && len(d.ResponseTypesSupported) > 0 && !contains(d.ResponseTypesSupported, ResponseTypeCode) {
@@ -390,4 +394,52 @@ func (d *Document) Validate() Problems {
 		}
 	}
 	return v.ps
+}
+
+// scopeConsistency warns when scopes_supported offers scopes whose
+// capability (or grant type) the document does not advertise.
+func (v *validator) scopeConsistency(d *Document) {
+	need := func(i int, scope, what string, ok bool) {
+		if !ok {
+			v.add(SeverityWarning, fmt.Sprintf("scopes_supported[%d]", i), ErrMissingValue, "%q is offered but %s is not advertised", scope, what)
+		}
+	}
+	for i, s := range d.ScopesSupported {
+		switch s {
+		case "openid", "fhirUser", "profile":
+			need(i, s, "capability sso-openid-connect", d.HasCapability(CapabilitySSOOpenIDConnect))
+			continue
+		case "offline_access":
+			need(i, s, "capability permission-offline", d.HasCapability(CapabilityPermissionOffline))
+			continue
+		case "online_access":
+			need(i, s, "capability permission-online", d.HasCapability(CapabilityPermissionOnline))
+			continue
+		}
+		ctx, rest, ok := strings.Cut(s, "/")
+		if !ok {
+			continue
+		}
+		switch ctx {
+		case "patient":
+			need(i, s, "capability permission-patient", d.HasCapability(CapabilityPermissionPatient))
+		case "user":
+			need(i, s, "capability permission-user", d.HasCapability(CapabilityPermissionUser))
+		case "system":
+			need(i, s, "grant type client_credentials", contains(d.GrantTypesSupported, GrantClientCredentials))
+		default:
+			continue
+		}
+		dot := strings.LastIndexByte(rest, '.')
+		if dot < 0 {
+			continue
+		}
+		perm, _, _ := strings.Cut(rest[dot+1:], "?")
+		switch {
+		case perm == "read" || perm == "write" || perm == "*":
+			need(i, s, "capability permission-v1", d.HasCapability(CapabilityPermissionV1))
+		case perm != "" && strings.Trim(perm, "cruds") == "":
+			need(i, s, "capability permission-v2", d.HasCapability(CapabilityPermissionV2))
+		}
+	}
 }

@@ -355,3 +355,38 @@ func TestHasCapability(t *testing.T) {
 		}
 	}
 }
+
+func TestScopeConsistency(t *testing.T) {
+	tests := []struct {
+		name  string
+		scope string
+		drop  string // capability or grant type whose absence the scope reveals
+	}{
+		{"v2 scope without permission-v2", "patient/Observation.rs", "permission-v2"},
+		{"granular v2 scope without permission-v2", "patient/Observation.rs?category=laboratory", "permission-v2"},
+		{"v1 read without permission-v1", "patient/*.read", "permission-v1"},
+		{"v1 star without permission-v1", "patient/Patient.*", "permission-v1"},
+		{"user scope without permission-user", "user/*.rs", "permission-user"},
+		{"patient scope without permission-patient", "patient/Observation.cruds", "permission-patient"},
+		{"system scope without client_credentials", "system/*.rs", "client_credentials"},
+		{"openid without sso", "openid", "sso-openid-connect"},
+		{"fhirUser without sso", "fhirUser", "sso-openid-connect"},
+		{"offline_access without permission-offline", "offline_access", "permission-offline"},
+		{"online_access without permission-online", "online_access", "permission-online"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validDocument()
+			d.Capabilities = append(d.Capabilities, "permission-online")
+			d.ScopesSupported = []string{"launch", tt.scope}
+			if hasProblem(d.Validate(), SeverityWarning, "scopes_supported[1]", ErrMissingValue) {
+				t.Fatalf("warning on a consistent document: %v", d.Validate())
+			}
+			d.Capabilities = remove(d.Capabilities, tt.drop)
+			d.GrantTypesSupported = remove(d.GrantTypesSupported, tt.drop)
+			if !hasProblem(d.Validate(), SeverityWarning, "scopes_supported[1]", ErrMissingValue) {
+				t.Fatalf("no warning without %s: %v", tt.drop, d.Validate())
+			}
+		})
+	}
+}
