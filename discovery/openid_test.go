@@ -149,13 +149,19 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 		http.Redirect(w, r, plainSrv.URL+r.URL.Path, http.StatusFound)
 	}))
 	defer redirectToHTTP.Close()
+	release := make(chan struct{})
 	slow := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("body") { // headers and part of the body, then nothing
+			_, _ = w.Write([]byte(`{"issuer":`))
+			w.(http.Flusher).Flush()
+		}
 		select {
-		case <-r.Context().Done():
+		case <-release:
 		case <-time.After(5 * time.Second):
 		}
 	}))
 	defer slow.Close()
+	defer close(release) // runs before Close, which waits for the handlers
 	huge := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"issuer":"` + strings.Repeat("a", 2000) + `"}`))
 	}))
@@ -187,7 +193,7 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 			tlsSrv.setEdit(func(m map[string]any) { m["token_endpoint"] = 7 })
 		}, ErrOpenIDConfiguration, 200},
 		{"too large", nil, huge.URL, FetchConfig{Client: huge.Client(), MaxBodyBytes: 1000}, nil, ErrBodyTooLarge, 200},
-		{"timeout", nil, slow.URL, FetchConfig{Client: slow.Client(), Timeout: 50 * time.Millisecond}, nil, context.DeadlineExceeded, 0},
+		{"timeout before the response", nil, slow.URL, FetchConfig{Client: slow.Client(), Timeout: 100 * time.Millisecond}, nil, context.DeadlineExceeded, 0},
 		{"canceled", canceled, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, nil, context.Canceled, 0},
 		{"untrusted certificate", nil, tlsSrv.URL, FetchConfig{Client: &http.Client{}}, nil, nil, 0},
 	}
@@ -226,6 +232,17 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 		})
 	}
 
+	t.Run("timeout while reading the body", func(t *testing.T) {
+		start := time.Now()
+		_, err := FetchOpenIDConfiguration(context.Background(), slow.URL, FetchConfig{
+			Client:  &http.Client{Transport: bodyStallTransport{slow.Client().Transport}},
+			Timeout: 100 * time.Millisecond,
+		})
+		var fe *FetchError
+		if !errors.As(err, &fe) || fe.StatusCode != 200 || time.Since(start) > 3*time.Second {
+			t.Fatalf("err %v after %v", err, time.Since(start))
+		}
+	})
 	t.Run("http allowed when insecure", func(t *testing.T) {
 		oc, err := FetchOpenIDConfiguration(context.Background(), plainSrv.URL, FetchConfig{Client: plainSrv.Client(), InsecureAllowHTTP: true})
 		if err != nil || oc.Issuer != plainSrv.URL {
@@ -330,4 +347,14 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 			t.Fatal(d)
 		}
 	})
+}
+
+// bodyStallTransport asks the slow test server to send the headers and
+// then stall in the body (the issuer itself cannot carry a query).
+type bodyStallTransport struct{ rt http.RoundTripper }
+
+func (t bodyStallTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.RawQuery = "body=1"
+	return t.rt.RoundTrip(r)
 }
