@@ -390,3 +390,74 @@ func TestScopeConsistency(t *testing.T) {
 		})
 	}
 }
+
+func TestProblemsFilters(t *testing.T) {
+	d := validDocument()
+	d.TokenEndpoint = "/token"                                  // error
+	d.Capabilities = append(d.Capabilities, "my-feature")       // warning
+	d.CodeChallengeMethodsSupported = []string{"S256", "plain"} // error
+	ps := d.Validate()
+	if len(ps.Errors()) != 2 || len(ps.Warnings()) != 1 || len(ps) != 3 {
+		t.Fatalf("errors %v, warnings %v, all %v", ps.Errors(), ps.Warnings(), ps)
+	}
+	for _, p := range ps.Warnings() {
+		if p.Severity != SeverityWarning {
+			t.Fatal(p)
+		}
+	}
+	var ve *ValidationError
+	if !errors.As(ps.Err(), &ve) || len(ve.Problems) != 3 || len(ve.Unwrap()) != 2 {
+		t.Fatalf("%#v", ps.Err())
+	}
+	if errors.Is(ps.Err(), ErrUnknownCapability) {
+		t.Fatal("a warning's sentinel matches the error")
+	}
+}
+
+func TestDocumentJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr bool
+		check   func(t *testing.T, d *Document)
+	}{
+		{"extensions kept", `{"token_endpoint":"https://a/t","x_vendor":{"k":[1]},"y":null}`, false, func(t *testing.T, d *Document) {
+			if d.TokenEndpoint != "https://a/t" || string(d.Extensions["x_vendor"]) != `{"k":[1]}` || string(d.Extensions["y"]) != "null" || len(d.Extensions) != 2 {
+				t.Fatalf("%+v", d)
+			}
+		}},
+		{"no extensions", `{"capabilities":["launch-ehr"]}`, false, func(t *testing.T, d *Document) {
+			if d.Extensions != nil {
+				t.Fatal(d.Extensions)
+			}
+		}},
+		{"brand identifier object", `{"user_access_brand_identifier":{"system":"urn:ietf:rfc:3986","value":"https://x"}}`, false, func(t *testing.T, d *Document) {
+			if d.UserAccessBrandIdentifier == nil || d.UserAccessBrandIdentifier.Value != "https://x" {
+				t.Fatal(d.UserAccessBrandIdentifier)
+			}
+		}},
+		{"capabilities not a list", `{"capabilities":"launch-ehr"}`, true, nil},
+		{"not an object", `[]`, true, nil},
+		{"broken", `{"a":`, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d Document
+			err := json.Unmarshal([]byte(tt.in), &d)
+			if tt.wantErr != (err != nil) {
+				t.Fatalf("err %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, &d)
+			}
+		})
+	}
+	bad := &Document{Extensions: map[string]json.RawMessage{"x": json.RawMessage(`{`)}}
+	if _, err := json.Marshal(bad); err == nil {
+		t.Fatal("invalid extension marshalled")
+	}
+	only := &Document{Extensions: map[string]json.RawMessage{"x": json.RawMessage(` [1, 2] `), "token_endpoint": json.RawMessage(`"https://evil"`)}}
+	if b, err := json.Marshal(only); err != nil || string(b) != `{"x":[1,2]}` {
+		t.Fatalf("%s %v", b, err)
+	}
+}
