@@ -20,7 +20,7 @@ BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da # golang.org/x/perf, pinned
 if [ -n "${QUICK:-}" ]; then
 	: "${COUNT:=2}" "${BENCHTIME:=100ms}" "${DURATION:=1s}" "${WARMUP:=200ms}" "${ROUNDS:=1}" "${TOKENS:=1000}"
 fi
-: "${COUNT:=6}" "${BENCHTIME:=500ms}" "${DURATION:=5s}" "${WARMUP:=1s}" "${ROUNDS:=3}" \
+: "${COUNT:=6}" "${BENCHTIME:=500ms}" "${DURATION:=3s}" "${WARMUP:=1s}" "${ROUNDS:=5}" \
 	"${CONCURRENCY:=1,16,64}" "${TOKENS:=10000}"
 
 tmp=$(mktemp -d)
@@ -33,7 +33,7 @@ GOBIN="$tmp/bin" GOFLAGS= go install "golang.org/x/perf/cmd/benchstat@$BENCHSTAT
 benchstat="$tmp/bin/benchstat"
 
 echo "micro-benchmarks (count $COUNT, benchtime $BENCHTIME)" >&2
-go test -run '^$' -bench . -benchtime "$BENCHTIME" -count "$COUNT" ./benchmarks >"$out/micro.txt"
+go test -run '^$' -timeout 60m -bench . -benchtime "$BENCHTIME" -count "$COUNT" ./benchmarks >"$out/micro.txt"
 "$benchstat" -col /impl -filter '-.name:Token' "$out/micro.txt" >"$out/micro-benchstat.txt"
 "$benchstat" -col /impl -filter '.name:Token' "$out/micro.txt" >"$out/token-benchstat.txt"
 
