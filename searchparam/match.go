@@ -44,15 +44,26 @@ func Match(resource map[string]any, p Param, value string) (matched, ok bool) {
 // parameters. MatchToken does not check resource's resourceType, and does
 // not allocate.
 func MatchToken(resource map[string]any, p Param, value string) (matched, ok bool) {
-	if p.Type != Token || p.Unresolved || !validToken(value) {
+	if p.Type != Token || p.Unresolved {
 		return false, false
 	}
-	for _, path := range p.Paths {
-		if walk(resource, path.Elements, leafToken, value, "") {
-			return true, true
-		}
+	var q query
+	q.kind = leafToken
+	rest, valid := q.token.parse(value)
+	if !valid {
+		return false, false
 	}
-	return false, true
+	for {
+		for _, path := range p.Paths {
+			if walk(resource, path.Elements, &q) {
+				return true, true
+			}
+		}
+		if rest == "" {
+			return false, true
+		}
+		rest, _ = q.token.parse(rest)
+	}
 }
 
 // MatchReference reports whether resource matches the plain reference
@@ -72,7 +83,8 @@ func MatchReference(resource map[string]any, p Param, value string) (matched, ok
 		return false, false
 	}
 	for _, path := range p.Paths {
-		if walk(resource, path.Elements, leafReference, value, path.Target) {
+		q := query{kind: leafReference, value: value, target: path.Target}
+		if walk(resource, path.Elements, &q) {
 			return true, true
 		}
 	}
@@ -90,8 +102,9 @@ func MatchString(resource map[string]any, p Param, value string) (matched, ok bo
 	if p.Type != String || p.Unresolved || !validString(value) {
 		return false, false
 	}
+	q := query{kind: leafString, value: value}
 	for _, path := range p.Paths {
-		if walk(resource, path.Elements, leafString, value, "") {
+		if walk(resource, path.Elements, &q) {
 			return true, true
 		}
 	}
@@ -106,49 +119,115 @@ const (
 	leafString
 )
 
+// query is what walk looks for at the end of a path.
+type query struct {
+	kind   leafKind
+	value  string    // reference and string: the escaped value
+	target string    // reference: the path's Target
+	token  tokenAlts // token: the parsed alternatives
+}
+
+// maxAlts is how many token alternatives are parsed at once; a value with
+// more is evaluated in rounds.
+const maxAlts = 8
+
+// tokenAlt is one alternative of a token value, still escaped.
+type tokenAlt struct {
+	system, code string
+	hasBar       bool // system|code, |code or system|
+	escaped      bool // contains a backslash
+}
+
+type tokenAlts struct {
+	n int
+	a [maxAlts]tokenAlt
+}
+
+// parse checks a token value and fills s with its first maxAlts
+// alternatives. rest holds the alternatives after those, "" when none; ok
+// is false when the value is malformed.
+func (s *tokenAlts) parse(value string) (rest string, ok bool) {
+	if value == "" {
+		return "", false
+	}
+	escaped := strings.IndexByte(value, '\\') >= 0
+	if escaped && !validEscapes(value) {
+		return "", false
+	}
+	s.n = 0
+	for {
+		start, alt := value, value
+		i := indexUnescaped(value, ',', escaped)
+		if i >= 0 {
+			alt, value = value[:i], value[i+1:]
+		}
+		if alt == "" || alt == "|" {
+			return "", false
+		}
+		t := tokenAlt{code: alt, escaped: escaped && strings.IndexByte(alt, '\\') >= 0}
+		if bar := indexUnescaped(alt, '|', t.escaped); bar >= 0 {
+			if indexUnescaped(alt[bar+1:], '|', t.escaped) >= 0 {
+				return "", false
+			}
+			t.system, t.code, t.hasBar = alt[:bar], alt[bar+1:], true
+		}
+		switch {
+		case s.n < maxAlts:
+			s.a[s.n] = t
+			s.n++
+		case rest == "":
+			rest = start
+		}
+		if i < 0 {
+			return rest, true
+		}
+	}
+}
+
+// indexUnescaped returns the index of the first c in s not escaped by a
+// backslash, or -1; escaped says whether s may contain backslashes.
+func indexUnescaped(s string, c byte, escaped bool) int {
+	if !escaped {
+		return strings.IndexByte(s, c)
+	}
+	return unescapedIndex(s, c)
+}
+
 // walk follows the dotted path below node, through arrays at any step, and
-// reports whether some element at its end matches value. When a step is
-// absent it tries the typed names of a choice element (effective →
-// effectiveDateTime, effectivePeriod, …).
-func walk(node any, path string, k leafKind, value, target string) bool {
+// reports whether some element at its end matches value. Property names
+// match exactly: a choice element is found only under the typed name the
+// path gives (valueCodeableConcept).
+func walk(node any, path string, q *query) bool {
 	switch n := node.(type) {
 	case []any:
 		for _, it := range n {
-			if walk(it, path, k, value, target) {
+			if walk(it, path, q) {
 				return true
 			}
 		}
 		return false
 	case map[string]any:
 		if path == "" {
-			return leaf(n, k, value, target)
+			return leaf(n, q)
 		}
 		step, rest := path, ""
 		if i := strings.IndexByte(path, '.'); i >= 0 {
 			step, rest = path[:i], path[i+1:]
 		}
-		if child, ok := n[step]; ok {
-			return walk(child, rest, k, value, target)
-		}
-		for key, child := range n {
-			if len(key) > len(step) && key[:len(step)] == step && isChoiceType(key[len(step):]) {
-				if walk(child, rest, k, value, target) {
-					return true
-				}
-			}
-		}
-		return false
+		child, ok := n[step]
+		return ok && walk(child, rest, q)
 	}
 	if path == "" {
-		return leaf(node, k, value, target)
+		return leaf(node, q)
 	}
 	return false
 }
 
-func leaf(node any, k leafKind, value, target string) bool {
-	switch k {
+func leaf(node any, q *query) bool {
+	value, target := q.value, q.target
+	switch q.kind {
 	case leafToken:
-		return anyAlt(value, func(alt string) bool { return tokenLeaf(node, alt) })
+		return tokenLeaf(node, &q.token)
 	case leafReference:
 		return anyAlt(value, func(alt string) bool { return referenceLeaf(node, alt, target) })
 	default:
@@ -203,19 +282,6 @@ func validEscapes(s string) bool {
 	return true
 }
 
-func validToken(value string) bool {
-	if value == "" || !validEscapes(value) {
-		return false
-	}
-	return !anyAlt(value, func(alt string) bool {
-		if alt == "" || alt == "|" {
-			return true
-		}
-		bar := unescapedIndex(alt, '|')
-		return bar >= 0 && unescapedIndex(alt[bar+1:], '|') >= 0
-	})
-}
-
 // eqEsc reports whether escaped string esc, unescaped, equals raw.
 func eqEsc(esc, raw string) bool {
 	j := 0
@@ -233,23 +299,24 @@ func eqEsc(esc, raw string) bool {
 	return j == len(raw)
 }
 
-// tokenLeaf matches one token alternative against one element.
-func tokenLeaf(node any, alt string) bool {
-	system, code, hasBar := alt, alt, false
-	if bar := unescapedIndex(alt, '|'); bar >= 0 {
-		system, code, hasBar = alt[:bar], alt[bar+1:], true
-	} else {
-		system = ""
+// eqTok reports whether a part of an alternative equals raw.
+func eqTok(part string, escaped bool, raw string) bool {
+	if !escaped {
+		return part == raw
 	}
+	return eqEsc(part, raw)
+}
+
+// tokenLeaf matches the alternatives against one element.
+func tokenLeaf(node any, alts *tokenAlts) bool {
 	switch n := node.(type) {
 	case string:
-		return (!hasBar || system == "") && eqEsc(code, n)
+		return primitiveMatch(alts, n)
 	case bool:
-		s := "false"
 		if n {
-			s = "true"
+			return primitiveMatch(alts, "true")
 		}
-		return (!hasBar || system == "") && eqEsc(code, s)
+		return primitiveMatch(alts, "false")
 	case map[string]any:
 		if cs, ok := n["coding"]; ok {
 			list, ok := cs.([]any)
@@ -257,28 +324,40 @@ func tokenLeaf(node any, alt string) bool {
 				return false
 			}
 			for _, c := range list {
-				if m, ok := c.(map[string]any); ok && codeMatch(m, "code", system, code, hasBar) {
+				if m, ok := c.(map[string]any); ok && codeMatch(m, "code", alts) {
 					return true
 				}
 			}
 			return false
 		}
 		if c, ok := n["concept"]; ok {
-			return tokenLeaf(c, alt)
+			return tokenLeaf(c, alts)
 		}
 		if _, ok := n["code"]; !ok {
 			if _, ok := n["value"]; ok {
-				return codeMatch(n, "value", system, code, hasBar)
+				return codeMatch(n, "value", alts)
 			}
 		}
-		return codeMatch(n, "code", system, code, hasBar)
+		return codeMatch(n, "code", alts)
 	}
 	return false
 }
 
-// codeMatch matches system|code against an object's "system" and codeKey
-// members.
-func codeMatch(m map[string]any, codeKey, system, code string, hasBar bool) bool {
+// primitiveMatch matches a code, string or boolean element, which has no
+// system.
+func primitiveMatch(alts *tokenAlts, s string) bool {
+	for i := range alts.n {
+		t := &alts.a[i]
+		if (!t.hasBar || t.system == "") && eqTok(t.code, t.escaped, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// codeMatch matches the alternatives against an object's "system" and
+// codeKey members.
+func codeMatch(m map[string]any, codeKey string, alts *tokenAlts) bool {
 	sys, hasSys := "", false
 	if v, ok := m["system"]; ok {
 		s, isStr := v.(string)
@@ -288,16 +367,24 @@ func codeMatch(m map[string]any, codeKey, system, code string, hasBar bool) bool
 		sys, hasSys = s, s != ""
 	}
 	c, hasCode := m[codeKey].(string)
-	switch {
-	case !hasBar: // code
-		return hasCode && eqEsc(code, c)
-	case system == "": // |code
-		return !hasSys && hasCode && eqEsc(code, c)
-	case code == "": // system|
-		return hasSys && eqEsc(system, sys)
-	default: // system|code
-		return hasSys && hasCode && eqEsc(system, sys) && eqEsc(code, c)
+	for i := range alts.n {
+		t := &alts.a[i]
+		var ok bool
+		switch {
+		case !t.hasBar: // code
+			ok = hasCode && eqTok(t.code, t.escaped, c)
+		case t.system == "": // |code
+			ok = !hasSys && hasCode && eqTok(t.code, t.escaped, c)
+		case t.code == "": // system|
+			ok = hasSys && eqTok(t.system, t.escaped, sys)
+		default: // system|code
+			ok = hasSys && hasCode && eqTok(t.system, t.escaped, sys) && eqTok(t.code, t.escaped, c)
+		}
+		if ok {
+			return true
+		}
 	}
+	return false
 }
 
 func validReference(value string) bool {
@@ -509,31 +596,4 @@ func fold(r rune) rune {
 		}
 	}
 	return unicode.ToLower(r)
-}
-
-// choiceTypes lists the FHIR data types a choice element can take, by the
-// suffix they give its JSON name.
-var choiceTypes = [...]string{
-	"Address", "Age", "Annotation", "Attachment", "Availability", "Base64Binary",
-	"Boolean", "Canonical", "Code", "CodeableConcept", "CodeableReference",
-	"Coding", "ContactDetail", "ContactPoint", "Contributor", "Count",
-	"DataRequirement", "Date", "DateTime", "Decimal", "Distance", "Dosage",
-	"Duration", "Expression", "ExtendedContactDetail", "HumanName", "Id",
-	"Identifier", "Instant", "Integer", "Integer64", "Markdown", "Meta",
-	"Money", "Oid", "ParameterDefinition", "Period", "PositiveInt", "Quantity",
-	"Range", "Ratio", "RatioRange", "Reference", "RelatedArtifact",
-	"SampledData", "Signature", "String", "Time", "Timing", "TriggerDefinition",
-	"UnsignedInt", "Uri", "Url", "UsageContext", "Uuid",
-}
-
-func isChoiceType(suffix string) bool {
-	if suffix == "" || suffix[0] < 'A' || suffix[0] > 'Z' {
-		return false
-	}
-	for _, t := range choiceTypes {
-		if t == suffix {
-			return true
-		}
-	}
-	return false
 }

@@ -85,7 +85,12 @@ type Param struct {
 type Path struct {
 	// Elements is the dotted path of JSON property names below the
 	// resource, e.g. "category", "component.code", "valueCodeableConcept".
-	// An array at any step means every item.
+	// An array at any step means every item. A type selection in the
+	// expression gives the typed name of a choice element; a few core
+	// expressions name a choice element without one (R4 Observation.date:
+	// "effective"), and the JSON property then carries the type
+	// (effectiveDateTime): the Match functions compare names exactly, so
+	// such a path finds nothing there.
 	Elements string
 	// Target is the resource type a reference on this path must point to
 	// (from where(resolve() is X)); "" allows any.

@@ -1,0 +1,66 @@
+package searchparam_test
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/fhirguard/fhirguard/searchparam"
+)
+
+func ExampleLookup() {
+	p, ok := searchparam.Lookup(searchparam.R4, "Observation", "value-concept")
+	fmt.Println(ok, p.Type, p.Paths[0].Elements)
+
+	p, _ = searchparam.Lookup(searchparam.R4, "Observation", "patient")
+	fmt.Println(p.Type, p.Paths[0].Elements, p.Paths[0].Target)
+
+	p, _ = searchparam.Lookup(searchparam.R5, "Patient", "email")
+	fmt.Println(p.Unresolved)
+	// Output:
+	// true token valueCodeableConcept
+	// reference subject Patient
+	// true
+}
+
+// A granular scope such as
+// patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory
+// grants a resource only when the resource matches the constraint.
+func ExampleMatchToken() {
+	var obs map[string]any
+	_ = json.Unmarshal([]byte(`{
+	  "resourceType": "Observation",
+	  "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}]
+	}`), &obs)
+
+	p, _ := searchparam.Lookup(searchparam.R4, "Observation", "category")
+	for _, value := range []string{
+		"http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
+		"http://example.org/other-system|laboratory",
+		"laboratory",
+		"vital-signs,laboratory",
+		"http://terminology.hl7.org/CodeSystem/observation-category|vital-signs",
+	} {
+		matched, ok := searchparam.MatchToken(obs, p, value)
+		fmt.Println(matched, ok)
+	}
+	// Output:
+	// true true
+	// false true
+	// true true
+	// true true
+	// false true
+}
+
+func ExampleMatchReference() {
+	var obs map[string]any
+	_ = json.Unmarshal([]byte(`{"resourceType": "Observation", "subject": {"reference": "Patient/123"}}`), &obs)
+	p, _ := searchparam.Lookup(searchparam.R4, "Observation", "patient")
+	for _, value := range []string{"123", "Patient/123", "Patient/456"} {
+		matched, _ := searchparam.MatchReference(obs, p, value)
+		fmt.Println(value, matched)
+	}
+	// Output:
+	// 123 true
+	// Patient/123 true
+	// Patient/456 false
+}
