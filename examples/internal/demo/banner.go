@@ -1,0 +1,150 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fhirguard/fhirguard/smarttest"
+)
+
+// Scopes of the banner's tokens.
+const (
+	PatientScopes = "launch/patient patient/*.rs"
+	SystemScopes  = "system/*.rs"
+)
+
+// tokenLifetime is the lifetime of the banner's tokens (the middleware
+// refuses tokens living longer than an hour).
+const tokenLifetime = 55 * time.Minute
+
+// prepareBanner mints the banner's tokens (embedded server only) and
+// builds its curl commands.
+func (s *Server) prepareBanner() error {
+	base := s.base.String()
+	s.curls = []Curl{{Title: "The SMART configuration (public, no token)", Status: http.StatusOK,
+		Command: "curl -sS " + quote(s.discovery)}}
+	if s.auth == nil {
+		s.curls = append(s.curls, Curl{Title: "Any FHIR request without a token is refused", Status: http.StatusUnauthorized,
+			Command: "curl -sS -i " + quote(base+"/Patient")})
+		return nil
+	}
+	var err error
+	s.patient, err = s.auth.MintToken(smarttest.TokenOptions{ClientID: "demo-app", Scopes: PatientScopes,
+		Patient: "123", Lifetime: tokenLifetime})
+	if err != nil {
+		return err
+	}
+	s.system, err = s.auth.MintToken(smarttest.TokenOptions{ClientID: "demo-backend", Scopes: SystemScopes,
+		Lifetime: tokenLifetime})
+	if err != nil {
+		return err
+	}
+	bearer := func(tok string) string { return "-H " + quote("Authorization: Bearer "+tok) + " " }
+	own := http.StatusOK
+	if s.cfg.Empty {
+		own = http.StatusNotFound
+	}
+	s.curls = append(s.curls,
+		Curl{Title: "Patient token: its own patient", Status: own,
+			Command: "curl -sS " + bearer(s.patient) + quote(base+"/Patient/123")},
+		Curl{Title: "Patient token: a search, narrowed to patient 123's laboratory results", Status: http.StatusOK,
+			Command: "curl -sS " + bearer(s.patient) + quote(base+"/Observation?category=laboratory")},
+		Curl{Title: "Patient token: another patient's record is refused (404, as if it did not exist)", Status: http.StatusNotFound,
+			Command: "curl -sS -i " + bearer(s.patient) + quote(base+"/Patient/456")},
+		Curl{Title: "Patient token: a delete is refused (403 insufficient_scope: the token only reads and searches)", Status: http.StatusForbidden,
+			Command: "curl -sS -i -X DELETE " + bearer(s.patient) + quote(base+"/Observation/lab1")},
+		Curl{Title: "System token: a search across patients", Status: http.StatusOK,
+			Command: "curl -sS " + bearer(s.system) + quote(base+"/Patient?name=smith")},
+		Curl{Title: "No token: refused (401)", Status: http.StatusUnauthorized,
+			Command: "curl -sS -i " + quote(base+"/Patient")},
+	)
+	return nil
+}
+
+// quote single-quotes a word for POSIX shells.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func (s *Server) printBanner(w io.Writer) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nfhirguard demo FHIR server\n\n")
+	fmt.Fprintf(&b, "  FHIR base:  %s\n", s.base)
+	fmt.Fprintf(&b, "  discovery:  %s\n", s.discovery)
+	if s.auth != nil {
+		fmt.Fprintf(&b, "  issuer:     %s (embedded smarttest authorization server: NOT FOR PRODUCTION)\n", s.issuer)
+	} else {
+		fmt.Fprintf(&b, "  issuer:     %s (external)\n", s.issuer)
+	}
+	if s.insecure {
+		fmt.Fprintf(&b, "\n  !! INSECURE: bearer tokens are accepted over plain HTTP (loopback only). Never do this in production. !!\n")
+	}
+	if s.auth != nil {
+		fmt.Fprintf(&b, "\nPatient token (patient 123; %s; valid %v):\n\n%s\n", PatientScopes, tokenLifetime, s.patient)
+		fmt.Fprintf(&b, "\nSystem token (%s; valid %v):\n\n%s\n", SystemScopes, tokenLifetime, s.system)
+	} else {
+		fmt.Fprintf(&b, "\nTokens come from %s; send them as \"Authorization: Bearer <token>\".\n", s.issuer)
+	}
+	fmt.Fprintf(&b, "\nTry it")
+	if s.cfg.PolicyFile != "" {
+		fmt.Fprintf(&b, " (the statuses shown assume the policies in %s refuse none of these)", s.cfg.PolicyFile)
+	}
+	fmt.Fprintf(&b, ":\n")
+	for _, c := range s.curls {
+		fmt.Fprintf(&b, "\n# %s: HTTP %d\n%s\n", c.Title, c.Status, c.Command)
+	}
+	fmt.Fprintf(&b, "\nStop with Ctrl-C.\n\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// logRequests logs one line per request: method, path (without the query,
+// which may hold patient data), status, bytes and duration. Headers, and so
+// tokens, are never logged.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"bytes", sw.bytes, "duration", time.Since(start).Round(time.Microsecond))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap gives http.ResponseController access to the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes through.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

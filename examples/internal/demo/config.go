@@ -1,0 +1,196 @@
+package demo
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrConfig reports invalid flags or an invalid Config; errors from
+// ParseFlags and Run that concern the configuration wrap it.
+var ErrConfig = errors.New("demo: invalid configuration")
+
+// DefaultAddr is the listen address when -addr is not given.
+const DefaultAddr = "127.0.0.1:8080"
+
+// AuthPath is the path under which the embedded authorization server is
+// mounted (its issuer is the FHIR base's origin followed by AuthPath).
+const AuthPath = "/auth"
+
+// Config is the demo's configuration, one field per flag.
+type Config struct {
+	// Addr is the listen address (-addr).
+	Addr string
+	// BaseURL is the FHIR base URL, the audience tokens must carry
+	// (-base-url). Empty means http://<addr>/fhir, with the port actually
+	// bound.
+	BaseURL string
+	// Issuer is an external authorization server's issuer (-issuer). Empty
+	// embeds the smarttest authorization server under AuthPath.
+	Issuer string
+	// JWKSURL is the external authorization server's JWK Set (-jwks-url).
+	// Empty takes jwks_uri from its OpenID configuration.
+	JWKSURL string
+	// IntrospectionURL, IntrospectionClientID and IntrospectionClientSecret
+	// configure RFC 7662 introspection of opaque tokens
+	// (-introspection-url, -introspection-client-id,
+	// -introspection-client-secret). Without -issuer and without these
+	// flags, opaque tokens are introspected at the embedded server.
+	IntrospectionURL          string
+	IntrospectionClientID     string
+	IntrospectionClientSecret string
+	// PolicyFile is a CEL policy file (-policy); see package celpolicy.
+	PolicyFile string
+	// Empty starts with an empty store (-empty).
+	Empty bool
+	// CORSOrigins are the browser origins allowed to call the API
+	// (-cors-origins, comma-separated; "*" for any).
+	CORSOrigins []string
+	// JWKSRefetchCooldown is the least time between two JWKS fetches caused
+	// by an unknown key id (-jwks-refetch-cooldown).
+	JWKSRefetchCooldown time.Duration
+	// ShutdownTimeout bounds the graceful shutdown (-shutdown-timeout).
+	ShutdownTimeout time.Duration
+}
+
+// ParseFlags parses the demo's command-line flags. name is the program
+// name used in usage messages, which go to output. It returns flag.ErrHelp
+// for -h, and errors wrapping ErrConfig for invalid values.
+func ParseFlags(name string, args []string, output io.Writer) (Config, error) {
+	var cfg Config
+	var cors string
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&cfg.Addr, "addr", DefaultAddr, "listen `address`")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "FHIR base `URL`, the audience tokens must carry (default http://<addr>/fhir)")
+	fs.StringVar(&cfg.Issuer, "issuer", "", "external authorization server `issuer`; empty embeds a test server under "+AuthPath)
+	fs.StringVar(&cfg.JWKSURL, "jwks-url", "", "JWK Set `URL` of the external authorization server (default its jwks_uri)")
+	fs.StringVar(&cfg.IntrospectionURL, "introspection-url", "", "RFC 7662 introspection `URL` for opaque tokens")
+	fs.StringVar(&cfg.IntrospectionClientID, "introspection-client-id", "", "client `id` for the introspection endpoint")
+	fs.StringVar(&cfg.IntrospectionClientSecret, "introspection-client-secret", "", "client `secret` for the introspection endpoint")
+	fs.StringVar(&cfg.PolicyFile, "policy", "", "CEL policy `file` (reloaded on SIGHUP)")
+	fs.BoolVar(&cfg.Empty, "empty", false, "start with no seed data")
+	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser `origins` allowed to call the API (\"*\" for any)")
+	fs.DurationVar(&cfg.JWKSRefetchCooldown, "jwks-refetch-cooldown", 30*time.Second, "least `time` between JWKS fetches caused by an unknown key id")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown `timeout`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	}
+	for _, o := range strings.Split(cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		}
+	}
+	return cfg, cfg.validate()
+}
+
+// validate checks the values that do not depend on the bound address.
+func (c Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("-addr %q: %v", c.Addr, err)
+	}
+	if c.BaseURL != "" {
+		if _, err := parseBaseURL(c.BaseURL); err != nil {
+			return bad("-base-url: %v", err)
+		}
+	}
+	for _, f := range []struct{ name, v string }{
+		{"-issuer", c.Issuer}, {"-jwks-url", c.JWKSURL}, {"-introspection-url", c.IntrospectionURL},
+	} {
+		if f.v == "" {
+			continue
+		}
+		u, err := url.Parse(f.v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
+			return bad("%s %q must be an absolute http(s) URL", f.name, f.v)
+		}
+	}
+	if c.JWKSURL != "" && c.Issuer == "" {
+		return bad("-jwks-url needs -issuer (without -issuer the embedded server's keys are used)")
+	}
+	if c.IntrospectionURL != "" && (c.IntrospectionClientID == "" || c.IntrospectionClientSecret == "") {
+		return bad("-introspection-url needs -introspection-client-id and -introspection-client-secret")
+	}
+	if c.IntrospectionURL == "" && (c.IntrospectionClientID != "" || c.IntrospectionClientSecret != "") {
+		return bad("-introspection-client-id and -introspection-client-secret need -introspection-url")
+	}
+	if c.JWKSRefetchCooldown <= 0 {
+		return bad("-jwks-refetch-cooldown must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return bad("-shutdown-timeout must be positive")
+	}
+	return nil
+}
+
+// parseBaseURL checks a FHIR base URL: absolute http(s), no query,
+// fragment or user info, a path below the root. The trailing slash is
+// removed.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	switch {
+	case err != nil:
+		return nil, err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%q is not an http(s) URL", raw)
+	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("%q must be absolute, without user info, query or fragment", raw)
+	case u.Path == "" || u.Path == "/":
+		return nil, fmt.Errorf("%q needs a path below the root, such as /fhir", raw)
+	case u.RawPath != "" || strings.ContainsAny(u.Path, ";\\") || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "/."):
+		return nil, fmt.Errorf("%q must have a plain path", raw)
+	}
+	return u, nil
+}
+
+// baseURLFor returns the FHIR base URL for the bound address: cfg.BaseURL,
+// or http://<addr>/fhir where an unspecified host (":8080", "0.0.0.0")
+// becomes localhost.
+func (c Config) baseURLFor(bound net.Addr) (*url.URL, error) {
+	if c.BaseURL != "" {
+		return parseBaseURL(c.BaseURL)
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return nil, err
+	}
+	_, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return parseBaseURL("http://" + net.JoinHostPort(host, port) + "/fhir")
+}
+
+// isLoopback reports whether every address the listener may accept from is
+// the local machine: a loopback IP or "localhost".
+func isLoopback(bound net.Addr) bool {
+	tcp, ok := bound.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// isLoopbackHost reports whether the host of a URL is a loopback address.
+func isLoopbackHost(u *url.URL) bool {
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
