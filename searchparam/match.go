@@ -32,9 +32,9 @@ func Match(resource map[string]any, p Param, value string) (matched, ok bool) {
 //
 // The elements may be CodeableConcept (any of its codings), Coding,
 // CodeableReference (its concept), Identifier (system and value),
-// ContactPoint (system and value), or a code, string, id, uri or boolean
-// primitive (which has no system: a value naming a system does not match
-// it). Codes and systems compare exactly. A comma separates alternatives
+// ContactPoint (its value, by the code form only), or a code, string, id,
+// uri or boolean primitive (which has no system: a value naming a system
+// does not match it). Codes and systems compare exactly. A comma separates alternatives
 // (any may match); "\," "\|" "\$" and "\\" stand for the character itself.
 //
 // ok is false when p is not a token parameter, is Unresolved, or the value
@@ -334,8 +334,14 @@ func tokenLeaf(node any, alts *tokenAlts) bool {
 			return tokenLeaf(c, alts)
 		}
 		if _, ok := n["code"]; !ok {
-			if _, ok := n["value"]; ok {
-				return codeMatch(n, "value", alts)
+			if v, ok := n["value"]; ok {
+				if sys, _ := n["system"].(string); isContactSystem(sys) {
+					// ContactPoint: its system is a kind (phone, email),
+					// not a token system; only the value is searched.
+					s, isStr := v.(string)
+					return isStr && plainMatch(alts, s)
+				}
+				return codeMatch(n, "value", alts) // Identifier
 			}
 		}
 		return codeMatch(n, "code", alts)
@@ -351,6 +357,27 @@ func primitiveMatch(alts *tokenAlts, s string) bool {
 		if (!t.hasBar || t.system == "") && eqTok(t.code, t.escaped, s) {
 			return true
 		}
+	}
+	return false
+}
+
+// plainMatch matches the alternatives of the code form (no "|") against s.
+func plainMatch(alts *tokenAlts, s string) bool {
+	for i := range alts.n {
+		t := &alts.a[i]
+		if !t.hasBar && eqTok(t.code, t.escaped, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isContactSystem reports whether s is a ContactPoint.system code. An
+// Identifier's system is an absolute URI, never one of these.
+func isContactSystem(s string) bool {
+	switch s {
+	case "phone", "fax", "email", "pager", "url", "sms", "other":
+		return true
 	}
 	return false
 }

@@ -83,6 +83,10 @@ func TestMatchTokenObservation(t *testing.T) {
 		{"category display is not a code", lab, "category", obsCat + "|Laboratory", false},
 		{"category text is not a code", lab, "category", "Lab", false},
 		{"category code prefix", lab, "category", obsCat + "|lab", false},
+		{"category percent-encoded bar is literal", lab, "category", obsCat + "%7Claboratory", false},
+		{"category leading space", lab, "category", " laboratory", false},
+		{"category trailing space", lab, "category", obsCat + "|laboratory ", false},
+		{"category escaped bar is not a separator", lab, "category", obsCat + `\|laboratory`, false},
 		// code: any system.
 		{"category code only", lab, "category", "laboratory", true},
 		{"category code only vital", vital, "category", "vital-signs", true},
@@ -193,6 +197,12 @@ func TestMatchTokenGranularExamples(t *testing.T) {
 		{"encounter class Coding |code", res("Encounter", `, "class": {"code": "AMB"}`), "class", "|AMB", true},
 		{"encounter type", res("Encounter", ccs("type", "http://snomed.info/sct", "185349003")), "type", "185349003", true},
 		{"patient telecom ContactPoint value", res("Patient", `, "telecom": [{"system": "phone", "value": "555-1234"}]`), "telecom", "555-1234", true},
+		{"patient telecom ContactPoint kind is not a system", res("Patient", `, "telecom": [{"system": "phone", "value": "555-1234"}]`), "telecom", "phone|555-1234", false},
+		{"patient telecom ContactPoint |value", res("Patient", `, "telecom": [{"system": "email", "value": "a@example.org"}]`), "telecom", "|a@example.org", false},
+		{"patient telecom ContactPoint email", res("Patient", `, "telecom": [{"system": "email", "value": "a@example.org"}]`), "telecom", "a@example.org", true},
+		{"patient telecom ContactPoint value not string", res("Patient", `, "telecom": [{"system": "email", "value": 5}]`), "telecom", "5", false},
+		{"patient identifier with URI system", res("Patient", `, "identifier": [{"system": "http://hospital.example/mrn", "value": "123"}]`), "identifier", "http://hospital.example/mrn|123", true},
+		{"patient identifier system named like a kind is a ContactPoint", res("Patient", `, "identifier": [{"system": "phone", "value": "123"}]`), "identifier", "phone|123", false},
 		{"patient telecom ContactPoint other", res("Patient", `, "telecom": [{"system": "phone", "value": "555-1234"}]`), "telecom", "555-9999", false},
 		{"patient active boolean true", res("Patient", `, "active": true`), "active", "true", true},
 		{"patient active boolean false", res("Patient", `, "active": false`), "active", "true", false},
@@ -446,7 +456,7 @@ func TestMatchReferenceNotEvaluable(t *testing.T) {
 	obs := decode(t, `{"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}`)
 	p := lookup(t, R4, "Observation", "patient")
 	for _, value := range []string{"", ",", "p1,", "Patient/", "/p1", "patient/p1", "Patient/p 1", "Patient/p1/x",
-		`p\,1`, "Patient/" + string(make([]byte, 65)), "a/b/c"} {
+		`p\,1`, "Patient/" + string(make([]byte, 65)), "a/b/c", "Patient%2Fp1", " p1", "Patient/p1 "} {
 		if got, ok := MatchReference(obs, p, value); ok || got {
 			t.Errorf("MatchReference(%q) = %v, %v; want not evaluable", value, got, ok)
 		}
