@@ -14,11 +14,14 @@
 // Patient. Parameters defined on Resource (_id, _lastUpdated, _tag,
 // _security, _profile, _source) apply to every resource type.
 //
-// [MatchToken], [MatchReference] and [MatchString] evaluate a plain search
-// value (no modifier, no prefix) of a parameter against a resource decoded
-// with encoding/json into map[string]any, following FHIR search semantics:
+// [MatchParam] evaluates one constraint of a scope against a resource: it
+// looks the parameter up for the resource's own type and dispatches to
+// [MatchToken], [MatchReference] or [MatchString]. These evaluate a plain
+// search value (no modifier, no prefix) against a resource decoded with
+// encoding/json into map[string]any, following FHIR search semantics:
 // comma-separated values are alternatives (OR), and "\," "\|" "\$" "\\"
-// escape those characters.
+// escape those characters. The constraints of one scope must all match
+// (AND); that, and the union over scopes, is the caller's part.
 //
 // # Unevaluable parameters
 //

@@ -64,3 +64,31 @@ func ExampleMatchReference() {
 	// Patient/123 true
 	// Patient/456 false
 }
+
+// The constraints of one granular scope all hold (AND); each is evaluated on
+// the resource.
+func ExampleMatchParam() {
+	var cond map[string]any
+	_ = json.Unmarshal([]byte(`{
+	  "resourceType": "Condition",
+	  "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
+	  "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}
+	}`), &cond)
+
+	// patient/Condition.rs?category=…|problem-list-item&clinical-status=…|active
+	constraints := [][2]string{
+		{"category", "http://terminology.hl7.org/CodeSystem/condition-category|problem-list-item"},
+		{"clinical-status", "http://terminology.hl7.org/CodeSystem/condition-clinical|active"},
+	}
+	all := true
+	for _, c := range constraints {
+		matched, ok := searchparam.MatchParam(searchparam.R4, cond, c[0], c[1])
+		fmt.Println(c[0], matched, ok)
+		all = all && ok && matched
+	}
+	fmt.Println("granted:", all)
+	// Output:
+	// category true true
+	// clinical-status false true
+	// granted: false
+}

@@ -22,6 +22,25 @@ func Match(resource map[string]any, p Param, value string) (matched, ok bool) {
 	return false, false
 }
 
+// MatchParam evaluates the plain value of search parameter name against a
+// resource: it looks the parameter up for the resource's own resourceType
+// in release v and calls [Match]. ok is false when the resource has no
+// known resourceType, the parameter is unknown, carries a modifier
+// ("code:in") or a chain ("patient.name"), or cannot be evaluated. The
+// value is percent-decoded with the FHIR escapes kept, as in
+// scope.Constraint.Value. MatchParam does not allocate.
+func MatchParam(v Version, resource map[string]any, name, value string) (matched, ok bool) {
+	rt, _ := resource["resourceType"].(string)
+	if rt == "" || strings.ContainsAny(name, ":.") {
+		return false, false
+	}
+	p, found := Lookup(v, rt, name)
+	if !found {
+		return false, false
+	}
+	return Match(resource, p, value)
+}
+
 // MatchToken reports whether resource matches the plain token search value
 // of parameter p, by FHIR token search rules on every element on p's paths:
 //

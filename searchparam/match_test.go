@@ -567,3 +567,48 @@ func TestMatchTokenManyAlternatives(t *testing.T) {
 		})
 	}
 }
+
+func TestMatchParam(t *testing.T) {
+	lab := decode(t, labObservation)
+	cond := decode(t, `{"resourceType": "Condition", "category": [{"coding": [{"system": "`+condCat+`", "code": "problem-list-item"}]}],
+		"clinicalStatus": {"coding": [{"system": "`+condClin+`", "code": "active"}]}, "subject": {"reference": "Patient/p1"}}`)
+	tests := []struct {
+		name      string
+		v         Version
+		res       map[string]any
+		param     string
+		value     string
+		wantMatch bool
+		wantOK    bool
+	}{
+		{"token", R4, lab, "category", obsCat + "|laboratory", true, true},
+		{"token no match", R4, lab, "category", obsCat + "|vital-signs", false, true},
+		{"token r5", R5, lab, "category", "laboratory", true, true},
+		{"reference", R4, lab, "patient", "Patient/p1", true, true},
+		{"string on condition has no such param", R4, cond, "family", "x", false, false},
+		{"condition category", R4, cond, "category", condCat + "|problem-list-item", true, true},
+		{"condition clinical-status", R4, cond, "clinical-status", condClin + "|active", true, true},
+		{"observation param on a condition", R4, cond, "value-concept", "active", false, false},
+		{"base param", R4, cond, "_id", "x", false, true},
+		{"modifier", R4, lab, "category:not", "laboratory", false, false},
+		{"chain", R4, lab, "patient.name", "x", false, false},
+		{"date not evaluated", R4, lab, "date", "2024", false, false},
+		{"unknown param", R4, lab, "nope", "x", false, false},
+		{"no resourceType", R4, decode(t, `{"category": [{"coding": [{"code": "laboratory"}]}]}`), "category", "laboratory", false, false},
+		{"unknown resourceType", R4, decode(t, `{"resourceType": "Observations", "category": [{"coding": [{"code": "laboratory"}]}]}`), "category", "laboratory", false, false},
+		{"resourceType not a string", R4, decode(t, `{"resourceType": 1}`), "_id", "x", false, false},
+		{"unknown version", Version(0), lab, "category", "laboratory", false, false},
+		{"malformed", R4, lab, "category", "a|b|c", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := MatchParam(tt.v, tt.res, tt.param, tt.value)
+			if got != tt.wantMatch || ok != tt.wantOK {
+				t.Errorf("MatchParam(%s=%s) = %v, %v; want %v, %v", tt.param, tt.value, got, ok, tt.wantMatch, tt.wantOK)
+			}
+		})
+	}
+	if n := testing.AllocsPerRun(50, func() { MatchParam(R4, lab, "category", obsCat+"|laboratory") }); n != 0 {
+		t.Errorf("MatchParam allocates %v times", n)
+	}
+}
