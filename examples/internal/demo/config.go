@@ -51,6 +51,11 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API
 	// (-cors-origins, comma-separated; "*" for any).
 	CORSOrigins []string
+	// TrustedProxies are the TLS-terminating proxies (CIDRs or addresses)
+	// whose X-Forwarded-Proto is believed (-trusted-proxies,
+	// comma-separated); needed with an https -base-url served through a
+	// proxy.
+	TrustedProxies []string
 	// JWKSRefetchCooldown is the least time between two JWKS fetches caused
 	// by an unknown key id (-jwks-refetch-cooldown).
 	JWKSRefetchCooldown time.Duration
@@ -63,7 +68,7 @@ type Config struct {
 // for -h, and errors wrapping ErrConfig for invalid values.
 func ParseFlags(name string, args []string, output io.Writer) (Config, error) {
 	var cfg Config
-	var cors string
+	var cors, proxies string
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&cfg.Addr, "addr", DefaultAddr, "listen `address`")
@@ -76,6 +81,7 @@ func ParseFlags(name string, args []string, output io.Writer) (Config, error) {
 	fs.StringVar(&cfg.PolicyFile, "policy", "", "CEL policy `file` (reloaded on SIGHUP)")
 	fs.BoolVar(&cfg.Empty, "empty", false, "start with no seed data")
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser `origins` allowed to call the API (\"*\" for any)")
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated TLS-terminating `proxies` (CIDRs or addresses) whose X-Forwarded-Proto is believed")
 	fs.DurationVar(&cfg.JWKSRefetchCooldown, "jwks-refetch-cooldown", 30*time.Second, "least `time` between JWKS fetches caused by an unknown key id")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown `timeout`")
 	if err := fs.Parse(args); err != nil {
@@ -87,12 +93,20 @@ func ParseFlags(name string, args []string, output io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
 	}
-	for _, o := range strings.Split(cors, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+	cfg.CORSOrigins = splitList(cors)
+	cfg.TrustedProxies = splitList(proxies)
+	return cfg, cfg.validate()
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
 		}
 	}
-	return cfg, cfg.validate()
+	return out
 }
 
 // validate checks the values that do not depend on the bound address.

@@ -3,7 +3,8 @@
 // router around the pieces demo hands it (an App); demo does the rest:
 //
 //   - flags (ParseFlags): -addr, -base-url, -issuer with -jwks-url,
-//     the -introspection-* flags, -policy, -empty, -cors-origins;
+//     the -introspection-* flags, -policy, -empty, -cors-origins,
+//     -trusted-proxies;
 //   - the in-memory FHIR store (package fhirstore), seeded unless -empty;
 //   - without -issuer, an embedded SMART authorization server (package
 //     smarttest, not for production) under /auth on the same listener,
@@ -19,8 +20,8 @@
 // Bearer tokens normally require TLS. When the server listens on a loopback
 // address and -base-url is http, the demo sets the middleware's
 // InsecureAllowHTTP and InsecureAllowHTTPKeyURLs and says so at start-up;
-// on any other address an http base URL gets a warning and tokens are
-// refused unless TLS is terminated in front of the server.
+// on any other address an http base URL is a configuration error: put a
+// TLS-terminating proxy in front and give an https -base-url.
 //
 // Run is the entry point for tests (it accepts a ready listener and reports
 // the running Server); Main is the entry point for the examples' main

@@ -232,12 +232,11 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 
 	// Plain HTTP: allowed only on loopback, and said loudly.
 	if base.Scheme == "http" {
-		if isLoopback(bound) {
-			s.insecure = true
-			log.Warn("INSECURE: bearer tokens are accepted over plain HTTP because the server listens on loopback only; never do this in production")
-		} else {
-			log.Warn("the base URL is http but the server is not on loopback: bearer tokens over plain HTTP will be refused; terminate TLS in front of it and use an https -base-url")
+		if !isLoopback(bound) {
+			return nil, cleanup, fmt.Errorf("%w: an http -base-url needs a loopback -addr (bearer tokens over plain HTTP are refused elsewhere); terminate TLS in front of the server and give an https -base-url", ErrConfig)
 		}
+		s.insecure = true
+		log.Warn("INSECURE: bearer tokens are accepted over plain HTTP because the server listens on loopback only; never do this in production")
 	}
 
 	store, err := fhirstore.New(fhirstore.Config{BasePath: base.Path, BaseURL: base.String()})
@@ -255,6 +254,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		InsecureAllowHTTP:        s.insecure,
 		InsecureAllowHTTPKeyURLs: s.insecure,
 		JWKSRefetchCooldown:      cfg.JWKSRefetchCooldown,
+		TrustedProxies:           cfg.TrustedProxies,
 		Logger:                   log,
 	}
 	var dh *discovery.Handler
