@@ -12,6 +12,7 @@ import (
 	"github.com/fhirguard/fhirguard/compartment"
 	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/scope"
+	"github.com/fhirguard/fhirguard/searchparam"
 )
 
 // DefaultSharedTypes are the resource types that belong to no patient's
@@ -55,6 +56,10 @@ type AuthorizeConfig struct {
 	// may deny, none may widen. A ResourcePolicy also judges every resource
 	// returned or written.
 	Policies []Policy
+	// GranularSearch says how searches under granular scopes are handled:
+	// GranularNarrow (default) or GranularRefuse. Results are verified in
+	// both modes.
+	GranularSearch GranularSearch
 	// Operations is the table of permitted extended operations; nil means
 	// DefaultOperations. Operations not listed are refused, and $graphql
 	// is always refused.
@@ -95,6 +100,8 @@ type Authorizer struct {
 
 	excludeLinked bool
 	ops           map[string]*Operation
+	granular      GranularSearch
+	spVersion     searchparam.Version
 }
 
 // NewAuthorizer validates cfg and returns its Authorizer.
@@ -144,6 +151,14 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		return nil, fmt.Errorf("middleware: %w", err)
 	}
 	a.patientDef = a.checker.Definition(compartment.Patient)
+	a.spVersion = searchparam.R4
+	if version == compartment.R5 {
+		a.spVersion = searchparam.R5
+	}
+	if cfg.GranularSearch > GranularRefuse {
+		return nil, fmt.Errorf("middleware: unknown GranularSearch mode %d", cfg.GranularSearch)
+	}
+	a.granular = cfg.GranularSearch
 	if a.classifier, err = fhirrest.New(fhirrest.Config{Base: a.basePath, BaseURL: a.realm, MaxBundleBytes: a.maxBody}); err != nil {
 		return nil, fmt.Errorf("middleware: %w", err)
 	}

@@ -264,7 +264,7 @@ func (a *Authorizer) elementsFor(rt string, acs []access) []string {
 		if !ac.grant.Unconstrained {
 			for _, cs := range ac.grant.Constraints {
 				for _, c := range cs {
-					els, ok := constraintElements(rt, c.Name)
+					els, ok := a.constraintElements(rt, c.Name)
 					if !ok {
 						return nil
 					}

@@ -586,7 +586,7 @@ func (x *exchange) checkPatch() *refusal {
 	for _, acs := range x.acs {
 		for _, cs := range acs.grant.Constraints {
 			for _, c := range cs {
-				els, _ := constraintElements(it.ResourceType, c.Name)
+				els, _ := x.a.constraintElements(it.ResourceType, c.Name)
 				for _, el := range els {
 					protected[el] = true
 				}
