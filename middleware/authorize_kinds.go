@@ -10,17 +10,26 @@ import (
 	"github.com/fhirguard/fhirguard/scope"
 )
 
+// begin grants the interaction's letter p on its type. pass is true when
+// the grant needs no verification, so the request goes straight to the
+// handler; otherwise the patient-held accesses that can never reach the
+// type (reading says whether shared types count) are dropped.
+func (x *exchange) begin(p scope.Permission, reading bool) (pass bool, e *refusal) {
+	it := &x.d.Interaction
+	if e := x.grant(it.ResourceType, it.Type, p); e != nil {
+		return false, e
+	}
+	if !x.needsVerification() {
+		return true, nil
+	}
+	return false, x.dropUnreachable(it.ResourceType, reading)
+}
+
 // read: read, vread and instance history (letter r).
 func (x *exchange) read() *refusal {
 	it := &x.d.Interaction
-	if e := x.grant(it.ResourceType, it.Type, scope.Read); e != nil {
-		return e
-	}
-	if !x.needsVerification() {
-		return x.pass()
-	}
-	if e := x.dropUnreachable(it.ResourceType, true); e != nil {
-		return e
+	if pass, e := x.begin(scope.Read, true); e != nil || pass {
+		return x.passUnless(e)
 	}
 	// A patient's own record: any other Patient id is answered without
 	// asking the handler, so existence is never revealed.
@@ -31,6 +40,14 @@ func (x *exchange) read() *refusal {
 		return e
 	}
 	return x.serveVerified(it.Kind == fhirrest.HistoryInstance)
+}
+
+// passUnless returns e, or sends the request to the handler when e is nil.
+func (x *exchange) passUnless(e *refusal) *refusal {
+	if e != nil {
+		return e
+	}
+	return x.pass()
 }
 
 // linkedPatientsPossible reports whether another Patient can be in a
@@ -110,20 +127,14 @@ func (x *exchange) checkSearchParams() *refusal {
 // searchType: type search and type history (letter s).
 func (x *exchange) searchType() *refusal {
 	it := &x.d.Interaction
-	if e := x.grant(it.ResourceType, it.Type, scope.Search); e != nil {
-		return e
-	}
-	if !x.needsVerification() {
-		return x.pass()
+	if pass, e := x.begin(scope.Search, true); e != nil || pass {
+		return x.passUnless(e)
 	}
 	if it.Kind == fhirrest.HistoryType && x.patientHeld() {
 		x.dropPatientHeld()
 		if len(x.acs) == 0 {
 			return forbidden("", "type history is not available to patient-scoped tokens")
 		}
-	}
-	if e := x.dropUnreachable(it.ResourceType, true); e != nil {
-		return e
 	}
 	if e := x.checkSearchParams(); e != nil {
 		return e
@@ -159,16 +170,10 @@ func (x *exchange) searchCompartment() *refusal {
 	if it.ResourceType == "*" {
 		return x.searchCompartmentAll()
 	}
-	if e := x.grant(it.ResourceType, it.Type, scope.Search); e != nil {
-		return e
-	}
-	if !x.needsVerification() {
-		return x.pass()
+	if pass, e := x.begin(scope.Search, true); e != nil || pass {
+		return x.passUnless(e)
 	}
 	if e := x.compartmentBinds(); e != nil {
-		return e
-	}
-	if e := x.dropUnreachable(it.ResourceType, true); e != nil {
 		return e
 	}
 	if e := x.checkSearchParams(); e != nil {
@@ -292,14 +297,8 @@ func (x *exchange) searchSystem() *refusal {
 // create: POST [type] (letter c), conditional with If-None-Exist.
 func (x *exchange) create() *refusal {
 	it := &x.d.Interaction
-	if e := x.grant(it.ResourceType, it.Type, scope.Create); e != nil {
-		return e
-	}
-	if !x.needsVerification() {
-		return x.pass()
-	}
-	if e := x.dropUnreachable(it.ResourceType, false); e != nil {
-		return e
+	if pass, e := x.begin(scope.Create, false); e != nil || pass {
+		return x.passUnless(e)
 	}
 	if it.Conditional {
 		if e := x.narrowHeaderCriteria(); e != nil {
@@ -430,14 +429,8 @@ func (x *exchange) refersToOtherPatient(ref, id string) bool {
 // update: PUT and PATCH [type]/[id] or conditional (letter u).
 func (x *exchange) update() *refusal {
 	it := &x.d.Interaction
-	if e := x.grant(it.ResourceType, it.Type, scope.Update); e != nil {
-		return e
-	}
-	if !x.needsVerification() {
-		return x.pass()
-	}
-	if e := x.dropUnreachable(it.ResourceType, false); e != nil {
-		return e
+	if pass, e := x.begin(scope.Update, false); e != nil || pass {
+		return x.passUnless(e)
 	}
 	if it.Conditional {
 		if e := x.narrowURLCriteria(); e != nil {
@@ -461,14 +454,8 @@ func (x *exchange) update() *refusal {
 // delete: DELETE [type]/[id] or conditional (letter d).
 func (x *exchange) delete() *refusal {
 	it := &x.d.Interaction
-	if e := x.grant(it.ResourceType, it.Type, scope.Delete); e != nil {
-		return e
-	}
-	if !x.needsVerification() {
-		return x.pass()
-	}
-	if e := x.dropUnreachable(it.ResourceType, false); e != nil {
-		return e
+	if pass, e := x.begin(scope.Delete, false); e != nil || pass {
+		return x.passUnless(e)
 	}
 	if it.Conditional {
 		if e := x.narrowURLCriteria(); e != nil {
