@@ -39,6 +39,8 @@ type exchange struct {
 	dry        bool
 	verify     bool
 	bundleResp bool
+
+	policiesRun bool
 }
 
 func (x *exchange) authorize() *refusal {
@@ -96,8 +98,12 @@ func (x *exchange) needsVerification() bool {
 	return !isOpen(x.acs) || len(x.a.resPols) > 0
 }
 
-// policies runs the request policies.
+// policies runs the request policies, once.
 func (x *exchange) policies() *refusal {
+	if x.policiesRun {
+		return nil
+	}
+	x.policiesRun = true
 	for _, p := range x.a.policies {
 		if err := p.AuthorizeRequest(x.r, x.tok, x.d); err != nil {
 			return x.policyRefusal(err)

@@ -19,6 +19,11 @@ func (x *exchange) begin(p scope.Permission, reading bool) (pass bool, e *refusa
 	if e := x.grant(it.ResourceType, it.Type, p); e != nil {
 		return false, e
 	}
+	// Policies deny before anything reaches the handler, even the internal
+	// read of a stored version.
+	if e := x.policies(); e != nil {
+		return false, e
+	}
 	if !x.needsVerification() {
 		return true, nil
 	}
