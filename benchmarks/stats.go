@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 )
 
 // ProcessStats are a process's allocation and memory figures.
@@ -19,13 +20,16 @@ type ProcessStats struct {
 	// RSS is the resident set size in bytes (VmRSS from /proc/self/status;
 	// runtime.MemStats.Sys where /proc is not available).
 	RSS uint64 `json:"rss"`
+	// CPU is the user plus system CPU time the process has used (zero where
+	// the platform does not report it).
+	CPU time.Duration `json:"cpu"`
 }
 
 // ReadProcessStats reads the calling process's ProcessStats.
 func ReadProcessStats() ProcessStats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	s := ProcessStats{Mallocs: m.Mallocs, HeapAlloc: m.HeapAlloc, RSS: m.Sys}
+	s := ProcessStats{Mallocs: m.Mallocs, HeapAlloc: m.HeapAlloc, RSS: m.Sys, CPU: cpuTime()}
 	if rss, ok := vmRSS(); ok {
 		s.RSS = rss
 	}

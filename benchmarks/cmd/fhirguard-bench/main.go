@@ -19,7 +19,8 @@
 //	               information)
 //
 // and reports medians over the rounds of requests/s, p50 and p99 latency,
-// server heap allocations per request and the servers' resident memory. The
+// server CPU time and heap allocations per request and the servers' resident
+// memory. The
 // ratio to bare and the p99 added are medians of per-round pairs (each
 // scenario against the bare run just before it), which keeps a neighbour's
 // load on a shared machine from deciding the comparison.
@@ -195,6 +196,7 @@ func (c *child) stats() (benchmarks.ProcessStats, error) {
 // sample is one scenario's measurement in one round.
 type sample struct {
 	rps, allocs  float64
+	cpu          float64 // server CPU time per request, ns
 	p50, p99     time.Duration
 	rss          uint64
 	errors       int64
@@ -261,6 +263,7 @@ func load(ctx context.Context, args []string) error {
 				results[s.name][c] = append(results[s.name][c], sample{
 					rps: res.Throughput, p50: res.P50, p99: res.P99,
 					allocs: float64(after.Mallocs-before.Mallocs) / float64(n),
+					cpu:    float64(after.CPU-before.CPU) / float64(n),
 					rss:    after.RSS, errors: res.Errors, firstProblem: res.FirstError,
 				})
 			}
@@ -271,8 +274,8 @@ func load(ctx context.Context, args []string) error {
 		"GET %s/Observation/1 on loopback, keep-alive, closed loop; medians of %d rounds "+
 		"(spread: min–max); the vs-bare ratio and the p99 added are medians of per-round pairs. Server and load generator share the machine's %d CPUs.\n\n",
 		*duration, *warmup, *concList, *rounds, benchmarks.BasePath, *rounds, runtime.NumCPU())
-	fmt.Println("| concurrency | scenario | requests/s | vs bare | p50 | p99 | p99 added | server allocs/req | server RSS | errors |")
-	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| concurrency | scenario | requests/s | vs bare | p50 | p99 | p99 added | server CPU/req | CPU added | server allocs/req | server RSS | errors |")
+	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var verdicts []string
 	for _, c := range levels {
 		bareSS := results["bare"][c]
@@ -284,26 +287,30 @@ func load(ctx context.Context, args []string) error {
 			for _, x := range ss {
 				errs += x.errors
 			}
-			ratioText, addedText := "—", "—"
-			var ratio, added float64
+			ratioText, addedText, cpuText := "—", "—", "—"
+			var ratio, added, cpuAdded float64
 			if s.name != "bare" {
 				// Pair each round with the bare run next to it in time, so that
 				// a neighbour's load on the shared machine hits both.
 				ratios := make([]float64, len(ss))
 				diffs := make([]float64, len(ss))
+				cpus := make([]float64, len(ss))
 				for i := range ss {
 					ratios[i] = ss[i].rps / bareSS[i].rps
 					diffs[i] = float64(ss[i].p99 - bareSS[i].p99)
+					cpus[i] = ss[i].cpu - bareSS[i].cpu
 				}
-				ratio, added = medianOf(ratios), medianOf(diffs)
+				ratio, added, cpuAdded = medianOf(ratios), medianOf(diffs), medianOf(cpus)
+				cpuText = fmt.Sprintf("%.1f µs", cpuAdded/1e3)
 				rlo, rhi := slices.Min(ratios), slices.Max(ratios)
 				ratioText = fmt.Sprintf("%.1f %% (%.0f–%.0f)", 100*ratio, 100*rlo, 100*rhi)
 				addedText = fmt.Sprintf("%s (%s–%s)", us(time.Duration(added)), us(time.Duration(slices.Min(diffs))), us(time.Duration(slices.Max(diffs))))
 			}
-			fmt.Printf("| %d | %s | %.0f (%.0f–%.0f) | %s | %s | %s | %s | %.1f | %.1f MiB | %d |\n",
+			fmt.Printf("| %d | %s | %.0f (%.0f–%.0f) | %s | %s | %s | %s | %.1f µs | %s | %.1f | %.1f MiB | %d |\n",
 				c, s.name, rps, lo, hi, ratioText,
 				us(time.Duration(median(ss, func(s sample) float64 { return float64(s.p50) }))),
 				us(time.Duration(median(ss, func(s sample) float64 { return float64(s.p99) }))), addedText,
+				median(ss, func(s sample) float64 { return s.cpu })/1e3, cpuText,
 				median(ss, func(s sample) float64 { return s.allocs }),
 				median(ss, func(s sample) float64 { return float64(s.rss) })/(1<<20), errs)
 			if errs > 0 {
@@ -311,8 +318,10 @@ func load(ctx context.Context, args []string) error {
 			}
 			if s.name == "guard-system" {
 				okRPS, okP99 := ratio >= 0.9, added <= float64(100*time.Microsecond)
-				verdicts = append(verdicts, fmt.Sprintf("concurrency %d: throughput %.1f %% of bare (target ≥ 90 %%: %s), p99 added %s (target ≤ 100 µs: %s)",
-					c, 100*ratio, passFail(okRPS), us(time.Duration(added)), passFail(okP99)))
+				bareCPU := median(bareSS, func(s sample) float64 { return s.cpu })
+				verdicts = append(verdicts, fmt.Sprintf("concurrency %d: throughput %.1f %% of bare (target ≥ 90 %%: %s), p99 added %s (target ≤ 100 µs: %s); "+
+					"server CPU per request +%.1f µs (+%.0f %% of bare's %.1f µs)",
+					c, 100*ratio, passFail(okRPS), us(time.Duration(added)), passFail(okP99), cpuAdded/1e3, 100*cpuAdded/bareCPU, bareCPU/1e3))
 			}
 		}
 	}
