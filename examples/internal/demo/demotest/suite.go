@@ -21,7 +21,9 @@ import (
 )
 
 // Suite runs the end-to-end tests against router: one demo server with the
-// embedded authorization server, one trusting an external one.
+// embedded authorization server, one trusting an external one, and the
+// program itself stopped by SIGINT and SIGTERM, for which the example's
+// TestMain must call RunChild first.
 func Suite(t *testing.T, router demo.Router) {
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
@@ -42,6 +44,8 @@ func Suite(t *testing.T, router demo.Router) {
 		t.Parallel()
 		testExternal(t, router)
 	})
+	// Needs RunChild in the example's TestMain.
+	t.Run("clean shutdown on signals", testSignals)
 }
 
 // client sends FHIR requests to one server.
