@@ -181,3 +181,34 @@ func TestRequestLog(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSOrigins checks -cors-origins: a preflight from a listed origin is
+// answered, one from another origin refused, and neither needs a token.
+func TestCORSOrigins(t *testing.T) {
+	s := demotest.Start(t, routes, "-cors-origins", "https://app.example.org")
+	tests := []struct {
+		name, origin string
+		status       int
+		allow        string
+	}{
+		{"listed origin", "https://app.example.org", 204, "https://app.example.org"},
+		{"other origin", "https://evil.example.org", 403, ""},
+		{"scheme differs", "http://app.example.org", 403, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("OPTIONS", s.BaseURL()+"/Patient/123", nil)
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Access-Control-Request-Method", "GET")
+			req.Header.Set("Access-Control-Request-Headers", "authorization")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.status || res.Header.Get("Access-Control-Allow-Origin") != tt.allow {
+				t.Errorf("preflight from %s: %d, allow-origin %q", tt.origin, res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+			}
+		})
+	}
+}

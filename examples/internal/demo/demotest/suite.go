@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -308,6 +309,25 @@ func testBackend(c *client, as *smarttest.Server) {
 			{name: k.name + " type not granted", path: "/Condition/c1", status: 403},
 			{name: k.name + " delete not granted", method: "DELETE", path: "/Patient/123", status: 403},
 		})
+	}
+	// A replayed client assertion (same jti) is refused at the token
+	// endpoint, reached through the demo's listener.
+	assertion, err := smarttest.SignClientAssertion(smarttest.Assertion{ClientID: "backend-RS384", Audience: as.TokenURL(),
+		Key: rsaKey, KeyID: "k1", JTI: "replayed-jti"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"system/Patient.rs"},
+		"client_assertion_type": {smarttest.AssertionType}, "client_assertion": {assertion}}
+	for i, want := range []int{200, 401} { // the replay: invalid_client
+		req, err := http.NewRequest("POST", as.TokenURL(), strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if code, body := do(t, req); code != want {
+			t.Errorf("assertion use %d: %d, want %d: %.300s", i+1, code, want, body)
+		}
 	}
 	// A key the client did not register is refused by the server.
 	other, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
