@@ -38,6 +38,7 @@ func Suite(t *testing.T, router demo.Router) {
 		t.Run("batch at the base", func(t *testing.T) { testBatch(c.with(t), s) })
 		t.Run("opaque tokens, embedded introspection", func(t *testing.T) { testOpaque(c.with(t), s.AuthServer()) })
 		t.Run("flawed tokens", func(t *testing.T) { testFlawed(c.with(t), s.AuthServer()) })
+		t.Run("request forms refused", func(t *testing.T) { testRequestForms(t, s) })
 		// Last: it changes the signing key.
 		t.Run("key rotation while serving", func(t *testing.T) { testRotation(c.with(t), s) })
 	})
@@ -528,4 +529,61 @@ func mustRequest(t testing.TB, method, u string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// testRequestForms sends requests that try to slip past the enforcement
+// point through the router: non-canonical paths and method overrides. The
+// Guard answers 400; a router that cleans paths itself (http.ServeMux)
+// may redirect to the clean path instead, which then goes through the Guard
+// like any request. Nothing may reach the store unchecked.
+func testRequestForms(t *testing.T, s *Started) {
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		name, method, path string
+		header             [2]string
+	}{
+		{name: "dot segments", path: "/Patient/123/../456"},
+		{name: "encoded dot segments", path: "/Patient/123/%2E%2E/456"},
+		{name: "double slash", path: "//Patient/456"},
+		{name: "encoded slash", path: "/Patient%2F456"},
+		{name: "backslash", path: "/Patient/123%5C..%5C456"},
+		{name: "semicolon", path: "/Patient/456;x=1"},
+		{name: "method override header", method: "GET", path: "/Observation/lab1", header: [2]string{"X-HTTP-Method-Override", "DELETE"}},
+		{name: "X-HTTP-Method header", method: "POST", path: "/Observation/lab1", header: [2]string{"X-HTTP-Method", "DELETE"}},
+		{name: "_method parameter", method: "POST", path: "/Observation/lab1?_method=DELETE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			req, err := http.NewRequest(method, s.BaseURL()+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+s.PatientToken())
+			if tt.header[0] != "" {
+				req.Header.Set(tt.header[0], tt.header[1])
+			}
+			res, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			switch {
+			case res.StatusCode == http.StatusBadRequest:
+			case res.StatusCode >= 300 && res.StatusCode < 400:
+				loc, err := res.Location()
+				if err != nil || !strings.HasPrefix(loc.String(), s.BaseURL()+"/") || strings.Contains(loc.Path, "..") {
+					t.Errorf("%s redirected to %v (%v)", tt.path, loc, err)
+				}
+			default:
+				t.Errorf("%s %s: %d, want 400 (or a redirect to the clean path)", method, tt.path, res.StatusCode)
+			}
+		})
+	}
+	// The observation the override tried to delete is still there.
+	c := &client{t: t, base: s.BaseURL()}
+	c.check(s.SystemToken(), []expect{{name: "not deleted", path: "/Observation/lab1", status: 200}})
 }
