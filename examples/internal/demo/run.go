@@ -120,9 +120,14 @@ func (s *Server) Curls() []Curl { return append([]Curl(nil), s.curls...) }
 
 // Main runs the demo as a program: flags from os.Args, banner on stdout,
 // logs on stderr, stopped by SIGINT or SIGTERM. It exits the process with
-// status 1 on error and 2 on bad flags.
+// status 1 on error and 2 on bad flags. A second signal during the
+// shutdown ends the process at once.
 func Main(name string, router Router) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the next signal takes its default action
+	}()
 	err := Run(ctx, os.Args[1:], router, Options{Name: name, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	switch {
