@@ -62,7 +62,7 @@ func TestParseCurl(t *testing.T) {
 	}
 	for _, line := range []string{
 		"wget http://x/fhir", "curl", "curl -d x http://x/fhir", "curl -X", "curl -H", "curl -H 'nocolon' http://x/fhir",
-		"curl http://x/a http://x/b", "curl ftp://x/fhir", "curl /relative", "curl 'http://x/fhir", "curl -o /tmp/x http://x/fhir",
+		"curl http://x/a http://x/b", "curl ftp://x/fhir", "curl /relative", "curl 'http://x/fhir", "curl -o out.json http://x/fhir",
 	} {
 		if _, err := ParseCurl(line); !errors.Is(err, ErrCurl) {
 			t.Errorf("ParseCurl(%q) = %v, want ErrCurl", line, err)
