@@ -61,9 +61,9 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "load":
-		err = load(ctx, os.Args[2:])
+		err = load(ctx, os.Args[2:], os.Stdout)
 	case "scale":
-		err = scale(os.Args[2:])
+		err = scale(os.Args[2:], os.Stdout)
 	case "serve":
 		err = serve(os.Args[2:])
 	default:
@@ -203,7 +203,7 @@ type sample struct {
 	firstProblem string
 }
 
-func load(ctx context.Context, args []string) error {
+func load(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
 	duration := fs.Duration("duration", 3*time.Second, "measured time per scenario, concurrency and round")
 	warmup := fs.Duration("warmup", time.Second, "warm-up before each measurement")
@@ -270,12 +270,12 @@ func load(ctx context.Context, args []string) error {
 		}
 	}
 
-	fmt.Printf("Load test: `fhirguard-bench load -duration %v -warmup %v -concurrency %s -rounds %d`; "+
+	fmt.Fprintf(out, "Load test: `fhirguard-bench load -duration %v -warmup %v -concurrency %s -rounds %d`; "+
 		"GET %s/Observation/1 on loopback, keep-alive, closed loop; medians of %d rounds "+
 		"(spread: min–max); the vs-bare ratio and the p99 added are medians of per-round pairs. Server and load generator share the machine's %d CPUs.\n\n",
 		*duration, *warmup, *concList, *rounds, benchmarks.BasePath, *rounds, runtime.NumCPU())
-	fmt.Println("| concurrency | scenario | requests/s | vs bare | p50 | p99 | p99 added | server CPU/req | CPU added | server allocs/req | server RSS | errors |")
-	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| concurrency | scenario | requests/s | vs bare | p50 | p99 | p99 added | server CPU/req | CPU added | server allocs/req | server RSS | errors |")
+	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var verdicts []string
 	for _, c := range levels {
 		bareSS := results["bare"][c]
@@ -306,7 +306,7 @@ func load(ctx context.Context, args []string) error {
 				ratioText = fmt.Sprintf("%.1f %% (%.0f–%.0f)", 100*ratio, 100*rlo, 100*rhi)
 				addedText = fmt.Sprintf("%s (%s–%s)", us(time.Duration(added)), us(time.Duration(slices.Min(diffs))), us(time.Duration(slices.Max(diffs))))
 			}
-			fmt.Printf("| %d | %s | %.0f (%.0f–%.0f) | %s | %s | %s | %s | %.1f µs | %s | %.1f | %.1f MiB | %d |\n",
+			fmt.Fprintf(out, "| %d | %s | %.0f (%.0f–%.0f) | %s | %s | %s | %s | %.1f µs | %s | %.1f | %.1f MiB | %d |\n",
 				c, s.name, rps, lo, hi, ratioText,
 				us(time.Duration(median(ss, func(s sample) float64 { return float64(s.p50) }))),
 				us(time.Duration(median(ss, func(s sample) float64 { return float64(s.p99) }))), addedText,
@@ -325,10 +325,10 @@ func load(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	fmt.Println("\nTargets for guard-system (cached token, no response verification):")
-	fmt.Println()
+	fmt.Fprintln(out, "\nTargets for guard-system (cached token, no response verification):")
+	fmt.Fprintln(out)
 	for _, v := range verdicts {
-		fmt.Println("- " + v)
+		fmt.Fprintln(out, "- "+v)
 	}
 	return nil
 }
@@ -362,7 +362,7 @@ func measure(ctx context.Context, srv *child, token string, c int, duration, war
 	return res, before, after, err
 }
 
-func scale(args []string) error {
+func scale(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("scale", flag.ExitOnError)
 	tokens := fs.Int("tokens", 10_000, "distinct live tokens")
 	scopes := fs.Int("scopes", 100, "distinct scope strings")
@@ -371,11 +371,11 @@ func scale(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Scale test: `fhirguard-bench scale -tokens %d -scopes %d`; EdDSA tokens through Authenticate, "+
+	fmt.Fprintf(out, "Scale test: `fhirguard-bench scale -tokens %d -scopes %d`; EdDSA tokens through Authenticate, "+
 		"a first pass in order, then a second in shuffled order (one run).\n\n", *tokens, *scopes)
-	fmt.Println("| tokens | scope strings | token cache size | memory per cached token | compiled matchers | 2nd-pass hit ratio | 1st pass (verify) | 2nd pass (cache) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
-	fmt.Printf("| %d | %d | %d | %.1f KiB | %d | %.1f %% | %s/token | %s/token |\n",
+	fmt.Fprintln(out, "| tokens | scope strings | token cache size | memory per cached token | compiled matchers | 2nd-pass hit ratio | 1st pass (verify) | 2nd pass (cache) |")
+	fmt.Fprintln(out, "|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(out, "| %d | %d | %d | %.1f KiB | %d | %.1f %% | %s/token | %s/token |\n",
 		res.Tokens, res.ScopeStrings, res.CacheSize, res.BytesPerToken/1024, res.Matchers,
 		100*res.HitRatio, us(res.FirstPass), us(res.SecondPass))
 	return nil

@@ -1,6 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,5 +53,75 @@ func TestFormatting(t *testing.T) {
 				t.Fatalf("got %q, want %q", tc.got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMain lets the test binary stand in for the command when the load
+// test starts its server processes (os.Executable() serve ...).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		if err := serve(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestLoadCommand runs the whole load command briefly: two server
+// processes, three scenarios, one concurrency level.
+func TestLoadCommand(t *testing.T) {
+	var out bytes.Buffer
+	err := load(context.Background(), []string{"-duration", "200ms", "-warmup", "50ms", "-concurrency", "2", "-rounds", "1"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 2 | bare | ", "| 2 | guard-system | ", "| 2 | guard-patient | ", "concurrency 2: throughput "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	rows := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "| 2 | ") {
+			rows++
+			if !strings.HasSuffix(line, " | 0 |") {
+				t.Errorf("scenario with errors: %s", line)
+			}
+		}
+	}
+	if rows != 3 {
+		t.Errorf("%d scenario rows, want 3", rows)
+	}
+}
+
+func TestCommandFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"bad concurrency", []string{"-concurrency", "0"}},
+		{"concurrency not a number", []string{"-concurrency", "1,x"}},
+		{"no rounds", []string{"-rounds", "0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := load(context.Background(), tc.args, io.Discard); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if err := scale([]string{"-tokens", "5", "-scopes", "6"}, io.Discard); err == nil {
+		t.Error("scale accepted more scope strings than tokens")
+	}
+}
+
+func TestScaleCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := scale([]string{"-tokens", "50", "-scopes", "5"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| 50 | 5 | 50 |") || !strings.Contains(out.String(), "| 5 | 100.0 % |") {
+		t.Errorf("unexpected scale output:\n%s", out.String())
 	}
 }
