@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
@@ -37,12 +38,17 @@ func ReadProcessStats() ProcessStats {
 }
 
 func vmRSS() (uint64, bool) {
-	f, err := os.Open("/proc/self/status")
+	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseVmRSS(data)
+}
+
+// parseVmRSS reads the VmRSS line ("VmRSS:    16384 kB") of a
+// /proc/<pid>/status document and returns it in bytes.
+func parseVmRSS(status []byte) (uint64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmRSS:"))
 		if !ok {
@@ -53,7 +59,10 @@ func vmRSS() (uint64, bool) {
 			return 0, false
 		}
 		n, err := strconv.ParseUint(string(bytes.TrimSpace(kb)), 10, 64)
-		return n << 10, err == nil
+		if err != nil || n > math.MaxUint64>>10 {
+			return 0, false
+		}
+		return n << 10, true
 	}
 	return 0, false
 }
