@@ -259,6 +259,13 @@ func TestAuthorizeThreatWrites(t *testing.T) {
 					}
 				}
 			}},
+		{name: "A22 conditional delete by identifier", scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?identifier=http://my-lab-system|123", status: 204,
+			check: func(t *testing.T, h *harness, r resp) {
+				q := r.query(t, h.store)
+				if q.Get("identifier") != "http://my-lab-system|123" || q.Get("patient") != "Patient/123" {
+					t.Fatalf("criteria %v", q)
+				}
+			}},
 		{name: "conditional delete narrowed", scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?code=x", status: 204,
 			check: wantQuery("patient", "Patient/123")},
 		{name: "conditional update narrowed", scopes: "patient/Observation.u", patient: "123", method: "PUT", target: "/Observation?patient=456&code=x",
