@@ -145,6 +145,21 @@ func TestAuthorizeOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("system-level operation without a data permission", func(t *testing.T) {
+		h := newHarness(t, func(c *AuthorizeConfig) {
+			c.Operations = []Operation{{Name: "ping", Levels: []fhirrest.Level{fhirrest.LevelSystem}}}
+		})
+		if r := h.do(token("system/Observation.rs", ""), "GET", "/$ping", ""); r.Code != 200 {
+			t.Fatalf("system token: %d", r.Code)
+		}
+		if r := h.do(token("patient/*.cruds", "123"), "GET", "/$ping", ""); r.Code != 403 {
+			t.Fatalf("patient token: %d", r.Code)
+		}
+		if r := h.do(token("openid fhirUser launch", ""), "GET", "/$ping", ""); r.Code != 403 {
+			t.Fatalf("token without resource scopes: %d", r.Code)
+		}
+	})
+
 	t.Run("bad tables", func(t *testing.T) {
 		for _, ops := range [][]Operation{
 			{{Name: "$x", Levels: []fhirrest.Level{fhirrest.LevelSystem}}},

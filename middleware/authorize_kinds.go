@@ -206,19 +206,36 @@ func (x *exchange) compartmentBinds() *refusal {
 	return nil
 }
 
+// openWildcard reports whether an unconstrained system or user wildcard
+// scope grants p on every type without holding the token to a patient, and
+// records that access.
+func (x *exchange) openWildcard(p scope.Permission) bool {
+	for _, ctx := range [...]scope.Context{scope.System, scope.User} {
+		if !x.tok.Scopes.AllowsAllTypes(ctx, p) {
+			continue
+		}
+		if id, ok := x.a.patientOf(x.tok, ctx); ok && id == "" {
+			x.acs = []access{{ctx: ctx, grant: scope.Grant{Allowed: true, Unconstrained: true}}}
+			x.d.record(x.acs)
+			return true
+		}
+	}
+	return false
+}
+
+// serveOpenSearch serves a search under an open access: straight to the
+// handler, or verified when resource policies must see the results.
+func (x *exchange) serveOpenSearch() *refusal {
+	if len(x.a.resPols) == 0 {
+		return x.pass()
+	}
+	return x.serveVerified(true)
+}
+
 func (x *exchange) searchCompartmentAll() *refusal {
 	it := &x.d.Interaction
-	for _, ctx := range [...]scope.Context{scope.System, scope.User} {
-		if x.tok.Scopes.AllowsAllTypes(ctx, scope.Search) {
-			if id, ok := x.a.patientOf(x.tok, ctx); ok && id == "" {
-				x.acs = []access{{ctx: ctx, grant: scope.Grant{Allowed: true, Unconstrained: true}}}
-				x.d.record(x.acs)
-				if len(x.a.resPols) == 0 {
-					return x.pass()
-				}
-				return x.serveVerified(true)
-			}
-		}
+	if x.openWildcard(scope.Search) {
+		return x.serveOpenSearch()
 	}
 	// Held to a patient: the compartment must be the token's patient, and
 	// each entry is checked against the grants of its own type.
@@ -247,17 +264,8 @@ func (x *exchange) searchCompartmentAll() *refusal {
 func (x *exchange) searchSystem() *refusal {
 	it := &x.d.Interaction
 	if len(it.Types) == 0 {
-		for _, ctx := range [...]scope.Context{scope.System, scope.User} {
-			if x.tok.Scopes.AllowsAllTypes(ctx, scope.Search) {
-				if id, ok := x.a.patientOf(x.tok, ctx); ok && id == "" {
-					x.acs = []access{{ctx: ctx, grant: scope.Grant{Allowed: true, Unconstrained: true}}}
-					x.d.record(x.acs)
-					if len(x.a.resPols) == 0 {
-						return x.pass()
-					}
-					return x.serveVerified(true)
-				}
-			}
+		if x.openWildcard(scope.Search) {
+			return x.serveOpenSearch()
 		}
 		return forbidden(neededScope(x.tok, "*", scope.Search), "a search of every type needs an unconstrained system or user wildcard scope")
 	}

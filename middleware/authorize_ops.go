@@ -102,11 +102,15 @@ func (x *exchange) operation() *refusal {
 		return forbidden("", "the operation $"+it.Operation+" is not permitted here")
 	}
 	if it.OperationLevel == fhirrest.LevelSystem {
-		for _, ctx := range [...]scope.Context{scope.System, scope.User} {
-			if op.Permission == 0 || x.tok.Scopes.AllowsAllTypes(ctx, op.Permission) {
-				if id, ok := x.a.patientOf(x.tok, ctx); ok && id == "" && (op.Permission == 0 || x.tok.Scopes.HasContext(ctx)) {
-					x.acs = []access{{ctx: ctx, grant: scope.Grant{Allowed: true, Unconstrained: true}}}
-					x.d.record(x.acs)
+		if op.Permission != 0 && x.openWildcard(op.Permission) {
+			return x.pass()
+		}
+		if op.Permission == 0 {
+			// Touches no stored data: any system or user resource scope
+			// not held to a patient will do.
+			for _, ctx := range [...]scope.Context{scope.System, scope.User} {
+				if id, ok := x.a.patientOf(x.tok, ctx); ok && id == "" && x.tok.Scopes.HasContext(ctx) {
+					x.d.Context = ctx
 					return x.pass()
 				}
 			}
