@@ -22,8 +22,8 @@ package gen
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 	"go/format"
 	"io/fs"
 	"sort"
@@ -98,18 +98,6 @@ type resource struct {
 	narrow Param
 }
 
-func readJSON(fsys fs.FS, name string, v any) error {
-	b, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return err
-	}
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
 // Generate returns the formatted Go source of compartment/compartments_gen.go.
 func Generate(fsys fs.FS) ([]byte, error) {
 	var b bytes.Buffer
@@ -124,7 +112,7 @@ func Generate(fsys fs.FS) ([]byte, error) {
 	fmt.Fprintln(&b, "var generated = [...]genDefinition{")
 	for _, v := range versions {
 		var sps bundle
-		if err := readJSON(fsys, v.dir+"/search-parameters.json", &sps); err != nil {
+		if err := fhirpath.ReadJSON(fsys, v.dir+"/search-parameters.json", &sps); err != nil {
 			return nil, err
 		}
 		index := map[[2]string]searchParam{}
@@ -138,7 +126,7 @@ func Generate(fsys fs.FS) ([]byte, error) {
 		}
 		for _, c := range compartments {
 			var def compartmentDef
-			if err := readJSON(fsys, v.dir+"/compartmentdefinition-"+c.file+".json", &def); err != nil {
+			if err := fhirpath.ReadJSON(fsys, v.dir+"/compartmentdefinition-"+c.file+".json", &def); err != nil {
 				return nil, err
 			}
 			if def.Code != c.code || def.Version != v.label {
@@ -239,7 +227,7 @@ func convert(rt string, sp searchParam) (Param, []Unresolved) {
 	sort.Strings(p.Targets)
 	var bad []Unresolved
 	var mine []string
-	for _, term := range splitUnion(sp.Expression) {
+	for _, term := range fhirpath.SplitUnion(sp.Expression) {
 		paths, applies, reason := parseTerm(rt, term)
 		if !applies {
 			continue
@@ -261,61 +249,6 @@ func convert(rt string, sp searchParam) (Param, []Unresolved) {
 	return p, bad
 }
 
-// splitUnion splits a FHIRPath expression at the top-level | operators.
-func splitUnion(expr string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(expr); i++ {
-		switch expr[i] {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case '|':
-			if depth == 0 {
-				out = append(out, strings.TrimSpace(expr[start:i]))
-				start = i + 1
-			}
-		}
-	}
-	return append(out, strings.TrimSpace(expr[start:]))
-}
-
-func isIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '_'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// splitDots splits s at the dots outside parentheses.
-func splitDots(s string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case '.':
-			if depth == 0 {
-				out = append(out, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, s[start:])
-}
-
 // parseTerm reads one union term. applies reports whether the term concerns
 // resource type rt; reason is non-empty when it does but cannot be read.
 func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
@@ -328,11 +261,11 @@ func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
 		cast = strings.TrimSpace(s[i+4:])
 		s = strings.TrimSpace(s[:i])
 	}
-	segs := splitDots(s)
+	segs := fhirpath.SplitDots(s)
 	if segs[0] != rt {
 		return nil, false, ""
 	}
-	if cast != "" && !isIdent(cast) {
+	if cast != "" && !fhirpath.IsIdent(cast) {
 		return nil, true, "unsupported cast " + cast
 	}
 	var elems []string
@@ -340,20 +273,20 @@ func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
 	for i, seg := range segs[1:] {
 		last := i == len(segs)-2
 		switch {
-		case isIdent(seg):
+		case fhirpath.IsIdent(seg):
 			if target != "" {
 				return nil, true, "element after a where() filter"
 			}
 			elems = append(elems, seg)
 		case strings.HasPrefix(seg, "where(resolve() is ") && strings.HasSuffix(seg, ")"):
 			t := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(seg, "where(resolve() is "), ")"))
-			if !isIdent(t) || len(elems) == 0 || !last {
+			if !fhirpath.IsIdent(t) || len(elems) == 0 || !last {
 				return nil, true, "unsupported filter " + seg
 			}
 			target = t
 		case (strings.HasPrefix(seg, "ofType(") || strings.HasPrefix(seg, "as(")) && strings.HasSuffix(seg, ")"):
 			t := seg[strings.IndexByte(seg, '(')+1 : len(seg)-1]
-			if !isIdent(t) || len(elems) == 0 || !last || cast != "" {
+			if !fhirpath.IsIdent(t) || len(elems) == 0 || !last || cast != "" {
 				return nil, true, "unsupported type selection " + seg
 			}
 			cast = t

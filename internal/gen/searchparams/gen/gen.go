@@ -35,8 +35,8 @@ package gen
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 	"go/format"
 	"io/fs"
 	"sort"
@@ -115,25 +115,13 @@ type Unresolved struct {
 	Version, Resource, Param, Expression, Reason string
 }
 
-func readJSON(fsys fs.FS, name string, v any) error {
-	b, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return err
-	}
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
 // resourceTypes returns the concrete resource types of a release.
 func resourceTypes(fsys fs.FS, dir string) (map[string]bool, error) {
 	out := map[string]bool{}
 	switch dir {
 	case "r4":
 		var cs codeSystem
-		if err := readJSON(fsys, "r4/codesystem-resource-types.json", &cs); err != nil {
+		if err := fhirpath.ReadJSON(fsys, "r4/codesystem-resource-types.json", &cs); err != nil {
 			return nil, err
 		}
 		for _, c := range cs.Concept {
@@ -143,7 +131,7 @@ func resourceTypes(fsys fs.FS, dir string) (map[string]bool, error) {
 		}
 	case "r5":
 		var cs codeSystem
-		if err := readJSON(fsys, "r5/codesystem-fhir-types.json", &cs); err != nil {
+		if err := fhirpath.ReadJSON(fsys, "r5/codesystem-fhir-types.json", &cs); err != nil {
 			return nil, err
 		}
 		var walk func(cs []concept, isResource bool)
@@ -190,7 +178,7 @@ func Generate(fsys fs.FS) ([]byte, error) {
 			return nil, err
 		}
 		var sps bundle
-		if err := readJSON(fsys, v.dir+"/search-parameters.json", &sps); err != nil {
+		if err := fhirpath.ReadJSON(fsys, v.dir+"/search-parameters.json", &sps); err != nil {
 			return nil, err
 		}
 		if len(sps.Entry) < 1000 {
@@ -332,7 +320,7 @@ func convert(rt string, sp searchParam) (Param, []Unresolved) {
 	}
 	var bad []Unresolved
 	var mine []string
-	for _, term := range splitUnion(expr) {
+	for _, term := range fhirpath.SplitUnion(expr) {
 		paths, applies, reason := parseTerm(rt, term)
 		if !applies {
 			continue
@@ -372,65 +360,6 @@ func containsPath(ps []Path, x Path) bool {
 		}
 	}
 	return false
-}
-
-// splitUnion splits a FHIRPath expression at the top-level | operators.
-func splitUnion(expr string) []string {
-	var out []string
-	depth, start := 0, 0
-	quoted := false
-	for i := 0; i < len(expr); i++ {
-		switch c := expr[i]; {
-		case c == '\'':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == '|' && depth == 0:
-			out = append(out, strings.TrimSpace(expr[start:i]))
-			start = i + 1
-		}
-	}
-	return append(out, strings.TrimSpace(expr[start:]))
-}
-
-// splitDots splits s at the dots outside parentheses and quotes.
-func splitDots(s string) []string {
-	var out []string
-	depth, start := 0, 0
-	quoted := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\'':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == '.' && depth == 0:
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
-
-func isIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '_'):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // closing returns the index of the parenthesis that closes the one at s[0],
@@ -493,7 +422,7 @@ func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
 	if s == "" {
 		return nil, false, ""
 	}
-	if parts := splitUnion(s); len(parts) > 1 {
+	if parts := fhirpath.SplitUnion(s); len(parts) > 1 {
 		for _, part := range parts {
 			ps, a, r := parseTerm(rt, part)
 			if !a {
@@ -531,26 +460,26 @@ func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
 		switch {
 		case rest == "":
 		case rest[0] == '.':
-			segs = splitDots(rest[1:])
+			segs = fhirpath.SplitDots(rest[1:])
 		default:
 			return nil, true, "unsupported FHIRPath " + rest
 		}
 		cur = inner
 		casted = true
 	} else {
-		segs = splitDots(s)
+		segs = fhirpath.SplitDots(s)
 		if segs[0] != rt {
 			return nil, false, ""
 		}
 		segs = segs[1:]
 		cur = []Path{{}}
 	}
-	if cast != "" && !isIdent(cast) {
+	if cast != "" && !fhirpath.IsIdent(cast) {
 		return nil, true, "unsupported cast " + cast
 	}
 	for i, seg := range segs {
 		last := i == len(segs)-1
-		if isIdent(seg) {
+		if fhirpath.IsIdent(seg) {
 			for k := range cur {
 				if cur[k].Target != "" {
 					return nil, true, "element after a where() filter"
@@ -561,7 +490,7 @@ func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
 		}
 		if strings.HasPrefix(seg, "where(resolve() is ") && strings.HasSuffix(seg, ")") {
 			t := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(seg, "where(resolve() is "), ")"))
-			if !isIdent(t) || !last {
+			if !fhirpath.IsIdent(t) || !last {
 				return nil, true, "unsupported filter " + seg
 			}
 			for k := range cur {
@@ -570,7 +499,7 @@ func parseTerm(rt, term string) (paths []Path, applies bool, reason string) {
 			continue
 		}
 		if t, ok := typeSelection(seg); ok {
-			if !isIdent(t) || casted {
+			if !fhirpath.IsIdent(t) || casted {
 				return nil, true, "unsupported type selection " + seg
 			}
 			var err string

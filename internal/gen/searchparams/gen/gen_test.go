@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,11 +121,11 @@ func FuzzParseTerm(f *testing.F) {
 		}
 		for _, p := range paths {
 			for _, e := range strings.Split(p.Elements, ".") {
-				if !isIdent(e) {
+				if !fhirpath.IsIdent(e) {
 					t.Fatalf("path %q has a bad element", p.Elements)
 				}
 			}
-			if p.Target != "" && !isIdent(p.Target) {
+			if p.Target != "" && !fhirpath.IsIdent(p.Target) {
 				t.Fatalf("bad target %q", p.Target)
 			}
 		}
