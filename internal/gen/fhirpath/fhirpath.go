@@ -1,6 +1,7 @@
 // Package fhirpath holds what the generators share to read FHIR definition
-// files: JSON loading, and the splitting of the simple FHIRPath expressions
-// that SearchParameter definitions use.
+// files: JSON loading, the concrete resource types of a release, and the
+// splitting of the simple FHIRPath expressions that SearchParameter
+// definitions use.
 package fhirpath
 
 import (
@@ -75,4 +76,65 @@ func IsIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+type concept struct {
+	Code     string    `json:"code"`
+	Concept  []concept `json:"concept"`
+	Property []struct {
+		Code         string `json:"code"`
+		ValueCode    string `json:"valueCode"`
+		ValueBoolean bool   `json:"valueBoolean"`
+	} `json:"property"`
+}
+
+// ResourceTypes returns the concrete resource types of release dir ("r4"
+// or "r5"): R4's resource-types CodeSystem without Resource and
+// DomainResource, R5's fhir-types CodeSystem entries of kind resource that
+// are not abstract.
+func ResourceTypes(fsys fs.FS, dir string) (map[string]bool, error) {
+	var cs struct {
+		Concept []concept `json:"concept"`
+	}
+	out := map[string]bool{}
+	switch dir {
+	case "r4":
+		if err := ReadJSON(fsys, "r4/codesystem-resource-types.json", &cs); err != nil {
+			return nil, err
+		}
+		for _, c := range cs.Concept {
+			if c.Code != "Resource" && c.Code != "DomainResource" {
+				out[c.Code] = true
+			}
+		}
+	case "r5":
+		if err := ReadJSON(fsys, "r5/codesystem-fhir-types.json", &cs); err != nil {
+			return nil, err
+		}
+		var walk func(cs []concept, isResource bool)
+		walk = func(cs []concept, isResource bool) {
+			for _, c := range cs {
+				res, abs := isResource || c.Code == "Resource", false
+				for _, p := range c.Property {
+					if p.Code == "kind" && p.ValueCode == "resource" {
+						res = true
+					}
+					if p.Code == "abstract-type" && p.ValueBoolean {
+						abs = true
+					}
+				}
+				if res && !abs && c.Code != "Resource" {
+					out[c.Code] = true
+				}
+				walk(c.Concept, res)
+			}
+		}
+		walk(cs.Concept, false)
+	default:
+		return nil, fmt.Errorf("unknown release directory %q", dir)
+	}
+	if len(out) < 140 {
+		return nil, fmt.Errorf("%s: implausible resource type count %d", dir, len(out))
+	}
+	return out, nil
 }

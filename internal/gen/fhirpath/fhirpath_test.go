@@ -3,6 +3,8 @@ package fhirpath
 import (
 	"slices"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/internal/fhirdata"
 )
 
 func TestSplit(t *testing.T) {
@@ -27,5 +29,20 @@ func TestSplit(t *testing.T) {
 		if IsIdent(s) != want {
 			t.Errorf("IsIdent(%q) = %v", s, !want)
 		}
+	}
+}
+
+func TestResourceTypes(t *testing.T) {
+	for dir, want := range map[string]int{"r4": 146, "r5": 158} {
+		types, err := ResourceTypes(fhirdata.FS, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(types) != want || !types["Observation"] || types["Resource"] || types["DomainResource"] {
+			t.Errorf("%s: %d types", dir, len(types))
+		}
+	}
+	if _, err := ResourceTypes(fhirdata.FS, "r3"); err == nil {
+		t.Error("unknown release accepted")
 	}
 }

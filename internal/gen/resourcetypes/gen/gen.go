@@ -5,73 +5,24 @@ package gen
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"go/format"
 	"io/fs"
 	"sort"
+
+	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 )
-
-type concept struct {
-	Code     string    `json:"code"`
-	Concept  []concept `json:"concept"`
-	Property []struct {
-		Code         string `json:"code"`
-		ValueCode    string `json:"valueCode"`
-		ValueBoolean bool   `json:"valueBoolean"`
-	} `json:"property"`
-}
-
-type codeSystem struct {
-	Concept []concept `json:"concept"`
-}
-
-func load(fsys fs.FS, name string) (codeSystem, error) {
-	var cs codeSystem
-	b, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return cs, err
-	}
-	return cs, json.Unmarshal(b, &cs)
-}
 
 // Generate returns the formatted Go source of the resource-type table.
 func Generate(fsys fs.FS) ([]byte, error) {
-	abstract := map[string]bool{"Resource": true, "DomainResource": true}
-	r4, err := load(fsys, "r4/codesystem-resource-types.json")
+	in4, err := fhirpath.ResourceTypes(fsys, "r4")
 	if err != nil {
 		return nil, err
 	}
-	r5, err := load(fsys, "r5/codesystem-fhir-types.json")
+	in5, err := fhirpath.ResourceTypes(fsys, "r5")
 	if err != nil {
 		return nil, err
 	}
-	in4 := map[string]bool{}
-	for _, c := range r4.Concept {
-		if !abstract[c.Code] {
-			in4[c.Code] = true
-		}
-	}
-	in5 := map[string]bool{}
-	var walk func(cs []concept, isResource bool)
-	walk = func(cs []concept, isResource bool) {
-		for _, c := range cs {
-			res, abs := isResource || c.Code == "Resource", false
-			for _, p := range c.Property {
-				if p.Code == "kind" && p.ValueCode == "resource" {
-					res = true
-				}
-				if p.Code == "abstract-type" && p.ValueBoolean {
-					abs = true
-				}
-			}
-			if res && !abs && c.Code != "Resource" {
-				in5[c.Code] = true
-			}
-			walk(c.Concept, res)
-		}
-	}
-	walk(r5.Concept, false)
 	if len(in4) < 140 || len(in5) < 150 {
 		return nil, fmt.Errorf("implausible type counts: R4 %d, R5 %d", len(in4), len(in5))
 	}

@@ -79,20 +79,6 @@ type bundle struct {
 	} `json:"entry"`
 }
 
-type concept struct {
-	Code     string    `json:"code"`
-	Concept  []concept `json:"concept"`
-	Property []struct {
-		Code         string `json:"code"`
-		ValueCode    string `json:"valueCode"`
-		ValueBoolean bool   `json:"valueBoolean"`
-	} `json:"property"`
-}
-
-type codeSystem struct {
-	Concept []concept `json:"concept"`
-}
-
 // Path is an element path below a resource and, for a reference, the
 // resource type it must point to ("" for any).
 type Path struct {
@@ -115,51 +101,6 @@ type Unresolved struct {
 	Version, Resource, Param, Expression, Reason string
 }
 
-// resourceTypes returns the concrete resource types of a release.
-func resourceTypes(fsys fs.FS, dir string) (map[string]bool, error) {
-	out := map[string]bool{}
-	switch dir {
-	case "r4":
-		var cs codeSystem
-		if err := fhirpath.ReadJSON(fsys, "r4/codesystem-resource-types.json", &cs); err != nil {
-			return nil, err
-		}
-		for _, c := range cs.Concept {
-			if c.Code != "Resource" && c.Code != "DomainResource" {
-				out[c.Code] = true
-			}
-		}
-	case "r5":
-		var cs codeSystem
-		if err := fhirpath.ReadJSON(fsys, "r5/codesystem-fhir-types.json", &cs); err != nil {
-			return nil, err
-		}
-		var walk func(cs []concept, isResource bool)
-		walk = func(cs []concept, isResource bool) {
-			for _, c := range cs {
-				res, abs := isResource || c.Code == "Resource", false
-				for _, p := range c.Property {
-					if p.Code == "kind" && p.ValueCode == "resource" {
-						res = true
-					}
-					if p.Code == "abstract-type" && p.ValueBoolean {
-						abs = true
-					}
-				}
-				if res && !abs && c.Code != "Resource" {
-					out[c.Code] = true
-				}
-				walk(c.Concept, res)
-			}
-		}
-		walk(cs.Concept, false)
-	}
-	if len(out) < 140 {
-		return nil, fmt.Errorf("%s: implausible resource type count %d", dir, len(out))
-	}
-	return out, nil
-}
-
 type version struct {
 	name     string
 	resource []Param
@@ -173,7 +114,7 @@ func Generate(fsys fs.FS) ([]byte, error) {
 	var vs []version
 	var unresolved []Unresolved
 	for _, v := range versions {
-		types, err := resourceTypes(fsys, v.dir)
+		types, err := fhirpath.ResourceTypes(fsys, v.dir)
 		if err != nil {
 			return nil, err
 		}
