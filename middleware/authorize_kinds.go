@@ -149,13 +149,7 @@ func (x *exchange) searchType() *refusal {
 			return e
 		}
 	}
-	if e := x.checkConstraintsSearch(); e != nil {
-		return e
-	}
-	if e := x.checkRepresentation(true); e != nil {
-		return e
-	}
-	return x.serveVerified(true)
+	return x.serveVerifiedSearch()
 }
 
 func (x *exchange) dropPatientHeld() {
@@ -184,13 +178,7 @@ func (x *exchange) searchCompartment() *refusal {
 	if e := x.checkSearchParams(); e != nil {
 		return e
 	}
-	if e := x.checkConstraintsSearch(); e != nil {
-		return e
-	}
-	if e := x.checkRepresentation(true); e != nil {
-		return e
-	}
-	return x.serveVerified(true)
+	return x.serveVerifiedSearch()
 }
 
 // compartmentBinds refuses a compartment search that a patient-held token
@@ -254,6 +242,16 @@ func (x *exchange) searchCompartmentAll() *refusal {
 	if e := x.checkSearchParams(); e != nil {
 		return e
 	}
+	return x.serveVerifiedSearch()
+}
+
+// serveVerifiedSearch applies the granular constraints and the
+// representation rules to a search, then serves it with its results
+// verified.
+func (x *exchange) serveVerifiedSearch() *refusal {
+	if e := x.checkConstraintsSearch(); e != nil {
+		return e
+	}
 	if e := x.checkRepresentation(true); e != nil {
 		return e
 	}
@@ -301,10 +299,7 @@ func (x *exchange) searchSystem() *refusal {
 	if e := x.checkSearchParams(); e != nil {
 		return e
 	}
-	if e := x.checkRepresentation(true); e != nil {
-		return e
-	}
-	return x.serveVerified(true)
+	return x.serveVerifiedSearch()
 }
 
 // create: POST [type] (letter c), conditional with If-None-Exist.
