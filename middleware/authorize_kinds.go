@@ -38,7 +38,7 @@ func (x *exchange) read() *refusal {
 	}
 	// A patient's own record: any other Patient id is answered without
 	// asking the handler, so existence is never revealed.
-	if it.ResourceType == "Patient" && x.allPatientHeld() && !x.patientIs(it.ID) && !x.a.linkedPatientsPossible() {
+	if it.ResourceType == "Patient" && x.allPatientHeld() && !x.patientIs(it.ID) && x.a.excludeLinked {
 		return x.a.notFound()
 	}
 	if e := x.checkRepresentation(false); e != nil {
@@ -54,15 +54,6 @@ func (x *exchange) passUnless(e *refusal) *refusal {
 	}
 	return x.pass()
 }
-
-// linkedPatientsPossible reports whether another Patient can be in a
-// patient's compartment (through Patient.link).
-func (a *Authorizer) linkedPatientsPossible() bool {
-	_, ok := a.patientDef.NarrowParam("Patient")
-	return ok && !a.checkerExcludesLinks()
-}
-
-func (a *Authorizer) checkerExcludesLinks() bool { return a.excludeLinked }
 
 // allPatientHeld reports whether every access is held to a patient.
 func (x *exchange) allPatientHeld() bool {
