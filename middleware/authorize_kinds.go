@@ -366,34 +366,27 @@ func (x *exchange) checkBody(id string) *refusal {
 	if !x.accept(res, false) {
 		return forbidden("", "the resource is outside what the token may write")
 	}
-	if ref, bad := x.otherPatientReference(res); bad {
-		_ = ref
+	if x.otherPatientReference(res) {
 		return forbidden("", "the resource refers to another patient")
 	}
 	return nil
 }
 
-// otherPatientReference finds a reference, anywhere in the resource, to a
-// Patient of this server other than the patient every access is held to.
-func (x *exchange) otherPatientReference(res map[string]any) (string, bool) {
+// otherPatientReference reports whether the resource holds, anywhere
+// (contained resources and extensions included), a reference to a Patient of
+// this server other than the patient every access is held to.
+func (x *exchange) otherPatientReference(res map[string]any) bool {
 	id := commonPatient(x.acs)
 	if id == "" {
-		return "", false
+		return false
 	}
-	var found string
 	var walk func(v any) bool
 	walk = func(v any) bool {
 		switch t := v.(type) {
 		case map[string]any:
 			for k, c := range t {
-				if k == "reference" {
-					if s, ok := c.(string); ok && x.refersToOtherPatient(s, id) {
-						found = s
-						return true
-					}
-				}
-				if k == "contained" {
-					continue
+				if s, ok := c.(string); ok && k == "reference" && x.refersToOtherPatient(s, id) {
+					return true
 				}
 				if walk(c) {
 					return true
@@ -408,7 +401,7 @@ func (x *exchange) otherPatientReference(res map[string]any) (string, bool) {
 		}
 		return false
 	}
-	return found, walk(res)
+	return walk(res)
 }
 
 func (x *exchange) refersToOtherPatient(ref, id string) bool {
@@ -594,7 +587,7 @@ func (x *exchange) checkPatch() *refusal {
 		}
 		if v, ok := op["value"]; ok {
 			wrapped := map[string]any{"v": v}
-			if _, bad := x.otherPatientReference(wrapped); bad {
+			if x.otherPatientReference(wrapped) {
 				return forbidden("", "the patch adds a reference to another patient")
 			}
 		}
