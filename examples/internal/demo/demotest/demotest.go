@@ -177,7 +177,7 @@ func ParseCurl(line string) (*http.Request, error) {
 		}
 	}
 	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return nil, fmt.Errorf("%w: bad URL %q", ErrCurl, target)
 	}
 	req, err := http.NewRequest(method, target, nil)
