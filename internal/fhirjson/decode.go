@@ -1,0 +1,520 @@
+package fhirjson
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Depth limits. A write the guard accepts can always be read back: the
+// resources it lets through nest at most MaxWriteDepth levels, and a stored
+// resource inside a search Bundle, or inside a Bundle inside a batch-response
+// entry, adds at most 6 levels, far below MaxReadDepth.
+const (
+	// MaxWriteDepth bounds the nesting of request bodies (resources,
+	// Bundles, JSON Patch documents). A Questionnaire with 40 nested item
+	// levels needs about 81.
+	MaxWriteDepth = 100
+	// MaxReadDepth bounds the nesting of the responses the guard verifies.
+	MaxReadDepth = 128
+	// MaxTokenDepth bounds the nesting of token headers, claims and
+	// introspection responses.
+	MaxTokenDepth = 32
+)
+
+// Mode selects the member-name rules on top of the JSON rules.
+type Mode uint8
+
+const (
+	// Plain applies the JSON rules only (token claims, introspection).
+	Plain Mode = iota
+	// FHIR also applies FHIR's member-name rules (see the package doc).
+	FHIR
+)
+
+// Options configure Decode.
+type Options struct {
+	// Mode is Plain or FHIR.
+	Mode Mode
+	// MaxDepth bounds the nesting of arrays and objects (the top-level
+	// object is depth 1). Zero means MaxWriteDepth.
+	MaxDepth int
+	// Float64 decodes numbers as float64 instead of json.Number.
+	Float64 bool
+}
+
+// Error is a body that breaks the rules. Path locates the problem in the
+// document (such as "entry[0].request.Url"); Offset is the byte offset.
+type Error struct {
+	Offset int
+	Path   string
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Offset < 0 && e.Path == "":
+		return "invalid FHIR JSON: " + e.Msg
+	case e.Offset < 0:
+		return fmt.Sprintf("invalid FHIR JSON at %s: %s", e.Path, e.Msg)
+	case e.Path == "":
+		return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
+	}
+	return fmt.Sprintf("invalid JSON at %s (offset %d): %s", e.Path, e.Offset, e.Msg)
+}
+
+// Decode reads data, which must hold exactly one JSON object, under the
+// strict rules of the package, and returns it as a map whose values are
+// map[string]any, []any, string, json.Number (or float64), bool and nil.
+func Decode(data []byte, opt Options) (map[string]any, error) {
+	v, err := decodeTop(data, opt, '{')
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
+}
+
+// DecodeArray is Decode for a document that is one JSON array (a JSON
+// Patch document).
+func DecodeArray(data []byte, opt Options) ([]any, error) {
+	v, err := decodeTop(data, opt, '[')
+	if err != nil {
+		return nil, err
+	}
+	return v.([]any), nil
+}
+
+func decodeTop(data []byte, opt Options, open byte) (any, error) {
+	d := decoder{data: data, opt: opt}
+	if d.opt.MaxDepth <= 0 {
+		d.opt.MaxDepth = MaxWriteDepth
+	}
+	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+		return nil, &Error{Msg: "byte order mark before the JSON text"}
+	}
+	d.ws()
+	if d.pos >= len(d.data) || d.data[d.pos] != open {
+		if open == '[' {
+			return nil, d.fail("a JSON array was expected")
+		}
+		return nil, d.fail("a JSON object was expected")
+	}
+	v, err := d.value(0)
+	if err != nil {
+		return nil, err
+	}
+	d.ws()
+	if d.pos != len(d.data) {
+		return nil, d.fail("data after the JSON value")
+	}
+	return v, nil
+}
+
+// Valid reports the first rule data breaks, or nil.
+func Valid(data []byte, opt Options) error {
+	_, err := Decode(data, opt)
+	return err
+}
+
+type decoder struct {
+	data []byte
+	pos  int
+	opt  Options
+	path []step // members and elements leading to the current value
+	buf  []byte // scratch for escaped strings
+}
+
+// step is one member name, or an array index when name is "".
+type step struct {
+	name string
+	idx  int
+}
+
+func (d *decoder) fail(msg string) *Error {
+	var sb strings.Builder
+	for i, s := range d.path {
+		switch {
+		case s.name == "":
+			sb.WriteString("[" + strconv.Itoa(s.idx) + "]")
+		case i == 0:
+			sb.WriteString(s.name)
+		default:
+			sb.WriteString("." + s.name)
+		}
+	}
+	path := sb.String()
+	if len(path) > 200 {
+		path = "…" + path[len(path)-200:]
+	}
+	return &Error{Offset: d.pos, Path: path, Msg: msg}
+}
+
+func (d *decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) value(depth int) (any, error) {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return nil, d.fail("unexpected end of the JSON text")
+	}
+	switch c := d.data[d.pos]; c {
+	case '{':
+		return d.object(depth + 1)
+	case '[':
+		return d.array(depth + 1)
+	case '"':
+		b, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		return string(b), nil
+	case 't':
+		return true, d.literal("true")
+	case 'f':
+		return false, d.literal("false")
+	case 'n':
+		return nil, d.literal("null")
+	default:
+		if c == '-' || c >= '0' && c <= '9' {
+			return d.number()
+		}
+		return nil, d.fail(fmt.Sprintf("unexpected character %q", c))
+	}
+}
+
+// smallObject is the size up to which duplicate names are found by a scan.
+const smallObject = 16
+
+func (d *decoder) object(depth int) (map[string]any, error) {
+	if depth > d.opt.MaxDepth {
+		return nil, d.fail(fmt.Sprintf("nesting deeper than %d levels", d.opt.MaxDepth))
+	}
+	d.pos++ // '{'
+	m := make(map[string]any, 8)
+	var small [smallObject]string
+	var folded map[string]struct{} // lower-case names, once the object is large
+	n := 0
+	d.ws()
+	if d.pos < len(d.data) && d.data[d.pos] == '}' {
+		d.pos++
+		return m, nil
+	}
+	for {
+		d.ws()
+		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+			return nil, d.fail("a member name was expected")
+		}
+		keyStart := d.pos
+		kb, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		key := intern(kb)
+		if err := d.checkName(key, keyStart); err != nil {
+			return nil, err
+		}
+		// Duplicates, exact or differing in case only: a decoder that
+		// matches names case-insensitively would see the other one.
+		if n < smallObject {
+			for _, k := range small[:n] {
+				if asciiEqualFold(k, key) {
+					return nil, d.dupErr(key, keyStart)
+				}
+			}
+			small[n] = key
+		} else {
+			if folded == nil {
+				folded = make(map[string]struct{}, 2*n)
+				for _, k := range small {
+					folded[strings.ToLower(k)] = struct{}{}
+				}
+			}
+			lk := strings.ToLower(key)
+			if _, dup := folded[lk]; dup {
+				return nil, d.dupErr(key, keyStart)
+			}
+			folded[lk] = struct{}{}
+		}
+		n++
+		d.ws()
+		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+			return nil, d.fail("':' was expected after a member name")
+		}
+		d.pos++
+		d.path = append(d.path, step{name: key})
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		d.path = d.path[:len(d.path)-1]
+		m[key] = v
+		d.ws()
+		if d.pos >= len(d.data) {
+			return nil, d.fail("unexpected end of the JSON text")
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+		case '}':
+			d.pos++
+			return m, nil
+		default:
+			return nil, d.fail("',' or '}' was expected")
+		}
+	}
+}
+
+func (d *decoder) dupErr(key string, at int) *Error {
+	e := d.fail(fmt.Sprintf("member %q appears more than once (names are compared case-insensitively)", short(key)))
+	e.Offset = at
+	return e
+}
+
+func (d *decoder) array(depth int) ([]any, error) {
+	if depth > d.opt.MaxDepth {
+		return nil, d.fail(fmt.Sprintf("nesting deeper than %d levels", d.opt.MaxDepth))
+	}
+	d.pos++ // '['
+	a := make([]any, 0, 4)
+	d.ws()
+	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+		d.pos++
+		return a, nil
+	}
+	for {
+		d.path = append(d.path, step{idx: len(a)})
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		d.path = d.path[:len(d.path)-1]
+		a = append(a, v)
+		d.ws()
+		if d.pos >= len(d.data) {
+			return nil, d.fail("unexpected end of the JSON text")
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+		case ']':
+			d.pos++
+			return a, nil
+		default:
+			return nil, d.fail("',' or ']' was expected")
+		}
+	}
+}
+
+func (d *decoder) literal(lit string) error {
+	if len(d.data)-d.pos < len(lit) || string(d.data[d.pos:d.pos+len(lit)]) != lit {
+		return d.fail("invalid literal")
+	}
+	d.pos += len(lit)
+	return nil
+}
+
+func (d *decoder) digits() int {
+	n := 0
+	for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+		d.pos++
+		n++
+	}
+	return n
+}
+
+func (d *decoder) number() (any, error) {
+	start := d.pos
+	if d.data[d.pos] == '-' {
+		d.pos++
+	}
+	switch {
+	case d.pos < len(d.data) && d.data[d.pos] == '0':
+		d.pos++
+	case d.digits() == 0:
+		return nil, d.fail("invalid number")
+	}
+	if d.pos < len(d.data) && d.data[d.pos] == '.' {
+		d.pos++
+		if d.digits() == 0 {
+			return nil, d.fail("invalid number")
+		}
+	}
+	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
+		d.pos++
+		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
+			d.pos++
+		}
+		if d.digits() == 0 {
+			return nil, d.fail("invalid number")
+		}
+	}
+	text := string(d.data[start:d.pos])
+	if !d.opt.Float64 {
+		return json.Number(text), nil
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return nil, d.fail("number out of range")
+	}
+	return f, nil
+}
+
+// strStop marks the bytes that end a run of plain string content.
+var strStop = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// str reads the string at d.pos (an opening quote) and returns its content:
+// a slice of the input when it has no escape, else d.buf, valid until the
+// next string is read. Invalid UTF-8, control characters and unpaired
+// surrogate escapes are errors.
+func (d *decoder) str() ([]byte, error) {
+	d.pos++
+	start := d.pos
+	esc := false
+	b := d.buf[:0]
+	for d.pos < len(d.data) {
+		i := d.pos
+		for i < len(d.data) && !strStop[d.data[i]] {
+			i++
+		}
+		if esc {
+			b = append(b, d.data[d.pos:i]...)
+		}
+		d.pos = i
+		if d.pos >= len(d.data) {
+			break
+		}
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			if !esc {
+				return d.data[start : d.pos-1], nil
+			}
+			d.buf = b
+			return b, nil
+		case c >= 0x80:
+			r, size := utf8.DecodeRune(d.data[d.pos:])
+			if r == utf8.RuneError && size <= 1 {
+				return nil, d.fail("invalid UTF-8 in a string")
+			}
+			if esc {
+				b = append(b, d.data[d.pos:d.pos+size]...)
+			}
+			d.pos += size
+		case c < 0x20:
+			return nil, d.fail("control character in a string")
+		default: // '\\'
+			if !esc {
+				esc = true
+				b = append(b, d.data[start:d.pos]...)
+			}
+			var err error
+			if b, err = d.escape(b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, d.fail("unterminated string")
+}
+
+// escape decodes the escape sequence at d.pos onto b.
+func (d *decoder) escape(b []byte) ([]byte, error) {
+	if d.pos+1 >= len(d.data) {
+		return nil, d.fail("unterminated string")
+	}
+	e := d.data[d.pos+1]
+	d.pos += 2
+	switch e {
+	case '"', '\\', '/':
+		return append(b, e), nil
+	case 'b':
+		return append(b, '\b'), nil
+	case 'f':
+		return append(b, '\f'), nil
+	case 'n':
+		return append(b, '\n'), nil
+	case 'r':
+		return append(b, '\r'), nil
+	case 't':
+		return append(b, '\t'), nil
+	case 'u':
+		r := d.hex4()
+		if r < 0 {
+			return nil, d.fail("invalid \\u escape")
+		}
+		if utf16.IsSurrogate(r) {
+			if r >= 0xDC00 || d.pos+1 >= len(d.data) || d.data[d.pos] != '\\' || d.data[d.pos+1] != 'u' {
+				return nil, d.fail("unpaired surrogate in a \\u escape")
+			}
+			d.pos += 2
+			r2 := d.hex4()
+			dec := utf16.DecodeRune(r, r2)
+			if r2 < 0 || dec == utf8.RuneError {
+				return nil, d.fail("unpaired surrogate in a \\u escape")
+			}
+			r = dec
+		}
+		return utf8.AppendRune(b, r), nil
+	}
+	return nil, d.fail("invalid escape")
+}
+
+func (d *decoder) hex4() rune {
+	if len(d.data)-d.pos < 4 {
+		return -1
+	}
+	var r rune
+	for i := 0; i < 4; i++ {
+		c := d.data[d.pos+i]
+		var v rune
+		switch {
+		case c >= '0' && c <= '9':
+			v = rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			v = rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			v = rune(c - 'A' + 10)
+		default:
+			return -1
+		}
+		r = r<<4 | v
+	}
+	d.pos += 4
+	return r
+}
+
+// asciiEqualFold compares two ASCII strings ignoring case.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x != y {
+			if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+				return false
+			}
+		}
+	}
+	return true
+}
