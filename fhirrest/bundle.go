@@ -1,14 +1,14 @@
 package fhirrest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
+	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
 
 // Bundle is a batch or transaction Bundle posted to the base.
@@ -52,12 +52,9 @@ type EntryRequest struct {
 }
 
 var (
-	errJSON          = newErr(ErrInvalidBundle, "malformed JSON")
-	errDupKey        = newErr(ErrInvalidBundle, "duplicate JSON key (keys are compared case-insensitively)")
-	errKey           = newErr(ErrInvalidBundle, "non-ASCII JSON key")
-	errNotObject     = newErr(ErrInvalidBundle, "JSON object expected")
 	errNotString     = newErr(ErrInvalidBundle, "JSON string expected")
 	errNotArray      = newErr(ErrInvalidBundle, "entry is not an array")
+	errNotObject     = newErr(ErrInvalidBundle, "JSON object expected")
 	errNotBundle     = newErr(ErrInvalidBundle, "resourceType is missing or not Bundle")
 	errNoRequest     = newErr(ErrInvalidBundle, "entry without request")
 	errNoType        = newErr(ErrBundleType, "Bundle without type")
@@ -73,6 +70,14 @@ var (
 	errEntryFragment = newErr(ErrNonCanonicalPath, "fragment in entry URL")
 )
 
+// The members of the Bundle parts the classifier interprets (FHIR R4 and
+// R5); any other member is refused, since a server could read it.
+var (
+	bundleMembers  = []string{"resourceType", "id", "meta", "implicitRules", "language", "identifier", "type", "timestamp", "total", "link", "entry", "signature", "issues"}
+	entryMembers   = []string{"id", "extension", "modifierExtension", "link", "fullUrl", "resource", "search", "request", "response"}
+	requestMembers = []string{"id", "extension", "modifierExtension", "method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist"}
+)
+
 // ParseBundle parses a batch or transaction Bundle (JSON) with the default
 // limits and no base URL (absolute entry URLs are refused).
 func ParseBundle(body []byte) (*Bundle, error) {
@@ -84,137 +89,142 @@ func ParseBundle(body []byte) (*Bundle, error) {
 // request of every entry with the rules of ClassifyParts; entry URLs are
 // relative to the base, or absolute below Config.BaseURL.
 //
-// It refuses, for the whole Bundle: malformed JSON, duplicate keys in the
-// Bundle, its entries, their requests and the top level of their resources
-// (compared case-insensitively; keys must be ASCII), a Bundle.type other than
-// batch or transaction (ErrBundleType), a Bundle in an entry or an entry
-// posted to the base (ErrNestedBundle), and bodies or entry counts over the
-// limits (ErrTooLarge). In a transaction the first entry that cannot be
-// classified refuses the Bundle with an *EntryError; in a batch it is kept
-// in Entry.Err.
+// The whole body is read by the kit's strict FHIR JSON reader: malformed
+// JSON, a byte order mark, invalid UTF-8, nesting deeper than 100 levels,
+// member names that FHIR does not allow or that repeat (even in another
+// case, as a case-insensitive decoder would match them), and in the Bundle,
+// its entries and their requests any member FHIR does not define there, all
+// refuse the whole Bundle with ErrInvalidBundle, whose detail names the
+// member. It also refuses a Bundle.type other than batch or transaction
+// (ErrBundleType), a Bundle in an entry or an entry posted to the base
+// (ErrNestedBundle), and bodies or entry counts over the limits
+// (ErrTooLarge). In a transaction the first entry that cannot be classified
+// refuses the Bundle with an *EntryError; in a batch it is kept in
+// Entry.Err.
 func (c *Classifier) ParseBundle(body []byte) (*Bundle, error) {
 	if int64(len(body)) > c.maxBundle {
 		return nil, errBodyLimit
 	}
-	if !json.Valid(body) {
-		return nil, errJSON
+	doc, err := fhirjson.Decode(body, fhirjson.Options{Mode: fhirjson.FHIR, MaxDepth: fhirjson.MaxWriteDepth})
+	if err != nil {
+		return nil, bodyErr(err)
+	}
+	if err := fhirjson.Only(doc, "Bundle", bundleMembers...); err != nil {
+		return nil, bodyErr(err)
 	}
 	var b Bundle
-	var entries json.RawMessage
-	seenType, seenRT := false, false
-	err := members(body, func(k string, v json.RawMessage) error {
-		var err error
-		switch k {
-		case "resourceType":
-			var rt string
-			if rt, err = jsonString(v); err == nil && rt != "Bundle" {
-				err = errNotBundle
-			}
-			seenRT = true
-		case "type":
-			b.Type, err = jsonString(v)
-			seenType = true
-		case "entry":
-			entries = v
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case !seenRT:
+	if rt, ok := doc["resourceType"].(string); !ok || rt != "Bundle" {
 		return nil, errNotBundle
-	case !seenType:
+	}
+	t, err := optString(doc, "type")
+	switch _, ok := doc["type"]; {
+	case err != nil:
+		return nil, err
+	case !ok:
 		return nil, errNoType
-	case b.Type == "batch":
-		b.Kind = Batch
-	case b.Type == "transaction":
-		b.Kind = Transaction
+	case t == "batch":
+		b.Type, b.Kind = "batch", Batch
+	case t == "transaction":
+		b.Type, b.Kind = "transaction", Transaction
 	default:
 		return nil, errBundleType
 	}
-	if entries == nil {
+	raw, ok := doc["entry"]
+	if !ok {
 		return &b, nil
 	}
-	err = elements(entries, func(raw json.RawMessage) error {
-		if len(b.Entries) == c.maxEntries {
-			return errTooMany
-		}
-		e, err := c.parseEntry(raw)
+	entries, ok := raw.([]any)
+	if !ok {
+		return nil, errNotArray
+	}
+	if len(entries) > c.maxEntries {
+		return nil, errTooMany
+	}
+	for i, v := range entries {
+		e, err := c.parseEntry(v, i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if e.Err != nil && b.Kind == Transaction {
-			return &EntryError{Index: len(b.Entries), Err: e.Err}
+			return nil, &EntryError{Index: len(b.Entries), Err: e.Err}
 		}
 		b.Entries = append(b.Entries, e)
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return &b, nil
 }
 
-// parseEntry parses one entry. The error return refuses the whole Bundle;
+// bodyErr wraps an error of the JSON reader, which names the member.
+func bodyErr(err error) error {
+	return &Error{Err: ErrInvalidBundle, Detail: err.Error()}
+}
+
+// parseEntry parses entry i. The error return refuses the whole Bundle;
 // Entry.Err refuses the entry.
-func (c *Classifier) parseEntry(raw json.RawMessage) (Entry, error) {
+func (c *Classifier) parseEntry(v any, i int) (Entry, error) {
 	var e Entry
-	var req json.RawMessage
-	err := members(raw, func(k string, v json.RawMessage) error {
-		var err error
-		switch k {
-		case "fullUrl":
-			e.FullURL, err = jsonString(v)
-		case "resource":
-			e.Resource = v
-			e.ResourceType, err = resourceType(v)
-		case "request":
-			req = v
-		}
-		return err
-	})
-	if err != nil {
+	path := "Bundle.entry[" + strconv.Itoa(i) + "]"
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return e, errNotObject
+	}
+	if err := fhirjson.Only(obj, path, entryMembers...); err != nil {
+		return e, bodyErr(err)
+	}
+	var err error
+	if e.FullURL, err = optString(obj, "fullUrl"); err != nil {
 		return e, err
+	}
+	if res, ok := obj["resource"]; ok {
+		m, ok := res.(map[string]any)
+		if !ok {
+			return e, errNotObject
+		}
+		if e.ResourceType, err = optString(m, "resourceType"); err != nil {
+			return e, err
+		}
+		if e.Resource, err = json.Marshal(m); err != nil {
+			return e, bodyErr(err)
+		}
 	}
 	if e.ResourceType == "Bundle" {
 		return e, errNestedRes
 	}
-	if req == nil {
+	rv, ok := obj["request"]
+	if !ok {
 		return e, errNoRequest
 	}
+	req, ok := rv.(map[string]any)
+	if !ok {
+		return e, errNotObject
+	}
+	if err := fhirjson.Only(req, path+".request", requestMembers...); err != nil {
+		return e, bodyErr(err)
+	}
 	r := &e.Request
-	err = members(req, func(k string, v json.RawMessage) error {
-		var p *string
-		switch k {
-		case "method":
-			p = &r.Method
-		case "url":
-			p = &r.URL
-		case "ifNoneMatch":
-			p = &r.IfNoneMatch
-		case "ifModifiedSince":
-			p = &r.IfModifiedSince
-		case "ifMatch":
-			p = &r.IfMatch
-		case "ifNoneExist":
-			p = &r.IfNoneExist
-		default:
-			return nil
+	for name, p := range map[string]*string{"method": &r.Method, "url": &r.URL, "ifNoneMatch": &r.IfNoneMatch,
+		"ifModifiedSince": &r.IfModifiedSince, "ifMatch": &r.IfMatch, "ifNoneExist": &r.IfNoneExist} {
+		if *p, err = optString(req, name); err != nil {
+			return e, err
 		}
-		var err error
-		*p, err = jsonString(v)
-		return err
-	})
-	if err != nil {
-		return e, err
 	}
 	e.Interaction, e.Err = c.classifyEntry(&e)
 	if errors.Is(e.Err, ErrNestedBundle) {
 		return e, e.Err
 	}
 	return e, nil
+}
+
+// optString returns the string member name of obj, "" when absent.
+func optString(obj map[string]any, name string) (string, error) {
+	v, ok := obj[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", errNotString
+	}
+	return s, nil
 }
 
 func (c *Classifier) classifyEntry(e *Entry) (Interaction, error) {
@@ -283,197 +293,4 @@ func (c *Classifier) relativeURL(u string) (string, error) {
 		return "", errAbsolute
 	}
 	return rest, nil
-}
-
-// members calls fn for each member of the JSON object data, in order. data
-// must be valid JSON (ParseBundle checks the whole body once with
-// json.Valid), so the scan only finds boundaries. It refuses anything but an
-// object, keys that are not ASCII (FHIR element names are) and keys that
-// repeat, even in another case: a parser that matches keys
-// case-insensitively (such as encoding/json in the wrapped server) must not
-// see a member this one skipped.
-func members(data []byte, fn func(key string, value json.RawMessage) error) error {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return errNotObject
-	}
-	var small [8]string
-	seen := small[:0]
-	var many map[string]struct{}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return nil
-	}
-	for i < len(data) {
-		ke := skipString(data, i)
-		key, err := jsonString(data[i:ke])
-		if err != nil {
-			return err
-		}
-		lk, ok := asciiLower(key)
-		if !ok {
-			return errKey
-		}
-		if many == nil && slices.Contains(seen, lk) {
-			return errDupKey
-		}
-		if _, dup := many[lk]; dup {
-			return errDupKey
-		}
-		if many == nil && len(seen) < cap(seen) {
-			seen = append(seen, lk)
-		} else {
-			if many == nil {
-				many = make(map[string]struct{}, 2*len(seen))
-				for _, k := range seen {
-					many[k] = struct{}{}
-				}
-			}
-			many[lk] = struct{}{}
-		}
-		vs := skipSpace(data, skipSpace(data, ke)+1) // past ':'
-		ve := skipValue(data, vs)
-		if err := fn(key, data[vs:ve:ve]); err != nil {
-			return err
-		}
-		i = skipSpace(data, ve)
-		if i < len(data) && data[i] == '}' {
-			return nil
-		}
-		i = skipSpace(data, i+1) // past ','
-	}
-	return errJSON
-}
-
-// elements calls fn for each element of the JSON array data (valid JSON).
-func elements(data []byte, fn func(value json.RawMessage) error) error {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '[' {
-		return errNotArray
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == ']' {
-		return nil
-	}
-	for i < len(data) {
-		ve := skipValue(data, i)
-		if err := fn(data[i:ve:ve]); err != nil {
-			return err
-		}
-		i = skipSpace(data, ve)
-		if i < len(data) && data[i] == ']' {
-			return nil
-		}
-		i = skipSpace(data, i+1)
-	}
-	return errJSON
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the end of the string starting at data[i] ('"').
-func skipString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(data)
-}
-
-// skipValue returns the end of the value starting at data[i].
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return i
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(data) {
-		switch data[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// asciiLower returns k in lower case, or false if k is not ASCII.
-func asciiLower(k string) (string, bool) {
-	lower := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c >= 0x80 {
-			return "", false
-		}
-		if c >= 'A' && c <= 'Z' {
-			lower = false
-		}
-	}
-	if lower {
-		return k, true
-	}
-	return strings.ToLower(k), true
-}
-
-func jsonString(v json.RawMessage) (string, error) {
-	if len(v) < 2 || v[0] != '"' {
-		return "", errNotString
-	}
-	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", errJSON
-	}
-	return s, nil
-}
-
-// resourceType returns the resourceType of a resource, checking that its
-// top level has no duplicate keys.
-func resourceType(v json.RawMessage) (string, error) {
-	var rt string
-	err := members(v, func(k string, v json.RawMessage) error {
-		if k != "resourceType" {
-			return nil
-		}
-		var err error
-		rt, err = jsonString(v)
-		return err
-	})
-	return rt, err
 }

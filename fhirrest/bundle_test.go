@@ -142,6 +142,21 @@ func TestParseBundleRefusals(t *testing.T) {
 		{"resource not object", bundleJSON("batch", entryJSON("POST", "Patient", `"x"`)), ErrInvalidBundle},
 		{"duplicate resource key", bundleJSON("batch", entryJSON("POST", "Patient", `{"resourceType":"Patient","resourceType":"Bundle"}`)), ErrInvalidBundle},
 		{"case-variant resource key", bundleJSON("batch", entryJSON("POST", "Observation", `{"resourceType":"Observation","subject":{"reference":"Patient/1"},"Subject":{"reference":"Patient/2"}}`)), ErrInvalidBundle},
+		{"lone Entry", `{"resourceType":"Bundle","type":"batch","Entry":[` + entryJSON("GET", "Patient/2", "") + `]}`, ErrInvalidBundle},
+		{"lone ENTRY", `{"resourceType":"Bundle","type":"transaction","ENTRY":[` + entryJSON("DELETE", "Observation/2", "") + `]}`, ErrInvalidBundle},
+		{"lone eNtry", `{"resourceType":"Bundle","type":"batch","eNtry":[` + entryJSON("GET", "Patient/2", "") + `]}`, ErrInvalidBundle},
+		{"escaped Entry", `{"resourceType":"Bundle","type":"batch","\u0045ntry":[` + entryJSON("GET", "Patient/2", "") + `]}`, ErrInvalidBundle},
+		{"unknown Bundle member", `{"resourceType":"Bundle","type":"batch","entries":[]}`, ErrInvalidBundle},
+		{"Bundle text", `{"resourceType":"Bundle","type":"batch","text":{}}`, ErrInvalidBundle},
+		{"case-variant Request", bundleJSON("batch", `{"Request":{"method":"GET","url":"Patient/2"}}`), ErrInvalidBundle},
+		{"unknown entry member", bundleJSON("batch", `{"request":{"method":"GET","url":"Patient/1"},"requests":{}}`), ErrInvalidBundle},
+		{"IfNoneExist", bundleJSON("batch", `{"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Observation","IfNoneExist":"patient=2"}}`), ErrInvalidBundle},
+		{"ifnoneexist", bundleJSON("batch", `{"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Observation","ifnoneexist":"patient=2"}}`), ErrInvalidBundle},
+		{"Method", bundleJSON("batch", `{"request":{"Method":"DELETE","url":"Patient/1"}}`), ErrInvalidBundle},
+		{"unknown request member", bundleJSON("batch", `{"request":{"method":"GET","url":"Patient/1","body":"x"}}`), ErrInvalidBundle},
+		{"bom", "\xef\xbb\xbf" + bundleJSON("batch"), ErrInvalidBundle},
+		{"invalid UTF-8", bundleJSON("batch", entryJSON("POST", "Observation", "{\"resourceType\":\"Observation\",\"status\":\"\xff\"}")), ErrInvalidBundle},
+		{"too deep", bundleJSON("batch", entryJSON("POST", "Observation", `{"resourceType":"Observation","extension":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`}`)), ErrInvalidBundle},
 		{"no type", `{"resourceType":"Bundle"}`, ErrBundleType},
 		{"history", bundleJSON("history", okEntry), ErrBundleType},
 		{"message", bundleJSON("message"), ErrBundleType},
@@ -162,7 +177,7 @@ func TestParseBundleRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := ParseBundle([]byte(tc.body))
-			if !errors.Is(err, tc.err) {
+			if !errors.Is(err, tc.err) || StatusCode(err) != 400 {
 				t.Fatalf("ParseBundle = %+v, %v; want %v", b, err, tc.err)
 			}
 			if b != nil {
@@ -300,5 +315,21 @@ func TestParseBundleLimits(t *testing.T) {
 	empty, err = ParseBundle([]byte(bundleJSON("transaction")))
 	if err != nil || len(empty.Entries) != 0 || empty.Kind != Transaction {
 		t.Fatalf("empty entries: %+v, %v", empty, err)
+	}
+}
+
+// TestParseBundleNamesTheMember checks that a refusal says which member
+// broke the rules, so a client can fix its request.
+func TestParseBundleNamesTheMember(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"resourceType":"Bundle","type":"batch","Entry":[]}`:                                   `"Entry"`,
+		bundleJSON("batch", `{"request":{"method":"GET","url":"Patient/1","IfNoneExist":"x"}}`): `"IfNoneExist"`,
+		bundleJSON("batch", `{"request":{"method":"GET","url":"Patient/1","foo":"x"}}`):         `Bundle.entry[0].request: unknown member "foo"`,
+		bundleJSON("batch", `{"request":{"method":"GET","url":"Patient/1","url":"x"}}`):         `"url" appears more than once`,
+	} {
+		_, err := ParseBundle([]byte(body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseBundle(%s) = %v, want it to name %s", body, err, want)
+		}
 	}
 }

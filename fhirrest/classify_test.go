@@ -703,7 +703,7 @@ func TestStatusCode(t *testing.T) {
 		{"id", errID, 400},
 		{"shape", errShape, 400},
 		{"query", errQuery, 400},
-		{"bundle", errJSON, 400},
+		{"bundle", errNotBundle, 400},
 		{"bundle type", errBundleType, 400},
 		{"nested", errNestedRes, 400},
 		{"entry error", &EntryError{Index: 2, Err: errDotSeg}, 400},
