@@ -3,7 +3,6 @@ package compartment
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -35,8 +34,10 @@ type Config struct {
 	// BaseURLs are the absolute base URLs under which this server is
 	// reached, e.g. "https://fhir.example.org/r4". An absolute reference
 	// names one of our resources only when its base is listed here (scheme
-	// and host compared case-insensitively, the path exactly, trailing
-	// slashes ignored); with none, only relative references count.
+	// and host compared case-insensitively, a default port equal to none,
+	// the path exactly, trailing slashes of the base ignored); with none,
+	// only relative references count. A base must be a plain http(s) URL:
+	// no userinfo, query, fragment, percent-encoding or dot segments.
 	BaseURLs []string
 	// ExcludeLinked makes a resource of the compartment's own type (a
 	// Patient in the Patient compartment) a member only as the focal
@@ -55,11 +56,12 @@ type Checker struct {
 	excludeLinked bool
 }
 
-// base is a normalized base URL; the first n bytes (scheme and host) compare
-// case-insensitively.
+// base is a configured base URL normalised by New: scheme and host in lower
+// case, port empty when it is the scheme's default, path without trailing
+// slashes. A reference's scheme and host compare case-insensitively with it,
+// its port and path exactly.
 type base struct {
-	s string
-	n int
+	scheme, host, port, path string
 }
 
 // New returns a Checker for cfg.
@@ -69,19 +71,33 @@ func New(cfg Config) (*Checker, error) {
 	}
 	c := &Checker{version: cfg.Version, defs: &definitions[cfg.Version], excludeLinked: cfg.ExcludeLinked}
 	for _, raw := range cfg.BaseURLs {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: base URL %q: %v", ErrConfig, raw, err)
-		}
-		if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.User != nil ||
-			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" ||
-			u.RawPath != "" || strings.ContainsAny(u.Path, "%\\ ") {
+		b, ok := parseBase(raw)
+		if !ok {
 			return nil, fmt.Errorf("%w: base URL %q must be a plain absolute http(s) URL", ErrConfig, raw)
 		}
-		head := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
-		c.bases = append(c.bases, base{s: head + strings.TrimRight(u.Path, "/"), n: len(head)})
+		c.bases = append(c.bases, b)
 	}
 	return c, nil
+}
+
+// parseBase normalises a configured base URL by the rules references are
+// read with (splitAbs).
+func parseBase(raw string) (base, bool) {
+	s := strings.TrimRight(raw, "/")
+	k := strings.IndexByte(s, ':')
+	if k < 0 || !foldEqual(s[:k], "https") && !foldEqual(s[:k], "http") {
+		return base{}, false
+	}
+	u, ok := splitAbs(s, k)
+	if !ok {
+		return base{}, false
+	}
+	return base{
+		scheme: strings.ToLower(s[u.scheme.i:u.scheme.j]),
+		host:   strings.ToLower(s[u.host.i:u.host.j]),
+		port:   s[u.port.i:u.port.j],
+		path:   s[u.path.i:u.path.j],
+	}, true
 }
 
 // Version returns the FHIR release the Checker was built for.
@@ -110,72 +126,4 @@ func validID[S string | []byte](id S) bool {
 		}
 	}
 	return true
-}
-
-// RefersTo reports whether the Reference.reference value ref names the
-// resource t/id: "T/id", "T/id/_history/v", or either form after one of the
-// configured base URLs. Anything else — other types or ids, other servers,
-// contained "#id", URNs, encoded or padded forms — does not.
-func (c *Checker) RefersTo(ref string, t Type, id string) bool {
-	return t.valid() && validID(id) && refersTo(c, ref, typeNames[t], id)
-}
-
-const history = "/_history/"
-
-func refersTo[S string | []byte](c *Checker, ref S, typ, id string) bool {
-	// Strip a version suffix.
-	if i := lastIndex(ref, history); i >= 0 {
-		if !validID(ref[i+len(history):]) {
-			return false
-		}
-		ref = ref[:i]
-	}
-	n := len(typ) + 1 + len(id)
-	if len(ref) < n {
-		return false
-	}
-	tail := ref[len(ref)-n:]
-	if string(tail[:len(typ)]) != typ || tail[len(typ)] != '/' || string(tail[len(typ)+1:]) != id {
-		return false
-	}
-	prefix := ref[:len(ref)-n]
-	if len(prefix) == 0 {
-		return true
-	}
-	if prefix[len(prefix)-1] != '/' {
-		return false
-	}
-	return ownBase(c, prefix[:len(prefix)-1])
-}
-
-func ownBase[S string | []byte](c *Checker, s S) bool {
-	for _, b := range c.bases {
-		if len(s) == len(b.s) && string(s[b.n:]) == b.s[b.n:] && foldEqual(s[:b.n], b.s[:b.n]) {
-			return true
-		}
-	}
-	return false
-}
-
-// foldEqual compares s with the lower-case ASCII string lower, ignoring ASCII case.
-func foldEqual[S string | []byte](s S, lower string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func lastIndex[S string | []byte](s S, sub string) int {
-	for i := len(s) - len(sub); i >= 0; i-- {
-		if string(s[i:i+len(sub)]) == sub {
-			return i
-		}
-	}
-	return -1
 }

@@ -34,6 +34,36 @@ func ExampleChecker_Member() {
 	// Patient/1234 false <nil>
 }
 
+func ExampleChecker_ParseReference() {
+	c, err := compartment.New(compartment.Config{
+		Version:  compartment.R4,
+		BaseURLs: []string{"https://fhir.example.org/r4"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, ref := range []string{
+		"Patient/123/_history/2",
+		"HTTPS://FHIR.Example.org:443/r4/Patient/123",
+		"https://elsewhere.example/fhir/Patient/9",
+		"Patient/%31%32%33",
+		"Patient?identifier=http://acme.org/mrn|77",
+		"urn:uuid:c757873d-ec9a-4326-a141-556f43239520",
+		"#p1",
+	} {
+		r := c.ParseReference(ref)
+		fmt.Printf("%v %q %q %q other:%v\n", r.Kind, r.Type, r.ID, r.Version, c.RefersToOther(ref, compartment.Patient, "123"))
+	}
+	// Output:
+	// RefLocal "Patient" "123" "2" other:false
+	// RefLocal "Patient" "123" "" other:false
+	// RefExternal "Patient" "9" "" other:true
+	// RefInvalid "" "" "" other:true
+	// RefConditional "Patient" "" "" other:true
+	// RefURN "" "" "" other:false
+	// RefContained "" "" "" other:false
+}
+
 func ExampleChecker_Narrow() {
 	c, err := compartment.New(compartment.Config{Version: compartment.R4})
 	if err != nil {

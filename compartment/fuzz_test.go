@@ -78,7 +78,8 @@ func FuzzMember(f *testing.F) {
 // FuzzRefersTo compares RefersTo with a plain model of the accepted forms.
 func FuzzRefersTo(f *testing.F) {
 	for _, s := range []string{"Patient/123", "Patient/123/_history/1", testBase + "/Patient/123", "Patient/1234",
-		"Patient/123/_history/", "patient/123", "x/Patient/123", "Patient/123/_history/1/_history/2"} {
+		"Patient/123/_history/", "patient/123", "x/Patient/123", "Patient/123/_history/1/_history/2",
+		"HTTPS://FHIR.example.org:443/r4/Patient/123", "https://fhir.example.org:/r4/Patient/123/_history/2"} {
 		f.Add(s, "123")
 	}
 	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
@@ -90,10 +91,18 @@ func FuzzRefersTo(f *testing.F) {
 		want := false
 		if ValidID(id) {
 			rel := ref
-			// The scheme and host of a base compare case-insensitively.
-			if host := len("https://fhir.example.org"); len(ref) > len(testBase) && strings.EqualFold(ref[:host], testBase[:host]) &&
-				ref[host:len(testBase)+1] == testBase[host:]+"/" {
-				rel = ref[len(testBase)+1:]
+			// The scheme and host of a base compare case-insensitively, and
+			// the default port (or an empty one) equals none.
+			if host := len("https://fhir.example.org"); len(ref) > host && strings.EqualFold(ref[:host], testBase[:host]) {
+				rest := ref[host:]
+				if p, ok := strings.CutPrefix(rest, ":443"); ok {
+					rest = p
+				} else if p, ok := strings.CutPrefix(rest, ":"); ok {
+					rest = p
+				}
+				if p, ok := strings.CutPrefix(rest, testBase[host:]+"/"); ok {
+					rel = p
+				}
 			}
 			want = rel == "Patient/"+id
 			if v, ok := strings.CutPrefix(rel, "Patient/"+id+"/_history/"); ok && ValidID(v) {

@@ -14,10 +14,11 @@ import (
 //	patient=123           (only when the parameter can point to t alone)
 //	_id=123               (for the compartment's own type)
 //
-// Lists (patient=123,456), other modifiers (:missing, :not, :identifier …),
-// chains (patient.name=…), other ids or types, versioned or padded values,
-// references to other servers and untyped ids on parameters that can point
-// to several types never bind. Parameters are ANDed, so one binding
+// A typed value binds when ParseReference reads it as an unversioned
+// RefLocal of t/id. Lists (patient=123,456), other modifiers (:missing,
+// :not, :identifier …), chains (patient.name=…), other ids or types,
+// versioned or padded values, references to other servers and untyped ids
+// on parameters that can point to several types never bind. Parameters are ANDed, so one binding
 // parameter is enough whatever else the query holds. Binds is false for an
 // invalid t or id and for a type that is not in the compartment.
 func (c *Checker) Binds(resourceType string, q url.Values, t Type, id string) bool {
@@ -56,7 +57,8 @@ func (c *Checker) Binds(resourceType string, q url.Values, t Type, id string) bo
 				if exclusive && v == id {
 					return true
 				}
-				return !strings.Contains(v, history) && c.RefersTo(v, t, id)
+				r := c.ParseReference(v)
+				return r.Kind == RefLocal && r.Version == "" && r.Type == typeNames[t] && r.ID == id
 			}
 		case typeNames[t]:
 			ok = func(v string) bool { return v == id }
