@@ -52,6 +52,16 @@ type AuthorizeConfig struct {
 	// By default a patient token sees its own Patient resource only (no
 	// transitive access through links; SMART asks servers to document this).
 	IncludeLinkedPatients bool
+	// LiteralCompartments follows the FHIR CompartmentDefinition
+	// literally: a resource is visible to a patient-held token when any of
+	// its compartment links names the patient, even if it also names other
+	// patients (an Observation about another patient performed by this one,
+	// a Group listing several). By default such resources are withheld like
+	// any resource outside the compartment, for reads, searches, includes,
+	// history and writes alike; the operator log says which reference
+	// withheld them. Writes are always refused when they name another
+	// patient, whatever this setting.
+	LiteralCompartments bool
 	// Policies run after scopes and compartments have allowed a request; each
 	// may deny, none may widen. A ResourcePolicy also judges every resource
 	// returned or written.
@@ -68,7 +78,10 @@ type AuthorizeConfig struct {
 	// (default DefaultMaxResponseBytes); a larger one is refused with 502.
 	MaxResponseBytes int64
 	// MaxBodyBytes caps a request body Authorize reads to check a write
-	// (default 16 MiB).
+	// (default 16 MiB, or half of MaxResponseBytes when that is smaller).
+	// It must be below MaxResponseBytes, so that whatever is written
+	// through the guard can be read back through it: request bodies also
+	// nest at most 100 levels, responses at most 128.
 	MaxBodyBytes int64
 	// Logger receives a record for every refusal and every resource removed
 	// from a response. Default: slog.Default().
@@ -99,6 +112,7 @@ type Authorizer struct {
 	onDecision func(*http.Request, *Decision, error)
 
 	excludeLinked bool
+	literal       bool
 	ops           map[string]*Operation
 	granular      GranularSearch
 	spVersion     searchparam.Version
@@ -122,6 +136,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		shared:     map[string]bool{},
 
 		excludeLinked: !cfg.IncludeLinkedPatients,
+		literal:       cfg.LiteralCompartments,
 	}
 	switch a.denyStatus {
 	case 0:
@@ -133,8 +148,11 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	if a.maxResp <= 0 {
 		a.maxResp = DefaultMaxResponseBytes
 	}
-	if a.maxBody <= 0 {
-		a.maxBody = 16 << 20
+	switch {
+	case a.maxBody <= 0:
+		a.maxBody = min(16<<20, a.maxResp/2)
+	case a.maxBody >= a.maxResp:
+		return nil, fmt.Errorf("middleware: AuthorizeConfig.MaxBodyBytes (%d) must be below MaxResponseBytes (%d), so that what is written can be read back", a.maxBody, a.maxResp)
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -309,7 +327,9 @@ func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		case 0:
 			a.refuse(w, r, nil, badRequest("the request could not be read", err))
 		case http.StatusBadRequest:
-			a.refuse(w, r, nil, badRequest("not a valid FHIR request", err))
+			// The classifier's errors describe the client's own request
+			// (for a Bundle, which member broke the rules), never a secret.
+			a.refuse(w, r, nil, badRequest("not a valid FHIR request: "+strings.TrimPrefix(err.Error(), "fhirrest: "), err))
 		default:
 			a.refuse(w, r, nil, statusRefusal(status, http.StatusText(status), err))
 		}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fhirguard/fhirguard/fhirrest"
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
 
 // bundle authorises a batch or transaction: every entry as if it were sent
@@ -25,6 +27,7 @@ func (x *exchange) bundle() *refusal {
 		return badRequest("the Bundle could not be read", nil)
 	}
 	subs := make([]*exchange, len(b.Entries))
+	urns := bundleURNs(b)
 	var refused []string
 	for i := range b.Entries {
 		e := &b.Entries[i]
@@ -37,6 +40,7 @@ func (x *exchange) bundle() *refusal {
 			refused = append(refused, entryReason(i, "the entry could not be read"))
 			continue
 		}
+		sub.urns = urns
 		if rf := sub.authorize(); rf != nil {
 			refused = append(refused, entryReason(i, rf.msg))
 			continue
@@ -64,6 +68,40 @@ func (x *exchange) bundle() *refusal {
 	}
 	return x.serveBundleVerified(subs)
 }
+
+// bundleURNs maps the urn:uuid: and urn:oid: fullUrls of the entries that
+// write to what the server will make of a reference to them: T/id for an
+// update of T/id, the criteria for a conditional update, and "T/" plus a
+// placeholder id that names no stored resource for a create.
+func bundleURNs(b *fhirrest.Bundle) map[string]string {
+	var urns map[string]string
+	for _, e := range b.Entries {
+		if e.Err != nil || !strings.HasPrefix(strings.ToLower(e.FullURL), "urn:") {
+			continue
+		}
+		it := &e.Interaction
+		target := ""
+		switch {
+		case it.Kind == fhirrest.Create:
+			target = it.ResourceType + "/" + newResourceID
+		case (it.Kind == fhirrest.Update || it.Kind == fhirrest.Patch) && !it.Conditional:
+			target = it.ResourceType + "/" + it.ID
+		case it.Kind == fhirrest.Update || it.Kind == fhirrest.Patch:
+			target = it.ResourceType + "?" + it.Query.Encode()
+		default:
+			continue
+		}
+		if urns == nil {
+			urns = map[string]string{}
+		}
+		urns[e.FullURL] = target
+	}
+	return urns
+}
+
+// newResourceID stands for the id a server assigns to a resource created in
+// a Bundle; it is not a FHIR id, so it never names a stored resource.
+const newResourceID = "(new)"
 
 func entryReason(i int, why string) string {
 	return "entry " + strconv.Itoa(i) + ": " + why
@@ -102,15 +140,20 @@ func (x *exchange) entryExchange(e *fhirrest.Entry) (*exchange, error) {
 
 // jsonPatchFromBinary extracts a JSON Patch carried in a Binary resource.
 func jsonPatchFromBinary(raw json.RawMessage) ([]byte, bool) {
-	var bin struct {
-		ResourceType string `json:"resourceType"`
-		ContentType  string `json:"contentType"`
-		Data         []byte `json:"data"`
-	}
-	if json.Unmarshal(raw, &bin) != nil || bin.ResourceType != "Binary" || mediaType(bin.ContentType) != "application/json-patch+json" {
+	bin, err := fhirjson.Decode(raw, writeJSON)
+	if err != nil || bin["resourceType"] != "Binary" {
 		return nil, false
 	}
-	return bin.Data, true
+	ct, _ := bin["contentType"].(string)
+	data, _ := bin["data"].(string)
+	if mediaType(ct) != "application/json-patch+json" {
+		return nil, false
+	}
+	p, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return nil, false
+	}
+	return p, true
 }
 
 // rewriteBundle writes narrowed criteria back into the entries' request.url
@@ -128,7 +171,7 @@ func (x *exchange) rewriteBundle(subs []*exchange) error {
 	if err != nil {
 		return err
 	}
-	doc, err := decodeJSONObject(body)
+	doc, err := fhirjson.Decode(body, writeJSON)
 	if err != nil {
 		return err
 	}
@@ -200,6 +243,13 @@ func (x *exchange) serveBundleVerified(subs []*exchange) *refusal {
 			continue
 		}
 		entry, _ := entries[i].(map[string]any)
+		if s.writeResp {
+			if !s.visibleEntryAnswer(entry) {
+				entries[i] = refusedEntry()
+				changed = true
+			}
+			continue
+		}
 		res, _ := entry["resource"].(map[string]any)
 		if res == nil {
 			continue
@@ -227,4 +277,33 @@ func (x *exchange) serveBundleVerified(subs []*exchange) *refusal {
 	}
 	writeRecorded(x.w, x.r, rec, body)
 	return nil
+}
+
+// visibleEntryAnswer reports whether the answer to a write entry may be
+// shown: its resource and its outcome must be an OperationOutcome or a
+// resource the token may see.
+func (x *exchange) visibleEntryAnswer(entry map[string]any) bool {
+	if res, ok := entry["resource"]; ok {
+		m, _ := res.(map[string]any)
+		if m == nil || !x.visibleAnswer(m) {
+			return false
+		}
+	}
+	resp, _ := entry["response"].(map[string]any)
+	if out, ok := resp["outcome"]; ok {
+		m, _ := out.(map[string]any)
+		if rt, _ := m["resourceType"].(string); rt != "OperationOutcome" {
+			return false
+		}
+	}
+	return true
+}
+
+// refusedEntry answers a write entry whose answer was withheld.
+func refusedEntry() map[string]any {
+	return map[string]any{"response": map[string]any{"status": "403 Forbidden", "outcome": map[string]any{
+		"resourceType": "OperationOutcome",
+		"issue": []any{map[string]any{"severity": "error", "code": "forbidden",
+			"diagnostics": "the server's answer holds a resource the token may not see"}},
+	}}}
 }

@@ -39,8 +39,13 @@ type exchange struct {
 	dry        bool
 	verify     bool
 	bundleResp bool
+	writeResp  bool              // the entry is a write: its answer may hold a resource
+	urns       map[string]string // a Bundle's urn fullUrls and what their entries write
+
+	body []byte // the request body, once read (nil: not read)
 
 	policiesRun bool
+	why         string // why the last resource was not accepted, for the log
 }
 
 func (x *exchange) authorize() *refusal {
@@ -149,6 +154,13 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 		ctx = NewContextWithDecision(src.Context(), x.d)
 	}
 	r := src.WithContext(ctx)
+	if x.body != nil && src != x.r {
+		// The request was copied before its body was read: the handler
+		// gets the bytes that were read and checked.
+		r.Body = io.NopCloser(bytes.NewReader(x.body))
+		r.ContentLength = int64(len(x.body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(x.body)), nil }
+	}
 	if !verify {
 		return r
 	}
@@ -379,12 +391,19 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	return nil
 }
 
+// logRemoved tells the operator which resource was withheld and why (the
+// client only sees the neutral answer).
 func (x *exchange) logRemoved(res map[string]any, where string) {
 	rt, _ := res["resourceType"].(string)
 	id, _ := res["id"].(string)
-	x.a.log.LogAttrs(x.r.Context(), slog.LevelWarn, "fhirguard: resource withheld from the response",
+	why := x.why
+	if why == "" {
+		why = "denied by a resource policy"
+	}
+	x.a.log.LogAttrs(x.r.Context(), slog.LevelWarn, "fhirguard: resource withheld",
 		slog.String("where", where), slog.String("resourceType", rt), slog.String("id", id),
-		slog.String("interaction", x.d.Interaction.Kind.String()))
+		slog.String("reason", why), slog.String("interaction", x.d.Interaction.Kind.String()))
+	x.why = ""
 }
 
 // accessesFor returns the accesses for a resource of type rt found in a
@@ -447,18 +466,27 @@ func (x *exchange) accept(res map[string]any, include bool) bool {
 }
 
 // inScope reports whether one access covers the resource: its compartment
-// and its granular constraints.
+// (and, unless LiteralCompartments, no reference to another patient) and
+// its granular constraints. x.why says why not.
 func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
 	if ac.patient != "" {
 		switch {
 		case x.a.memberType(rt):
 			member, err := x.a.checker.MemberMap(res, compartment.Patient, ac.patient)
 			if err != nil || !member {
+				x.why = "outside the compartment of Patient/" + ac.patient
 				return false
 			}
 		case x.a.shared[rt] && x.readMode:
 		default:
+			x.why = rt + " is outside every patient compartment"
 			return false
+		}
+		if !x.a.literal {
+			if ref := x.a.otherPatientRef(res, ac.patient); ref != "" {
+				x.why = "references " + logTrunc(ref, 200)
+				return false
+			}
 		}
 	}
 	if ac.grant.Unconstrained {
@@ -469,6 +497,7 @@ func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
 			return true
 		}
 	}
+	x.why = "outside the granted constraints"
 	return false
 }
 
@@ -552,9 +581,12 @@ func pagedBundle(doc map[string]any) bool {
 	return false
 }
 
-// readBody reads the request body (bounded) and puts it back for the
-// handler.
+// readBody reads the request body (bounded) once and puts it back for the
+// handler, which receives exactly these bytes.
 func (x *exchange) readBody() ([]byte, *refusal) {
+	if x.body != nil {
+		return x.body, nil
+	}
 	if x.r.Body == nil || x.r.Body == http.NoBody {
 		return nil, nil
 	}
@@ -568,7 +600,12 @@ func (x *exchange) readBody() ([]byte, *refusal) {
 	if int64(len(b)) > x.a.maxBody {
 		return nil, statusRefusal(http.StatusRequestEntityTooLarge, "the request body is too large", nil)
 	}
+	if b == nil {
+		b = []byte{}
+	}
+	x.body = b
 	x.r.Body = io.NopCloser(bytes.NewReader(b))
+	x.r.ContentLength = int64(len(b))
 	x.r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	return b, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ type leakyFHIR struct {
 	format string
 	// gzip makes responses gzip-encoded.
 	gzip bool
+	// honest makes searches apply the patient, subject and _id parameters
+	// (other parameters are still ignored).
+	honest bool
 }
 
 func fixtures() map[string]map[string]any {
@@ -52,6 +56,8 @@ func fixtures() map[string]map[string]any {
 		`{"resourceType":"DiagnosticReport","id":"dr1","subject":{"reference":"Patient/123"}}`,
 		`{"resourceType":"Provenance","id":"prov456","target":[{"reference":"Observation/o456"}],"patient":{"reference":"Patient/456"}}`,
 		`{"resourceType":"Questionnaire","id":"q1","status":"active"}`,
+		`{"resourceType":"Observation","id":"perf123","status":"final","subject":{"reference":"Patient/456"},"performer":[{"reference":"Patient/123"}]}`,
+		`{"resourceType":"Observation","id":"mixed123","status":"final","subject":{"reference":"Patient/123"},"focus":[{"reference":"Patient/456"}]}`,
 	}
 	out := map[string]map[string]any{}
 	for _, s := range res {
@@ -128,6 +134,9 @@ func (s *leakyFHIR) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var matches, includes []map[string]any
 		for _, k := range s.sortedKeys() {
 			res := s.resources[k]
+			if s.honest && !honestMatch(res, r.URL.Query()) {
+				continue
+			}
 			if typ == "*" || res["resourceType"] == typ {
 				matches = append(matches, res)
 			} else if strings.Contains(r.URL.RawQuery, "include") {
@@ -347,3 +356,56 @@ func gzipForTest(b []byte) []byte {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// honestMatch applies the patient, subject, performer, _id, identifier and
+// code parameters of q to res (exact values only; other parameters are
+// ignored).
+func honestMatch(res map[string]any, q url.Values) bool {
+	refs := func(name string) []string {
+		var out []string
+		switch v := res[name].(type) {
+		case map[string]any:
+			r, _ := v["reference"].(string)
+			out = append(out, r)
+		case []any:
+			for _, e := range v {
+				m, _ := e.(map[string]any)
+				r, _ := m["reference"].(string)
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	has := func(list []string, v string) bool {
+		return slices.Contains(list, v) || slices.Contains(list, "Patient/"+v)
+	}
+	for _, name := range []string{"patient", "subject", "performer"} {
+		elem := name
+		if name == "patient" {
+			elem = "subject"
+		}
+		for _, v := range q[name] {
+			if !has(refs(elem), v) {
+				return false
+			}
+		}
+	}
+	for _, v := range q["_id"] {
+		if res["id"] != v {
+			return false
+		}
+	}
+	for _, v := range q["code"] {
+		code, _ := res["code"].(map[string]any)
+		codings, _ := code["coding"].([]any)
+		found := false
+		for _, c := range codings {
+			m, _ := c.(map[string]any)
+			found = found || m["code"] == v
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(q["identifier"]) == 0 // no fixture has an identifier
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
 
 // recorder buffers a handler's response so that Authorize can verify it
@@ -105,22 +106,11 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// decodeJSONObject decodes a JSON object keeping numbers as json.Number, so
-// that FHIR decimals keep their precision if the object is written again.
+// decodeJSONObject reads a response body with the kit's strict reader
+// (numbers stay json.Number, so that FHIR decimals keep their precision if
+// the object is written again).
 func decodeJSONObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if v == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	return v, nil
+	return fhirjson.Decode(b, readJSON)
 }
 
 // writeRecorded sends the recorded response with body b (identity-encoded).

@@ -246,9 +246,13 @@ func TestAuthorizeThreatWrites(t *testing.T) {
 		{name: "patch whole subject", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
 			body: `[{"op":"replace","path":"/subject","value":{"reference":"Patient/456"}}]`, hdr: patch, status: 403},
 		{name: "patch move into subject", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
-			body: `[{"op":"move","from":"/focus","path":"/subject"}]`, hdr: patch, status: 403},
+			body: `[{"op":"add","path":"/focus","value":[{"reference":"Patient/456"}]},{"op":"move","from":"/focus/0","path":"/subject"},{"op":"remove","path":"/focus"}]`, hdr: patch, status: 403},
+		{name: "patch builds a reference piece by piece", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
+			body: `[{"op":"add","path":"/focus","value":[{}]},{"op":"add","path":"/focus/0/reference","value":"Patient/456"}]`, hdr: patch, status: 403},
 		{name: "patch escaped pointer", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
-			body: `[{"op":"remove","path":"/performer/0"}]`, hdr: patch, status: 403},
+			body: `[{"op":"add","path":"/sub~1ject","value":1},{"op":"replace","path":"/subject/reference","value":"Patient/456"}]`, hdr: patch, status: 422, check: noPatchSent},
+		{name: "patch that cannot apply", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
+			body: `[{"op":"remove","path":"/performer/0"}]`, hdr: patch, status: 422, check: noPatchSent},
 		{name: "patch root", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
 			body: `[{"op":"replace","path":"","value":{}}]`, hdr: patch, status: 403},
 		{name: "patch adding another patient reference", scopes: "patient/Observation.u", patient: "123", method: "PATCH", target: "/Observation/lab1",
@@ -265,16 +269,17 @@ func TestAuthorizeThreatWrites(t *testing.T) {
 					}
 				}
 			}},
-		{name: "A22 conditional delete by identifier", scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?identifier=http://my-lab-system|123", status: 204,
+		{name: "conditional delete, server ignores the narrowing", scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?identifier=http://my-lab-system|123", status: 403},
+		{name: "A22 conditional delete by identifier", honest: true, scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?identifier=http://my-lab-system|123", status: 204,
 			check: func(t *testing.T, h *harness, r resp) {
 				q := r.query(t, h.store)
 				if q.Get("identifier") != "http://my-lab-system|123" || q.Get("patient") != "Patient/123" {
 					t.Fatalf("criteria %v", q)
 				}
 			}},
-		{name: "conditional delete narrowed", scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?code=x", status: 204,
+		{name: "conditional delete narrowed", honest: true, scopes: "patient/Observation.d", patient: "123", method: "DELETE", target: "/Observation?code=x", status: 204,
 			check: wantQuery("patient", "Patient/123")},
-		{name: "conditional update narrowed", scopes: "patient/Observation.u", patient: "123", method: "PUT", target: "/Observation?patient=456&code=x",
+		{name: "conditional update narrowed", honest: true, scopes: "patient/Observation.u", patient: "123", method: "PUT", target: "/Observation?patient=456&code=x",
 			body: `{"resourceType":"Observation","subject":{"reference":"Patient/123"}}`, status: 201, check: wantQuery("patient", "Patient/123")},
 		{name: "conditional create narrowed", scopes: "patient/Observation.c", patient: "123", method: "POST", target: "/Observation",
 			body: `{"resourceType":"Observation","subject":{"reference":"Patient/123"}}`, hdr: []string{"If-None-Exist", "patient=456&code=x"}, status: 201,
@@ -337,15 +342,31 @@ func TestAuthorizeThreatProtocol(t *testing.T) {
 
 func TestNewAuthorizerValidation(t *testing.T) {
 	for name, cfg := range map[string]AuthorizeConfig{
-		"no base":         {},
-		"relative base":   {BaseURL: "/fhir"},
-		"bad deny status": {BaseURL: testBase, DenyStatus: 401},
-		"shared patient":  {BaseURL: testBase, SharedTypes: []string{"Observation"}},
-		"shared unknown":  {BaseURL: testBase, SharedTypes: []string{"Foo"}},
-		"nil policy":      {BaseURL: testBase, Policies: []Policy{nil}},
+		"no base":                      {},
+		"relative base":                {BaseURL: "/fhir"},
+		"bad deny status":              {BaseURL: testBase, DenyStatus: 401},
+		"shared patient":               {BaseURL: testBase, SharedTypes: []string{"Observation"}},
+		"shared unknown":               {BaseURL: testBase, SharedTypes: []string{"Foo"}},
+		"nil policy":                   {BaseURL: testBase, Policies: []Policy{nil}},
+		"body limit at response limit": {BaseURL: testBase, MaxBodyBytes: 1 << 20, MaxResponseBytes: 1 << 20},
+		"body limit over default":      {BaseURL: testBase, MaxBodyBytes: DefaultMaxResponseBytes},
 	} {
 		if _, err := NewAuthorizer(cfg); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20})
+	if err != nil || a.maxBody != 1<<19 {
+		t.Errorf("default body limit under a 1 MiB response limit = %d, %v; want 512 KiB", a.maxBody, err)
+	}
+}
+
+// noPatchSent fails when the handler received a PATCH.
+func noPatchSent(t *testing.T, h *harness, _ resp) {
+	t.Helper()
+	for _, c := range h.store.calls() {
+		if strings.HasPrefix(c, "PATCH ") {
+			t.Fatalf("the handler received %s", c)
 		}
 	}
 }
