@@ -39,6 +39,7 @@ func Suite(t *testing.T, router demo.Router) {
 		t.Run("opaque tokens, embedded introspection", func(t *testing.T) { testOpaque(c.with(t), s.AuthServer()) })
 		t.Run("flawed tokens", func(t *testing.T) { testFlawed(c.with(t), s.AuthServer()) })
 		t.Run("request forms refused", func(t *testing.T) { testRequestForms(t, s) })
+		t.Run("guard hardening", func(t *testing.T) { testHardening(t, s, router) })
 		// Last: it changes the signing key.
 		t.Run("key rotation while serving", func(t *testing.T) { testRotation(c.with(t), s) })
 	})
