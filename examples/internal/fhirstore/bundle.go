@@ -85,7 +85,9 @@ func (s *Store) prepare(outer *request, e inputEntry) (*prepared, error) {
 		return nil, errorf(ErrInvalid, "unknown entry.request.method %q", method)
 	}
 	raw := e.Request.URL
-	if strings.Contains(raw, "://") {
+	// Absolute when the part before the query has a scheme: a query value
+	// such as code=http://loinc.org|4548-4 does not make it absolute.
+	if before, _, _ := strings.Cut(raw, "?"); strings.Contains(before, "://") {
 		if !strings.HasPrefix(raw, outer.base+"/") {
 			return nil, errorf(ErrInvalid, "entry.request.url is not on this server")
 		}

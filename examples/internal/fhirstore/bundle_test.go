@@ -47,6 +47,7 @@ func TestBatch(t *testing.T) {
 		{name: "failures stay in their entry", body: bundleOf("batch", entry("GET", "Observation/nope", ""), entry("PUT", "Observation/b1", obsWith("b1", "Patient/123")), entry("PUT", "Observation/b2", obsWith("other", "Patient/123"))),
 			status: 200, statuses: []string{"404 Not Found", "201 Created", "400 Bad Request"}, after: map[string]int{"Observation/b1": 200, "Observation/b2": 404}},
 		{name: "search entry", body: bundleOf("batch", entry("GET", "Observation?patient=456", "")), status: 200, statuses: []string{"200 OK"}},
+		{name: "search with a URL in its query", body: bundleOf("batch", entry("GET", "Observation?code=http://loinc.org|2339-0", "")), status: 200, statuses: []string{"200 OK"}},
 		{name: "absolute url", body: bundleOf("batch", entry("GET", testBase+"/Patient/123", "")), status: 200, statuses: []string{"200 OK"}},
 		{name: "other server url", body: bundleOf("batch", entry("GET", "http://other.example/fhir/Patient/123", "")), status: 200, statuses: []string{"400 Bad Request"}},
 		{name: "create and patch", body: bundleOf("batch", entry("POST", "Observation", newObs), patchEntry("Observation/vs1", `[{"op":"replace","path":"/status","value":"amended"}]`)),
