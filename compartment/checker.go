@@ -120,8 +120,7 @@ func validID[S string | []byte](id S) bool {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+		if !isIDByte(id[i]) {
 			return false
 		}
 	}

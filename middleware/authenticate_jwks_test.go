@@ -72,9 +72,21 @@ func remoteConfig(t *testing.T, s *jwksServer, clock *authClock) AuthConfig {
 	cfg.JWKS = nil
 	cfg.JWKSURL = s.URL + "/jwks"
 	cfg.HTTPClient = s.Client()
-	cfg.FetchTimeout = 300 * time.Millisecond
+	// Generous: a fetch that should succeed must not time out on a busy
+	// machine. Tests of slow servers set a short timeout and a server
+	// that never answers.
+	cfg.FetchTimeout = 30 * time.Second
 	cfg.JWKSRefetchCooldown = 30 * time.Second
 	cfg.Now = clock.now
+	return cfg
+}
+
+// faultConfig is remoteConfig with a fetch timeout short enough for the
+// tests of a server that never answers, and long enough never to cut a
+// fetch that is answered.
+func faultConfig(t *testing.T, s *jwksServer, clock *authClock) AuthConfig {
+	cfg := remoteConfig(t, s, clock)
+	cfg.FetchTimeout = 3 * time.Second
 	return cfg
 }
 
@@ -114,7 +126,7 @@ func TestJWKSFaults(t *testing.T) {
 		fault func(s *jwksServer)
 	}{
 		{"down (500)", func(s *jwksServer) { s.set([]byte("oops"), 500, 0) }},
-		{"slow", func(s *jwksServer) { s.set(jwksOf(keyRS.jwk()), 200, 2*time.Second) }},
+		{"slow", func(s *jwksServer) { s.set(jwksOf(keyRS.jwk()), 200, time.Hour) }}, // answers only when the client gives up
 		{"junk", func(s *jwksServer) { s.set([]byte("<html>not json"), 200, 0) }},
 		{"no usable key", func(s *jwksServer) {
 			weak := keyRS.jwk()
@@ -129,7 +141,7 @@ func TestJWKSFaults(t *testing.T) {
 			s := newJWKSServer(t, keyRS)
 			tc.fault(s)
 			clock := &authClock{}
-			a := newAuth(t, remoteConfig(t, s, clock))
+			a := newAuth(t, faultConfig(t, s, clock))
 			tok := keyRS.token(validClaims(), nil)
 			expectStatus(t, a, tok, http.StatusServiceUnavailable)
 			// Within the cooldown the middleware answers 503 without
@@ -149,7 +161,7 @@ func TestJWKSFaults(t *testing.T) {
 		t.Run("later: "+tc.name, func(t *testing.T) {
 			s := newJWKSServer(t, keyRS)
 			clock := &authClock{}
-			a := newAuth(t, remoteConfig(t, s, clock))
+			a := newAuth(t, faultConfig(t, s, clock))
 			expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
 			tc.fault(s)
 			clock.advance(31 * time.Second)

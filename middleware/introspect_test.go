@@ -1,9 +1,11 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -36,6 +38,10 @@ func newIntroServer(t *testing.T) *introServer {
 		status, delay, raw, hdr, auth := s.status, s.delay, s.raw, s.header, s.auth
 		s.mu.Unlock()
 		if delay > 0 {
+			// Read the form first: the server notices that the client gave
+			// up (and cancels r's context) only once the body is read.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			select {
 			case <-time.After(delay):
 			case <-r.Context().Done():
@@ -111,7 +117,9 @@ func introConfig(t *testing.T, s *introServer, clock *authClock) AuthConfig {
 	cfg.Now = clock.now
 	cfg.Introspection = &IntrospectionConfig{
 		Endpoint: s.URL + "/introspect", ClientID: "rs", ClientSecret: "s3cret",
-		HTTPClient: s.Client(), Timeout: 300 * time.Millisecond,
+		// Generous, so that answers never time out on a busy machine; the
+		// slow-server case sets a short one and a server that never answers.
+		HTTPClient: s.Client(), Timeout: 30 * time.Second,
 	}
 	return cfg
 }
@@ -162,7 +170,8 @@ func TestIntrospection(t *testing.T) {
 		{name: "duplicate active", raw: `{"active":false,"active":true}`, want: 503, cause: ErrIntrospectionUnavailable},
 		{name: "not JSON", raw: `<html>`, want: 503, cause: ErrIntrospectionUnavailable},
 		{name: "too large", raw: `{"active":true,"x":"` + strings.Repeat("a", 70<<10) + `"}`, want: 503, cause: ErrIntrospectionUnavailable},
-		{name: "slow", answer: activeAnswer(now), delay: time.Second, want: 503, cause: ErrIntrospectionUnavailable},
+		{name: "slow", answer: activeAnswer(now), delay: time.Hour, want: 503, cause: ErrIntrospectionUnavailable,
+			cfg: func(c *AuthConfig) { c.Introspection.Timeout = 200 * time.Millisecond }},
 		{name: "our credentials refused", answer: activeAnswer(now), want: 503, cause: ErrIntrospectionUnavailable, cfg: func(c *AuthConfig) { c.Introspection.ClientSecret = "wrong" }},
 	}
 	for _, tc := range cases {
