@@ -79,9 +79,11 @@ func FuzzMember(f *testing.F) {
 func FuzzRefersTo(f *testing.F) {
 	for _, s := range []string{"Patient/123", "Patient/123/_history/1", testBase + "/Patient/123", "Patient/1234",
 		"Patient/123/_history/", "patient/123", "x/Patient/123", "Patient/123/_history/1/_history/2",
-		"HTTPS://FHIR.example.org:443/r4/Patient/123", "https://fhir.example.org:/r4/Patient/123/_history/2"} {
+		"HTTPS://FHIR.example.org:443/r4/Patient/123", "https://fhir.example.org:/r4/Patient/123/_history/2",
+		"Patient/../_history/1", "Patient/123/_history/.."} {
 		f.Add(s, "123")
 	}
+	f.Add("Patient/..", "..")
 	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
 	if err != nil {
 		f.Fatal(err)
@@ -89,7 +91,9 @@ func FuzzRefersTo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ref, id string) {
 		got := c.RefersTo(ref, Patient, id)
 		want := false
-		if ValidID(id) {
+		// A reference names ids and versions other than the dot segments.
+		named := func(id string) bool { return ValidID(id) && id != "." && id != ".." }
+		if named(id) {
 			rel := ref
 			// The scheme and host of a base compare case-insensitively, and
 			// the default port (or an empty one) equals none.
@@ -105,7 +109,7 @@ func FuzzRefersTo(f *testing.F) {
 				}
 			}
 			want = rel == "Patient/"+id
-			if v, ok := strings.CutPrefix(rel, "Patient/"+id+"/_history/"); ok && ValidID(v) {
+			if v, ok := strings.CutPrefix(rel, "Patient/"+id+"/_history/"); ok && named(v) {
 				want = true
 			}
 		}
