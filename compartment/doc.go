@@ -67,15 +67,9 @@
 // padded forms never match. Malformed JSON and duplicate member names on the
 // checked elements are errors, never members.
 //
-// Checker.Member reads the JSON in one validating pass that descends only into
-// the linking elements and does not allocate for ordinary documents;
-// Checker.MemberMap works on a resource already decoded into map[string]any.
-//
-// Checker.CheckBundle reads a whole Bundle (a search result, history) in one
-// pass and reports each entry's span, type, id, search mode and membership;
-// Bundle.Without then removes entries and corrects total without decoding
-// and re-encoding the document, so a response can be verified in a fraction
-// of the time a json.Unmarshal of it takes.
+// Checker.Member reads the JSON with the kit's one strict reader
+// (internal/fhirjson) and applies MemberMap; Checker.MemberMap works on a
+// resource already decoded into map[string]any.
 //
 // Definition.TouchesLink tells whether a JSON Patch path may change a
 // resource's membership.

@@ -207,6 +207,9 @@ func TestMemberErrors(t *testing.T) {
 		{"duplicate reference", `{"resourceType":"Observation","subject":{"reference":"Patient/123","reference":"Patient/9"}}`, Patient, "123", ErrMalformed},
 		{"duplicate resourceType", `{"resourceType":"Observation","resourceType":"Patient","id":"123"}`, Patient, "123", ErrMalformed},
 		{"duplicate id", `{"resourceType":"Patient","id":"123","id":"9"}`, Patient, "123", ErrMalformed},
+		{"strict: case-variant duplicate", `{"resourceType":"Observation","subject":{"reference":"Patient/9"},"Subject":{"reference":"Patient/123"}}`, Patient, "123", ErrMalformed},
+		{"strict: invalid UTF-8", "{\"resourceType\":\"Observation\",\"subject\":{\"reference\":\"Patient/123\"},\"note\":\"\xff\"}", Patient, "123", ErrMalformed},
+		{"strict: BOM", "\xef\xbb\xbf" + obs(`"Patient/123"`), Patient, "123", ErrMalformed},
 		{"no resourceType", `{"id":"123","subject":{"reference":"Patient/123"}}`, Patient, "123", ErrNotResource},
 		{"resourceType not a string", `{"resourceType":1}`, Patient, "123", ErrNotResource},
 		{"array", `[{"resourceType":"Patient","id":"123"}]`, Patient, "123", ErrNotResource},
@@ -224,7 +227,7 @@ func TestMemberErrors(t *testing.T) {
 			if !errors.Is(err, tt.err) || got {
 				t.Errorf("Member = %v, %v, want false, %v", got, err, tt.err)
 			}
-			if tt.err == ErrMalformed && json.Valid([]byte(tt.doc)) && !strings.Contains(tt.name, "duplicate") {
+			if tt.err == ErrMalformed && json.Valid([]byte(tt.doc)) && !strings.Contains(tt.name, "duplicate") && !strings.Contains(tt.name, "strict") {
 				t.Errorf("json.Valid accepts the malformed case")
 			}
 		})
@@ -233,7 +236,7 @@ func TestMemberErrors(t *testing.T) {
 
 func TestMemberDepth(t *testing.T) {
 	c := newChecker(t, Config{Version: R4})
-	deep := `{"resourceType":"Observation","x":` + strings.Repeat("[", maxDepth+5) + strings.Repeat("]", maxDepth+5) + `}`
+	deep := `{"resourceType":"Observation","x":` + strings.Repeat("[", 128) + strings.Repeat("]", 128) + `}`
 	if _, err := c.Member([]byte(deep), Patient, "123"); !errors.Is(err, ErrMalformed) {
 		t.Errorf("deep nesting: err = %v, want ErrMalformed", err)
 	}

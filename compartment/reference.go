@@ -588,3 +588,16 @@ func containsFoldDecoded(s, name string) bool {
 	}
 	return false
 }
+
+// hexVal returns the value of the hex digit c, or -1.
+func hexVal(c byte) rune {
+	switch {
+	case c >= '0' && c <= '9':
+		return rune(c - '0')
+	case c >= 'a' && c <= 'f':
+		return rune(c - 'a' + 10)
+	case c >= 'A' && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
+}
