@@ -62,8 +62,10 @@ var (
 )
 
 // Error is a refused request: Err is one of the package's sentinels and
-// Detail says which rule refused it. Detail is a fixed phrase that never
-// quotes the request, so it is safe to log and to show.
+// Detail says which rule refused it. Detail is a fixed phrase, except for
+// a Bundle the strict JSON reader refused: then it names the member and
+// where it is (at most 64 characters of a name), so that the client can
+// fix its request. It never holds a value from the request.
 type Error struct {
 	Err    error
 	Detail string
