@@ -78,10 +78,14 @@ func (x *exchange) update() *refusal {
 	if _, present := res["id"]; present && (!hasID || !compartment.ValidID(bodyID)) {
 		return badRequest("the id of the body is not a FHIR id", nil)
 	}
+	if !it.Conditional && bodyID != it.ID {
+		return badRequest("the id of the body does not match the URL", nil)
+	}
+	// The new body first: a refused body needs no read of the server.
+	if e := x.judgeWritten(res); e != nil {
+		return e
+	}
 	if !it.Conditional {
-		if bodyID != it.ID {
-			return badRequest("the id of the body does not match the URL", nil)
-		}
 		if _, e := x.storedVersion(it.ID, true); e != nil {
 			return e
 		}
@@ -99,9 +103,6 @@ func (x *exchange) update() *refusal {
 				return e
 			}
 		}
-	}
-	if e := x.judgeWritten(res); e != nil {
-		return e
 	}
 	return x.serveWrite()
 }
