@@ -223,12 +223,8 @@ type diffCapture struct {
 
 type diffCaptureKey struct{}
 
-// diffAuthorizer builds the guard under test, reporting decisions to the
+// diffConfig configures the guard under test, reporting decisions to the
 // diffCapture in each request's context.
-func diffAuthorizer() (*Authorizer, error) {
-	return NewAuthorizer(diffConfig())
-}
-
 func diffConfig() AuthorizeConfig {
 	return AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), OnDecision: diffOnDecision}
 }

@@ -18,12 +18,18 @@ type Set struct {
 
 // ParseSet parses a scope string. It never fails: scopes that do not parse
 // are listed by Invalid and grant nothing; duplicates (by canonical form) are
-// kept once. Tokens are separated by spaces (other ASCII white space is
-// tolerated).
+// kept once. Tokens are separated by the ASCII space alone (RFC 6749 §3.3:
+// scope-token *( SP scope-token )); repeated, leading and trailing spaces
+// are tolerated, and any other white space (tab, new line, U+00A0, U+2003
+// …) stays inside its token, which then does not parse: it never splits
+// one token into two scopes.
 func ParseSet(s string) Set {
 	var set Set
 	seen := map[string]bool{}
-	for _, tok := range strings.Fields(s) {
+	for tok := range strings.SplitSeq(s, " ") {
+		if tok == "" {
+			continue
+		}
 		sc, err := Parse(tok)
 		if err != nil {
 			if !seen["\x00"+tok] {

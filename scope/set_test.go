@@ -24,8 +24,8 @@ func TestParseSetP35(t *testing.T) {
 }
 
 func TestParseSetInvalidAndDuplicates(t *testing.T) {
-	set := ParseSet("  patient/Observation.rs patient/Observation.dus openid\tfhirUser patient/Observation.rs " +
-		"patient/Observation.read?x=1 launch __ext patient/Observation.dus online_access\n")
+	set := ParseSet("  patient/Observation.rs patient/Observation.dus openid  fhirUser patient/Observation.rs " +
+		"patient/Observation.read?x=1 launch __ext patient/Observation.dus online_access ")
 	got := []string{}
 	for _, sc := range set.Scopes() {
 		got = append(got, sc.String())
@@ -70,7 +70,7 @@ func TestParseSetCanonicalDuplicates(t *testing.T) {
 }
 
 func TestParseSetEmpty(t *testing.T) {
-	for _, s := range []string{"", " ", "\t\n"} {
+	for _, s := range []string{"", " ", "    "} {
 		set := ParseSet(s)
 		if set.Len() != 0 || len(set.Invalid()) != 0 || set.String() != "" {
 			t.Errorf("ParseSet(%q) = %+v", s, set)
@@ -106,5 +106,29 @@ func TestNewSet(t *testing.T) {
 	set := NewSet(a, b, a, Scope{})
 	if set.Len() != 2 || set.String() != "patient/Observation.rs openid" {
 		t.Fatalf("NewSet = %q", set.String())
+	}
+}
+
+// TestParseSetSplitsOnSpaceOnly: RFC 6749 §3.3 separates scope tokens with
+// SP alone. Other white space stays in its token, which then grants
+// nothing: it never turns one token into two valid scopes.
+func TestParseSetSplitsOnSpaceOnly(t *testing.T) {
+	for _, sep := range []string{"\t", "\n", "\r", "\v", "\f", "\u0085", "\u00a0", "\u1680", "\u2003", "\u2028", "\u3000", "\ufeff"} {
+		in := "patient/Observation.rs" + sep + "patient/Patient.rs"
+		set := ParseSet(in)
+		if set.Len() != 0 || len(set.Invalid()) != 1 || set.Invalid()[0].Raw != in {
+			t.Errorf("ParseSet(%q) = %v, invalid %v; want one invalid token", in, set.Scopes(), set.Invalid())
+		}
+		if m := Compile(set); m.Allows(Patient, "Observation", Read) || m.Allows(Patient, "Patient", Read) {
+			t.Errorf("ParseSet(%q) grants access", in)
+		}
+		// The separator at either end also spoils the token.
+		if set := ParseSet(sep + "patient/Observation.rs"); set.Len() != 0 {
+			t.Errorf("ParseSet(%q) = %v", sep+"patient/Observation.rs", set.Scopes())
+		}
+	}
+	// Repeated, leading and trailing spaces are fine.
+	if set := ParseSet("  patient/Observation.rs   patient/Patient.rs  "); set.Len() != 2 || len(set.Invalid()) != 0 {
+		t.Errorf("spaces: %v %v", set.Scopes(), set.Invalid())
 	}
 }
