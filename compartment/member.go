@@ -53,18 +53,15 @@ func (c *Checker) Member(resource []byte, t Type, id string) (bool, error) {
 	return c.MemberMap(m, t, id)
 }
 
-// notObject reports whether data is a JSON value other than an object.
+// notObject reports whether data is one JSON value other than an object.
 func notObject(data []byte) bool {
-	for _, b := range data {
-		switch b {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '{':
-			return false
-		}
-		return fhirjson.Valid(append(append([]byte(`{"v":`), data...), '}'), fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth}) == nil
+	wrapped := append(append([]byte{'['}, data...), ']')
+	a, err := fhirjson.DecodeArray(wrapped, fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth})
+	if err != nil || len(a) != 1 {
+		return false
 	}
-	return false
+	_, isObject := a[0].(map[string]any)
+	return !isObject
 }
 
 // MemberMap is Member for a resource already decoded by encoding/json into
