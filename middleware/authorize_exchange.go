@@ -391,6 +391,9 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	return nil
 }
 
+// maxWithheld caps Decision.Withheld.
+const maxWithheld = 100
+
 // logRemoved tells the operator which resource was withheld and why (the
 // client only sees the neutral answer).
 func (x *exchange) logRemoved(res map[string]any, where string) {
@@ -403,6 +406,9 @@ func (x *exchange) logRemoved(res map[string]any, where string) {
 	x.a.log.LogAttrs(x.r.Context(), slog.LevelWarn, "fhirguard: resource withheld",
 		slog.String("where", where), slog.String("resourceType", rt), slog.String("id", id),
 		slog.String("reason", why), slog.String("interaction", x.d.Interaction.Kind.String()))
+	if len(x.d.Withheld) < maxWithheld {
+		x.d.Withheld = append(x.d.Withheld, logTrunc(rt+"/"+id, 140)+": "+why)
+	}
 	x.why = ""
 }
 

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"slices"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -323,4 +324,26 @@ func TestAuthorizeMultiPatient(t *testing.T) {
 		{name: "literal: writes still refused", scopes: "patient/Observation.c", patient: "123", method: "POST", target: "/Observation",
 			body: `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"focus":[{"reference":"Patient/456"}]}`, status: 403, check: noWrite},
 	}, func(c *AuthorizeConfig) { c.LiteralCompartments = true })
+}
+
+// TestDecisionWithheld: the decision says which resource was withheld and
+// which rule withheld it, while the client sees a plain 404.
+func TestDecisionWithheld(t *testing.T) {
+	var got *Decision
+	h := newHarness(t, func(c *AuthorizeConfig) {
+		c.OnDecision = func(_ *http.Request, d *Decision, _ error) { got = d }
+	})
+	r := h.do(token("patient/Observation.rs", "123"), "GET", "/Observation/mixed123", "")
+	if r.Code != 404 || strings.Contains(r.Body.String(), "456") {
+		t.Fatalf("status %d body %s", r.Code, r.Body)
+	}
+	if got == nil || len(got.Withheld) != 1 || got.Withheld[0] != "Observation/mixed123: references Patient/456" {
+		t.Fatalf("decision %+v", got)
+	}
+	got = nil
+	r = h.do(token("patient/Observation.rs", "123"), "GET", "/Observation?code=x", "")
+	if r.Code != 200 || got == nil || !slices.Contains(got.Withheld, "Observation/o456: outside the compartment of Patient/123") ||
+		!slices.Contains(got.Withheld, "Observation/perf123: references Patient/456") {
+		t.Fatalf("status %d decision %+v", r.Code, got)
+	}
 }

@@ -28,6 +28,11 @@ type Decision struct {
 	Narrowed bool
 	// Rule names the policy rule that decided, when a policy denied.
 	Rule string
+	// Withheld lists the resources verification withheld from the response
+	// or refused to let the token write, as "Type/id: reason" (such as
+	// "Observation/7: references Patient/456"), at most 100. The client sees
+	// only the neutral answer; this is for audit.
+	Withheld []string
 }
 
 type decisionKey struct{}
