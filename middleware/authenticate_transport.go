@@ -9,15 +9,34 @@ import (
 	"strings"
 )
 
+// accessTokenParam is the RFC 6750 §2.2 and §2.3 parameter name.
+const accessTokenParam = "access_token"
+
 // extract finds the bearer token of r (RFC 6750 §2): the Authorization
 // header, and the form body and query access_token methods when enabled.
 // It returns "" when the request carries no bearer credentials. When the
 // token came from the body or the query, the returned request has it
 // removed so that handlers never see it as a FHIR parameter. Cookies are
 // never read.
+//
+// RFC 6750 §2 allows one method per request. An access_token parameter
+// counts as a method even when its method is disabled, and whatever its
+// case (a lenient server may read Access_Token as access_token), so:
+//
+//   - a token sent by two methods (the header and an access_token
+//     parameter, enabled or not) is a 400 invalid_request;
+//   - an access_token parameter of a disabled method with no other token
+//     is answered as a request without a token (401, no error parameter).
+//
+// Either way the request is refused here, before the wrapped handler, so
+// a disabled method's parameter never reaches it (nor the server's logs
+// through it). Form bodies are read only when they are
+// application/x-www-form-urlencoded, at most maxFormBytes, and given back
+// to the handler byte for byte.
 func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthError) {
 	var tok string
-	methods := 0
+	methods := 0 // methods that carried a token we accept
+	var refused []string
 	hdrs := r.Header.Values("Authorization")
 	if len(hdrs) > 1 {
 		return "", r, invalidRequest("more than one Authorization header", fmt.Errorf("%w: %d Authorization headers", ErrMalformedRequest, len(hdrs)))
@@ -33,28 +52,40 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 		}
 	}
 	r2 := r
-	if a.allowForm {
-		t, nr, aerr := a.fromForm(r2)
+	t, nr, present, aerr := a.fromQuery(r2)
+	switch {
+	case aerr != nil:
+		return "", r, aerr
+	case t != "":
+		tok, r2 = t, nr
+		methods++
+	case present:
+		refused = append(refused, "the query")
+	}
+	// A disabled form body is worth reading only when another method
+	// carried a token: without one the request is refused anyway.
+	if a.allowForm || methods > 0 {
+		t, nr, present, aerr := a.fromForm(r2)
 		if aerr != nil {
 			return "", r, aerr
 		}
-		if t != "" {
-			tok, r2 = t, nr
+		r2 = nr // the body, read, is given back through nr
+		switch {
+		case t != "":
+			tok = t
 			methods++
+		case present:
+			refused = append(refused, "the form body")
 		}
 	}
-	if a.allowQuery {
-		t, nr, aerr := a.fromQuery(r2)
-		if aerr != nil {
-			return "", r, aerr
-		}
-		if t != "" {
-			tok, r2 = t, nr
-			methods++
-		}
+	if methods+len(refused) > 1 {
+		return "", r, invalidRequest("more than one method used to send the access token",
+			fmt.Errorf("%w: token sent by %d methods", ErrMalformedRequest, methods+len(refused)))
 	}
-	if methods > 1 {
-		return "", r, invalidRequest("more than one method used to send the access token", fmt.Errorf("%w: token sent by %d methods", ErrMalformedRequest, methods))
+	if methods == 0 && len(refused) > 0 {
+		e := errNoToken()
+		e.Err = fmt.Errorf("%w: an access_token parameter in %s is not accepted", ErrNoToken, refused[0])
+		return "", r, e
 	}
 	return tok, r2, nil
 }
@@ -105,84 +136,159 @@ func (a *Authenticator) checkToken(tok string) *AuthError {
 	return nil
 }
 
-// fromForm reads access_token from an application/x-www-form-urlencoded
-// body (RFC 6750 §2.2) of a request whose method has body semantics, and
-// returns a request whose body no longer has it.
-func (a *Authenticator) fromForm(r *http.Request) (string, *http.Request, *AuthError) {
+const formMediaType = "application/x-www-form-urlencoded"
+
+// isFormBody reports whether r has a body a server may parse as an
+// application/x-www-form-urlencoded form: a method other than GET and
+// HEAD, a body, and a Content-Type that net/http's ParseForm takes for a
+// form (malformed media type parameters included) or that merely starts
+// with the form media type, as a lenient server may accept.
+func isFormBody(r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil || r.Body == http.NoBody {
-		return "", r, nil
+		return false
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return "", r, nil
+	ct := strings.TrimSpace(r.Header.Get("Content-Type"))
+	if mt, _, _ := mime.ParseMediaType(ct); mt == formMediaType {
+		return true
+	}
+	return len(ct) >= len(formMediaType) && strings.EqualFold(ct[:len(formMediaType)], formMediaType)
+}
+
+// fromForm looks for access_token in an application/x-www-form-urlencoded
+// body (RFC 6750 §2.2). With AllowFormBody it returns the token and a
+// request whose body no longer has it; otherwise present reports a
+// parameter of the disabled method. The body is read at most maxFormBytes
+// (a larger one is a 400) and given back, without the token, in r2.
+func (a *Authenticator) fromForm(r *http.Request) (tok string, r2 *http.Request, present bool, aerr *AuthError) {
+	// A form an earlier middleware already parsed (its body is consumed):
+	// its values are what the handler would read, and cannot be removed.
+	for k := range r.PostForm {
+		if isTokenName(k) {
+			present = true
+		}
+	}
+	if !isFormBody(r) {
+		return "", r, present, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
 	r.Body.Close()
 	if err != nil || len(body) > maxFormBytes {
-		return "", r, invalidRequest("the form body is too large or unreadable", fmt.Errorf("%w: form body: %v", ErrMalformedRequest, err))
+		return "", r, false, invalidRequest("the form body is too large or unreadable", fmt.Errorf("%w: form body: %v", ErrMalformedRequest, err))
 	}
-	tok, rest, aerr := a.takeParam(string(body))
-	if aerr != nil {
-		return "", r, aerr
+	rest := string(body)
+	switch n, _ := countTokenParams(rest); {
+	case n == 0:
+	case a.allowForm && !present:
+		if tok, rest, aerr = a.takeParam(rest); aerr != nil {
+			return "", r, false, aerr
+		}
+	default:
+		present = true
 	}
-	r2 := shallowCopy(r)
-	if tok == "" {
-		rest = string(body)
-	}
+	r2 = shallowCopy(r)
 	r2.Body = io.NopCloser(strings.NewReader(rest))
 	r2.ContentLength = int64(len(rest))
 	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(rest)), nil }
-	return tok, r2, nil
+	return tok, r2, present, nil
 }
 
-// fromQuery reads access_token from the query (RFC 6750 §2.3) and returns
-// a request whose URL no longer has it.
-func (a *Authenticator) fromQuery(r *http.Request) (string, *http.Request, *AuthError) {
-	if q := r.URL.RawQuery; !strings.Contains(q, "access_token") && !strings.Contains(q, "%") {
-		return "", r, nil
+// fromQuery looks for access_token in the query (RFC 6750 §2.3). With
+// AllowQuery it returns the token and a request whose URL no longer has
+// it; otherwise present reports a parameter of the disabled method.
+func (a *Authenticator) fromQuery(r *http.Request) (tok string, r2 *http.Request, present bool, aerr *AuthError) {
+	q := r.URL.RawQuery
+	if n, _ := countTokenParams(q); n == 0 {
+		return "", r, false, nil
 	}
-	tok, rest, aerr := a.takeParam(r.URL.RawQuery)
-	if aerr != nil || tok == "" {
-		return "", r, aerr
+	if !a.allowQuery {
+		return "", r, true, nil
 	}
-	r2 := shallowCopy(r)
+	tok, rest, aerr := a.takeParam(q)
+	if aerr != nil {
+		return "", r, false, aerr
+	}
+	r2 = shallowCopy(r)
 	u := *r.URL
 	u.RawQuery = rest
 	r2.URL = &u
 	r2.RequestURI = ""
-	return tok, r2, nil
+	return tok, r2, false, nil
+}
+
+// isTokenName reports whether a urlencoded name (or name=value pair) names
+// the access_token parameter: after percent-decoding, equal to
+// access_token in any case (strings.EqualFold, so the Unicode case
+// variants some servers fold too count as well).
+func isTokenName(pair string) bool {
+	k, _, _ := strings.Cut(pair, "=")
+	// Every case variant of a letter is at least as long in UTF-8 and
+	// at most 3 bytes, and percent-encoding only lengthens a name.
+	if len(k) < len(accessTokenParam) || len(k) > 9*len(accessTokenParam) {
+		return false
+	}
+	name, err := url.QueryUnescape(k)
+	return err == nil && strings.EqualFold(name, accessTokenParam)
+}
+
+// countTokenParams counts the access_token parameters of a urlencoded
+// string (a query or a form body) as the most lenient reader would:
+// parameters separated by "&" or by ";", which some servers still split
+// on. net/http drops a pair with a ";" in it; hidden reports an
+// access_token in such a pair, which cannot be taken out on its own.
+func countTokenParams(s string) (n int, hidden bool) {
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if strings.IndexByte(pair, ';') < 0 {
+			if isTokenName(pair) {
+				n++
+			}
+			continue
+		}
+		for seg := range strings.SplitSeq(pair, ";") {
+			if isTokenName(seg) {
+				n++
+				hidden = true
+			}
+		}
+	}
+	return n, hidden
 }
 
 // takeParam removes the access_token parameter from a urlencoded string,
-// keeping the other parameters in order. More than one access_token is an
-// invalid_request.
+// keeping the other parameters in order (empty ones dropped). More than
+// one access_token (in any case), one in a pair with a ";", an
+// undecodable or empty value are an invalid_request.
 func (a *Authenticator) takeParam(s string) (tok, rest string, aerr *AuthError) {
+	n, hidden := countTokenParams(s)
+	switch {
+	case n == 0:
+		return "", s, nil
+	case n > 1:
+		return "", "", invalidRequest("access_token repeated", fmt.Errorf("%w: %d access_token parameters", ErrMalformedRequest, n))
+	case hidden:
+		return "", "", invalidRequest("the access_token parameter is malformed", fmt.Errorf("%w: access_token in a parameter with a ';'", ErrMalformedRequest))
+	}
 	var kept []string
-	found := 0
 	for _, pair := range strings.Split(s, "&") {
 		if pair == "" {
 			continue
 		}
-		k, v, _ := strings.Cut(pair, "=")
-		name, err := url.QueryUnescape(k)
-		if err != nil || name != "access_token" {
+		if !isTokenName(pair) {
 			kept = append(kept, pair)
 			continue
 		}
-		found++
+		_, v, _ := strings.Cut(pair, "=")
+		var err error
 		if tok, err = url.QueryUnescape(v); err != nil {
 			return "", "", invalidRequest("the access_token parameter is malformed", fmt.Errorf("%w: %v", ErrMalformedRequest, err))
 		}
 	}
-	switch {
-	case found > 1:
-		return "", "", invalidRequest("access_token repeated", fmt.Errorf("%w: %d access_token parameters", ErrMalformedRequest, found))
-	case found == 1 && tok == "":
+	if tok == "" {
 		return "", "", invalidRequest("empty access_token", fmt.Errorf("%w: empty access_token", ErrMalformedRequest))
-	case found == 1:
-		if aerr := a.checkToken(tok); aerr != nil {
-			return "", "", aerr
-		}
+	}
+	if aerr := a.checkToken(tok); aerr != nil {
+		return "", "", aerr
 	}
 	return tok, strings.Join(kept, "&"), nil
 }

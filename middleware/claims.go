@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -189,6 +190,25 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 		v, ok := m[name]
 		return v, ok
 	}
+	// patient and fhirUser that cannot be read exactly (another JSON type
+	// than a string, null included; a string that is not a FHIR id, or for
+	// fhirUser not a reference to a user) refuse the token: 401
+	// invalid_token, like every other mistyped claim. Never a crash, never
+	// a coerced value (the number 123 is not patient "123"). Ignoring the
+	// claim instead would leave the token without patient context, which
+	// fails closed for patient/ grants (403 at Authorize) but open
+	// elsewhere:
+	//   - fhirUser Patient/X holds user/ grants to X's compartment
+	//     (Authorizer.patientOf); a token whose fhirUser is dropped gets
+	//     user/ grants limited by nothing;
+	//   - policies (celpolicy) read token.patient and token.fhirUser and
+	//     can only deny: a rule keyed on them would silently stop denying;
+	//   - the authorisation server meant a context this server cannot
+	//     read, so the two disagree about whom the token is for. A refusal
+	//     names the claim in the log (never its value) and tells the
+	//     client to get a new token; dropping it hides the disagreement.
+	// An authorisation server that grants no patient context omits the
+	// claim.
 	if v, ok := get(n.Patient); ok {
 		if t.Patient, err = contextID(v, "Patient"); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrClaims, n.Patient, err)
@@ -323,7 +343,7 @@ func isTypeName(s string) bool {
 func contextID(v any, typ string) (string, error) {
 	s, ok := v.(string)
 	if !ok {
-		return "", errors.New("not a string")
+		return "", notAString(v)
 	}
 	if rest, found := strings.CutPrefix(s, typ+"/"); found {
 		s = rest
@@ -334,15 +354,33 @@ func contextID(v any, typ string) (string, error) {
 	return s, nil
 }
 
+// notAString describes a claim value of another JSON type than a string,
+// for logs (never the value itself).
+func notAString(v any) error {
+	kind := "an object"
+	switch v.(type) {
+	case nil:
+		kind = "null"
+	case bool:
+		kind = "a boolean"
+	case float64, int64, int, json.Number:
+		kind = "a number"
+	case []any:
+		kind = "an array"
+	}
+	return fmt.Errorf("%s, not a string", kind)
+}
+
 // fhirUserTypes are the resource types fhirUser may name (SMART 2.1+).
 var fhirUserTypes = []string{"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"}
 
 // fhirUser validates a fhirUser claim: a relative reference "Type/id" or an
-// absolute http(s) URL ending in "/Type/id". It is kept as sent.
+// absolute http(s) URL ending in "/Type/id" (nothing after the id, not
+// even an empty query or fragment). It is kept as sent.
 func fhirUser(v any) (string, error) {
 	s, ok := v.(string)
 	if !ok {
-		return "", errors.New("not a string")
+		return "", notAString(v)
 	}
 	ref := s
 	if strings.Contains(s, "://") {
@@ -357,6 +395,9 @@ func fhirUser(v any) (string, error) {
 		}
 		j := strings.LastIndexByte(p[:i], '/')
 		ref = p[j+1:]
+		if !strings.HasSuffix(s, "/"+ref) {
+			return "", errors.New("URL does not end in Type/id")
+		}
 	}
 	typ, id, found := strings.Cut(ref, "/")
 	if !found || !inList(fhirUserTypes, typ) || !isFHIRID(id) {
