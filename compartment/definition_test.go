@@ -175,7 +175,7 @@ func TestResourceIsACopy(t *testing.T) {
 }
 
 func TestTypesAndLookup(t *testing.T) {
-	for _, typ := range Types {
+	for _, typ := range Types() {
 		got, ok := ParseType(typ.String())
 		if !ok || got != typ {
 			t.Errorf("ParseType(%q) = %v, %v", typ.String(), got, ok)

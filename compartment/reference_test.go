@@ -478,7 +478,7 @@ func FuzzParseReference(f *testing.F) {
 		if m := modelParse(c, ref); r != m {
 			t.Fatalf("ParseReference(%q) = %+v, model %+v", ref, r, m)
 		}
-		for _, typ := range Types {
+		for _, typ := range Types() {
 			name := typ.String()
 			ours := r.Kind == RefLocal && r.Type == name
 			if ours {

@@ -160,7 +160,7 @@ func TestNarrow(t *testing.T) {
 func TestNarrowEveryType(t *testing.T) {
 	for _, v := range []Version{R4, R5} {
 		c := newChecker(t, Config{Version: v})
-		for _, typ := range Types {
+		for _, typ := range Types() {
 			for _, rt := range c.Definition(typ).ResourceTypes() {
 				q, err := c.Narrow(rt, url.Values{"_count": {"5"}}, typ, "x-1")
 				if err != nil {

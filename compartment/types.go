@@ -37,8 +37,12 @@ const (
 
 var typeNames = [...]string{"", "Patient", "Encounter", "RelatedPerson", "Practitioner", "Device"}
 
-// Types lists the compartment types.
-var Types = [...]Type{Patient, Encounter, RelatedPerson, Practitioner, Device}
+// types backs Types; it is never handed out.
+var types = [...]Type{Patient, Encounter, RelatedPerson, Practitioner, Device}
+
+// Types returns the compartment types, in declaration order. Each call
+// returns a new slice: changing it changes nothing in the package.
+func Types() []Type { return append([]Type(nil), types[:]...) }
 
 // String returns the resource type name, e.g. "Patient".
 func (t Type) String() string {
@@ -51,7 +55,7 @@ func (t Type) String() string {
 // ParseType returns the compartment type named name (case-sensitive, as FHIR
 // resource type names are).
 func ParseType(name string) (Type, bool) {
-	for _, t := range Types {
+	for _, t := range types {
 		if typeNames[t] == name {
 			return t, true
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -58,7 +59,7 @@ type AuthConfig struct {
 	Mode TokenMode
 
 	// Algorithms is the allow-list of JWS algorithms (default
-	// DefaultAlgorithms). HMAC (HS256…) is accepted only with JWTAuth;
+	// DefaultAlgorithms()). HMAC (HS256…) is accepted only with JWTAuth;
 	// "none" never.
 	Algorithms []string
 	// DefaultRSAAlgorithm binds RSA keys published without alg (default
@@ -103,7 +104,11 @@ type AuthConfig struct {
 
 	// AllowFormBody and AllowQuery enable the RFC 6750 §2.2 form-body and
 	// §2.3 query access_token methods. Off by default: FHIR search
-	// parameters share those namespaces, and URLs end up in logs.
+	// parameters share those namespaces, and URLs end up in logs. Enabled
+	// or not, an access_token parameter (in any case: Access_Token too)
+	// counts as a method: with a second one (the Authorization header,
+	// say) the request is a 400 invalid_request, and alone in a disabled
+	// method a 401 without a token; the wrapped handler never sees it.
 	AllowFormBody bool
 	AllowQuery    bool
 
@@ -244,7 +249,7 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 		return nil, err
 	}
 	a.rules = &claimRules{
-		issuers:         cfg.Issuers,
+		issuers:         slices.Clone(cfg.Issuers), // the caller keeps its slice
 		requireIssuer:   true,
 		audience:        cfg.Audience,
 		requireAudience: true,
@@ -336,7 +341,7 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 	}
 	algs := cfg.Algorithms
 	if len(algs) == 0 {
-		algs = DefaultAlgorithms
+		algs = defaultAlgorithms[:] // only read: a.allowed is a copy
 	}
 	a.allowed = map[string]bool{}
 	for _, alg := range algs {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,12 +16,21 @@ import (
 	"github.com/fhirguard/fhirguard/searchparam"
 )
 
-// DefaultSharedTypes are the resource types that belong to no patient's
+// defaultSharedTypes backs DefaultSharedTypes. It is never handed out, so
+// no code outside the package can widen it.
+var defaultSharedTypes = [...]string{"Medication", "Organization", "Location", "Practitioner", "PractitionerRole", "Substance"}
+
+// DefaultSharedTypes returns the resource types that belong to no patient's
 // compartment but that patient-scoped apps routinely need to read (what an
-// Observation's performer or a MedicationRequest's medication points to).
-// Patient grants may read and search them (subject to the grant's type and
-// letters); they may never write them.
-var DefaultSharedTypes = []string{"Medication", "Organization", "Location", "Practitioner", "PractitionerRole", "Substance"}
+// Observation's performer or a MedicationRequest's medication points to):
+// Medication, Organization, Location, Practitioner, PractitionerRole and
+// Substance. Patient grants may read and search them (subject to the
+// grant's type and letters); they may never write them. It is the default
+// of AuthorizeConfig.SharedTypes.
+//
+// Each call returns a new slice: changing it changes no default. To extend
+// the list, pass the changed copy as AuthorizeConfig.SharedTypes.
+func DefaultSharedTypes() []string { return slices.Clone(defaultSharedTypes[:]) }
 
 // DefaultMaxResponseBytes caps a response body Authorize buffers to verify.
 const DefaultMaxResponseBytes = 32 << 20
@@ -43,8 +53,9 @@ type AuthorizeConfig struct {
 	// absent id) or 403.
 	DenyStatus int
 	// SharedTypes lists the types outside every patient compartment that
-	// patient grants may read and search. nil means DefaultSharedTypes; an
-	// empty non-nil slice allows none.
+	// patient grants may read and search. nil means DefaultSharedTypes(); an
+	// empty non-nil slice allows none. NewAuthorizer copies it: changing the
+	// slice afterwards changes nothing.
 	SharedTypes []string
 	// IncludeLinkedPatients makes Patient.link a path into a patient's
 	// compartment, as the FHIR CompartmentDefinition lists it: a patient
@@ -64,15 +75,17 @@ type AuthorizeConfig struct {
 	LiteralCompartments bool
 	// Policies run after scopes and compartments have allowed a request; each
 	// may deny, none may widen. A ResourcePolicy also judges every resource
-	// returned or written.
+	// returned or written. NewAuthorizer copies the slice: replacing an
+	// element afterwards changes nothing.
 	Policies []Policy
 	// GranularSearch says how searches under granular scopes are handled:
 	// GranularNarrow (default) or GranularRefuse. Results are verified in
 	// both modes.
 	GranularSearch GranularSearch
 	// Operations is the table of permitted extended operations; nil means
-	// DefaultOperations. Operations not listed are refused, and $graphql
-	// is always refused.
+	// DefaultOperations(). Operations not listed are refused, and $graphql
+	// is always refused. NewAuthorizer copies the table, Levels and Types
+	// included: changing it afterwards changes nothing.
 	Operations []Operation
 	// MaxResponseBytes caps a response body buffered for verification
 	// (default DefaultMaxResponseBytes); a larger one is refused with 502.
@@ -130,7 +143,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		denyStatus: cfg.DenyStatus,
 		maxResp:    cfg.MaxResponseBytes,
 		maxBody:    cfg.MaxBodyBytes,
-		policies:   cfg.Policies,
+		policies:   slices.Clone(cfg.Policies), // the caller keeps its slice
 		log:        cfg.Logger,
 		onDecision: cfg.OnDecision,
 		shared:     map[string]bool{},
@@ -182,7 +195,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	}
 	shared := cfg.SharedTypes
 	if shared == nil {
-		shared = DefaultSharedTypes
+		shared = defaultSharedTypes[:] // only read: a.shared is a copy
 	}
 	for _, t := range shared {
 		if !scope.IsResourceType(t) {
@@ -196,7 +209,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	if err := a.setOperations(cfg.Operations); err != nil {
 		return nil, err
 	}
-	for _, p := range cfg.Policies {
+	for _, p := range a.policies {
 		if p == nil {
 			return nil, errors.New("middleware: nil Policy")
 		}

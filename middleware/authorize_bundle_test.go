@@ -132,7 +132,7 @@ func TestAuthorizeOperations(t *testing.T) {
 
 	t.Run("custom operation", func(t *testing.T) {
 		h := newHarness(t, func(c *AuthorizeConfig) {
-			c.Operations = append(append([]Operation(nil), DefaultOperations...), Operation{Name: "export", Levels: []fhirrest.Level{fhirrest.LevelSystem}, Permission: scope.Read | scope.Search})
+			c.Operations = append(DefaultOperations(), Operation{Name: "export", Levels: []fhirrest.Level{fhirrest.LevelSystem}, Permission: scope.Read | scope.Search})
 		})
 		if r := h.do(token("system/*.rs", ""), "GET", "/$export", ""); r.Code != 200 {
 			t.Fatalf("status %d %s", r.Code, r.Body)

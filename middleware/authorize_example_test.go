@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/middleware"
 	"github.com/fhirguard/fhirguard/scope"
 )
@@ -62,4 +63,45 @@ func ExampleDecisionFromContext() {
 	authorize(fhir).ServeHTTP(httptest.NewRecorder(), r)
 	// Output:
 	// search-type Observation Patient 123 true
+}
+
+// The defaults are functions returning fresh copies: to permit another
+// operation or share another type, change a copy and pass it in the
+// config. The defaults themselves cannot be changed.
+func ExampleDefaultOperations() {
+	ops := append(middleware.DefaultOperations(), middleware.Operation{
+		Name: "export", Levels: []fhirrest.Level{fhirrest.LevelSystem}, Permission: scope.Read | scope.Search,
+	})
+	shared := append(middleware.DefaultSharedTypes(), "Questionnaire")
+	authorize, err := middleware.Authorize(middleware.AuthorizeConfig{
+		BaseURL:     "https://ehr.example.org/fhir",
+		Operations:  ops,
+		SharedTypes: shared,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(len(middleware.DefaultOperations()), len(ops), middleware.DefaultSharedTypes())
+
+	fhir := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		io.WriteString(w, `{"resourceType":"Questionnaire","id":"q1"}`)
+	})
+	h := authorize(fhir)
+	for _, c := range []struct{ path, scopes, patient string }{
+		{"/fhir/$export", "system/*.rs", ""},
+		{"/fhir/Questionnaire/q1", "patient/*.rs", "123"},
+	} {
+		tok := &middleware.Token{Patient: c.patient, Scopes: scope.Compile(scope.ParseSet(c.scopes))}
+		r := httptest.NewRequest("GET", "https://ehr.example.org"+c.path, nil)
+		r = r.WithContext(middleware.NewContextWithToken(r.Context(), tok))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		fmt.Println(c.path, rec.Code)
+	}
+	// Output:
+	// 4 5 [Medication Organization Location Practitioner PractitionerRole Substance]
+	// /fhir/$export 200
+	// /fhir/Questionnaire/q1 200
 }

@@ -54,26 +54,37 @@ type Operation struct {
 	Response OperationResponse
 }
 
-// DefaultOperations is the operation table used when
-// AuthorizeConfig.Operations is nil.
-var DefaultOperations = []Operation{
-	{Name: "everything", Levels: []fhirrest.Level{fhirrest.LevelInstance}, Types: []string{"Patient"},
-		Permission: scope.Read, OwnPatient: true, Response: ResponseBundle},
-	{Name: "lastn", Levels: []fhirrest.Level{fhirrest.LevelType}, Types: []string{"Observation"},
-		Permission: scope.Search, Search: true, Response: ResponseBundle},
-	{Name: "validate", Levels: []fhirrest.Level{fhirrest.LevelType},
-		Permission: 0, Response: ResponseUnchecked},
-	{Name: "meta", Levels: []fhirrest.Level{fhirrest.LevelInstance},
-		Permission: scope.Read, Stored: true, Response: ResponseUnchecked},
+// DefaultOperations returns the operation table used when
+// AuthorizeConfig.Operations is nil: Patient/[id]/$everything (the token's
+// own patient only, response verified as a search), Observation/$lastn (a
+// search), $validate at type level and $meta at instance level.
+//
+// Each call returns a new table, Levels and Types included: changing it
+// changes no default. To permit another operation, append it to the copy
+// and pass the result as AuthorizeConfig.Operations.
+func DefaultOperations() []Operation {
+	return []Operation{
+		{Name: "everything", Levels: []fhirrest.Level{fhirrest.LevelInstance}, Types: []string{"Patient"},
+			Permission: scope.Read, OwnPatient: true, Response: ResponseBundle},
+		{Name: "lastn", Levels: []fhirrest.Level{fhirrest.LevelType}, Types: []string{"Observation"},
+			Permission: scope.Search, Search: true, Response: ResponseBundle},
+		{Name: "validate", Levels: []fhirrest.Level{fhirrest.LevelType},
+			Permission: 0, Response: ResponseUnchecked},
+		{Name: "meta", Levels: []fhirrest.Level{fhirrest.LevelInstance},
+			Permission: scope.Read, Stored: true, Response: ResponseUnchecked},
+	}
 }
 
 func (a *Authorizer) setOperations(ops []Operation) error {
 	if ops == nil {
-		ops = DefaultOperations
+		ops = DefaultOperations()
 	}
 	a.ops = map[string]*Operation{}
 	for i := range ops {
+		// A deep copy: the caller keeps its table, Levels and Types included.
 		op := ops[i]
+		op.Levels = slices.Clone(op.Levels)
+		op.Types = slices.Clone(op.Types)
 		if op.Name == "" || op.Name[0] == '$' || len(op.Levels) == 0 {
 			return fmt.Errorf("middleware: operation %q needs a name without '$' and at least one level", op.Name)
 		}

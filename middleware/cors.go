@@ -15,7 +15,8 @@ import (
 type CORSConfig struct {
 	// AllowedOrigins lists the origins ("https://app.example.org") allowed to
 	// call the API; "*" allows any origin. Empty means CORS is off: no CORS
-	// headers, and preflights are refused with 403.
+	// headers, and preflights are refused with 403. CORS copies it:
+	// changing the slice afterwards changes nothing.
 	AllowedOrigins []string
 	// AllowOrigin, when set, decides instead of AllowedOrigins (for example
 	// from a client registry).
@@ -55,6 +56,7 @@ type cors struct {
 }
 
 func newCORS(cfg CORSConfig) *cors {
+	cfg.AllowedOrigins = slices.Clone(cfg.AllowedOrigins) // the caller keeps its slice
 	c := &cors{cfg: cfg, any: slices.Contains(cfg.AllowedOrigins, "*"), headers: map[string]bool{}}
 	hs := cfg.AllowedHeaders
 	if len(hs) == 0 {

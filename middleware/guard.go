@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/fhirguard/fhirguard/discovery"
@@ -46,7 +47,8 @@ type Guard struct {
 	client   func(http.Handler) http.Handler
 }
 
-// New validates cfg and builds the Guard.
+// New validates cfg and builds the Guard. The Guard keeps copies of the
+// slices in cfg: changing them afterwards changes nothing.
 func New(cfg Config) (*Guard, error) {
 	if cfg.Authorize.BaseURL == "" {
 		return nil, errors.New("middleware: Config.Authorize.BaseURL is required")
@@ -57,6 +59,12 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.PatchCapabilities && cfg.SMARTConfiguration == nil {
 		return nil, errors.New("middleware: PatchCapabilities needs SMARTConfiguration")
 	}
+	// The caller keeps its slices: NewAuthorizer and CORS copy theirs, and
+	// the Guard copies the Authenticator's allow-lists, so that changing
+	// cfg afterwards cannot widen the stack.
+	cfg.Auth.Issuers = slices.Clone(cfg.Auth.Issuers)
+	cfg.Auth.Algorithms = slices.Clone(cfg.Auth.Algorithms)
+	cfg.Auth.TrustedProxies = slices.Clone(cfg.Auth.TrustedProxies)
 	authz, err := NewAuthorizer(cfg.Authorize)
 	if err != nil {
 		return nil, err

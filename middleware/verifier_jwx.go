@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,8 +76,15 @@ var algorithms = map[string]algInfo{
 	"HS512": {famHMAC, crypto.SHA512, nil, ""},
 }
 
-// DefaultAlgorithms is the default signature algorithm allow-list.
-var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+// defaultAlgorithms is the default signature algorithm allow-list. It is
+// never handed out, so no code outside the package can widen it.
+var defaultAlgorithms = [...]string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// DefaultAlgorithms returns the default signature algorithm allow-list
+// (AuthConfig.Algorithms): RS256, RS384, RS512, PS256, PS384, PS512, ES256,
+// ES384, ES512 and EdDSA. Each call returns a new slice: changing it changes
+// no default.
+func DefaultAlgorithms() []string { return slices.Clone(defaultAlgorithms[:]) }
 
 // jwxVerifiers holds one jwx verifier per algorithm (they are stateless).
 var jwxVerifiers = func() map[string]jwxjws.Verifier {
