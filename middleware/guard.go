@@ -108,6 +108,13 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		case rest == "/.well-known/oauth-protected-resource" && g.cfg.ProtectedResource != nil:
 			g.cfg.ProtectedResource.ServeHTTP(w, r)
 		case rest == "/metadata" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			if n, _ := countTokenParams(r.URL.RawQuery); n > 0 {
+				// Public, but an access token in its URL would still reach
+				// the server's logs.
+				writeError(w, g.authz.realm, invalidRequest("access tokens are not accepted in the URL",
+					fmt.Errorf("%w: access_token parameter on /metadata", ErrMalformedRequest)))
+				return
+			}
 			metadata.ServeHTTP(w, r)
 		default:
 			protected.ServeHTTP(w, r)

@@ -128,3 +128,22 @@ func TestNewGuardValidation(t *testing.T) {
 		t.Fatal("PatchCapabilities without a document accepted")
 	}
 }
+
+// TestGuardMetadataRefusesAccessTokens: /metadata is public, but a token in
+// its URL would reach the server's logs: it is refused before the handler.
+func TestGuardMetadataRefusesAccessTokens(t *testing.T) {
+	_, _, h := newGuardStack(t)
+	for _, q := range []string{"?access_token=abc", "?_format=json&Access_Token=abc", "?access%5Ftoken=abc"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/metadata"+q, nil))
+		// The handler would have answered 200 with its CapabilityStatement.
+		if rec.Code != http.StatusBadRequest || strings.Contains(rec.Body.String(), "CapabilityStatement") || strings.Contains(rec.Body.String(), "abc") {
+			t.Errorf("%s: %d %s", q, rec.Code, rec.Body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/metadata?_format=json", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("plain metadata: %d %s", rec.Code, rec.Body)
+	}
+}
