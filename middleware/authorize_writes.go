@@ -479,30 +479,46 @@ func (x *exchange) visibleAnswer(res map[string]any) bool {
 	return true
 }
 
-// narrowHeaderCriteria confines If-None-Exist criteria to the compartment
-// on the resource's primary patient link.
-func (x *exchange) narrowHeaderCriteria() *refusal {
+// criteriaLink checks the criteria of a conditional interaction and
+// returns the parameter and value that confine them to the patient's
+// compartment on the resource's primary patient link; name is "" when they
+// need no narrowing (not held to a patient, or already bound).
+func (x *exchange) criteriaLink() (name, value string, e *refusal) {
 	it := &x.d.Interaction
-	id := commonPatient(x.acs)
 	if e := x.checkConstraintsCriteria(); e != nil {
-		return e
+		return "", "", e
 	}
+	id := commonPatient(x.acs)
 	if id == "" {
 		if x.patientHeld() {
-			return forbidden("", "conditional criteria cannot be confined for this token")
+			return "", "", forbidden("", "conditional criteria cannot be confined for this token")
 		}
-		return nil
+		return "", "", nil
+	}
+	if e := x.checkSearchParams(); e != nil {
+		return "", "", e
 	}
 	if e := x.knownCriteria(); e != nil {
-		return e
+		return "", "", e
 	}
 	name, value, bound, ok := x.primaryLink(it.ResourceType, it.Query, id)
 	if !ok {
-		return forbidden("", "conditional criteria cannot be confined to the patient's compartment")
+		return "", "", forbidden("", "conditional criteria cannot be confined to the patient's compartment")
 	}
 	if bound {
-		return nil
+		return "", "", nil
 	}
+	return name, value, nil
+}
+
+// narrowHeaderCriteria confines If-None-Exist criteria to the compartment
+// on the resource's primary patient link.
+func (x *exchange) narrowHeaderCriteria() *refusal {
+	name, value, e := x.criteriaLink()
+	if e != nil || name == "" {
+		return e
+	}
+	it := &x.d.Interaction
 	q := make(url.Values, len(it.Query)+1)
 	for k, v := range it.Query {
 		q[k] = append([]string(nil), v...)
@@ -520,31 +536,12 @@ func (x *exchange) narrowHeaderCriteria() *refusal {
 // or delete (in the URL query) to the compartment on the resource's primary
 // patient link.
 func (x *exchange) narrowURLCriteria() *refusal {
-	it := &x.d.Interaction
-	id := commonPatient(x.acs)
-	if e := x.checkConstraintsCriteria(); e != nil {
+	name, value, e := x.criteriaLink()
+	if e != nil || name == "" {
 		return e
 	}
-	if id == "" {
-		if x.patientHeld() {
-			return forbidden("", "conditional criteria cannot be confined for this token")
-		}
-		return nil
-	}
-	if e := x.checkSearchParams(); e != nil {
-		return e
-	}
-	if e := x.knownCriteria(); e != nil {
-		return e
-	}
-	name, value, bound, ok := x.primaryLink(it.ResourceType, it.Query, id)
-	if !ok {
-		return forbidden("", "conditional criteria cannot be confined to the patient's compartment")
-	}
-	if !bound {
-		x.addQuery(name, value)
-		x.d.Narrowed = true
-	}
+	x.addQuery(name, value)
+	x.d.Narrowed = true
 	return nil
 }
 

@@ -151,6 +151,10 @@ func TestAuthorizeWrittenState(t *testing.T) {
 		{name: "conditional delete with an unknown parameter", honest: true, scopes: d, patient: "123", method: "DELETE", target: "/Observation?Identifier=urn:test|x", status: 400, check: noWrite},
 		{name: "conditional create with a misspelt parameter", scopes: c, patient: "123", method: "POST", target: "/Observation",
 			body: ownObs, hdr: []string{"If-None-Exist", "identifer=x"}, status: 400, check: noWrite},
+		{name: "conditional create with a chained criterion", scopes: c, patient: "123", method: "POST", target: "/Observation",
+			body: ownObs, hdr: []string{"If-None-Exist", "subject.name=x"}, status: 403, check: noWrite},
+		{name: "conditional create with _has", scopes: c, patient: "123", method: "POST", target: "/Observation",
+			body: ownObs, hdr: []string{"If-None-Exist", "_has:Observation:subject:code=x"}, status: 403, check: noWrite},
 		{name: "conditional update narrowed keeps its body", honest: true, scopes: u, patient: "123", method: "PUT", target: "/Observation?code=x",
 			body: ownObs, status: 201, check: wantBody("PUT", ownObs)},
 	}, nil)
