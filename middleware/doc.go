@@ -14,12 +14,19 @@
 //     (package fhirrest), refuses non-canonical paths and method overrides,
 //     checks the token's scopes with the compiled matcher (package scope),
 //     holds patient grants to their patient's compartment (package
-//     compartment), narrows searches, checks request bodies and stored
-//     versions before writes, authorises batch and transaction entries one
-//     by one, applies the operation table, and verifies every resource the
-//     wrapped handler returns: it never trusts the handler to filter. The
-//     Decision is in the request context (DecisionFromContext) for handlers
-//     that can filter in their own storage.
+//     compartment), narrows searches, authorises batch and transaction
+//     entries one by one, applies the operation table, and verifies every
+//     resource the wrapped handler returns: it never trusts the handler to
+//     filter. It judges exactly what the server will execute: every body
+//     is read by one strict JSON reader (case-variant, duplicate or unknown
+//     members in the parts it interprets are a 400) and forwarded as read,
+//     and writes are judged on the state they produce (the new body, the
+//     stored version really overwritten, conditional matches, a JSON Patch
+//     applied to the stored version). A resource that names another
+//     patient is withheld from a patient-held token (LiteralCompartments
+//     relaxes this for reads). The Decision is in the request context
+//     (DecisionFromContext) for handlers that can filter in their own
+//     storage.
 //   - Policy lets extra rules (such as package celpolicy) deny what scopes
 //     would allow, never widen it.
 //   - CORS answers preflights without a token; Guard (New) wires CORS, the
@@ -29,6 +36,9 @@
 // Refusals: 401 without a token (no error parameter) or with a bad one
 // (invalid_token); 403 insufficient_scope with the scope needed; 404 (or
 // 403, configurable) for an instance outside the token's compartment or
-// constraints, identical to an absent one; 400 for malformed requests; 406
-// when a response under verification is not JSON.
+// constraints, identical to an absent one; 400 for malformed requests and
+// bodies (naming the offending member); 406 when a response under
+// verification is not JSON; 415 for a write body a patient-held token sends
+// in a format the guard cannot judge; 422 for a JSON Patch that cannot be
+// applied to the stored version.
 package middleware
