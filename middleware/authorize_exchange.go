@@ -191,6 +191,20 @@ func (x *exchange) pass() *refusal {
 // verification cannot read and result shapes that would hide what it needs.
 func (x *exchange) checkRepresentation(search bool) *refusal {
 	q := x.d.Interaction.Query
+	for key := range q {
+		// Result parameters take no modifier: a server that ignored one
+		// (_summary:x=count read as _summary=count) would shape the answer
+		// in a way verification does not expect.
+		name, mod, found := strings.Cut(key, ":")
+		switch {
+		case !found:
+		case name == "_summary" || name == "_count" || name == "_elements" || name == "_format" ||
+			name == "_total" || name == "_contained" || name == "_containedType":
+			return badRequest("the result parameter "+name+" takes no modifier", nil)
+		case (name == "_include" || name == "_revinclude") && mod != "iterate" && mod != "recurse":
+			return badRequest("unknown modifier of "+name, nil)
+		}
+	}
 	for _, f := range q["_format"] {
 		switch strings.ToLower(strings.TrimSpace(f)) {
 		case "json", "application/json", "application/fhir+json", "application/json+fhir":
@@ -349,7 +363,7 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 		return statusRefusal(http.StatusBadGateway, "the response is too large to verify", errResponseTooLarge)
 	}
 	status := rec.code()
-	if !bundle && (status == http.StatusNotFound || status == http.StatusGone) {
+	if (!bundle || x.d.Interaction.Kind == fhirrest.HistoryInstance) && (status == http.StatusNotFound || status == http.StatusGone) {
 		return x.a.notFound()
 	}
 	if status < 200 || status > 299 || status == http.StatusNoContent || rec.body.Len() == 0 {
@@ -379,6 +393,13 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	changed, err := x.filterBundle(doc)
 	if err != nil {
 		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
+	}
+	if x.d.Interaction.Kind == fhirrest.HistoryInstance {
+		// The history of a resource the token may not see (no version of
+		// it visible) is answered exactly like an absent id.
+		if entries, _ := doc["entry"].([]any); len(entries) == 0 {
+			return x.a.notFound()
+		}
 	}
 	if changed {
 		if body, err = json.Marshal(doc); err != nil {

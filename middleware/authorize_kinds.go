@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/fhirguard/fhirguard/fhirrest"
@@ -40,6 +41,21 @@ func (x *exchange) read() *refusal {
 	}
 	if e := x.checkRepresentation(false); e != nil {
 		return e
+	}
+	if it.Kind == fhirrest.HistoryInstance {
+		// A page without versions cannot show whether the token may see
+		// the resource: it would answer differently for hidden and absent
+		// ids.
+		for _, c := range it.Query["_count"] {
+			if n, err := strconv.Atoi(strings.TrimSpace(c)); err != nil || n < 1 {
+				return forbidden("", "_count below 1 cannot be verified on an instance history for this token")
+			}
+		}
+		for _, s := range it.Query["_summary"] {
+			if s == "count" {
+				return forbidden("", "_summary=count cannot be verified on an instance history for this token")
+			}
+		}
 	}
 	return x.serveVerified(it.Kind == fhirrest.HistoryInstance)
 }

@@ -101,7 +101,7 @@ func TestAuthorizeSpecVectors(t *testing.T) {
 		{name: "A7 s without r", scopes: "patient/Observation.s", patient: "123", target: "/Observation/lab1", status: 403, handler: no},
 		{name: "A8 vread", scopes: "patient/Observation.r", patient: "123", target: "/Observation/lab1/_history/2", status: 200, ids: []string{"Observation/lab1"}},
 		{name: "A9 instance history", scopes: "patient/Observation.r", patient: "123", target: "/Observation/lab1/_history", status: 200, ids: []string{"Observation/lab1"}},
-		{name: "A9 instance history of another patient's", scopes: "patient/Observation.r", patient: "123", target: "/Observation/o456/_history", status: 200, ids: []string{}},
+		{name: "A9 instance history of another patient's", scopes: "patient/Observation.r", patient: "123", target: "/Observation/o456/_history", status: 404},
 		{name: "A10 type history needs s", scopes: "patient/Observation.r", patient: "123", target: "/Observation/_history", status: 403, handler: no},
 		{name: "A11 type history under patient grant", scopes: "patient/Observation.s", patient: "123", target: "/Observation/_history", status: 403, handler: no},
 		{name: "A12 system history under patient grant", scopes: "patient/*.rs", patient: "123", target: "/_history", status: 403, handler: no},

@@ -351,3 +351,44 @@ func TestDecisionWithheld(t *testing.T) {
 		t.Fatalf("status %d decision %+v", r.Code, got)
 	}
 }
+
+// TestAuthorizeHistoryOracle: the instance history of a resource the token
+// may not see answers like an absent id, whatever the page asks for.
+func TestAuthorizeHistoryOracle(t *testing.T) {
+	rs := "patient/Observation.rs"
+	absent := newHarness(t, nil).do(token(rs, "123"), "GET", "/Observation/nope/_history", "")
+	runVectors(t, []vector{
+		{name: "own history", scopes: rs, patient: "123", target: "/Observation/lab1/_history", status: 200, ids: []string{"Observation/lab1"}},
+		{name: "another patient's history", scopes: rs, patient: "123", target: "/Observation/o456/_history", status: absent.Code,
+			check: func(t *testing.T, _ *harness, r resp) {
+				if r.Body.String() != absent.Body.String() {
+					t.Fatalf("hidden %s, absent %s", r.Body, absent.Body)
+				}
+			}},
+		{name: "history naming another patient", scopes: rs, patient: "123", target: "/Observation/mixed123/_history", status: 404},
+		{name: "_count=0 on a history", scopes: rs, patient: "123", target: "/Observation/lab1/_history?_count=0", status: 403, handler: no},
+		{name: "_count=x on a history", scopes: rs, patient: "123", target: "/Observation/o456/_history?_count=x", status: 403, handler: no},
+		{name: "_summary=count on a history", scopes: rs, patient: "123", target: "/Observation/o456/_history?_summary=count", status: 403, handler: no},
+		{name: "_count=1 on own history", scopes: rs, patient: "123", target: "/Observation/lab1/_history?_count=1", status: 200},
+		{name: "system token unaffected", scopes: "system/Observation.rs", target: "/Observation/o456/_history?_count=0", status: 200},
+	}, nil)
+	if absent.Code != 404 {
+		t.Fatalf("absent history: %d", absent.Code)
+	}
+}
+
+// TestAuthorizeResultParamModifiers: a result parameter with a modifier is
+// refused before the server can read it as the plain parameter.
+func TestAuthorizeResultParamModifiers(t *testing.T) {
+	rs := "patient/Observation.rs"
+	var vs []vector
+	for _, q := range []string{"_summary:x=count", "_count:x=0", "_summary:exact=count", "_elements:x=id", "_format:x=xml", "_total:x=accurate", "_include:x=Observation:subject", "_revinclude:foo=*"} {
+		vs = append(vs, vector{name: q, scopes: rs, patient: "123", target: "/Observation?" + q, status: 400, handler: no})
+	}
+	vs = append(vs,
+		vector{name: "_include:iterate", scopes: rs, patient: "123", target: "/Observation?_include:iterate=Observation:subject", status: 200},
+		vector{name: "_summary=count on a narrowed search", scopes: rs, patient: "123", target: "/Observation?_summary=count", status: 200},
+		vector{name: "read with a modified _format", scopes: rs, patient: "123", target: "/Observation/lab1?_format:x=xml", status: 400, handler: no},
+	)
+	runVectors(t, vs, nil)
+}
