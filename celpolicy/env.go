@@ -17,6 +17,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
 
+	"github.com/fhirguard/fhirguard/compartment"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
@@ -320,34 +321,23 @@ func scopeStrings(m *scope.Matcher) []string { return scopeEntryOf(m).strs }
 // give two empty strings, as do unknown resource types and invalid ids. CEL
 // rules reach it as refType(reference) and refId(reference).
 func ParseReference(ref string) (resourceType, id string) {
-	if ref == "" || ref[0] == '#' || strings.ContainsAny(ref, "?# \t\r\n") || strings.HasPrefix(ref, "urn:") {
-		return "", ""
+	// The kit's one reference normaliser, with no base of its own: an
+	// absolute reference on any server is read for its type and id.
+	r := refReader.ParseReference(ref)
+	if (r.Kind == compartment.RefLocal || r.Kind == compartment.RefExternal) && r.ID != "" && scope.IsResourceType(r.Type) {
+		return r.Type, r.ID
 	}
-	rest := ref
-	if i := strings.LastIndex(rest, "/_history/"); i >= 0 {
-		if !validID(rest[i+len("/_history/"):]) {
-			return "", ""
-		}
-		rest = rest[:i]
-	}
-	i := strings.LastIndexByte(rest, '/')
-	if i <= 0 {
-		return "", ""
-	}
-	typ, id := rest[:i], rest[i+1:]
-	if j := strings.LastIndexByte(typ, '/'); j >= 0 {
-		// An absolute reference: the part before the type must be a URL.
-		base := typ[:j]
-		typ = typ[j+1:]
-		if !strings.Contains(base, "://") {
-			return "", ""
-		}
-	}
-	if !scope.IsResourceType(typ) || !validID(id) {
-		return "", ""
-	}
-	return typ, id
+	return "", ""
 }
+
+// refReader parses references for ParseReference.
+var refReader = func() *compartment.Checker {
+	c, err := compartment.New(compartment.Config{Version: compartment.R4})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 // validID reports whether s is a FHIR id: 1 to 64 of [A-Za-z0-9-.].
 func validID(s string) bool {
