@@ -200,8 +200,8 @@ func (x *exchange) passWrite(e *refusal) *refusal {
 			return e
 		}
 		if len(b) > 0 {
-			if _, err := fhirjson.Decode(b, writeJSON); err != nil {
-				return badRequest("the resource body is not valid FHIR JSON: "+err.Error(), err)
+			if _, e := decodeWriteBody(b); e != nil {
+				return e
 			}
 		}
 	}
@@ -222,15 +222,25 @@ func (x *exchange) resourceBody() (map[string]any, *refusal) {
 	if len(b) == 0 {
 		return nil, badRequest("a resource body is required", nil)
 	}
-	res, err := fhirjson.Decode(b, writeJSON)
-	if err != nil {
-		return nil, badRequest("the resource body is not valid FHIR JSON: "+err.Error(), err)
+	res, e := decodeWriteBody(b)
+	if e != nil {
+		return nil, e
 	}
 	if rt, _ := res["resourceType"].(string); rt != it.ResourceType {
 		return nil, badRequest("the resource type of the body does not match the URL", nil)
 	}
 	if len(x.urns) > 0 {
 		res = resolveURNs(res, x.urns).(map[string]any)
+	}
+	return res, nil
+}
+
+// decodeWriteBody reads a resource body by the strict FHIR rules; the
+// refusal names what broke them.
+func decodeWriteBody(b []byte) (map[string]any, *refusal) {
+	res, err := fhirjson.Decode(b, writeJSON)
+	if err != nil {
+		return nil, badRequest("the resource body is not valid FHIR JSON: "+err.Error(), err)
 	}
 	return res, nil
 }
@@ -317,7 +327,7 @@ func (x *exchange) judgeStored(res map[string]any) bool {
 // whether an absent resource may be created (update-as-create); then the
 // result is nil.
 func (x *exchange) storedVersion(id string, upsert bool) (map[string]any, *refusal) {
-	rec := x.internalGet("/"+x.d.Interaction.ResourceType+"/"+id, "")
+	rec := x.internalGet(id, nil)
 	switch status := rec.code(); {
 	case status == http.StatusNotFound || status == http.StatusGone:
 		if upsert {
@@ -356,7 +366,7 @@ func (x *exchange) conditionalMatches() ([]map[string]any, *refusal) {
 	if x.inner != nil {
 		src = x.inner
 	}
-	rec := x.internalGet("/"+x.d.Interaction.ResourceType, src.URL.RawQuery)
+	rec := x.internalGet("", src.URL.Query())
 	if status := rec.code(); status != http.StatusOK || rec.overflow {
 		return nil, statusRefusal(http.StatusPreconditionFailed, "the conditional criteria could not be checked", nil)
 	}
@@ -391,22 +401,25 @@ func entryMode(entry map[string]any) string {
 	return mode
 }
 
-// internalGet reads path (below the base) with query through the handler,
-// with the request's decision in the context, and records the answer.
-func (x *exchange) internalGet(path, rawQuery string) *recorder {
+// internalGet reads the resource id of the interaction's type, or with id
+// "" searches the type with query, through the handler, with the decision
+// of that read or search in the context, and records the answer.
+func (x *exchange) internalGet(id string, query url.Values) *recorder {
 	it := &x.d.Interaction
-	kind := fhirrest.Read
-	if rawQuery != "" || !strings.Contains(path[1:], "/") {
-		kind = fhirrest.SearchType
+	in := fhirrest.Interaction{Kind: fhirrest.Read, Method: http.MethodGet, ResourceType: it.ResourceType, Type: it.Type, ID: id}
+	path := x.a.basePath + "/" + it.ResourceType + "/" + id
+	if id == "" {
+		in.Kind, in.Query = fhirrest.SearchType, query
+		path = x.a.basePath + "/" + it.ResourceType
 	}
 	get := x.r.Clone(NewContextWithDecision(x.r.Context(), &Decision{
-		Interaction: fhirrest.Interaction{Kind: kind, Method: http.MethodGet, ResourceType: it.ResourceType, Type: it.Type},
+		Interaction: in,
 		Context:     x.d.Context, Grant: x.d.Grant, CompartmentType: x.d.CompartmentType, CompartmentID: x.d.CompartmentID,
 	}))
 	get.Method = http.MethodGet
-	get.URL.Path = x.a.basePath + path
+	get.URL.Path = path
 	get.URL.RawPath = ""
-	get.URL.RawQuery = rawQuery
+	get.URL.RawQuery = query.Encode()
 	get.RequestURI = ""
 	get.Body = http.NoBody
 	get.GetBody = nil

@@ -392,3 +392,41 @@ func TestAuthorizeResultParamModifiers(t *testing.T) {
 	)
 	runVectors(t, vs, nil)
 }
+
+// TestInternalReadsCarryTheirDecision: the guard's own read of the stored
+// version and search of conditional matches reach the handler as a read
+// and a search, with the decision saying so.
+func TestInternalReadsCarryTheirDecision(t *testing.T) {
+	var seen []string
+	stored := `{"resourceType":"Observation","id":"o1","subject":{"reference":"Patient/123"}}`
+	server := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, ok := DecisionFromContext(r.Context()); ok && r.Method == http.MethodGet {
+			seen = append(seen, d.Interaction.Kind.String()+" "+d.Interaction.ID+" "+d.Interaction.Query.Encode()+" "+d.CompartmentID)
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		switch {
+		case r.Method == http.MethodGet && r.URL.RawQuery != "":
+			_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` + stored + `}]}`))
+		case r.Method == http.MethodGet:
+			_, _ = w.Write([]byte(stored))
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := token("patient/Observation.d", "123")
+	for _, target := range []string{"/Observation/o1", "/Observation?code=x"} {
+		rec := httptest.NewRecorder()
+		withToken(tok, a.Handler(server)).ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, testBase+target, nil))
+		if rec.Code != http.StatusNoContent {
+			t.Fatalf("DELETE %s: %d %s", target, rec.Code, rec.Body)
+		}
+	}
+	want := []string{"read o1  123", "search-type  code=x&patient=Patient%2F123 123"}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("internal reads %q, want %q", seen, want)
+	}
+}
