@@ -259,20 +259,31 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 		}
 		d.path = d.path[:len(d.path)-1]
 		m[key] = v
-		d.ws()
-		if d.pos >= len(d.data) {
-			return nil, d.fail("unexpected end of the JSON text")
+		more, err := d.next('}')
+		if err != nil {
+			return nil, err
 		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
+		if !more {
 			return m, nil
-		default:
-			return nil, d.fail("',' or '}' was expected")
 		}
 	}
+}
+
+// next reads the separator after a member or element: true after a comma,
+// false after the closing byte.
+func (d *decoder) next(closing byte) (bool, error) {
+	d.ws()
+	switch {
+	case d.pos >= len(d.data):
+		return false, d.fail("unexpected end of the JSON text")
+	case d.data[d.pos] == ',':
+		d.pos++
+		return true, nil
+	case d.data[d.pos] == closing:
+		d.pos++
+		return false, nil
+	}
+	return false, d.fail("',' or '" + string(closing) + "' was expected")
 }
 
 func (d *decoder) dupErr(key string, at int) *Error {
@@ -300,18 +311,12 @@ func (d *decoder) array(depth int) ([]any, error) {
 		}
 		d.path = d.path[:len(d.path)-1]
 		a = append(a, v)
-		d.ws()
-		if d.pos >= len(d.data) {
-			return nil, d.fail("unexpected end of the JSON text")
+		more, err := d.next(']')
+		if err != nil {
+			return nil, err
 		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
+		if !more {
 			return a, nil
-		default:
-			return nil, d.fail("',' or ']' was expected")
 		}
 	}
 }
