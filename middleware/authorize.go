@@ -73,6 +73,32 @@ type AuthorizeConfig struct {
 	// withheld them. Writes are always refused when they name another
 	// patient, whatever this setting.
 	LiteralCompartments bool
+	// NarrowingHonoured declares that the wrapped server applies every
+	// search parameter the guard adds to confine a search to the patient's
+	// compartment (docs/primary-patient-links.md lists them) and never
+	// ignores one. Without it, the paging links of a narrowed search are
+	// passed on only when the Bundle's self link, where FHIR servers state
+	// the parameters they applied, binds the search to the patient; else
+	// they are removed (the client sees the first page): a server that
+	// ignored the parameter would page through, and so count, other
+	// patients' resources.
+	NarrowingHonoured bool
+	// EnforceEncounter holds tokens that carry an encounter in their launch
+	// context to that encounter: every access held to a patient (patient/
+	// grants, user/ grants of a Patient fhirUser) also requires the
+	// resource to be in the Encounter compartment of the token's encounter.
+	// The patient's own Patient resource and the shared types stay readable;
+	// other types outside the Encounter compartment are not. Searches are
+	// narrowed on the encounter as on the patient; reads, includes,
+	// history, writes, Bundles and operations are verified alike. SMART
+	// says an encounter in the launch context does not by itself restrict
+	// access: this is an opt-in for deployments that want it. Grants not
+	// held to a patient (system/, user/ of a practitioner) are unaffected.
+	EnforceEncounter bool
+	// RequireEncounter, with EnforceEncounter, refuses patient-held access
+	// to tokens whose launch context has no encounter (403), instead of
+	// holding them to the patient alone.
+	RequireEncounter bool
 	// Policies run after scopes and compartments have allowed a request; each
 	// may deny, none may widen. A ResourcePolicy also judges every resource
 	// returned or written. NewAuthorizer copies the slice: replacing an
@@ -124,8 +150,12 @@ type Authorizer struct {
 	log        *slog.Logger
 	onDecision func(*http.Request, *Decision, error)
 
-	excludeLinked bool
-	literal       bool
+	excludeLinked     bool
+	literal           bool
+	narrowingHonoured bool
+	enforceEncounter  bool
+	requireEncounter  bool
+	encounterDef      *compartment.Definition
 	ops           map[string]*Operation
 	granular      GranularSearch
 	spVersion     searchparam.Version
@@ -148,8 +178,14 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		onDecision: cfg.OnDecision,
 		shared:     map[string]bool{},
 
-		excludeLinked: !cfg.IncludeLinkedPatients,
-		literal:       cfg.LiteralCompartments,
+		excludeLinked:     !cfg.IncludeLinkedPatients,
+		literal:           cfg.LiteralCompartments,
+		narrowingHonoured: cfg.NarrowingHonoured,
+		enforceEncounter:  cfg.EnforceEncounter,
+		requireEncounter:  cfg.RequireEncounter,
+	}
+	if a.requireEncounter && !a.enforceEncounter {
+		return nil, errors.New("middleware: AuthorizeConfig.RequireEncounter needs EnforceEncounter")
 	}
 	switch a.denyStatus {
 	case 0:
@@ -182,6 +218,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		return nil, fmt.Errorf("middleware: %w", err)
 	}
 	a.patientDef = a.checker.Definition(compartment.Patient)
+	a.encounterDef = a.checker.Definition(compartment.Encounter)
 	a.spVersion = searchparam.R4
 	if version == compartment.R5 {
 		a.spVersion = searchparam.R5
@@ -240,9 +277,10 @@ func (a *Authorizer) Handler(next http.Handler) http.Handler {
 // access is one way the token grants the interaction: a context, how its
 // scopes grant the permission, and the compartment it is held to.
 type access struct {
-	ctx     scope.Context
-	grant   scope.Grant
-	patient string // the Patient compartment id; "" when none
+	ctx       scope.Context
+	grant     scope.Grant
+	patient   string // the Patient compartment id; "" when none
+	encounter string // the Encounter compartment id (EnforceEncounter); "" when none
 }
 
 // open reports whether the access needs no verification at all.
@@ -459,6 +497,15 @@ func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission, ds
 			continue
 		}
 		ac := access{ctx: ctx, grant: g, patient: id}
+		if id != "" && a.enforceEncounter {
+			switch {
+			case tok.Encounter != "" && compartment.ValidID(tok.Encounter):
+				ac.encounter = tok.Encounter
+			case tok.Encounter != "" || a.requireEncounter:
+				missing = true // no usable encounter
+				continue
+			}
+		}
 		if ac.open() {
 			return append(dst, ac), false
 		}

@@ -261,6 +261,15 @@ func (x *exchange) serveBundleVerified(subs []*exchange) *refusal {
 				return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
 			}
 			changed = changed || c
+			if s.counting {
+				out, e := s.countAnswer(res, s.matchesBefore, s.matchesKept)
+				if e != nil {
+					entries[i] = refusedSearchEntry(e.msg)
+				} else {
+					entry["resource"] = out
+				}
+				changed = true
+			}
 			continue
 		}
 		if rt, _ := res["resourceType"].(string); rt != s.d.Interaction.ResourceType || !s.accept(res, false) {
@@ -297,6 +306,15 @@ func (x *exchange) visibleEntryAnswer(entry map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// refusedSearchEntry answers a search entry whose count could not be
+// verified.
+func refusedSearchEntry(msg string) map[string]any {
+	return map[string]any{"response": map[string]any{"status": "403 Forbidden", "outcome": map[string]any{
+		"resourceType": "OperationOutcome",
+		"issue":        []any{map[string]any{"severity": "error", "code": "forbidden", "diagnostics": msg}},
+	}}}
 }
 
 // refusedEntry answers a write entry whose answer was withheld.

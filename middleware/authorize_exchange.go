@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/fhirguard/fhirguard/compartment"
@@ -46,6 +45,11 @@ type exchange struct {
 
 	policiesRun bool
 	why         string // why the last resource was not accepted, for the log
+
+	// counting is set when the guard counts a count-only search itself;
+	// filterBundle records the matches of the page and the visible ones.
+	counting                   bool
+	matchesBefore, matchesKept int
 }
 
 func (x *exchange) authorize() *refusal {
@@ -217,33 +221,21 @@ func (x *exchange) checkRepresentation(search bool) *refusal {
 	}
 	for _, s := range q["_summary"] {
 		switch s {
-		case "false", "data":
-		case "count":
-			if !x.countable() {
-				return forbidden("", "_summary=count cannot be verified for this token")
-			}
+		case "false", "data", "count":
 		default:
 			return forbidden("", "_summary="+s+" cannot be verified for this token")
 		}
+	}
+	if countOnly(q) {
+		// The server's count may include resources the token may not see:
+		// the guard counts the visible matches itself.
+		x.countSelf()
+		return nil
 	}
 	if len(q["_elements"]) > 0 {
 		return x.restoreElements()
 	}
 	return nil
-}
-
-// countable reports whether a count can be trusted: every access is held to
-// one patient without constraints and the query was narrowed to it.
-func (x *exchange) countable() bool {
-	if commonPatient(x.acs) == "" || len(x.a.resPols) > 0 {
-		return false
-	}
-	for _, ac := range x.acs {
-		if !ac.grant.Unconstrained {
-			return false
-		}
-	}
-	return true
 }
 
 // restoreElements adds to _elements the elements verification reads, so the
@@ -401,6 +393,13 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 			return x.a.notFound()
 		}
 	}
+	if x.counting {
+		out, e := x.countAnswer(doc, x.matchesBefore, x.matchesKept)
+		if e != nil {
+			return e
+		}
+		doc, changed = out, true
+	}
 	if changed {
 		if body, err = json.Marshal(doc); err != nil {
 			return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
@@ -515,6 +514,9 @@ func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
 				return false
 			}
 		}
+		if ac.encounter != "" && !x.inEncounter(ac.encounter, rt, res) {
+			return false
+		}
 	}
 	if ac.grant.Unconstrained {
 		return true
@@ -528,28 +530,96 @@ func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
 	return false
 }
 
-// filterBundle removes the entries the token may not see and corrects
-// Bundle.total. It reports whether the Bundle changed.
+// inEncounter reports whether a resource of type rt is visible to an
+// access held to encounter id (EnforceEncounter): in the encounter's
+// compartment, the patient's own Patient resource (the caller checked the
+// patient compartment), or a shared type being read.
+func (x *exchange) inEncounter(id, rt string, res map[string]any) bool {
+	if rt == "Patient" || (x.readMode && x.a.shared[rt]) {
+		return true
+	}
+	member, err := x.a.checker.MemberMap(res, compartment.Encounter, id)
+	if err != nil || !member {
+		x.why = "outside the compartment of Encounter/" + id
+		return false
+	}
+	return true
+}
+
+// narrowToEncounter confines a search of type rt to the Encounter
+// compartment of id, as narrowTo does for the patient's.
+func (x *exchange) narrowToEncounter(rt, id string) *refusal {
+	if rt == "Patient" || (x.a.shared[rt] && !x.a.memberType(rt)) {
+		return nil
+	}
+	if x.a.checker.Binds(rt, x.d.Interaction.Query, compartment.Encounter, id) {
+		return nil
+	}
+	name, ok := x.a.encounterDef.NarrowParam(rt)
+	value := "Encounter/" + id
+	if rt == "Encounter" {
+		name, value, ok = "_id", id, true
+	}
+	if !ok {
+		return forbidden("", rt+" resources are outside the compartment of the token's encounter")
+	}
+	x.addQuery(name, value)
+	x.d.Narrowed = true
+	return nil
+}
+
+// narrowSearch confines a search of type rt to what the accesses are held
+// to: the patient's compartment and, under EnforceEncounter, the
+// encounter's.
+func (x *exchange) narrowSearch(rt string) *refusal {
+	if id := commonPatient(x.acs); id != "" && x.a.memberType(rt) {
+		if e := x.narrowTo(rt, id); e != nil {
+			return e
+		}
+	}
+	if enc := commonEncounter(x.acs); enc != "" {
+		return x.narrowToEncounter(rt, enc)
+	}
+	return nil
+}
+
+// commonEncounter returns the encounter every access is held to, or "".
+func commonEncounter(acs []access) string {
+	if len(acs) == 0 {
+		return ""
+	}
+	id := acs[0].encounter
+	for _, ac := range acs[1:] {
+		if ac.encounter != id {
+			return ""
+		}
+	}
+	return id
+}
+
+// filterBundle removes the entries the token may not see and applies the
+// count and paging rules (settleTotalAndLinks). It reports whether the
+// Bundle changed.
 func (x *exchange) filterBundle(doc map[string]any) (bool, error) {
 	if rt, _ := doc["resourceType"].(string); rt != "Bundle" {
 		return false, errors.New("a Bundle was expected")
 	}
-	raw, present := doc["entry"]
-	if !present {
-		return false, nil
-	}
-	entries, ok := raw.([]any)
-	if !ok {
-		return false, errors.New("the entry member of the Bundle is not an array")
+	var entries []any
+	if raw, present := doc["entry"]; present {
+		var ok bool
+		if entries, ok = raw.([]any); !ok {
+			return false, errors.New("the entry member of the Bundle is not an array")
+		}
 	}
 	kept := entries[:0:0]
-	removed := 0
+	before, matches := 0, 0
 	for _, e := range entries {
 		entry, _ := e.(map[string]any)
 		res, _ := entry["resource"].(map[string]any)
-		mode := ""
-		if s, ok := entry["search"].(map[string]any); ok {
-			mode, _ = s["mode"].(string)
+		mode := entryMode(entry)
+		isMatch := mode != "include" && mode != "outcome"
+		if isMatch {
+			before++
 		}
 		switch {
 		case res == nil:
@@ -560,40 +630,28 @@ func (x *exchange) filterBundle(doc map[string]any) (bool, error) {
 			}
 		case x.accept(res, mode == "include"):
 			kept = append(kept, e)
+			if isMatch {
+				matches++
+			}
 			continue
 		}
-		removed++
 		if res != nil {
 			x.logRemoved(res, "bundle entry")
 		}
 	}
-	if removed == 0 {
-		return false, nil
-	}
-	if len(kept) == 0 {
-		delete(doc, "entry")
-	} else {
-		doc["entry"] = kept
-	}
-	if _, has := doc["total"]; has {
-		if pagedBundle(doc) {
-			delete(doc, "total") // other pages hold unknown numbers of hidden entries
+	x.matchesBefore, x.matchesKept = before, matches
+	changed := len(kept) != len(entries)
+	if changed {
+		if len(kept) == 0 {
+			delete(doc, "entry")
 		} else {
-			matches := 0
-			for _, e := range kept {
-				entry, _ := e.(map[string]any)
-				mode := ""
-				if s, ok := entry["search"].(map[string]any); ok {
-					mode, _ = s["mode"].(string)
-				}
-				if mode != "include" && mode != "outcome" {
-					matches++
-				}
-			}
-			doc["total"] = json.Number(strconv.Itoa(matches))
+			doc["entry"] = kept
 		}
 	}
-	return true, nil
+	if !x.counting && x.settleTotalAndLinks(doc, before, matches) {
+		changed = true
+	}
+	return changed, nil
 }
 
 func pagedBundle(doc map[string]any) bool {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,11 @@ type leakyFHIR struct {
 	// honest makes searches apply the patient, subject and _id parameters
 	// (other parameters are still ignored).
 	honest bool
+	// pageSize > 0 makes searches behave like a real server's: pages of at
+	// most pageSize matches (or _count), next and previous links, a self
+	// link listing the parameters applied, _summary=count and _count=0
+	// answered with the total only. The total counts every match.
+	pageSize int
 }
 
 func fixtures() map[string]map[string]any {
@@ -143,6 +149,10 @@ func (s *leakyFHIR) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				includes = append(includes, res)
 			}
 		}
+		if s.pageSize > 0 {
+			s.write(w, http.StatusOK, s.page(r.URL, matches, includes))
+			return
+		}
 		s.write(w, http.StatusOK, s.bundle("searchset", matches, includes))
 	case r.Method == http.MethodPost || r.Method == http.MethodPut:
 		var res map[string]any
@@ -234,6 +244,57 @@ func (s *leakyFHIR) bundle(typ string, matches, includes []map[string]any) map[s
 		entries = append(entries, map[string]any{"resource": m, "search": map[string]any{"mode": "include"}})
 	}
 	return map[string]any{"resourceType": "Bundle", "type": typ, "total": len(matches), "entry": entries}
+}
+
+// page renders one page of a search as a paging server does (pageSize).
+func (s *leakyFHIR) page(u *url.URL, matches, includes []map[string]any) map[string]any {
+	q := u.Query()
+	n := s.pageSize
+	if c, err := strconv.Atoi(q.Get("_count")); err == nil && c < n {
+		n = max(c, 0)
+	}
+	off, _ := strconv.Atoi(q.Get("_offset"))
+	off = min(max(off, 0), len(matches))
+	applied := url.Values{}
+	if s.honest {
+		for _, name := range []string{"patient", "subject", "performer", "_id"} {
+			if vs, ok := q[name]; ok {
+				applied[name] = vs
+			}
+		}
+	}
+	link := func(rel string, offset int) map[string]any {
+		v := url.Values{}
+		for k, vs := range applied {
+			v[k] = vs
+		}
+		v.Set("_count", strconv.Itoa(n))
+		v.Set("_offset", strconv.Itoa(offset))
+		return map[string]any{"relation": rel, "url": "https://ehr.example.org" + u.Path + "?" + v.Encode()}
+	}
+	b := s.bundle("searchset", nil, nil)
+	b["total"] = len(matches)
+	links := []any{link("self", off)}
+	if q.Get("_summary") == "count" || n == 0 {
+		delete(b, "entry")
+		b["link"] = links
+		return b
+	}
+	end := min(off+n, len(matches))
+	page := s.bundle("searchset", matches[off:end], includes)
+	if end > off || len(includes) > 0 {
+		b["entry"] = page["entry"]
+	} else {
+		delete(b, "entry")
+	}
+	if end < len(matches) {
+		links = append(links, link("next", end))
+	}
+	if off > 0 {
+		links = append(links, link("previous", max(off-n, 0)))
+	}
+	b["link"] = links
+	return b
 }
 
 func (s *leakyFHIR) write(w http.ResponseWriter, status int, v any) {

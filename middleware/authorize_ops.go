@@ -166,10 +166,8 @@ func (x *exchange) operation() *refusal {
 		if e := x.checkSearchParams(); e != nil {
 			return e
 		}
-		if id := commonPatient(x.acs); id != "" && x.a.memberType(it.ResourceType) {
-			if e := x.narrowTo(it.ResourceType, id); e != nil {
-				return e
-			}
+		if e := x.narrowSearch(it.ResourceType); e != nil {
+			return e
 		}
 	}
 	if op.Stored && it.OperationLevel == fhirrest.LevelInstance {
@@ -184,7 +182,13 @@ func (x *exchange) operation() *refusal {
 		}
 		return x.serveVerified(false)
 	case ResponseBundle:
-		if e := x.checkRepresentation(op.Search); e != nil {
+		if !op.Search && len(it.Query["_elements"]) > 0 {
+			// The answer holds many types: no _elements can be restored.
+			return forbidden("", "_elements cannot be verified on $"+it.Operation+" for this token")
+		}
+		// Result parameters shape the Bundle as for a search (_summary=count
+		// is counted by the guard).
+		if e := x.checkRepresentation(true); e != nil {
 			return e
 		}
 		return x.serveVerified(true)
