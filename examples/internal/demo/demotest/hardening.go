@@ -38,6 +38,7 @@ func testHardening(t *testing.T, s *Started, router demo.Router) {
 	t.Run("write answers verified", h.testAnswers)
 	t.Run("bodies preserved", h.testBodies)
 	t.Run("depth", h.testDepth)
+	t.Run("count, total, paging and history oracles", h.testOracles)
 }
 
 // hardening sends the requests of testHardening to one demo server.
