@@ -39,6 +39,7 @@ func testHardening(t *testing.T, s *Started, router demo.Router) {
 	t.Run("bodies preserved", h.testBodies)
 	t.Run("depth", h.testDepth)
 	t.Run("count, total, paging and history oracles", h.testOracles)
+	t.Run("scope splitting and token methods", func(t *testing.T) { h.testTokenEdges(t, s) })
 }
 
 // hardening sends the requests of testHardening to one demo server.
@@ -133,7 +134,9 @@ func (h *hardening) send(t testing.TB, method, path, token, ctype, body string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
