@@ -442,3 +442,29 @@ func fmtNumber(v any) string {
 	}
 	return ""
 }
+
+// TestCountOnlyInBatch: a count-only search inside a batch is counted by
+// the guard like one sent alone.
+func TestCountOnlyInBatch(t *testing.T) {
+	h := newHarness(t, nil)
+	body := `{"resourceType":"Bundle","type":"batch","entry":[` +
+		`{"request":{"method":"GET","url":"Observation?_summary=count"}},` +
+		`{"request":{"method":"GET","url":"Observation?_count=1000"}}]}`
+	r := h.do(token("patient/Observation.rs", "123"), "POST", "/", body)
+	if r.Code != 200 {
+		t.Fatalf("status %d: %s", r.Code, r.Body)
+	}
+	entries := r.doc["entry"].([]any)
+	counted := entries[0].(map[string]any)["resource"].(map[string]any)
+	full := entries[1].(map[string]any)["resource"].(map[string]any)
+	n := 0
+	for range full["entry"].([]any) {
+		n++
+	}
+	if counted["total"] != float64(n) || n != 3 || counted["entry"] != nil {
+		t.Fatalf("count %v, full search %d: %s", counted["total"], n, r.Body)
+	}
+	if calls := h.store.bodies; !strings.Contains(calls[len(calls)-1], "_count=1000") || strings.Contains(calls[len(calls)-1], "_summary") {
+		t.Fatalf("the handler was asked %s", calls[len(calls)-1])
+	}
+}
