@@ -60,8 +60,9 @@ var capabilityAliases = map[string]string{
 	CapabilityContextPassthroughStyle:  CapabilityContextStyle,
 }
 
-// Values of grant_types_supported, code_challenge_methods_supported and
-// token_endpoint_auth_methods_supported named by SMART 2.2.
+// Values of grant_types_supported, code_challenge_methods_supported,
+// token_endpoint_auth_methods_supported and response_types_supported named
+// by SMART 2.2 (and "none", the method of public clients, by RFC 7591).
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantClientCredentials = "client_credentials"
@@ -70,6 +71,7 @@ const (
 	AuthClientSecretBasic  = "client_secret_basic"
 	AuthClientSecretPost   = "client_secret_post"
 	AuthPrivateKeyJWT      = "private_key_jwt"
+	AuthNone               = "none" // public clients (RFC 7591 §2): client_id only, no secret
 	ResponseTypeCode       = "code"
 )
 
@@ -325,13 +327,21 @@ func (d *Document) Clone() *Document {
 // Normalize returns the form of d that is served: a deep copy in which the
 // non-normative capability names context-passthrough-banner and
 // context-passthrough-style are replaced by context-banner and
-// context-style, and repeated capabilities are listed once (first
-// occurrence kept). Nothing else changes; Normalize never invents values.
+// context-style, repeated capabilities are listed once (first occurrence
+// kept), and, when client-public is advertised and
+// token_endpoint_auth_methods_supported lists methods but not "none",
+// "none" is appended to it: a public client authenticates with "none"
+// (RFC 7591 §2), so advertising the capability already says the token
+// endpoint accepts it. Nothing else changes.
 func (d *Document) Normalize() *Document {
 	c := d.Clone()
 	c.Capabilities = normalizeCapabilities(c.Capabilities)
 	for i := range c.AssociatedEndpoints {
 		c.AssociatedEndpoints[i].Capabilities = normalizeCapabilities(c.AssociatedEndpoints[i].Capabilities)
+	}
+	if c.HasCapability(CapabilityClientPublic) && len(c.TokenEndpointAuthMethodsSupported) > 0 &&
+		!contains(c.TokenEndpointAuthMethodsSupported, AuthNone) {
+		c.TokenEndpointAuthMethodsSupported = append(c.TokenEndpointAuthMethodsSupported, AuthNone)
 	}
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -198,6 +199,99 @@ func FuzzPatchCapabilityStatement(f *testing.F) {
 		again, err := PatchCapabilityStatement(out, sec)
 		if err != nil || string(again) != string(out) {
 			t.Fatalf("second patch: %v\n%s\n%s", err, out, again)
+		}
+	})
+}
+
+// FuzzDerive: deriving a SMART configuration from any metadata (and any
+// configured capabilities) never panics; what it serves has no errors,
+// advertises only capabilities whose requirements the metadata meets, lists
+// only the response type code, serves "none" with client-public, and strict
+// mode accepts only what non-strict mode serves unchanged, with no finding.
+func FuzzDerive(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "oidc-provider-defaults.json")); err == nil {
+		f.Add(b, "")
+		f.Add(b, strings.Join(demoCapabilities, ","))
+		f.Add(b, "launch-ehr,context-passthrough-banner,client-public,sso-openid-connect,permission-offline,https://x.example/c,my-cap")
+	}
+	for _, s := range []string{
+		`{"issuer":"https://as","authorization_endpoint":"https://as/a","token_endpoint":"https://as/t","code_challenge_methods_supported":["S256"]}`,
+		`{"issuer":"https://as","token_endpoint":"https://as/t","authorization_endpoint":"https://as/a","code_challenge_methods_supported":["S256"],"scopes_supported":["launch","launch/patient","patient/Observation.rs?code=http://loinc.org|1","user/*.read","system/*.*","openid","fhirUser","online_access"],"grant_types_supported":["authorization_code","refresh_token","client_credentials"],"token_endpoint_auth_methods_supported":["none","private_key_jwt"],"token_endpoint_auth_signing_alg_values_supported":["ES384","none"],"jwks_uri":"https://as/k"}`,
+		`{"issuer":"https://as","token_endpoint":"https://as/t","response_types_supported":[],"grant_types_supported":[]}`,
+	} {
+		f.Add([]byte(s), "")
+		f.Add([]byte(s), "launch-standalone,client-confidential-asymmetric,permission-v1")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, capList string) {
+		oc, err := ParseOpenIDConfiguration(data)
+		if err != nil {
+			return
+		}
+		var local *Document
+		if capList != "" {
+			local = &Document{Capabilities: strings.Split(capList, ",")}
+		}
+		d, warnings, err := Derive(oc, DeriveConfig{Local: local})
+		strictDoc, _, strictErr := Derive(oc, DeriveConfig{Local: local, Strict: true})
+		if err != nil {
+			if d != nil || warnings != nil || strictErr == nil {
+				t.Fatalf("failed with a result, or strict mode accepted: %v / %v", err, strictErr)
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems.Errors()) == 0 {
+				t.Fatalf("err %v", err)
+			}
+			return
+		}
+		if ps := d.Validate(); ps.Err() != nil {
+			t.Fatalf("derived document has errors: %v", ps.Err())
+		}
+		if len(warnings.Errors()) != 0 {
+			t.Fatalf("errors among warnings: %v", warnings)
+		}
+		if _, err := NewHandler(d, HandlerConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		if local != nil && !slices.Equal(d.Capabilities, local.Capabilities) {
+			for _, c := range d.Capabilities {
+				if !slices.Contains(local.Capabilities, c) {
+					t.Fatalf("capability %q invented", c)
+				}
+			}
+		}
+		for _, r := range d.ResponseTypesSupported {
+			if r != ResponseTypeCode {
+				t.Fatalf("response type %q served", r)
+			}
+		}
+		if d.HasCapability(CapabilityClientConfidentialAsymmetric) && !slices.Contains(d.TokenEndpointAuthSigningAlgValuesSupported, "RS384") &&
+			!slices.Contains(d.TokenEndpointAuthSigningAlgValuesSupported, "ES384") {
+			t.Fatal("asymmetric clients without RS384 or ES384")
+		}
+		n := d.Normalize()
+		if n.HasCapability(CapabilityClientPublic) && len(n.TokenEndpointAuthMethodsSupported) > 0 && !slices.Contains(n.TokenEndpointAuthMethodsSupported, AuthNone) {
+			t.Fatal("client-public served without none")
+		}
+		if (d.HasCapability(CapabilityLaunchEHR) || d.HasCapability(CapabilityLaunchStandalone)) &&
+			(!slices.Contains(d.CodeChallengeMethodsSupported, CodeChallengeS256) || !slices.Contains(d.GrantTypesSupported, GrantAuthorizationCode)) {
+			t.Fatal("launch without PKCE S256 or authorization_code")
+		}
+		for _, s := range d.ScopesSupported {
+			if _, ok, known := scopeNeeds(d, s); local == nil && (!ok || !known) {
+				t.Fatalf("scope %q served without its capability", s)
+			}
+		}
+		if strictErr == nil {
+			if len(findingsOf(warnings)) != 0 {
+				t.Fatalf("strict accepted findings %v", findingsOf(warnings))
+			}
+			a, _ := json.Marshal(d)
+			b, _ := json.Marshal(strictDoc)
+			if string(a) != string(b) {
+				t.Fatalf("strict and lenient documents differ:\n%s\n%s", a, b)
+			}
+		} else if len(findingsOf(warnings)) == 0 {
+			t.Fatalf("strict refused without a finding: %v", strictErr)
 		}
 	})
 }

@@ -15,7 +15,7 @@ func validDocument() *Document {
 		AuthorizationEndpoint:             "https://auth.example.org/authorize",
 		GrantTypesSupported:               []string{"authorization_code", "client_credentials"},
 		TokenEndpoint:                     "https://auth.example.org/token",
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "private_key_jwt"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "private_key_jwt", "none"},
 		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS384", "ES384"},
 		RegistrationEndpoint:                       "https://auth.example.org/register",
 		ScopesSupported:                            []string{"openid", "fhirUser", "launch", "launch/patient", "patient/*.rs", "user/*.rs", "offline_access"},

@@ -325,7 +325,9 @@ func checkScheme(u *url.URL, allowHTTP bool) error {
 //
 // Capabilities, management_endpoint, associated endpoints, brands and
 // extensions come from local only. The result is not validated; call
-// Validate or pass it to NewHandler.
+// Validate or pass it to NewHandler. Derive builds on it: it also derives
+// or checks the capabilities, narrows the lists to what they use and
+// reports what in the metadata is imperfect for SMART.
 func FromOpenIDConfiguration(oc *OpenIDConfiguration, local *Document) *Document {
 	var d *Document
 	if local != nil {

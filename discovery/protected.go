@@ -193,6 +193,69 @@ func ProtectedResourceMetadataURL(resource string) (string, error) {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + ProtectedResourcePath + p, nil
 }
 
+// ProtectedResourcePaths returns the request paths at which clients look
+// for the RFC 9728 metadata of the FHIR endpoint baseURL: first the RFC 9728
+// location, the well-known path inserted before the base path
+// ("https://h/fhir" → "/.well-known/oauth-protected-resource/fhir"), then
+// the base path followed by the well-known path
+// ("/fhir/.well-known/oauth-protected-resource"), as SMART appends its own
+// well-known document. For a base at the host root both are
+// "/.well-known/oauth-protected-resource", returned once. Paths are in
+// their escaped form (url.URL.EscapedPath). baseURL must be absolute,
+// without query or fragment.
+func ProtectedResourcePaths(baseURL string) ([]string, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if !u.IsAbs() || u.Host == "" {
+		return nil, fmt.Errorf("%w: %q", ErrRelativeURL, baseURL)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: %q has a query or fragment", ErrInvalidURL, baseURL)
+	}
+	base := strings.TrimSuffix(u.EscapedPath(), "/")
+	if base == "" {
+		return []string{ProtectedResourcePath}, nil
+	}
+	return []string{ProtectedResourcePath + base, base + ProtectedResourcePath}, nil
+}
+
+// Mux is the routing method of http.ServeMux and of chi.Router (and most
+// other routers): register a handler for a pattern.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// MountProtectedResource registers h, the RFC 9728 metadata of the FHIR
+// endpoint baseURL (a *ProtectedResourceHandler, typically), on mux at
+// every path of ProtectedResourcePaths, and returns them. The RFC 9728
+// location is outside the FHIR base, so a router that sends only the base
+// to the FHIR stack never serves it otherwise.
+//
+// The paths become routing patterns as they are: a base path holding
+// escapes or characters routers treat specially ("{", "}", "*", spaces) is
+// refused; register such paths yourself. The router's own rules apply
+// too: http.ServeMux panics when a pattern is registered twice.
+func MountProtectedResource(mux Mux, baseURL string, h http.Handler) ([]string, error) {
+	if mux == nil || h == nil {
+		return nil, errors.New("discovery: MountProtectedResource: nil mux or handler")
+	}
+	paths, err := ProtectedResourcePaths(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		if strings.ContainsAny(p, "%{}* \t") {
+			return nil, fmt.Errorf("discovery: MountProtectedResource: path %q cannot be used as a routing pattern", p)
+		}
+	}
+	for _, p := range paths {
+		mux.Handle(p, h)
+	}
+	return paths, nil
+}
+
 // ProtectedResourceHandler serves RFC 9728 metadata with the same HTTP
 // behaviour as Handler (cached body, ETag, Cache-Control, CORS, 405).
 type ProtectedResourceHandler struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +21,25 @@ type RemoteConfig struct {
 	// Issuer is the authorization server's issuer URL; its
 	// /.well-known/openid-configuration is fetched. Required.
 	Issuer string
-	// Local holds the local settings: at least the capabilities, and any
-	// member that should win over the authorization server's values. See
-	// FromOpenIDConfiguration.
+	// Local holds the local settings: any member that should win over the
+	// authorization server's values, and the capabilities to advertise.
+	// Without capabilities (or with a nil Local) they are derived from the
+	// server's metadata. See Derive.
 	Local *Document
+	// Strict refuses an authorization server whose metadata does not
+	// support everything asked for or offers a feature in a form SMART
+	// cannot use (see DeriveConfig.Strict): NewRemote and Refresh then
+	// fail with a *ValidationError. Without Strict such findings are
+	// warnings (Warnings, OnWarnings) and the document leaves out what the
+	// server does not support.
+	Strict bool
+	// OnWarnings, when set, receives the warnings of the document built
+	// by NewRemote (when there are any, before NewRemote returns), and
+	// those of a refreshed document when they differ from the previous
+	// ones (an empty list then says the previous ones are gone). It runs
+	// on the goroutine of NewRemote or Refresh. Log them: they say what in
+	// the server's metadata is imperfect for SMART.
+	OnWarnings func(Problems)
 	// Resource is the FHIR base URL. When set, the Remote also serves
 	// RFC 9728 metadata for it (ProtectedResourceHandler), naming Issuer
 	// as the authorization server.
@@ -52,6 +68,7 @@ type Remote struct {
 	handler   *Handler
 	protected *ProtectedResourceHandler
 	last      atomic.Pointer[OpenIDConfiguration]
+	warnings  atomic.Pointer[Problems]
 
 	mu       sync.Mutex // serialises Refresh
 	stopOnce sync.Once
@@ -60,10 +77,11 @@ type Remote struct {
 }
 
 // NewRemote fetches the OpenID configuration of cfg.Issuer (bounded by
-// ctx and cfg.Fetch.Timeout), builds and validates the SMART
-// configuration, and starts the background refresh when
-// cfg.RefreshInterval is positive. A failed fetch is a *FetchError; an
-// invalid result a *ValidationError.
+// ctx and cfg.Fetch.Timeout), builds the SMART configuration with Derive,
+// and starts the background refresh when cfg.RefreshInterval is positive.
+// A failed fetch is a *FetchError; a document that cannot be served (or,
+// with cfg.Strict, imperfect metadata) a *ValidationError. Warnings do not
+// stop it: read them with Warnings or cfg.OnWarnings.
 func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("discovery: RemoteConfig.Issuer is required")
@@ -75,7 +93,7 @@ func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 		return nil, err
 	}
 	r := &Remote{cfg: cfg}
-	oc, doc, prm, err := r.build(ctx)
+	oc, doc, prm, warnings, err := r.build(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +106,10 @@ func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 		}
 	}
 	r.last.Store(oc)
+	r.warnings.Store(&warnings)
+	if len(warnings) > 0 && cfg.OnWarnings != nil {
+		cfg.OnWarnings(slices.Clone(warnings))
+	}
 	if cfg.RefreshInterval > 0 {
 		bg, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
@@ -97,23 +119,23 @@ func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	return r, nil
 }
 
-func (r *Remote) build(ctx context.Context) (*OpenIDConfiguration, *Document, *ProtectedResourceMetadata, error) {
+func (r *Remote) build(ctx context.Context) (*OpenIDConfiguration, *Document, *ProtectedResourceMetadata, Problems, error) {
 	oc, err := FetchOpenIDConfiguration(ctx, r.cfg.Issuer, r.cfg.Fetch)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	doc := FromOpenIDConfiguration(oc, r.cfg.Local)
-	if err := doc.Validate().Err(); err != nil {
-		return nil, nil, nil, err
+	doc, warnings, err := Derive(oc, DeriveConfig{Local: r.cfg.Local, Strict: r.cfg.Strict})
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	var prm *ProtectedResourceMetadata
 	if r.cfg.Resource != "" {
 		prm = doc.ProtectedResource(r.cfg.Resource, oc.Issuer)
 		if err := prm.Validate().Err(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
-	return oc, doc, prm, nil
+	return oc, doc, prm, warnings, nil
 }
 
 func (r *Remote) loop(ctx context.Context) {
@@ -142,7 +164,7 @@ func (r *Remote) loop(ctx context.Context) {
 func (r *Remote) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	oc, doc, prm, err := r.build(ctx)
+	oc, doc, prm, warnings, err := r.build(ctx)
 	if err != nil {
 		return err
 	}
@@ -155,7 +177,14 @@ func (r *Remote) Refresh(ctx context.Context) error {
 		}
 	}
 	r.last.Store(oc)
+	if prev := r.warnings.Swap(&warnings); !sameProblems(*prev, warnings) && r.cfg.OnWarnings != nil {
+		r.cfg.OnWarnings(slices.Clone(warnings))
+	}
 	return nil
+}
+
+func sameProblems(a, b Problems) bool {
+	return slices.EqualFunc(a, b, func(x, y Problem) bool { return x.Error() == y.Error() })
 }
 
 // Stop ends the background refresh and waits for it to finish. It is safe
@@ -175,6 +204,13 @@ func (r *Remote) Handler() *Handler { return r.handler }
 // ProtectedResourceHandler returns the handler of the RFC 9728 metadata,
 // nil when RemoteConfig.Resource is empty.
 func (r *Remote) ProtectedResourceHandler() *ProtectedResourceHandler { return r.protected }
+
+// Warnings returns the warnings of the document being served: what in the
+// authorization server's metadata is imperfect for SMART and was left out
+// (see Derive), and the warnings of Document.Validate.
+func (r *Remote) Warnings() Problems {
+	return slices.Clone(*r.warnings.Load())
+}
 
 // OpenIDConfiguration returns the last OpenID configuration fetched
 // successfully.

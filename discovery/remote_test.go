@@ -1,9 +1,14 @@
 package discovery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -194,4 +199,99 @@ func TestRemoteStopWithoutRefresh(t *testing.T) {
 	if r.ProtectedResourceHandler() != nil {
 		t.Fatal("protected-resource handler without a resource")
 	}
+}
+
+// serveOIDCProvider makes srv serve the oidc-provider fixture with its own
+// URL as issuer, edited by edit.
+func serveOIDCProvider(t *testing.T, srv *openIDServer, edit func(m map[string]any)) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "oidc-provider-defaults.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.ReplaceAll(b, []byte("https://as.example.org"), []byte(srv.URL))
+	srv.setEdit(func(m map[string]any) {
+		clear(m)
+		if err := json.Unmarshal(b, &m); err != nil {
+			panic(err)
+		}
+		if edit != nil {
+			edit(m)
+		}
+	})
+}
+
+// TestNewRemoteOIDCProvider: in front of an oidc-provider with default
+// settings the server starts, derives what it may advertise and says what
+// is imperfect; strict mode refuses to start.
+func TestNewRemoteOIDCProvider(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	serveOIDCProvider(t, srv, nil)
+	var got []Problems
+	r, err := NewRemote(context.Background(), RemoteConfig{
+		Issuer:     srv.URL,
+		Resource:   "https://fhir.example.org/r4",
+		Fetch:      FetchConfig{Client: srv.Client()},
+		OnWarnings: func(ps Problems) { got = append(got, ps) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	d := r.Handler().Document()
+	if !slices.Equal(d.Capabilities, []string{"launch-standalone", "client-public", "client-confidential-symmetric", "permission-offline"}) ||
+		!slices.Equal(d.ResponseTypesSupported, []string{"code"}) || !slices.Contains(d.TokenEndpointAuthMethodsSupported, "none") {
+		t.Fatalf("served %+v", d)
+	}
+	ws := r.Warnings()
+	if len(got) != 1 || !slices.EqualFunc(got[0], ws, func(a, b Problem) bool { return a.Error() == b.Error() }) {
+		t.Fatalf("OnWarnings got %v, Warnings %v", got, ws)
+	}
+	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", ErrUnsupported) {
+		t.Fatalf("warnings %v", ws)
+	}
+	ws[0].Detail = "changed"
+	if r.Warnings()[0].Detail == "changed" {
+		t.Fatal("Warnings returned the Remote's own slice")
+	}
+	if prm := r.ProtectedResourceHandler().Metadata(); prm.Resource != "https://fhir.example.org/r4" || !slices.Equal(prm.ScopesSupported, d.ScopesSupported) {
+		t.Fatalf("protected resource %+v", prm)
+	}
+
+	// The same refreshed: no new report. Changed: reported.
+	if err := r.Refresh(context.Background()); err != nil || len(got) != 1 {
+		t.Fatalf("refresh: %v, reports %d", err, len(got))
+	}
+	serveOIDCProvider(t, srv, smartConfigured)
+	if err := r.Refresh(context.Background()); err != nil || len(got) != 2 {
+		t.Fatalf("refresh: %v, reports %d", err, len(got))
+	}
+	if f := findingsOf(got[1]); len(f) != 0 || !r.Handler().Document().HasCapability(CapabilityClientConfidentialAsymmetric) {
+		t.Fatalf("after the server was fixed: findings %v, capabilities %q", f, r.Handler().Document().Capabilities)
+	}
+
+	t.Run("strict", func(t *testing.T) {
+		serveOIDCProvider(t, srv, nil)
+		r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Strict: true, Fetch: FetchConfig{Client: srv.Client()}})
+		if err == nil {
+			r.Stop()
+			t.Fatal("strict mode started")
+		}
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("explicit capabilities", func(t *testing.T) {
+		serveOIDCProvider(t, srv, nil)
+		r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Local: &Document{Capabilities: demoCapabilities},
+			Fetch: FetchConfig{Client: srv.Client()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Stop()
+		if r.Handler().Document().HasCapability(CapabilityClientConfidentialAsymmetric) {
+			t.Fatal("asymmetric clients advertised without RS384 or ES384")
+		}
+	})
 }

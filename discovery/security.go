@@ -32,7 +32,11 @@ const (
 type Security struct {
 	// Extension holds the oauth-uris extension.
 	Extension []Extension `json:"extension,omitempty"`
-	// CORS says the server supports CORS (the discovery endpoints do).
+	// CORS says the FHIR API answers cross-origin requests (FHIR: "Server
+	// adds CORS headers when responding to requests"). Only the server
+	// knows: Document.Security leaves it false, middleware.Guard sets it
+	// when its CORS is configured for the API. The public discovery
+	// documents allow any origin either way.
 	CORS bool `json:"cors,omitempty"`
 	// Service holds the SMART-on-FHIR coding.
 	Service []CodeableConcept `json:"service,omitempty"`
@@ -71,7 +75,8 @@ type Coding struct {
 
 // Security returns the CapabilityStatement rest.security block carrying
 // d's endpoints: authorize, token, register, manage, introspect and
-// revoke, each only when set.
+// revoke, each only when set. Its CORS is false: set it when the FHIR API
+// answers cross-origin requests.
 func (d *Document) Security() *Security {
 	var uris []Extension
 	for _, e := range []struct{ name, url string }{
@@ -88,7 +93,6 @@ func (d *Document) Security() *Security {
 	}
 	return &Security{
 		Extension: []Extension{{URL: OAuthURIsExtension, Extension: uris}},
-		CORS:      true,
 		Service: []CodeableConcept{{
 			Coding: []Coding{{System: SecurityServiceSystem, Code: SecurityServiceSMART, Display: SecurityServiceSMART}},
 			Text:   "OAuth 2.0 with the SMART App Launch profile",
@@ -120,7 +124,8 @@ var ErrNotCapabilityStatement = errors.New("discovery: not a CapabilityStatement
 // merged into the security element of every server rest entry (mode
 // "server" or no mode); a statement without one gets a server rest entry.
 // In each security element an existing oauth-uris extension and
-// SMART-on-FHIR service coding are replaced, cors is set to true, and every
+// SMART-on-FHIR service coding are replaced, cors is set to sec.CORS
+// (true or false: what the statement said before is not kept), and every
 // other member, here and elsewhere in the statement, is kept as it was,
 // in its order. Objects with a repeated member name are refused (JSON
 // parsers disagree on which one counts). The output is indented when the input spans several lines,
@@ -171,11 +176,11 @@ func PatchCapabilityStatement(cs []byte, sec *Security) ([]byte, error) {
 		patched = true
 	}
 	if !patched {
-		secJSON, err := json.Marshal(sec)
+		secObj, err := mergeSecurity(nil, sec)
 		if err != nil {
 			return nil, err
 		}
-		entry := object{{"mode", json.RawMessage(`"server"`)}, {"security", secJSON}}
+		entry := object{{"mode", json.RawMessage(`"server"`)}, {"security", secObj.marshal()}}
 		rests = append(rests, entry.marshal())
 	}
 	restJSON, err := json.Marshal(rests)
@@ -229,6 +234,8 @@ func mergeSecurity(o object, sec *Security) (object, error) {
 	}
 	if sec.CORS {
 		o.set("cors", json.RawMessage("true"))
+	} else {
+		o.set("cors", json.RawMessage("false"))
 	}
 	// service: drop existing SMART-on-FHIR codings, ours first.
 	var svcs []json.RawMessage

@@ -20,7 +20,7 @@ func TestSecurityFromDocument(t *testing.T) {
 			t.Errorf("%s = %q, want %q", sub, got, want)
 		}
 	}
-	if !sec.CORS || len(sec.Service) != 1 || !isSMARTService(sec.Service[0]) {
+	if sec.CORS || len(sec.Service) != 1 || !isSMARTService(sec.Service[0]) {
 		t.Fatalf("security %+v", sec)
 	}
 
@@ -129,7 +129,7 @@ func TestPatchCapabilityStatement(t *testing.T) {
 				if r.Mode == "client" {
 					continue
 				}
-				if r.Security == nil || r.Security.OAuthURI("token") != sec.OAuthURI("token") || !r.Security.CORS {
+				if r.Security == nil || r.Security.OAuthURI("token") != sec.OAuthURI("token") || r.Security.CORS != sec.CORS {
 					t.Fatalf("rest security %+v", r.Security)
 				}
 			}
@@ -155,5 +155,46 @@ func TestPatchIdempotent(t *testing.T) {
 	}
 	if string(once) != string(twice) {
 		t.Fatalf("not idempotent:\n%s\n%s", once, twice)
+	}
+}
+
+// TestPatchCORS: security.cors says what sec.CORS says, whatever the
+// statement claimed before; a server whose API answers no cross-origin
+// request must not claim CORS (the discovery documents always allow any
+// origin, but they are not the API).
+func TestPatchCORS(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   string
+		cors bool
+	}{
+		{"claimed, not configured", `{"resourceType":"CapabilityStatement","rest":[{"mode":"server","security":{"cors":true}}]}`, false},
+		{"not claimed, configured", `{"resourceType":"CapabilityStatement","rest":[{"mode":"server","security":{"cors":false}}]}`, true},
+		{"no rest, configured", `{"resourceType":"CapabilityStatement"}`, true},
+		{"no rest, not configured", `{"resourceType":"CapabilityStatement"}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sec := validDocument().Security()
+			sec.CORS = tt.cors
+			out, err := PatchCapabilityStatement([]byte(tt.in), sec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cs struct {
+				Rest []struct {
+					Security map[string]any `json:"security"`
+				} `json:"rest"`
+			}
+			if err := json.Unmarshal(out, &cs); err != nil || len(cs.Rest) != 1 {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if got, ok := cs.Rest[0].Security["cors"].(bool); !ok || got != tt.cors {
+				t.Fatalf("cors = %v, want %v: %s", cs.Rest[0].Security["cors"], tt.cors, out)
+			}
+			again, err := PatchCapabilityStatement(out, sec)
+			if err != nil || string(again) != string(out) {
+				t.Fatalf("not idempotent: %v\n%s\n%s", err, out, again)
+			}
+		})
 	}
 }

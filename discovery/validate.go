@@ -261,10 +261,13 @@ func isURI(s string) bool {
 // Warnings: issuer without sso-openid-connect; http URLs; missing
 // recommended members; passthrough and unknown simple capability names;
 // the deprecated smart_app_state_endpoint; duplicates; grant types other
-// than authorization_code and client_credentials; scopes_supported
-// offering scopes whose capability is not advertised (v1 or v2 syntax,
-// patient/ or user/ scopes, openid and fhirUser, offline_access,
-// online_access) or system/ scopes without client_credentials.
+// than authorization_code and client_credentials; client-public with
+// token_endpoint_auth_methods_supported lacking "none" (Normalize adds
+// it), and "none" without client-public; scopes_supported offering scopes
+// whose capability is not advertised (v1 or v2 syntax, patient/ or user/
+// scopes, openid and fhirUser, offline_access, online_access, launch,
+// launch/patient, launch/encounter) or system/ scopes without
+// client_credentials.
 func (d *Document) Validate() Problems {
 	v := &validator{}
 	sso := d.HasCapability(CapabilitySSOOpenIDConnect)
@@ -322,6 +325,12 @@ func (d *Document) Validate() Problems {
 		if !contains(d.TokenEndpointAuthSigningAlgValuesSupported, algRS384) && !contains(d.TokenEndpointAuthSigningAlgValuesSupported, algES384) {
 			v.add(SeverityError, "token_endpoint_auth_signing_alg_values_supported", ErrMissingValue, "capability client-confidential-asymmetric needs RS384 or ES384")
 		}
+	}
+	if d.HasCapability(CapabilityClientPublic) && len(d.TokenEndpointAuthMethodsSupported) > 0 && !contains(d.TokenEndpointAuthMethodsSupported, AuthNone) {
+		v.add(SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue, "capability client-public: public clients authenticate with %q; it is served with it", AuthNone)
+	}
+	if contains(d.TokenEndpointAuthMethodsSupported, AuthNone) && !d.HasCapability(CapabilityClientPublic) {
+		v.add(SeverityWarning, "token_endpoint_auth_methods_supported", ErrUnexpected, "%q (public clients) is listed but capability client-public is not advertised", AuthNone)
 	}
 	if d.HasCapability(CapabilityClientConfidentialSymmetric) && len(d.TokenEndpointAuthMethodsSupported) > 0 &&
 		!contains(d.TokenEndpointAuthMethodsSupported, AuthClientSecretBasic) && !contains(d.TokenEndpointAuthMethodsSupported, AuthClientSecretPost) {
@@ -399,47 +408,70 @@ func (d *Document) Validate() Problems {
 // scopeConsistency warns when scopes_supported offers scopes whose
 // capability (or grant type) the document does not advertise.
 func (v *validator) scopeConsistency(d *Document) {
-	need := func(i int, scope, what string, ok bool) {
-		if !ok {
-			v.add(SeverityWarning, fmt.Sprintf("scopes_supported[%d]", i), ErrMissingValue, "%q is offered but %s is not advertised", scope, what)
-		}
-	}
 	for i, s := range d.ScopesSupported {
-		switch s {
-		case "openid", "fhirUser", "profile":
-			need(i, s, "capability sso-openid-connect", d.HasCapability(CapabilitySSOOpenIDConnect))
-			continue
-		case "offline_access":
-			need(i, s, "capability permission-offline", d.HasCapability(CapabilityPermissionOffline))
-			continue
-		case "online_access":
-			need(i, s, "capability permission-online", d.HasCapability(CapabilityPermissionOnline))
-			continue
-		}
-		ctx, rest, ok := strings.Cut(s, "/")
-		if !ok {
-			continue
-		}
-		switch ctx {
-		case "patient":
-			need(i, s, "capability permission-patient", d.HasCapability(CapabilityPermissionPatient))
-		case "user":
-			need(i, s, "capability permission-user", d.HasCapability(CapabilityPermissionUser))
-		case "system":
-			need(i, s, "grant type client_credentials", contains(d.GrantTypesSupported, GrantClientCredentials))
-		default:
-			continue
-		}
-		dot := strings.LastIndexByte(rest, '.')
-		if dot < 0 {
-			continue
-		}
-		perm, _, _ := strings.Cut(rest[dot+1:], "?")
-		switch {
-		case perm == "read" || perm == "write" || perm == "*":
-			need(i, s, "capability permission-v1", d.HasCapability(CapabilityPermissionV1))
-		case perm != "" && strings.Trim(perm, "cruds") == "":
-			need(i, s, "capability permission-v2", d.HasCapability(CapabilityPermissionV2))
+		if what, ok, _ := scopeNeeds(d, s); !ok {
+			v.add(SeverityWarning, fmt.Sprintf("scopes_supported[%d]", i), ErrMissingValue, "%q is offered but %s is not advertised", s, what)
 		}
 	}
+}
+
+// scopeNeeds says what scope s needs from d: a capability or grant type
+// (what), whether d advertises it (ok), and whether s is a scope SMART
+// defines at all (known). A SMART resource scope may need two things (its
+// context and its syntax); what names the first one missing.
+func scopeNeeds(d *Document, s string) (what string, ok, known bool) {
+	has := func(c string) bool { return d.HasCapability(c) }
+	launch := has(CapabilityLaunchEHR) || has(CapabilityLaunchStandalone)
+	switch s {
+	case "openid", "fhirUser", "profile":
+		return "capability sso-openid-connect", has(CapabilitySSOOpenIDConnect), true
+	case "offline_access":
+		return "capability permission-offline", has(CapabilityPermissionOffline), true
+	case "online_access":
+		return "capability permission-online", has(CapabilityPermissionOnline), true
+	case "launch":
+		return "capability launch-ehr", has(CapabilityLaunchEHR), true
+	case "launch/patient":
+		return "capability context-ehr-patient or context-standalone-patient",
+			has(CapabilityContextEHRPatient) || has(CapabilityContextStandalonePatient), true
+	case "launch/encounter":
+		return "capability context-ehr-encounter or context-standalone-encounter",
+			has(CapabilityContextEHREncounter) || has(CapabilityContextStandaloneEncounter), true
+	}
+	ctx, rest, found := strings.Cut(s, "/")
+	if !found {
+		return "", true, false
+	}
+	switch ctx {
+	case "launch":
+		// launch/<type>, launch/<type>?role=...: other launch context.
+		return "capability launch-ehr or launch-standalone", launch, true
+	case "patient":
+		what, ok = "capability permission-patient", has(CapabilityPermissionPatient)
+	case "user":
+		what, ok = "capability permission-user", has(CapabilityPermissionUser)
+	case "system":
+		what, ok = "grant type client_credentials", contains(d.GrantTypesSupported, GrantClientCredentials)
+	default:
+		return "", true, false
+	}
+	rest, _, _ = strings.Cut(rest, "?") // granular constraints may hold dots
+	dot := strings.LastIndexByte(rest, '.')
+	if dot < 0 {
+		return what, ok, false
+	}
+	perm := rest[dot+1:]
+	var syntax string
+	switch {
+	case perm == "read" || perm == "write" || perm == "*":
+		syntax = CapabilityPermissionV1
+	case perm != "" && strings.Trim(perm, "cruds") == "":
+		syntax = CapabilityPermissionV2
+	default:
+		return what, ok, false
+	}
+	if !ok {
+		return what, false, true
+	}
+	return "capability " + syntax, has(syntax), true
 }

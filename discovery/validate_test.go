@@ -3,6 +3,7 @@ package discovery
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -459,5 +460,71 @@ func TestDocumentJSON(t *testing.T) {
 	only := &Document{Extensions: map[string]json.RawMessage{"x": json.RawMessage(` [1, 2] `), "token_endpoint": json.RawMessage(`"https://evil"`)}}
 	if b, err := json.Marshal(only); err != nil || string(b) != `{"x":[1,2]}` {
 		t.Fatalf("%s %v", b, err)
+	}
+}
+
+// TestClientPublicNone: a document advertising public clients lists the
+// "none" method (or is served with it), and "none" alone, without the
+// capability, is reported.
+func TestClientPublicNone(t *testing.T) {
+	d := validDocument()
+	d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic", "private_key_jwt"}
+	if !hasProblem(d.Validate(), SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue) {
+		t.Fatalf("no warning: %v", d.Validate())
+	}
+	h := mustHandler(t, d, HandlerConfig{})
+	if got := h.Document().TokenEndpointAuthMethodsSupported; !slices.Equal(got, []string{"client_secret_basic", "private_key_jwt", "none"}) {
+		t.Fatalf("served %q", got)
+	}
+	if len(d.TokenEndpointAuthMethodsSupported) != 2 {
+		t.Fatal("NewHandler modified the document")
+	}
+	// An absent list stays absent: "none" alone would deny the
+	// confidential clients.
+	d.TokenEndpointAuthMethodsSupported = nil
+	d.Capabilities = remove(d.Capabilities, "client-confidential-asymmetric")
+	if got := mustHandler(t, d, HandlerConfig{}).Document().TokenEndpointAuthMethodsSupported; got != nil {
+		t.Fatalf("served %q", got)
+	}
+	// Without client-public "none" is neither added nor expected.
+	d = validDocument()
+	d.Capabilities = remove(d.Capabilities, "client-public")
+	if !hasProblem(d.Validate(), SeverityWarning, "token_endpoint_auth_methods_supported", ErrUnexpected) {
+		t.Fatalf("none without client-public: %v", d.Validate())
+	}
+	d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic"}
+	if ps := d.Validate(); hasProblem(ps, SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue) ||
+		slices.Contains(d.Normalize().TokenEndpointAuthMethodsSupported, "none") {
+		t.Fatalf("none expected without client-public: %v", ps)
+	}
+}
+
+func TestLaunchScopeConsistency(t *testing.T) {
+	tests := []struct {
+		scope string
+		drop  []string
+	}{
+		{"launch", []string{"launch-ehr"}},
+		{"launch/patient", []string{"context-ehr-patient", "context-standalone-patient"}},
+		{"launch/encounter", []string{"context-ehr-encounter", "context-standalone-encounter"}},
+		{"launch/Questionnaire?role=https://example.org/role", []string{"launch-ehr", "launch-standalone"}},
+		{"patient/Observation.rs?code=http://loinc.org|4548-4", []string{"permission-v2"}},
+		{"user/Observation.read?x=a.b", []string{"permission-v1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scope, func(t *testing.T) {
+			d := validDocument()
+			d.Capabilities = append(d.Capabilities, "context-ehr-encounter")
+			d.ScopesSupported = []string{tt.scope}
+			if hasProblem(d.Validate(), SeverityWarning, "scopes_supported[0]", ErrMissingValue) {
+				t.Fatalf("warning on a consistent document: %v", d.Validate())
+			}
+			for _, c := range tt.drop {
+				d.Capabilities = remove(d.Capabilities, c)
+			}
+			if !hasProblem(d.Validate(), SeverityWarning, "scopes_supported[0]", ErrMissingValue) {
+				t.Fatalf("no warning without %v: %v", tt.drop, d.Validate())
+			}
+		})
 	}
 }

@@ -156,9 +156,9 @@ type Authorizer struct {
 	enforceEncounter  bool
 	requireEncounter  bool
 	encounterDef      *compartment.Definition
-	ops           map[string]*Operation
-	granular      GranularSearch
-	spVersion     searchparam.Version
+	ops               map[string]*Operation
+	granular          GranularSearch
+	spVersion         searchparam.Version
 }
 
 // NewAuthorizer validates cfg and returns its Authorizer.

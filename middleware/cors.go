@@ -1,7 +1,10 @@
 package middleware
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,9 +17,17 @@ import (
 // itself: a preflight never reaches the FHIR handler.
 type CORSConfig struct {
 	// AllowedOrigins lists the origins ("https://app.example.org") allowed to
-	// call the API; "*" allows any origin. Empty means CORS is off: no CORS
-	// headers, and preflights are refused with 403. CORS copies it:
+	// call the API; a lone "*" allows any origin. Empty means CORS is off: no
+	// CORS headers, and preflights are refused with 403. CORS copies it:
 	// changing the slice afterwards changes nothing.
+	//
+	// Origins are compared byte for byte with the request's Origin header,
+	// so each must be written as browsers send it: scheme://host[:port],
+	// lower case, without the default port, path, trailing slash, query or
+	// fragment (see ValidateOrigins). New refuses a list that is not; CORS
+	// alone cannot report it, and an entry written otherwise never matches.
+	// The public discovery documents served by a Guard allow any origin
+	// whatever this list says.
 	AllowedOrigins []string
 	// AllowOrigin, when set, decides instead of AllowedOrigins (for example
 	// from a client registry).
@@ -172,4 +183,185 @@ func CORSForClient(cfg CORSConfig) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// ErrInvalidOrigin is wrapped by the errors of ValidateOrigin,
+// ValidateOrigins and ParseOrigins.
+var ErrInvalidOrigin = errors.New("invalid CORS origin")
+
+// maxOriginLen bounds an origin: a host name has at most 253 bytes.
+const maxOriginLen = len("https://") + 253 + len(":65535")
+
+// ValidateOrigin checks that s is an origin exactly as a browser sends it
+// in the Origin header (RFC 6454 §6.2, the WHATWG URL serialisation), so
+// that comparing it with the header byte for byte is right:
+//
+//   - scheme "https" or "http", lower case, then "://";
+//   - a host: a DNS name or IPv4 address in lower case (internationalised
+//     names in their xn-- form), or an IPv6 address in brackets, in its
+//     canonical lower-case form;
+//   - an optional port, 1 to 65535, without leading zeros, and never the
+//     scheme's default (443, 80): browsers leave it out;
+//   - nothing else: no path (not even a trailing slash), query, fragment,
+//     user information, space or wildcard.
+//
+// The opaque origin "null" (sandboxed frames, file: pages, some redirects)
+// is refused: allowing it would let any such document in. The error names
+// s and says what is wrong; it wraps ErrInvalidOrigin.
+func ValidateOrigin(s string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("middleware: %w %q: %s", ErrInvalidOrigin, s, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case s == "":
+		return bad("empty")
+	case s == "*":
+		return bad("a wildcard is allowed only as the whole list")
+	case strings.EqualFold(s, "null"):
+		return bad("the opaque origin null is sent by sandboxed frames and file: pages; it cannot be allowed")
+	case len(s) > maxOriginLen:
+		return bad("longer than %d bytes", maxOriginLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return bad("contains a space, a control or a non-ASCII character (write internationalised host names in their xn-- form)")
+		}
+	}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return bad("not scheme://host[:port]")
+	}
+	switch {
+	case scheme == "https" || scheme == "http":
+	case strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http"):
+		return bad("the scheme must be lower case, as browsers send it")
+	default:
+		return bad("the scheme must be https or http")
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		switch {
+		case rest[i:] == "/":
+			return bad("has a trailing slash; an origin has no path: write %s", s[:len(s)-1])
+		case rest[i] == '/':
+			return bad("has a path; an origin is scheme://host[:port]")
+		default:
+			return bad("has a query or fragment; an origin is scheme://host[:port]")
+		}
+	}
+	if strings.ContainsAny(rest, "@\\") {
+		return bad("has user information or a backslash")
+	}
+	if strings.Contains(rest, "*") {
+		return bad("wildcards are not supported in an origin: list each origin, or allow any with a lone *")
+	}
+	host, port := rest, ""
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return bad("unterminated IPv6 address")
+		}
+		host, port = rest[:end+1], rest[end+1:]
+		if port != "" && port[0] != ':' {
+			return bad("unexpected characters after the IPv6 address")
+		}
+		port = strings.TrimPrefix(port, ":")
+		addr, err := netip.ParseAddr(host[1 : len(host)-1])
+		if err != nil || !addr.Is6() || addr.Zone() != "" {
+			return bad("%s is not an IPv6 address", host)
+		}
+		if canon := "[" + addr.String() + "]"; canon != host {
+			return bad("write the IPv6 address as browsers do: %s", canon)
+		}
+	} else {
+		if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+			host, port = rest[:i], rest[i+1:]
+		}
+		if err := checkOriginHost(host); err != "" {
+			return bad("%s", err)
+		}
+	}
+	if port != "" || strings.HasSuffix(rest, ":") {
+		n, err := strconv.Atoi(port)
+		switch {
+		case port == "" || err != nil || strings.TrimLeft(port, "0123456789") != "":
+			return bad("the port must be a number")
+		case port[0] == '0' || n < 1 || n > 65535:
+			return bad("the port must be 1 to 65535, without leading zeros")
+		case (scheme == "https" && n == 443) || (scheme == "http" && n == 80):
+			return bad("browsers leave out the default port: write %s://%s", scheme, host)
+		}
+	}
+	return nil
+}
+
+// checkOriginHost checks a DNS name or IPv4 address as browsers serialise
+// it; it returns what is wrong, or "".
+func checkOriginHost(host string) string {
+	if host == "" {
+		return "no host"
+	}
+	if len(host) > 253 {
+		return "the host name is longer than 253 bytes"
+	}
+	if strings.ToLower(host) != host {
+		return "the host must be lower case, as browsers send it"
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" {
+			return "the host has an empty label (a leading, trailing or double dot)"
+		}
+		if len(label) > 63 {
+			return "a host label is longer than 63 bytes"
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Sprintf("the host holds %q", c)
+			}
+		}
+	}
+	// An all-numeric name is an IPv4 address to a browser, which rewrites
+	// forms like 127.1 or 0x7f.0.0.1; only the dotted-decimal form matches.
+	if strings.Trim(host, "0123456789.") == "" {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is4() || a.String() != host {
+			return "not a dotted-decimal IPv4 address"
+		}
+	}
+	return ""
+}
+
+// ValidateOrigins checks a CORSConfig.AllowedOrigins list: every entry
+// passes ValidateOrigin, or the list is exactly ["*"] (any origin). The
+// error names the first bad entry; it wraps ErrInvalidOrigin. An empty
+// list (CORS off) is valid.
+func ValidateOrigins(origins []string) error {
+	if len(origins) == 1 && origins[0] == "*" {
+		return nil
+	}
+	for _, o := range origins {
+		if o == "*" {
+			return fmt.Errorf("middleware: %w \"*\": any origin is allowed by a lone * only, not next to other origins", ErrInvalidOrigin)
+		}
+		if err := ValidateOrigin(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseOrigins reads a comma-separated list of origins, such as the value
+// of a command-line flag: items are trimmed of spaces, empty items are
+// dropped, and the list must pass ValidateOrigins. An empty list gives nil
+// (CORS off).
+func ParseOrigins(list string) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(list, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	if err := ValidateOrigins(out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

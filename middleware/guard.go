@@ -21,18 +21,27 @@ type Config struct {
 	// Auth configures Authenticate. Auth.Audience defaults to
 	// Authorize.BaseURL, the audience SMART tokens carry.
 	Auth AuthConfig
-	// CORS configures cross-origin access; with no AllowedOrigins (and no
-	// AllowOrigin) no CORS headers are sent.
+	// CORS configures cross-origin access to the FHIR API (token-bearing
+	// requests); with no AllowedOrigins (and no AllowOrigin) the API sends
+	// no CORS headers. New refuses AllowedOrigins that ValidateOrigins
+	// refuses. The public documents (the well-known documents and
+	// /metadata) allow any origin whatever this says: SMART requires it.
 	CORS CORSConfig
 	// SMARTConfiguration, when set, is served at
 	// <base>/.well-known/smart-configuration, without a token.
 	SMARTConfiguration *discovery.Handler
-	// ProtectedResource, when set, is served at
-	// <base>/.well-known/oauth-protected-resource (RFC 9728), without a token.
+	// ProtectedResource, when set, is served without a token at the RFC 9728
+	// location, /.well-known/oauth-protected-resource followed by the base
+	// path, and at <base>/.well-known/oauth-protected-resource. The first is
+	// outside the FHIR base: when the router sends only the base to Handler,
+	// register it with MountProtectedResource. A
+	// *discovery.ProtectedResourceHandler must name the FHIR base URL
+	// (Authorize.BaseURL) as its resource, or New fails.
 	ProtectedResource http.Handler
 	// PatchCapabilities merges the SMART security block of
 	// SMARTConfiguration into the CapabilityStatement the wrapped handler
-	// serves at <base>/metadata, so both always agree.
+	// serves at <base>/metadata, so both always agree. Its cors flag says
+	// whether CORS is configured for the API.
 	PatchCapabilities bool
 }
 
@@ -45,6 +54,8 @@ type Guard struct {
 	basePath string
 	cors     func(http.Handler) http.Handler
 	client   func(http.Handler) http.Handler
+	corsAPI  bool                    // CORS is configured for the API
+	public   map[string]http.Handler // escaped request path → public document
 }
 
 // New validates cfg and builds the Guard. The Guard keeps copies of the
@@ -59,6 +70,9 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.PatchCapabilities && cfg.SMARTConfiguration == nil {
 		return nil, errors.New("middleware: PatchCapabilities needs SMARTConfiguration")
 	}
+	if err := ValidateOrigins(cfg.CORS.AllowedOrigins); err != nil {
+		return nil, fmt.Errorf("middleware: Config.CORS.AllowedOrigins: %w", err)
+	}
 	// The caller keeps its slices: NewAuthorizer and CORS copy theirs, and
 	// the Guard copies the Authenticator's allow-lists, so that changing
 	// cfg afterwards cannot widen the stack.
@@ -69,15 +83,60 @@ func New(cfg Config) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
+	var prPaths []string
+	if cfg.ProtectedResource != nil {
+		if prh, ok := cfg.ProtectedResource.(*discovery.ProtectedResourceHandler); ok {
+			base := strings.TrimRight(cfg.Authorize.BaseURL, "/")
+			if res := prh.Metadata().Resource; res != base && res != cfg.Authorize.BaseURL {
+				return nil, fmt.Errorf("middleware: Config.ProtectedResource names the resource %q, not the FHIR base URL %q (RFC 9728 §3.3: clients compare them exactly)", res, base)
+			}
+		}
+		if prPaths, err = discovery.ProtectedResourcePaths(cfg.Authorize.BaseURL); err != nil {
+			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", err)
+		}
+	}
 	authn, err := NewAuthenticator(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by NewAuthorizer
-	g := &Guard{authn: authn, authz: authz, cfg: cfg, basePath: strings.TrimRight(u.EscapedPath(), "/")}
+	g := &Guard{authn: authn, authz: authz, cfg: cfg, basePath: strings.TrimRight(u.EscapedPath(), "/"),
+		public: map[string]http.Handler{}}
 	g.cors = CORS(cfg.CORS)
 	g.client = CORSForClient(cfg.CORS)
+	g.corsAPI = len(cfg.CORS.AllowedOrigins) > 0 || cfg.CORS.AllowOrigin != nil
+	if cfg.SMARTConfiguration != nil {
+		g.public[g.basePath+discovery.SMARTConfigurationPath] = publicDocument(cfg.SMARTConfiguration)
+	}
+	if cfg.ProtectedResource != nil {
+		h := publicDocument(cfg.ProtectedResource)
+		for _, p := range prPaths {
+			g.public[p] = h
+		}
+	}
 	return g, nil
+}
+
+// MountProtectedResource registers the RFC 9728 metadata
+// (Config.ProtectedResource) on mux, an http.ServeMux or a chi router, at
+// its RFC 9728 location, /.well-known/oauth-protected-resource followed by
+// the base path ("/.well-known/oauth-protected-resource/fhir" for a base
+// at /fhir), and at <base>/.well-known/oauth-protected-resource, served as
+// Handler serves it (no token, any origin). The RFC 9728 location is
+// outside the FHIR base, so a router that sends only the base to Handler
+// needs this. It registers nothing without Config.ProtectedResource, and
+// fails when the base path cannot be a routing pattern (see
+// discovery.MountProtectedResource).
+func (g *Guard) MountProtectedResource(mux discovery.Mux) error {
+	if g.cfg.ProtectedResource == nil {
+		return nil
+	}
+	paths, err := discovery.ProtectedResourcePaths(g.cfg.Authorize.BaseURL)
+	if err != nil {
+		return err
+	}
+	_, err = discovery.MountProtectedResource(mux, g.cfg.Authorize.BaseURL, g.public[paths[0]])
+	return err
 }
 
 // Authenticator returns the Guard's Authenticator.
@@ -91,36 +150,125 @@ func (g *Guard) Close() { g.authn.Close() }
 
 // Handler wraps next, the FHIR server, with the whole stack:
 //
-//	CORS (preflights answered) → public endpoints (well-known documents,
-//	/metadata) → Authenticate → Authorize → next
+//	public documents (well-known documents, /metadata): any origin, no token
+//	otherwise: CORS (configured origins; preflights answered) →
+//	Authenticate → Authorize → next
+//
+// The public documents answer every origin with
+// Access-Control-Allow-Origin: * and never allow credentials, preflights
+// included, as SMART requires of the discovery endpoints; the API answers
+// only the origins of Config.CORS.
 func (g *Guard) Handler(next http.Handler) http.Handler {
-	protected := g.authn.Handler(g.client(g.authz.Handler(next)))
+	api := g.cors(g.authn.Handler(g.client(g.authz.Handler(next))))
 	metadata := next
 	if g.cfg.PatchCapabilities {
 		metadata = g.patchCapabilities(next)
 	}
-	return g.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch rest, ok := strings.CutPrefix(r.URL.EscapedPath(), g.basePath); {
-		case !ok:
-			protected.ServeHTTP(w, r) // Authorize answers 404 outside the base
-		case rest == "/.well-known/smart-configuration" && g.cfg.SMARTConfiguration != nil:
-			g.cfg.SMARTConfiguration.ServeHTTP(w, r)
-		case rest == "/.well-known/oauth-protected-resource" && g.cfg.ProtectedResource != nil:
-			g.cfg.ProtectedResource.ServeHTTP(w, r)
-		case rest == "/metadata" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+	metadata = publicDocument(metadata)
+	metadataPath := g.basePath + "/metadata"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.EscapedPath()
+		if h, ok := g.public[path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if path == metadataPath && (r.Method == http.MethodGet || r.Method == http.MethodHead || IsPreflight(r)) {
 			if n, _ := countTokenParams(r.URL.RawQuery); n > 0 {
 				// Public, but an access token in its URL would still reach
 				// the server's logs.
+				setPublicCORS(w.Header())
 				writeError(w, g.authz.realm, invalidRequest("access tokens are not accepted in the URL",
 					fmt.Errorf("%w: access_token parameter on /metadata", ErrMalformedRequest)))
 				return
 			}
 			metadata.ServeHTTP(w, r)
-		default:
-			protected.ServeHTTP(w, r)
+			return
 		}
-	}))
+		api.ServeHTTP(w, r) // Authorize answers 404 outside the base
+	})
 }
+
+// Public documents: methods and preflight answers.
+const (
+	publicMethods        = "GET, HEAD, OPTIONS"
+	publicRequestHeaders = "Accept, If-None-Match, If-Modified-Since, Cache-Control"
+	publicPreflightAge   = "86400"
+)
+
+// publicDocument serves a public document (a discovery document,
+// /metadata) to any origin: a CORS preflight is answered here, and the
+// response carries Access-Control-Allow-Origin: * and no
+// Access-Control-Allow-Credentials, whatever h sets.
+func publicDocument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsPreflight(r) {
+			hdr := w.Header()
+			setPublicCORS(hdr)
+			hdr.Set("Access-Control-Allow-Methods", publicMethods)
+			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" && isHeaderList(req) {
+				hdr.Set("Access-Control-Allow-Headers", req)
+			} else {
+				hdr.Set("Access-Control-Allow-Headers", publicRequestHeaders)
+			}
+			hdr.Set("Access-Control-Max-Age", publicPreflightAge)
+			hdr.Add("Vary", "Access-Control-Request-Headers")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.ServeHTTP(&publicWriter{ResponseWriter: w}, r)
+	})
+}
+
+// setPublicCORS makes a response readable from any origin, without
+// credentials.
+func setPublicCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Del("Access-Control-Allow-Credentials")
+}
+
+// isHeaderList reports whether s is a short comma-separated list of HTTP
+// field names, safe to echo in Access-Control-Allow-Headers.
+func isHeaderList(s string) bool {
+	if len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~, ", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// publicWriter puts the public CORS headers on the response of a public
+// document just before its header is written, over any the handler set.
+type publicWriter struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (p *publicWriter) WriteHeader(code int) {
+	setPublicCORS(p.Header())
+	if code >= 200 {
+		p.done = true
+	}
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *publicWriter) Write(b []byte) (int, error) {
+	if !p.done {
+		setPublicCORS(p.Header())
+		p.done = true
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (p *publicWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // patchCapabilities merges the security block into JSON CapabilityStatements.
 func (g *Guard) patchCapabilities(next http.Handler) http.Handler {
@@ -135,7 +283,9 @@ func (g *Guard) patchCapabilities(next http.Handler) http.Handler {
 		body := rec.body.Bytes()
 		if rec.code() == http.StatusOK && !rec.overflow && isJSONMediaType(rec.header.Get("Content-Type")) {
 			if b, err := rec.decodedBody(); err == nil {
-				if patched, err := discovery.PatchCapabilityStatement(b, g.cfg.SMARTConfiguration.Security()); err == nil {
+				sec := g.cfg.SMARTConfiguration.Security()
+				sec.CORS = g.corsAPI
+				if patched, err := discovery.PatchCapabilityStatement(b, sec); err == nil {
 					body = patched
 					rec.header.Del("ETag")
 				} else {

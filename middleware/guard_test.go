@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -145,5 +146,250 @@ func TestGuardMetadataRefusesAccessTokens(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/metadata?_format=json", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("plain metadata: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// guardWith builds a Guard in front of a FHIR handler whose /metadata tries
+// to allow credentials from some origin (the Guard must override it), with
+// cfg edited by edit.
+func guardWith(t *testing.T, edit func(cfg *Config, as *smarttest.Server)) (*Guard, *smarttest.Server, *leakyFHIR, http.Handler) {
+	t.Helper()
+	as, err := smarttest.New(smarttest.Config{FHIRBase: testBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Close)
+	b, _ := json.Marshal(as.SMARTConfiguration())
+	var doc discovery.Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	dh, err := discovery.NewHandler(&doc, discovery.HandlerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prh, err := discovery.NewProtectedResourceHandler(doc.ProtectedResource(testBase, as.Issuer()), discovery.HandlerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()},
+		Auth: AuthConfig{JWKSURL: as.JWKSURL(), Issuers: []string{as.Issuer()}, InsecureAllowHTTPKeyURLs: true,
+			Logger: quietLogger()},
+		CORS:               CORSConfig{AllowedOrigins: []string{"https://app.example.org"}},
+		SMARTConfiguration: dh,
+		ProtectedResource:  prh,
+		PatchCapabilities:  true,
+	}
+	if edit != nil {
+		edit(&cfg, as)
+	}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	store := newLeaky()
+	store.resources["CapabilityStatement/cs"] = map[string]any{"resourceType": "CapabilityStatement", "id": "cs",
+		"rest": []any{map[string]any{"mode": "server", "security": map[string]any{"cors": true}}}}
+	fhir := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/metadata") {
+			w.Header().Set("Access-Control-Allow-Origin", "https://evil.example.org")
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+			store.write(w, 200, store.resources["CapabilityStatement/cs"])
+			return
+		}
+		store.ServeHTTP(w, r)
+	})
+	return g, as, store, g.Handler(fhir)
+}
+
+func preflightReq(target, origin, method, headers string) *http.Request {
+	r := httptest.NewRequest(http.MethodOptions, target, nil)
+	r.Header.Set("Origin", origin)
+	r.Header.Set("Access-Control-Request-Method", method)
+	if headers != "" {
+		r.Header.Set("Access-Control-Request-Headers", headers)
+	}
+	return r
+}
+
+// TestGuardPublicDocumentsCORS: the discovery documents and /metadata are
+// public: any origin may read them (Access-Control-Allow-Origin: *, never
+// with credentials), preflights included, whatever the API's origin list
+// says, and without reaching the FHIR handler for a preflight. The API
+// keeps its configured origins only.
+func TestGuardPublicDocumentsCORS(t *testing.T) {
+	for _, corsOn := range []bool{true, false} {
+		name := "API CORS configured"
+		if !corsOn {
+			name = "API CORS off"
+		}
+		t.Run(name, func(t *testing.T) {
+			_, as, store, h := guardWith(t, func(cfg *Config, _ *smarttest.Server) {
+				if !corsOn {
+					cfg.CORS = CORSConfig{}
+				}
+			})
+			public := []string{
+				"/fhir/.well-known/smart-configuration",
+				"/fhir/metadata",
+				"/fhir/.well-known/oauth-protected-resource",
+				"/.well-known/oauth-protected-resource/fhir",
+			}
+			for _, path := range public {
+				for _, origin := range []string{"https://app.example.org", "https://evil.example.org", "null"} {
+					r := httptest.NewRequest(http.MethodGet, "https://ehr.example.org"+path, nil)
+					r.Header.Set("Origin", origin)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, r)
+					if rec.Code != 200 || rec.Header().Get("Access-Control-Allow-Origin") != "*" || rec.Header().Get("Access-Control-Allow-Credentials") != "" {
+						t.Errorf("GET %s from %s: %d %v", path, origin, rec.Code, rec.Header())
+					}
+					before := len(store.calls())
+					rec = httptest.NewRecorder()
+					h.ServeHTTP(rec, preflightReq("https://ehr.example.org"+path, origin, "GET", "x-requested-with, if-none-match"))
+					if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "*" ||
+						rec.Header().Get("Access-Control-Allow-Credentials") != "" ||
+						!strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "GET") ||
+						!strings.Contains(rec.Header().Get("Access-Control-Allow-Headers"), "if-none-match") {
+						t.Errorf("preflight %s from %s: %d %v", path, origin, rec.Code, rec.Header())
+					}
+					if len(store.calls()) != before {
+						t.Errorf("preflight %s reached the FHIR handler", path)
+					}
+				}
+			}
+
+			// security.cors says whether the API answers browsers.
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/metadata", nil))
+			var cs struct {
+				Rest []struct {
+					Security map[string]any `json:"security"`
+				} `json:"rest"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &cs); err != nil || len(cs.Rest) != 1 || cs.Rest[0].Security["cors"] != corsOn {
+				t.Errorf("security.cors %v with API CORS %v: %s", cs.Rest[0].Security["cors"], corsOn, rec.Body)
+			}
+
+			// The API: configured origins only, never "*".
+			tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Observation.rs", Patient: "123"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for origin, want := range map[string]string{"https://app.example.org": "https://app.example.org", "https://evil.example.org": ""} {
+				if !corsOn {
+					want = ""
+				}
+				r := httptest.NewRequest(http.MethodGet, testBase+"/Observation/lab1", nil)
+				r.Header.Set("Authorization", "Bearer "+tok)
+				r.Header.Set("Origin", origin)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if rec.Code != 200 || rec.Header().Get("Access-Control-Allow-Origin") != want {
+					t.Errorf("API GET from %s: %d, allow-origin %q, want %q", origin, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"), want)
+				}
+				wantStatus := http.StatusNoContent
+				if want == "" {
+					wantStatus = http.StatusForbidden
+				}
+				rec = httptest.NewRecorder()
+				h.ServeHTTP(rec, preflightReq(testBase+"/Observation/lab1", origin, "GET", "authorization"))
+				if rec.Code != wantStatus || rec.Header().Get("Access-Control-Allow-Origin") != want {
+					t.Errorf("API preflight from %s: %d, allow-origin %q", origin, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+				}
+			}
+			// A path next to a public one is the API's.
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, preflightReq(testBase+"/.well-known/other", "https://evil.example.org", "GET", ""))
+			if rec.Code != http.StatusForbidden || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("preflight next to a public document: %d %v", rec.Code, rec.Header())
+			}
+			// Writes to /metadata are not public.
+			r := httptest.NewRequest(http.MethodPost, testBase+"/metadata", strings.NewReader("{}"))
+			r.Header.Set("Origin", "https://evil.example.org")
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusUnauthorized || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("POST /metadata: %d %v", rec.Code, rec.Header())
+			}
+		})
+	}
+}
+
+// TestGuardProtectedResourceLocations: RFC 9728 metadata answers at its
+// standard location (/.well-known/oauth-protected-resource + base path) and
+// under the base, names the FHIR base URL exactly, and is registered on a
+// router that sends only the base to the Guard by MountProtectedResource.
+func TestGuardProtectedResourceLocations(t *testing.T) {
+	g, as, _, h := guardWith(t, nil)
+	mux := http.NewServeMux()
+	mux.Handle("/fhir/", h)
+	if err := g.MountProtectedResource(mux); err != nil {
+		t.Fatal(err)
+	}
+	wantURL, err := discovery.ProtectedResourceMetadataURL(testBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{wantURL, testBase + "/.well-known/oauth-protected-resource"} {
+		for name, handler := range map[string]http.Handler{"guard": h, "mux": mux} {
+			rec := httptest.NewRecorder()
+			handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+			var prm discovery.ProtectedResourceMetadata
+			if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &prm) != nil {
+				t.Fatalf("%s %s: %d %s", name, target, rec.Code, rec.Body)
+			}
+			if prm.Resource != testBase || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != as.Issuer() {
+				t.Fatalf("%s %s: %+v", name, target, prm)
+			}
+		}
+	}
+	// Other resources' locations are not answered.
+	for _, target := range []string{"https://ehr.example.org/.well-known/oauth-protected-resource",
+		"https://ehr.example.org/.well-known/oauth-protected-resource/fhir/Patient",
+		"https://ehr.example.org/.well-known/oauth-protected-resource/fhirx"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		if rec.Code == 200 {
+			t.Errorf("%s answered", target)
+		}
+	}
+
+	t.Run("resource must be the base URL", func(t *testing.T) {
+		for _, res := range []string{"https://ehr.example.org/fhir/", "https://ehr.example.org/FHIR", "https://ehr.example.org", "http://ehr.example.org/fhir"} {
+			prh, err := discovery.NewProtectedResourceHandler(&discovery.ProtectedResourceMetadata{Resource: res,
+				AuthorizationServers: []string{"https://as.example.org"}, ScopesSupported: []string{"patient/*.rs"}}, discovery.HandlerConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = New(Config{Authorize: AuthorizeConfig{BaseURL: testBase}, ProtectedResource: prh,
+				Auth: AuthConfig{JWKSURL: "https://as.example.org/jwks", Issuers: []string{"https://as.example.org"}}})
+			if err == nil || !strings.Contains(err.Error(), res) {
+				t.Errorf("resource %q: %v", res, err)
+			}
+		}
+	})
+	t.Run("no protected resource: nothing mounted", func(t *testing.T) {
+		g, _, _, _ := guardWith(t, func(cfg *Config, _ *smarttest.Server) { cfg.ProtectedResource = nil })
+		rec := recordingMux{}
+		if err := g.MountProtectedResource(rec); err != nil || len(rec) != 0 {
+			t.Fatalf("%v %v", err, rec)
+		}
+	})
+}
+
+type recordingMux map[string]http.Handler
+
+func (m recordingMux) Handle(p string, h http.Handler) { m[p] = h }
+
+func TestGuardRefusesBadOrigins(t *testing.T) {
+	for _, origins := range [][]string{{"https://app.example.org/"}, {"*", "https://app.example.org"}, {"null"}, {"https://*.example.org"}} {
+		_, err := New(Config{Authorize: AuthorizeConfig{BaseURL: testBase}, CORS: CORSConfig{AllowedOrigins: origins},
+			Auth: AuthConfig{JWKSURL: "https://as.example.org/jwks", Issuers: []string{"https://as.example.org"}}})
+		if !errors.Is(err, ErrInvalidOrigin) {
+			t.Errorf("%q: %v", origins, err)
+		}
 	}
 }

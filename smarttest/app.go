@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/scope"
 )
 
 // TokenResponse is a token endpoint response (SMART App Launch 2.2 §"Obtain
@@ -56,9 +58,10 @@ type AppLaunch struct {
 	RedirectURI string
 	// Scope is the requested scope string.
 	Scope string
-	// Launch is the launch value of an EHR launch (from RegisterLaunch);
-	// empty for a standalone launch. With a Launch, the scope "launch" is
-	// added when missing.
+	// Launch is the launch value of an EHR launch (from RegisterLaunch or
+	// the launch simulator); empty for a standalone launch. With a Launch,
+	// the scope "launch" is added when Scope holds no launch scope at all
+	// (neither launch nor launch/...), as npm fhirclient does.
 	Launch string
 	// Audience is the aud parameter. Default the FHIR base.
 	Audience string
@@ -86,7 +89,7 @@ func (s *Server) LaunchApp(ctx context.Context, a AppLaunch) (*TokenResponse, er
 	if a.Audience == "" {
 		a.Audience = s.fhirBase
 	}
-	if a.Launch != "" && !strings.Contains(" "+a.Scope+" ", " launch ") {
+	if a.Launch != "" && len(scope.ParseSet(a.Scope).Launches()) == 0 {
 		a.Scope = strings.TrimSpace("launch " + a.Scope)
 	}
 	verifier := randomString(32)
@@ -144,7 +147,10 @@ func (s *Server) LaunchApp(ctx context.Context, a AppLaunch) (*TokenResponse, er
 
 // Refresh redeems a refresh token at the token endpoint over HTTP. scope,
 // when not empty, narrows the new access token. The response carries the
-// rotated refresh token.
+// rotated refresh token. With a clientSecret the client authenticates with
+// client_secret_basic; without one, clientID is sent as client_id, and an
+// empty clientID sends none, as SMART's refresh request for a public client
+// does (the refresh token identifies the client).
 func (s *Server) Refresh(ctx context.Context, clientID, clientSecret, refreshToken, scope string) (*TokenResponse, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
 	if scope != "" {

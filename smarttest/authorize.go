@@ -22,6 +22,7 @@ type authRequest struct {
 	scopes      []string // granted
 	user        string   // fhirUser
 	ctx         launchClaims
+	pickPatient bool      // the consent page lets the user pick the patient
 	expires     time.Time // consent page requests only
 }
 
@@ -134,15 +135,15 @@ func (s *Server) checkAuthorize(q url.Values) (req *authRequest, redirErr *oauth
 	granted := scope.ParseSet(strings.Join(req.scopes, " "))
 	req.user = s.cfg.User
 	if lv := q.Get("launch"); lv != "" {
-		// EHR launch.
-		if !requested.LaunchContext("") {
+		// EHR launch. SMART has the app ask for the scope launch; npm
+		// fhirclient sends only launch/patient when the app asks for it, so
+		// any launch scope will do.
+		if len(requested.Launches()) == 0 {
 			return bad("invalid_scope", "a launch parameter needs the launch scope")
 		}
-		s.mu.Lock()
-		lc, found := s.launches[lv]
-		s.mu.Unlock()
-		if !found {
-			return bad("invalid_request", "unknown launch value")
+		lc, why := s.takeLaunch(lv, redirect)
+		if lc == nil {
+			return bad("invalid_request", why)
 		}
 		banner := lc.NeedPatientBanner
 		req.ctx = launchClaims{
@@ -163,10 +164,11 @@ func (s *Server) checkAuthorize(q url.Values) (req *authRequest, redirErr *oauth
 			return bad("invalid_request", "the launch scope needs a launch parameter")
 		}
 		if granted.LaunchContext("patient") {
-			if s.cfg.Patient == "" {
+			if s.cfg.Patient == "" && !s.cfg.Consent {
 				return bad("invalid_request", "launch/patient requested but no patient is configured")
 			}
 			req.ctx.Patient = s.cfg.Patient
+			req.pickPatient = s.cfg.Consent
 		}
 		if granted.LaunchContext("encounter") {
 			req.ctx.Encounter = s.cfg.Encounter
@@ -277,12 +279,13 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
 <p><strong>smarttest</strong> is a test authorization server. Not for production.</p>
 <h1>Authorize {{.Client}}?</h1>
-<p>Signed in as <code>{{.User}}</code>{{if .Patient}}, patient <code>{{.Patient}}</code>{{end}}.</p>
+<p>Signed in as <code>{{.User}}</code>{{if and .Patient (not .PickPatient)}}, patient <code>{{.Patient}}</code>{{end}}.</p>
 <p>The application asks for:</p>
 <ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="request" value="{{.Request}}">
-<button type="submit" name="decision" value="approve">Approve</button>
+{{if .PickPatient}}<p><label>Patient id: <input name="patient" value="{{.Patient}}" required maxlength="64"></label></p>
+{{end}}<button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>
 </body></html>
@@ -300,21 +303,45 @@ func (s *Server) showConsent(w http.ResponseWriter, req *authRequest) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "+originOf(req.redirectURI))
 	_ = consentPage.Execute(w, map[string]any{
-		"Client":  req.client,
-		"User":    req.user,
-		"Patient": req.ctx.Patient,
-		"Scopes":  req.scopes,
-		"Action":  s.endpoint(pathConsent),
-		"Request": id,
+		"Client":      req.client,
+		"User":        req.user,
+		"Patient":     req.ctx.Patient,
+		"PickPatient": req.pickPatient,
+		"Scopes":      req.scopes,
+		"Action":      s.endpoint(pathConsent),
+		"Request":     id,
 	})
 }
 
-func originOf(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.Host == "" {
+// originOf returns the origin of an absolute http(s) URL as browsers
+// serialize it in the Origin header (RFC 6454 §6.2: lower-case scheme and
+// host, default port omitted), or "" for other URLs and URLs with user
+// info.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Opaque != "" || u.User != nil {
 		return ""
 	}
-	return p.Scheme + "://" + p.Host
+	host := strings.ToLower(u.Host)
+	if strings.Contains(u.Hostname(), ":") != strings.HasPrefix(host, "[") {
+		return "" // an IPv6 address needs brackets, and only it may have them
+	}
+	if p := u.Port(); (u.Scheme == "http" && p == "80") || (u.Scheme == "https" && p == "443") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return u.Scheme + "://" + host
+}
+
+// parseOrigin reads an origin ("https://app.example.org",
+// "http://127.0.0.1:9000"): an http(s) URL with nothing after the
+// authority. It returns the origin's serialization.
+func parseOrigin(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || strings.Contains(s, "#") {
+		return "", false
+	}
+	o := originOf(s)
+	return o, o != ""
 }
 
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
@@ -334,6 +361,14 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	switch form.Get("decision") {
 	case "approve":
+		if req.pickPatient && (form.Has("patient") || req.ctx.Patient == "") {
+			p := form.Get("patient")
+			if !validID(p) {
+				redirectWith(w, r, req.redirectURI, url.Values{"error": {"invalid_request"}, "error_description": {"the picked patient is not a FHIR id"}}, req.state)
+				return
+			}
+			req.ctx.Patient = p
+		}
 		s.approve(w, r, req)
 	default:
 		redirectWith(w, r, req.redirectURI, url.Values{"error": {"access_denied"}, "error_description": {"the user denied the request"}}, req.state)

@@ -53,7 +53,8 @@ func TestAuthorizeRequestChecks(t *testing.T) {
 		{name: "response_type missing", mod: del("response_type"), wantError: "unsupported_response_type", status: 302},
 		{name: "no grantable scope", mod: set("scope", "system/*.rs"), wantError: "invalid_scope", status: 302},
 		{name: "launch scope without launch", mod: set("scope", "launch patient/*.rs"), wantError: "invalid_request", status: 302},
-		{name: "launch without launch scope", mod: set("launch", launch), wantError: "invalid_scope", status: 302},
+		{name: "launch with launch/patient only (npm fhirclient)", mod: set("launch", launch), wantCode: true, status: 302},
+		{name: "launch without any launch scope", mod: func(q url.Values) { q.Set("launch", launch); q.Set("scope", "patient/*.rs") }, wantError: "invalid_scope", status: 302},
 		{name: "unknown launch", mod: func(q url.Values) { q.Set("launch", "nope"); q.Set("scope", "launch patient/*.rs") }, wantError: "invalid_request", status: 302},
 		{name: "known launch", mod: func(q url.Values) { q.Set("launch", launch); q.Set("scope", "launch patient/*.rs") }, wantCode: true, status: 302},
 		// Not redirected: the client or its redirect URI cannot be trusted.

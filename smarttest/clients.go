@@ -171,7 +171,9 @@ type LaunchContext struct {
 
 // RegisterLaunch records an EHR launch context and returns the launch value
 // to pass to the app (the launch parameter of the launch URL). A launch value
-// may be used any number of times. It fails with ErrConfig when an id is
+// from RegisterLaunch may be used any number of times, by any client (the
+// launch simulator's values are single-use and bound to one app; see
+// EHRLaunchURL). It fails with ErrConfig when an id is
 // not a FHIR id or User is not a user reference.
 func (s *Server) RegisterLaunch(lc LaunchContext) (string, error) {
 	if lc.Patient != "" && !validID(lc.Patient) {
@@ -193,7 +195,7 @@ func (s *Server) RegisterLaunch(lc LaunchContext) (string, error) {
 	lc.FHIRContext = append([]ContextItem(nil), lc.FHIRContext...)
 	id := randomString(12)
 	s.mu.Lock()
-	s.launches[id] = lc
+	s.launches[id] = &launchRecord{ctx: lc}
 	s.mu.Unlock()
 	return id, nil
 }

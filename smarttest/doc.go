@@ -20,9 +20,12 @@
 //	/token                              authorization_code, refresh_token, client_credentials
 //	/introspect                         RFC 7662 with the SMART profile fields
 //	/revoke                             RFC 7009
+//	/launch                             EHR launch simulator (see [Server.EHRLaunchURL])
 //
 // Discovery and the JWKS answer CORS requests from any origin, the token
-// and revocation endpoints from the origins of registered redirect URIs.
+// and revocation endpoints from the origins of registered redirect URIs and
+// Config.CORSOrigins, so that a browser app at another origin can redeem
+// its code and refresh its token.
 //
 // The FHIR server's own .well-known/smart-configuration is served by the FHIR
 // server; [Server.SMARTConfiguration] returns the values it needs.
@@ -34,10 +37,20 @@
 //     equal the FHIR base. EHR launch binds a launch value from
 //     [Server.RegisterLaunch] to its context (patient, encounter,
 //     fhirContext, need_patient_banner, smart_style_url, intent, tenant);
-//     standalone launch/patient picks Config.Patient. openid gives an
-//     id_token (RS256) carrying fhirUser when fhirUser is granted;
-//     offline_access or online_access give a refresh token that is rotated
-//     on every use (a reused refresh token revokes its whole grant).
+//     standalone launch/patient picks Config.Patient (or, with
+//     Config.Consent, the patient the user types on the consent page). The
+//     EHR launch simulator, GET /launch?launch_uri=<app launch
+//     URL>&patient=<id>[&encounter=<id>], plays the EHR: it registers a
+//     single-use, short-lived launch value and redirects the browser to the
+//     app's launch URL with iss and launch added; it only redirects to the
+//     origins of registered redirect URIs. openid gives an id_token (RS256)
+//     carrying fhirUser when fhirUser is granted; offline_access or
+//     online_access give a refresh token that is rotated on every use (a
+//     reused refresh token revokes its whole grant). A public client
+//     refreshes without client_id, as SMART's refresh request has none (the
+//     refresh token names its client; a client_id that is sent must match);
+//     a confidential client's refresh token still needs the client's
+//     authentication.
 //   - SMART Backend Services: client_credentials with a private_key_jwt
 //     client assertion (RS384 or ES384; iss = sub = client_id, aud = the
 //     token URL, exp at most five minutes ahead, jti never reused). Only

@@ -145,6 +145,44 @@ func ExampleServer_RegisterLaunch() {
 	// Output: true
 }
 
+// An EHR launch driven by the launch simulator, as a browser goes through
+// it: the simulator redirects to the app's launch URL with iss and a
+// single-use launch value; the app (here LaunchApp) sends that value to the
+// authorization endpoint and gets the launch's patient.
+func ExampleServer_EHRLaunchURL() {
+	srv, err := smarttest.New(smarttest.Config{FHIRBase: "https://fhir.example.org/r4"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	// The simulator redirects only to the origins of registered redirect
+	// URIs.
+	if err := srv.RegisterClient(smarttest.Client{ID: "my-app", RedirectURIs: []string{"http://127.0.0.1:9000/"}}); err != nil {
+		log.Fatal(err)
+	}
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := browser.Get(srv.EHRLaunchURL("http://127.0.0.1:9000/launch.html", "123", ""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	app, _ := url.Parse(res.Header.Get("Location"))
+	fmt.Println(res.StatusCode, app.Path, app.Query().Get("iss"))
+
+	tr, err := srv.LaunchApp(context.Background(), smarttest.AppLaunch{
+		ClientID: "my-app",
+		Launch:   app.Query().Get("launch"),
+		Scope:    "launch/patient patient/*.rs",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("patient:", tr.Patient)
+	// Output:
+	// 302 /launch.html https://fhir.example.org/r4
+	// patient: 123
+}
+
 // SMART Backend Services: the client signs an ES384 assertion and gets a
 // five-minute system token.
 func Example_backendServices() {

@@ -23,6 +23,10 @@ const (
 	MaxAssertionLifetime = 5 * time.Minute
 	// CodeLifetime is how long an authorization code can be redeemed.
 	CodeLifetime = time.Minute
+	// SimulatedLaunchLifetime is how long a launch value made by the EHR
+	// launch simulator (the /launch endpoint) can be used. It can be used
+	// once.
+	SimulatedLaunchLifetime = 5 * time.Minute
 
 	defaultAccessLifetime  = time.Hour
 	defaultRefreshLifetime = 24 * time.Hour
@@ -65,7 +69,10 @@ type Config struct {
 	User string
 
 	// Patient is the patient picked by a standalone launch asking for
-	// launch/patient. Default: the id of User when User is a Patient.
+	// launch/patient (with Consent, the consent page offers it as the
+	// default of its patient picker), and the patient of a simulated EHR
+	// launch that names none. Default: the id of User when User is a
+	// Patient.
 	Patient string
 
 	// Encounter is the encounter picked by a standalone launch asking for
@@ -73,8 +80,16 @@ type Config struct {
 	Encounter string
 
 	// Consent shows a minimal consent page (approve / deny) instead of
-	// approving every request automatically. For demos in a browser.
+	// approving every request automatically. For demos in a browser. In a
+	// standalone launch asking for launch/patient, the page also lets the
+	// user pick the patient.
 	Consent bool
+
+	// CORSOrigins are browser origins ("https://app.example.org",
+	// "http://127.0.0.1:9000") whose requests the token and revocation
+	// endpoints answer with CORS headers, in addition to the origins of the
+	// registered redirect URIs. "*" allows any origin.
+	CORSOrigins []string
 
 	// OpaqueTokens makes the token endpoint issue opaque access tokens,
 	// resolvable only through introspection, instead of JWTs.
@@ -109,14 +124,16 @@ type Server struct {
 
 	mu        sync.Mutex
 	clients   map[string]*registeredClient
-	launches  map[string]LaunchContext
+	launches  map[string]*launchRecord
 	pending   map[string]*authRequest // consent page requests
 	codes     map[string]*authCode
 	refresh   map[string]*refreshToken
 	tokens    map[string]*issuedToken // by jti (JWT) or token value (opaque)
 	grants    map[string]*grant
 	usedJTIs  map[string]time.Time // client assertion jti → expiry, per client
-	origins   map[string]bool      // origins of registered redirect URIs (CORS)
+	origins   map[string]bool      // origins of registered redirect URIs (CORS, launch simulator)
+	corsExtra map[string]bool      // Config.CORSOrigins
+	corsAny   bool                 // Config.CORSOrigins holds "*"
 	issuedCnt int
 }
 
@@ -161,11 +178,25 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	corsExtra := map[string]bool{}
+	corsAny := false
+	for _, o := range cfg.CORSOrigins {
+		if o == "*" {
+			corsAny = true
+			continue
+		}
+		n, ok := parseOrigin(o)
+		if !ok {
+			return nil, fmt.Errorf("%w: CORS origin %q must be \"*\" or scheme://host[:port] (http or https, no path)", ErrConfig, o)
+		}
+		corsExtra[n] = true
+	}
+	cfg.CORSOrigins = append([]string(nil), cfg.CORSOrigins...)
 	s := &Server{
 		cfg:      cfg,
 		fhirBase: strings.TrimRight(cfg.FHIRBase, "/"),
 		clients:  map[string]*registeredClient{},
-		launches: map[string]LaunchContext{},
+		launches: map[string]*launchRecord{},
 		pending:  map[string]*authRequest{},
 		codes:    map[string]*authCode{},
 		refresh:  map[string]*refreshToken{},
@@ -173,6 +204,9 @@ func New(cfg Config) (*Server, error) {
 		grants:   map[string]*grant{},
 		usedJTIs: map[string]time.Time{},
 		origins:  map[string]bool{},
+
+		corsExtra: corsExtra,
+		corsAny:   corsAny,
 	}
 	if _, err := s.keys.rotate(); err != nil {
 		return nil, err
@@ -268,6 +302,10 @@ func (s *Server) IntrospectionURL() string { return s.endpoint(pathIntrospect) }
 // RevocationURL returns the URL of the revocation endpoint.
 func (s *Server) RevocationURL() string { return s.endpoint(pathRevoke) }
 
+// LaunchSimulatorURL returns the URL of the EHR launch simulator (see
+// EHRLaunchURL).
+func (s *Server) LaunchSimulatorURL() string { return s.endpoint(pathLaunch) }
+
 const (
 	pathDiscovery  = "/.well-known/openid-configuration"
 	pathJWKS       = "/jwks"
@@ -276,6 +314,7 @@ const (
 	pathToken      = "/token"
 	pathIntrospect = "/introspect"
 	pathRevoke     = "/revoke"
+	pathLaunch     = "/launch"
 )
 
 // SMARTConfiguration holds the values a FHIR server's
@@ -406,6 +445,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.handleRevoke(w, r)
+	case pathLaunch:
+		if !allowMethods(w, r, http.MethodGet) {
+			return
+		}
+		s.handleLaunch(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -421,8 +465,9 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request, p string) bool {
 	case pathDiscovery, pathJWKS:
 		allow = "*"
 	case pathToken, pathRevoke:
+		o, _ := parseOrigin(origin)
 		s.mu.Lock()
-		ok := s.origins[origin]
+		ok := o != "" && (s.corsAny || s.origins[o] || s.corsExtra[o])
 		s.mu.Unlock()
 		if ok {
 			allow = origin
@@ -437,7 +482,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request, p string) bool {
 	}
 	if allow != "" {
 		w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
-		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept")
 		w.Header().Set("Access-Control-Max-Age", "600")
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -41,7 +41,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, err)
 		return
 	}
-	c, method, err := s.authenticateClient(r, form)
+	var c *registeredClient
+	var method authMethod
+	if form.Get("grant_type") == "refresh_token" && !presentsClient(r, form) {
+		// SMART App Launch "Refresh access token": a public client sends
+		// grant_type, refresh_token and scope only; the refresh token
+		// names the client.
+		c, err = s.refreshTokenClient(form.Get("refresh_token"))
+	} else {
+		c, method, err = s.authenticateClient(r, form)
+	}
 	if err != nil {
 		writeOAuthError(w, err)
 		return
@@ -68,6 +77,44 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// presentsClient reports whether a token request identifies or
+// authenticates its client in any way: a client_id, a secret, an assertion
+// or an Authorization header.
+func presentsClient(r *http.Request, form map[string][]string) bool {
+	for _, k := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if _, ok := form[k]; ok {
+			return true
+		}
+	}
+	return r.Header.Get("Authorization") != ""
+}
+
+// refreshTokenClient returns the client a refresh token was issued to, for
+// a refresh request that names no client. Only a public client may refresh
+// that way: a confidential client's refresh token needs the client's
+// authentication (invalid_client). An unknown refresh token is
+// invalid_grant, as it would be with a client.
+func (s *Server) refreshTokenClient(value string) (*registeredClient, error) {
+	if value == "" {
+		return nil, errf(http.StatusBadRequest, "invalid_request", "refresh_token is required")
+	}
+	s.mu.Lock()
+	rt := s.refresh[value]
+	var id string
+	if rt != nil {
+		id = rt.req.client
+	}
+	c := s.clients[id]
+	s.mu.Unlock()
+	switch {
+	case rt == nil || c == nil:
+		return nil, errf(http.StatusBadRequest, "invalid_grant", "unknown refresh token")
+	case c.Secret != "" || len(c.keys) > 0:
+		return nil, errf(http.StatusUnauthorized, "invalid_client", "the refresh token belongs to a confidential client, which must authenticate")
+	}
+	return c, nil
 }
 
 // validVerifier reports whether v is a PKCE code verifier (RFC 7636 §4.1).
@@ -326,6 +373,11 @@ func (s *Server) sweepLocked() {
 	for k, p := range s.pending {
 		if p.expires.Before(now) {
 			delete(s.pending, k)
+		}
+	}
+	for k, l := range s.launches {
+		if !l.expires.IsZero() && l.expires.Before(now) {
+			delete(s.launches, k)
 		}
 	}
 	for k, t := range s.tokens {

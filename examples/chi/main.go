@@ -29,6 +29,11 @@ func routes(app *demo.App) http.Handler {
 		r.Use(app.Guard.Handler)
 		r.Handle("/*", app.FHIR) // the base itself and everything below it
 	})
+	// RFC 9728 metadata at /.well-known/oauth-protected-resource/<base>,
+	// outside the base (and under it), public like the discovery documents.
+	if err := app.Guard.MountProtectedResource(r); err != nil {
+		panic(err) // only for a base path that cannot be a route pattern
+	}
 	if app.Auth != nil {
 		r.Mount(demo.AuthPath, app.Auth) // the embedded test authorization server
 	}

@@ -26,6 +26,11 @@ func routes(app *demo.App) http.Handler {
 	fhir := app.Guard.Handler(app.FHIR)
 	mux.Handle(app.BasePath, fhir)     // the base itself: batch, transaction, system search
 	mux.Handle(app.BasePath+"/", fhir) // everything below it
+	// RFC 9728 metadata at /.well-known/oauth-protected-resource/<base>,
+	// outside the base (and under it), public like the discovery documents.
+	if err := app.Guard.MountProtectedResource(mux); err != nil {
+		panic(err) // only for a base path that cannot be a route pattern
+	}
 	if app.Auth != nil {
 		mux.Handle(demo.AuthPath+"/", app.Auth) // the embedded test authorization server
 	}

@@ -97,6 +97,9 @@ func (s *Server) printBanner(w io.Writer) {
 	for _, c := range s.curls {
 		fmt.Fprintf(&b, "\n# %s: HTTP %d\n%s\n", c.Title, c.Status, c.Command)
 	}
+	if s.auth != nil {
+		s.printApps(&b)
+	}
 	fmt.Fprintf(&b, "\nStop with Ctrl-C.\n\n")
 	_, _ = io.WriteString(w, b.String())
 }
@@ -148,4 +151,40 @@ func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// printApps prints how a browser SMART app (npm fhirclient, for example)
+// launches against the embedded authorization server.
+func (s *Server) printApps(b *strings.Builder) {
+	cfg := s.cfg
+	fmt.Fprintf(b, "\nSMART apps (embedded authorization server; change with -app-redirect-uris, -app-launch-url, -app-confidential-secret, -patient, -consent):\n\n")
+	fmt.Fprintf(b, "  client_id:      %s (public: PKCE S256, no secret)\n", AppClientID)
+	if cfg.AppConfidentialSecret != "" {
+		fmt.Fprintf(b, "  client_id:      %s (confidential: the secret given with -app-confidential-secret)\n", ConfidentialAppClientID)
+	}
+	for i, r := range cfg.AppRedirectURIs {
+		label := "redirect URIs:"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(b, "  %-15s %s\n", label, r)
+	}
+	fmt.Fprintf(b, "  (matched exactly; npm fhirclient's default redirectUri is the app page's directory with a trailing slash)\n")
+	origins := cfg.corsOrigins()
+	fmt.Fprintf(b, "  CORS origins:   %s (token endpoint and FHIR API; add more with -cors-origins)\n", strings.Join(origins, " "))
+	who := "approved automatically"
+	if cfg.Consent {
+		who = "shown on a consent page (approve or deny; standalone launches pick the patient there)"
+	}
+	fmt.Fprintf(b, "  requests:       %s; user %s\n", who, "Practitioner/9")
+	fmt.Fprintf(b, "\nEHR launch: open this URL in a browser. Playing the EHR, it makes a single-use launch for patient %s\n", cfg.Patient)
+	fmt.Fprintf(b, "and sends the browser to %s?iss=...&launch=... (change patient=, add &encounter=<id>;\n", cfg.AppLaunchURL)
+	fmt.Fprintf(b, "launch_uri= may name any page at the origin of a redirect URI):\n\n")
+	fmt.Fprintf(b, "  %s\n", s.launchURL)
+	pick := "launch/patient gets patient " + cfg.Patient
+	if cfg.Consent {
+		pick = "for launch/patient the consent page offers patient " + cfg.Patient
+	}
+	fmt.Fprintf(b, "\nStandalone launch, from a page of the app (%s):\n\n", pick)
+	fmt.Fprintf(b, "  FHIR.oauth2.authorize({ iss: %q, clientId: %q, scope: %q })\n", s.base.String(), AppClientID, StandaloneScopes)
 }

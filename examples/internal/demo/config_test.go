@@ -27,18 +27,74 @@ func TestParseFlags(t *testing.T) {
 			"-jwks-url", "https://as.example.org/jwks", "-introspection-url", "https://as.example.org/introspect",
 			"-introspection-client-id", "rs", "-introspection-client-secret", "s", "-policy", "p.yaml", "-empty",
 			"-cors-origins", " https://a.example.org, ,https://b.example.org", "-trusted-proxies", "10.0.0.0/8",
-			"-jwks-refetch-cooldown", "1s", "-shutdown-timeout", "3s"}, func(t *testing.T, c Config) {
+			"-jwks-refetch-cooldown", "1s", "-shutdown-timeout", "3s", "-capabilities", "launch-standalone,,client-public ",
+			"-enforce-encounter", "-require-encounter"}, func(t *testing.T, c Config) {
 			want := Config{Addr: "127.0.0.1:0", BaseURL: "https://ehr.example.org/r4/", Issuer: "https://as.example.org",
 				JWKSURL: "https://as.example.org/jwks", IntrospectionURL: "https://as.example.org/introspect",
 				IntrospectionClientID: "rs", IntrospectionClientSecret: "s", PolicyFile: "p.yaml", Empty: true,
 				CORSOrigins: []string{"https://a.example.org", "https://b.example.org"}, TrustedProxies: []string{"10.0.0.0/8"},
-				JWKSRefetchCooldown: time.Second, ShutdownTimeout: 3 * time.Second}
-			if !slices.Equal(c.CORSOrigins, want.CORSOrigins) || !slices.Equal(c.TrustedProxies, want.TrustedProxies) {
-				t.Errorf("lists: %q %q", c.CORSOrigins, c.TrustedProxies)
+				JWKSRefetchCooldown: time.Second, ShutdownTimeout: 3 * time.Second, Patient: DefaultPatient,
+				ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout,
+				IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes, EnforceEncounter: true, RequireEncounter: true}
+			if !slices.Equal(c.CORSOrigins, want.CORSOrigins) || !slices.Equal(c.TrustedProxies, want.TrustedProxies) ||
+				!slices.Equal(c.Capabilities, []string{"launch-standalone", "client-public"}) {
+				t.Errorf("lists: %q %q %q", c.CORSOrigins, c.TrustedProxies, c.Capabilities)
 			}
-			c.CORSOrigins, want.CORSOrigins, c.TrustedProxies, want.TrustedProxies = nil, nil, nil, nil
+			c.CORSOrigins, want.CORSOrigins, c.TrustedProxies, want.TrustedProxies, c.Capabilities = nil, nil, nil, nil, nil
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got %+v\nwant %+v", c, want)
+			}
+		}},
+		{"app defaults", nil, func(t *testing.T, c Config) {
+			if !slices.Equal(c.AppRedirectURIs, []string{"http://127.0.0.1:9000/", "http://localhost:9000/"}) ||
+				c.AppLaunchURL != "http://127.0.0.1:9000/launch.html" || c.AppConfidentialSecret != "" || c.Patient != "123" || c.Consent {
+				t.Errorf("app defaults: %+v", c)
+			}
+			if got := c.corsOrigins(); !slices.Equal(got, []string{"http://127.0.0.1:9000", "http://localhost:9000"}) {
+				t.Errorf("API CORS origins %q", got)
+			}
+			if c.ReadHeaderTimeout != 10*time.Second || c.ReadTimeout != time.Minute || c.WriteTimeout != 2*time.Minute ||
+				c.IdleTimeout != 2*time.Minute || c.MaxHeaderBytes != 64<<10 {
+				t.Errorf("server defaults: %+v", c)
+			}
+		}},
+		{"every app and server flag", []string{"-app-redirect-uris", " https://app.example.org/smart/callback , http://[::1]:3000/,https://app.example.org/smart/callback",
+			"-app-confidential-secret", "s e c", "-patient", "456", "-consent", "-cors-origins", "HTTPS://Other.Example:443,http://localhost:3000",
+			"-read-header-timeout", "1s", "-read-timeout", "2s", "-write-timeout", "3s", "-idle-timeout", "4s", "-max-header-bytes", "8192"},
+			func(t *testing.T, c Config) {
+				if !slices.Equal(c.AppRedirectURIs, []string{"https://app.example.org/smart/callback", "http://[::1]:3000/"}) {
+					t.Errorf("redirect URIs %q", c.AppRedirectURIs)
+				}
+				if c.AppLaunchURL != "https://app.example.org/smart/launch.html" {
+					t.Errorf("default launch URL %q", c.AppLaunchURL)
+				}
+				if c.AppConfidentialSecret != "s e c" || c.Patient != "456" || !c.Consent {
+					t.Errorf("app flags: %+v", c)
+				}
+				if !slices.Equal(c.CORSOrigins, []string{"https://other.example", "http://localhost:3000"}) {
+					t.Errorf("CORS origins %q", c.CORSOrigins)
+				}
+				if got := c.corsOrigins(); !slices.Equal(got, []string{"https://other.example", "http://localhost:3000", "https://app.example.org", "http://[::1]:3000"}) {
+					t.Errorf("API CORS origins %q", got)
+				}
+				if c.ReadHeaderTimeout != time.Second || c.ReadTimeout != 2*time.Second || c.WriteTimeout != 3*time.Second ||
+					c.IdleTimeout != 4*time.Second || c.MaxHeaderBytes != 8192 {
+					t.Errorf("server flags: %+v", c)
+				}
+			}},
+		{"launch URL given", []string{"-app-launch-url", "http://localhost:9000/smart/launch?x=1"}, func(t *testing.T, c Config) {
+			if c.AppLaunchURL != "http://localhost:9000/smart/launch?x=1" {
+				t.Errorf("launch URL %q", c.AppLaunchURL)
+			}
+		}},
+		{"any origin", []string{"-cors-origins", "https://a.example.org,*"}, func(t *testing.T, c Config) {
+			if got := c.corsOrigins(); !slices.Equal(got, []string{"*"}) {
+				t.Errorf("API CORS origins %q", got)
+			}
+		}},
+		{"external issuer: no app clients", []string{"-issuer", "https://as.example.org", "-cors-origins", "https://a.example.org"}, func(t *testing.T, c Config) {
+			if c.AppRedirectURIs != nil || c.AppLaunchURL != "" || !slices.Equal(c.corsOrigins(), []string{"https://a.example.org"}) {
+				t.Errorf("%+v", c)
 			}
 		}},
 	}
@@ -59,6 +115,8 @@ func TestParseFlagsRefused(t *testing.T) {
 		args []string
 	}{
 		{"unknown flag", []string{"-nope"}},
+		{"capabilities without issuer", []string{"-capabilities", "launch-standalone"}},
+		{"require-encounter alone", []string{"-require-encounter"}},
 		{"positional argument", []string{"extra"}},
 		{"addr without port", []string{"-addr", "127.0.0.1"}},
 		{"base without path", []string{"-base-url", "http://127.0.0.1:8080"}},
@@ -80,6 +138,33 @@ func TestParseFlagsRefused(t *testing.T) {
 		{"credentials without introspection", []string{"-introspection-client-id", "rs", "-introspection-client-secret", "s"}},
 		{"zero cooldown", []string{"-jwks-refetch-cooldown", "0s"}},
 		{"negative shutdown timeout", []string{"-shutdown-timeout", "-1s"}},
+		{"no redirect URI", []string{"-app-redirect-uris", " , "}},
+		{"redirect over plain http elsewhere", []string{"-app-redirect-uris", "http://app.example.org/"}},
+		{"redirect over plain http on a LAN address", []string{"-app-redirect-uris", "http://192.168.1.2:9000/"}},
+		{"redirect relative", []string{"-app-redirect-uris", "/callback"}},
+		{"redirect custom scheme", []string{"-app-redirect-uris", "com.example.app:/callback"}},
+		{"redirect with fragment", []string{"-app-redirect-uris", "https://app.example.org/#x"}},
+		{"redirect with user info", []string{"-app-redirect-uris", "https://u@app.example.org/"}},
+		{"redirect without host", []string{"-app-redirect-uris", "https:///cb"}},
+		{"second redirect bad", []string{"-app-redirect-uris", "https://app.example.org/,ftp://app.example.org/"}},
+		{"launch URL at another origin", []string{"-app-launch-url", "http://127.0.0.1:9001/launch.html"}},
+		{"launch URL over plain http elsewhere", []string{"-app-redirect-uris", "https://app.example.org/", "-app-launch-url", "http://app.example.org/launch"}},
+		{"launch URL with iss", []string{"-app-launch-url", "http://127.0.0.1:9000/launch.html?iss=x"}},
+		{"launch URL with fragment", []string{"-app-launch-url", "http://127.0.0.1:9000/launch.html#x"}},
+		{"launch URL relative", []string{"-app-launch-url", "launch.html"}},
+		{"patient not an id", []string{"-patient", "Patient/123"}},
+		{"empty patient", []string{"-patient", ""}},
+		{"origin with path", []string{"-cors-origins", "https://a.example.org/"}},
+		{"origin without scheme", []string{"-cors-origins", "a.example.org"}},
+		{"origin null", []string{"-cors-origins", "null"}},
+		{"zero read timeout", []string{"-read-timeout", "0s"}},
+		{"negative write timeout", []string{"-write-timeout", "-1s"}},
+		{"zero idle timeout", []string{"-idle-timeout", "0"}},
+		{"zero header timeout", []string{"-read-header-timeout", "0s"}},
+		{"tiny header limit", []string{"-max-header-bytes", "100"}},
+		{"app flags with an external issuer", []string{"-issuer", "https://as.example.org", "-app-redirect-uris", "https://app.example.org/"}},
+		{"patient with an external issuer", []string{"-issuer", "https://as.example.org", "-patient", "123"}},
+		{"consent with an external issuer", []string{"-issuer", "https://as.example.org", "-consent"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,6 +233,11 @@ func FuzzParseFlags(f *testing.F) {
 		{"-issuer", "https://as.example.org"},
 		{"-addr", "[::1]:0"},
 		{"-cors-origins", "https://a.example.org,*"},
+		{"-app-redirect-uris", "https://app.example.org/cb,http://[::1]:3000/"},
+		{"-app-launch-url", "http://localhost:9000/launch.html"},
+		{"-patient", "p-1"},
+		{"-read-timeout", "1ms"},
+		{"-max-header-bytes", "4096"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -155,6 +245,14 @@ func FuzzParseFlags(f *testing.F) {
 		c, err := ParseFlags("fuzz", []string{name, value}, io.Discard)
 		if err != nil {
 			return
+		}
+		if c.Issuer == "" {
+			if len(c.AppRedirectURIs) == 0 || checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs) != nil || !validFHIRID(c.Patient) {
+				t.Fatalf("accepted app configuration %q %q %q", c.AppRedirectURIs, c.AppLaunchURL, c.Patient)
+			}
+		}
+		if c.ReadTimeout <= 0 || c.ReadHeaderTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.MaxHeaderBytes < 1024 {
+			t.Fatalf("accepted server limits %+v", c)
 		}
 		if c.BaseURL != "" {
 			u, err := parseBaseURL(c.BaseURL)

@@ -4,18 +4,30 @@
 //
 //   - flags (ParseFlags): -addr, -base-url, -issuer with -jwks-url,
 //     the -introspection-* flags, -policy, -empty, -cors-origins,
-//     -trusted-proxies;
+//     -trusted-proxies, the app flags of the embedded server
+//     (-app-redirect-uris, -app-launch-url, -app-confidential-secret,
+//     -patient, -consent) and the HTTP server's limits
+//     (-read-header-timeout, -read-timeout, -write-timeout, -idle-timeout,
+//     -max-header-bytes);
 //   - the in-memory FHIR store (package fhirstore), seeded unless -empty;
 //   - without -issuer, an embedded SMART authorization server (package
 //     smarttest, not for production) under /auth on the same listener,
-//     which the discovery document points at; with -issuer, that external
-//     authorization server's OpenID configuration instead;
+//     which the discovery document points at, with a public SMART app
+//     client (AppClientID, redirect URIs from -app-redirect-uris, which
+//     must be https or loopback http), optionally a confidential one
+//     (ConfidentialAppClientID), an EHR launch simulator and a standalone
+//     patient (-patient); with -issuer, that external authorization
+//     server's OpenID configuration instead;
 //   - the fhirguard Guard (package middleware) with the discovery
 //     documents, the patched /metadata, Authenticate, Authorize and, with
 //     -policy, CEL policies (package celpolicy, reloaded on SIGHUP);
+//   - CORS for browser apps: the FHIR API and the embedded token endpoint
+//     both allow -cors-origins and the origins of -app-redirect-uris;
 //   - request logging (log/slog), a start-up banner with the FHIR base,
 //     the discovery URL, ready-made tokens and curl commands that work as
-//     printed, and a clean shutdown on SIGINT or SIGTERM.
+//     printed, the app client, its redirect URIs, a ready-to-open EHR
+//     launch URL and a standalone launch call for npm fhirclient, and a
+//     clean shutdown on SIGINT or SIGTERM.
 //
 // Bearer tokens normally require TLS. When the server listens on a loopback
 // address and -base-url is http, the demo sets the middleware's

@@ -76,6 +76,7 @@ type Server struct {
 	system    string
 	curls     []Curl
 	discovery string
+	launchURL string // the banner's EHR launch (embedded server only)
 }
 
 // Curl is one command of the start-up banner: what it shows, the HTTP
@@ -114,6 +115,11 @@ func (s *Server) PatientToken() string { return s.patient }
 // SystemToken returns the banner's system-scoped token, empty with
 // -issuer.
 func (s *Server) SystemToken() string { return s.system }
+
+// EHRLaunchURL returns the banner's EHR launch URL: the embedded server's
+// launch simulator, for -app-launch-url and -patient. Each visit makes a
+// new single-use launch. Empty with -issuer.
+func (s *Server) EHRLaunchURL() string { return s.launchURL }
 
 // Curls returns the banner's curl commands.
 func (s *Server) Curls() []Curl { return append([]Curl(nil), s.curls...) }
@@ -185,7 +191,11 @@ func Run(ctx context.Context, args []string, router Router, opt Options) (err er
 	}
 	srv := &http.Server{
 		Handler:           logRequests(log, router(app)),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
@@ -266,15 +276,20 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 	var prh http.Handler
 	if cfg.Issuer == "" {
 		as, err := smarttest.New(smarttest.Config{
-			Issuer:   base.Scheme + "://" + base.Host + AuthPath,
-			FHIRBase: base.String(),
-			User:     "Practitioner/9",
-			Patient:  "123",
+			Issuer:      base.Scheme + "://" + base.Host + AuthPath,
+			FHIRBase:    base.String(),
+			User:        "Practitioner/9",
+			Patient:     cfg.Patient,
+			Consent:     cfg.Consent,
+			CORSOrigins: cfg.CORSOrigins, // besides the app redirect URIs' origins
 		})
 		if err != nil {
 			return nil, cleanup, err
 		}
 		s.auth = as
+		if s.launchURL, err = registerApps(as, cfg); err != nil {
+			return nil, cleanup, err
+		}
 		s.issuer = as.Issuer()
 		auth.JWKSURL = as.JWKSURL()
 		auth.Issuers = []string{as.Issuer()}
@@ -311,14 +326,23 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		}
 		httpOK := s.insecure && isLoopbackHost(iss)
 		remote, err := discovery.NewRemote(ctx, discovery.RemoteConfig{
-			Issuer:          cfg.Issuer,
-			Local:           &discovery.Document{Capabilities: externalCapabilities},
+			Issuer: cfg.Issuer,
+			// Without -capabilities they are derived from the server's
+			// metadata (discovery.Derive), which advertises only what it
+			// supports; given ones it cannot support are dropped with a
+			// warning.
+			Local:           &discovery.Document{Capabilities: cfg.Capabilities},
 			Resource:        base.String(),
 			Fetch:           discovery.FetchConfig{InsecureAllowHTTP: httpOK},
 			RefreshInterval: 10 * time.Minute,
 			OnRefresh: func(err error) {
 				if err != nil {
 					log.Warn("refreshing the authorization server's OpenID configuration failed", "error", err)
+				}
+			},
+			OnWarnings: func(ps discovery.Problems) {
+				for _, p := range ps {
+					log.Warn("SMART configuration from the authorization server's metadata", "problem", p.Error())
 				}
 			},
 		})
@@ -349,7 +373,8 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		}
 	}
 
-	authz := middleware.AuthorizeConfig{BaseURL: base.String(), Logger: log}
+	authz := middleware.AuthorizeConfig{BaseURL: base.String(), Logger: log,
+		EnforceEncounter: cfg.EnforceEncounter, RequireEncounter: cfg.RequireEncounter}
 	if cfg.PolicyFile != "" {
 		p, err := celpolicy.New(celpolicy.Config{File: cfg.PolicyFile, Logger: log})
 		if err != nil {
@@ -362,10 +387,13 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		log.Info("CEL policies loaded (SIGHUP reloads them)", "file", cfg.PolicyFile, "rules", len(p.Rules()))
 	}
 
+	if err := middleware.ValidateOrigins(cfg.corsOrigins()); err != nil {
+		return nil, cleanup, fmt.Errorf("%w: CORS origins (-cors-origins, -app-redirect-uris): %v", ErrConfig, err)
+	}
 	g, err := middleware.New(middleware.Config{
 		Authorize:          authz,
 		Auth:               auth,
-		CORS:               middleware.CORSConfig{AllowedOrigins: cfg.CORSOrigins},
+		CORS:               middleware.CORSConfig{AllowedOrigins: cfg.corsOrigins()},
 		SMARTConfiguration: dh,
 		ProtectedResource:  prh,
 		PatchCapabilities:  true,
@@ -376,15 +404,6 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 	closers = append(closers, g.Close)
 	s.guard = g
 	return s, cleanup, nil
-}
-
-// externalCapabilities are the SMART capabilities the demo announces for
-// an external authorization server (the server's own document says what it
-// really supports; these describe the resource server's side).
-var externalCapabilities = []string{
-	"launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-	"client-confidential-asymmetric", "context-ehr-patient", "context-standalone-patient",
-	"permission-patient", "permission-user", "permission-v1", "permission-v2",
 }
 
 func randomString() string {

@@ -40,6 +40,7 @@ func testHardening(t *testing.T, s *Started, router demo.Router) {
 	t.Run("depth", h.testDepth)
 	t.Run("count, total, paging and history oracles", h.testOracles)
 	t.Run("scope splitting and token methods", func(t *testing.T) { h.testTokenEdges(t, s) })
+	t.Run("encounter enforcement (-enforce-encounter)", func(t *testing.T) { testEncounter(t, router) })
 }
 
 // hardening sends the requests of testHardening to one demo server.
