@@ -80,12 +80,19 @@ type AuthConfig struct {
 	// Claims maps claim names (default: the SMART names).
 	Claims ClaimNames
 
-	// JWKS fetching: the refresh interval follows the JWKS Cache-Control
-	// max-age clamped into [JWKSMinRefresh, JWKSMaxRefresh] (defaults 1
-	// and 10 minutes); an unknown kid or a failed signature refetches at
-	// most once per JWKSRefetchCooldown (default 30 s); FetchTimeout
-	// (default 5 s) bounds a fetch and JWKSMaxBytes (default 512 KiB) its
-	// body. HTTPClient (copied) carries custom transports or TLS roots.
+	// JWKS fetching. The set is fetched at start-up (in the background)
+	// and again once its refresh interval has passed: the JWKS
+	// Cache-Control max-age clamped into [JWKSMinRefresh, JWKSMaxRefresh]
+	// (defaults 1 and 10 minutes). A key removed from the JWKS thus stops
+	// verifying when that fetch completes. A token with an unknown kid, or
+	// whose signature fails with a known kid, fetches at once; such
+	// token-caused fetches run at most once per JWKSRefetchCooldown
+	// (default 30 s), which is also the wait after a failed fetch.
+	// Concurrent callers share one fetch. While the server cannot be
+	// reached, known keys keep verifying and an unknown kid is a 503.
+	// FetchTimeout (default 5 s) bounds a fetch and JWKSMaxBytes (default
+	// 512 KiB) its body. HTTPClient (copied) carries custom transports or
+	// TLS roots.
 	JWKSMinRefresh      time.Duration
 	JWKSMaxRefresh      time.Duration
 	JWKSRefetchCooldown time.Duration
@@ -402,17 +409,14 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 		if maxBytes <= 0 {
 			maxBytes = 512 << 10
 		}
-		r, err := newRemoteKeys(policy, remoteOptions{
+		a.keys = newRemoteKeys(policy, remoteOptions{
 			url:        cfg.JWKSURL,
 			client:     fetchClient(cfg.HTTPClient, timeout, maxBytes, minR, maxR),
 			minRefresh: minR,
+			maxRefresh: maxR,
 			cooldown:   cool,
 			timeout:    timeout,
 		}, a.log, a.now)
-		if err != nil {
-			return err
-		}
-		a.keys = r
 	case cfg.KeySet != nil:
 		if a.keys, err = newStaticKeys(policy, cfg.KeySet); err != nil {
 			return err
@@ -433,8 +437,8 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 	return nil
 }
 
-// Close stops the background JWKS refresh. The middleware keeps working
-// with the keys it has.
+// Close stops JWKS fetching. The middleware keeps working with the keys it
+// has.
 func (a *Authenticator) Close() {
 	if a.keys != nil {
 		a.keys.close()
@@ -509,7 +513,7 @@ func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, 
 	h := hashToken(raw)
 	if a.mode == AutoDetect {
 		// A cached JWT skips the shape check.
-		if e, ok := a.jwtCache.get(h, a.now().UnixNano()); ok && e.keyGen == a.keyGen() {
+		if e, ok := a.cachedJWT(h); ok {
 			return e, SourceJWT, true, nil
 		}
 	}
@@ -526,11 +530,11 @@ func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, 
 // and was verified with the current key set; otherwise one verification
 // runs, shared by concurrent requests with the same token.
 func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h tokenHash) (*cacheEntry, bool, *AuthError) {
-	if e, ok := a.jwtCache.get(h, a.now().UnixNano()); ok && e.keyGen == a.keyGen() {
+	if e, ok := a.cachedJWT(h); ok {
 		return e, true, nil
 	}
 	v, err, _ := a.sf.Do(string(h[:]), func() (any, error) {
-		if e, ok := a.jwtCache.get(h, a.now().UnixNano()); ok && e.keyGen == a.keyGen() {
+		if e, ok := a.cachedJWT(h); ok {
 			return e, nil
 		}
 		e, err := a.verifyJWTSlow(context.WithoutCancel(ctx), raw)
@@ -546,13 +550,15 @@ func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h tokenHash) 
 	return v.(*cacheEntry), false, nil
 }
 
-func (a *Authenticator) keyGen() uint64 {
-	if r, ok := a.keys.(*remoteKeys); ok {
-		if ks := r.cur.Load(); ks != nil {
-			return ks.gen
-		}
+// cachedJWT returns the live cache entry of h verified with the current
+// key set.
+func (a *Authenticator) cachedJWT(h tokenHash) (*cacheEntry, bool) {
+	now := a.now().UnixNano()
+	e, ok := a.jwtCache.get(h, now)
+	if !ok || e.keyGen != a.keys.generation(now) {
+		return nil, false
 	}
-	return 0
+	return e, true
 }
 
 // verifyJWTSlow is first-sight verification: strict parse, header policy,
@@ -574,12 +580,20 @@ func (a *Authenticator) verifyJWTSlow(ctx context.Context, raw string) (*cacheEn
 	}
 	k, err := ks.lookup(t)
 	if errors.Is(err, errNoSuchKid) {
-		// An unknown kid may be a new key: refetch (rate-limited).
-		if ks2 := a.keys.refresh(ctx); ks2 != nil && ks2 != ks {
+		// An unknown kid may be a new key: refetch (rate-limited). Only a
+		// successful fetch without the kid makes the token invalid.
+		ks2, ferr := a.keys.refetch(ctx, func(s *keySet) bool {
+			_, lerr := s.lookup(t)
+			return !errors.Is(lerr, errNoSuchKid)
+		})
+		if ks2 != nil {
 			ks = ks2
 			k, err = ks.lookup(t)
 		}
 		if errors.Is(err, errNoSuchKid) {
+			if ferr != nil {
+				return nil, ferr
+			}
 			err = fmt.Errorf("%w: %v", ErrUnknownKey, err)
 		}
 	}
@@ -589,9 +603,13 @@ func (a *Authenticator) verifyJWTSlow(ctx context.Context, raw string) (*cacheEn
 	a.verifications.Add(1)
 	if err := verifySignature(t, k); err != nil {
 		// The key may have been replaced under the same kid: refetch
-		// (rate-limited) and try a changed key once.
-		ks2 := a.keys.refresh(ctx)
-		if ks2 == nil || ks2 == ks {
+		// (rate-limited) and try a changed key once. The token stays
+		// invalid for a key source that cannot be reached.
+		ks2, _ := a.keys.refetch(ctx, func(s *keySet) bool {
+			k2, lerr := s.lookup(t)
+			return lerr == nil && !k2.equal(k)
+		})
+		if ks2 == nil {
 			return nil, invalidToken("the access token is not valid", err)
 		}
 		k2, lerr := ks2.lookup(t)

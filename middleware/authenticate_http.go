@@ -37,7 +37,7 @@ func checkFetchURL(what, raw string, insecureHTTP bool) (*url.URL, error) {
 // to another host or from https to http, at most 3 redirects, and response
 // bodies capped at maxBody bytes. When clampMin > 0 the Cache-Control
 // max-age of responses is clamped into [clampMin, clampMax] (clampMax when
-// absent), which bounds how long jwk.Cache keeps a JWKS.
+// absent), which bounds the JWKS refresh interval.
 func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampMin, clampMax time.Duration) *http.Client {
 	c := &http.Client{}
 	if base != nil {

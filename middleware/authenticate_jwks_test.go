@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
@@ -165,9 +164,10 @@ func TestJWKSFaults(t *testing.T) {
 			expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
 			tc.fault(s)
 			clock.advance(31 * time.Second)
-			// A refetch fails (the unknown kid triggers it); the last good
-			// set stays in use.
-			expectStatus(t, a, keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = "k-new" }), http.StatusUnauthorized)
+			// A refetch fails (the unknown kid triggers it): the kid may
+			// be a key the server could not deliver, so 503, not 401; the
+			// last good set stays in use.
+			expectStatus(t, a, keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = "k-new" }), http.StatusServiceUnavailable)
 			expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
 		})
 	}
@@ -176,9 +176,17 @@ func TestJWKSFaults(t *testing.T) {
 func TestJWKSRotation(t *testing.T) {
 	testKeys(t)
 	s := newJWKSServer(t, keyRS)
+	s.mu.Lock()
+	s.cc = "max-age=60"
+	s.mu.Unlock()
 	clock := &authClock{}
 	a := newAuth(t, remoteConfig(t, s, clock))
-	old := keyRS.token(validClaims(), nil)
+	claims := func() map[string]any {
+		c := claimsAt(clock.now())
+		c["exp"] = clock.now().Add(50 * time.Minute).Unix()
+		return c
+	}
+	old := keyRS.token(claims(), nil)
 	expectStatus(t, a, old, http.StatusOK)
 	s.waitFetches(t, 1)
 	base := s.fetches.Load()
@@ -186,31 +194,33 @@ func TestJWKSRotation(t *testing.T) {
 	// (a) A key is added: a token with its kid triggers one refetch.
 	s.setKeys(keyRS, keyRS2)
 	clock.advance(31 * time.Second)
-	expectStatus(t, a, keyRS2.token(validClaims(), nil), http.StatusOK)
+	expectStatus(t, a, keyRS2.token(claims(), nil), http.StatusOK)
 	if got := s.fetches.Load() - base; got != 1 {
 		t.Fatalf("(a) %d fetches, want 1", got)
 	}
 	expectStatus(t, a, old, http.StatusOK)
 
-	// (b) A key is removed: once a fetch replaced the set, its tokens are
-	// refused, also those already in the verified-token cache.
+	// (b) A key is removed: once the scheduled fetch (max-age 60 s)
+	// replaced the set, its tokens are refused, also those already in the
+	// verified-token cache.
 	s.setKeys(keyRS2)
-	clock.advance(31 * time.Second)
-	a.keys.refresh(context.Background())
+	clock.advance(61 * time.Second)
+	a.keys.(*remoteKeys).refreshIfDue(clock.now().UnixNano())
+	a.keys.(*remoteKeys).waitIdle()
 	expectStatus(t, a, old, http.StatusUnauthorized)
-	expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusUnauthorized)
-	expectStatus(t, a, keyRS2.token(validClaims(), nil), http.StatusOK)
+	expectStatus(t, a, keyRS.token(claims(), nil), http.StatusUnauthorized)
+	expectStatus(t, a, keyRS2.token(claims(), nil), http.StatusOK)
 
 	// (c) A kid is reused with new material: the signature fails with the
 	// old key, one refetch finds the new one; old-material tokens fail.
 	reused := &testKey{kid: "k7", alg: "RS256", priv: mustRSA(2048)}
-	cached := keyRS2.token(validClaims(), nil)
+	cached := keyRS2.token(claims(), nil)
 	expectStatus(t, a, cached, http.StatusOK)
 	s.setKeys(reused)
 	clock.advance(31 * time.Second)
-	expectStatus(t, a, reused.token(validClaims(), nil), http.StatusOK)
+	expectStatus(t, a, reused.token(claims(), nil), http.StatusOK)
 	expectStatus(t, a, cached, http.StatusUnauthorized)
-	expectStatus(t, a, keyRS2.token(validClaims(), nil), http.StatusUnauthorized)
+	expectStatus(t, a, keyRS2.token(claims(), nil), http.StatusUnauthorized)
 }
 
 func TestJWKSUnknownKidFlood(t *testing.T) {

@@ -57,7 +57,7 @@ type claimRules struct {
 	issuers         []string // accepted iss values; empty: not checked (introspection only)
 	requireIssuer   bool     // iss must be present (JWT)
 	audience        string   // the FHIR base URL
-	requireAudience bool     // aud must be present (JWT; introspection when configured)
+	requireAudience bool     // aud must be present (JWT; introspection unless AllowMissingAudience)
 	leeway          time.Duration
 	maxLifetime     time.Duration
 	names           ClaimNames

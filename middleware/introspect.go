@@ -61,10 +61,18 @@ type IntrospectionConfig struct {
 	// CacheSize bounds the number of cached answers (default 10000).
 	CacheSize int
 
-	// RequireAudience refuses active answers without aud. By default an
-	// absent aud is accepted (RFC 7662 and SMART make it optional); a
-	// present aud must contain AuthConfig.Audience.
-	RequireAudience bool
+	// AllowMissingAudience accepts active answers without aud, for
+	// servers that omit it (RFC 7662 makes it optional). By default such
+	// answers are refused (401 invalid_token), as JWTs without aud are. A
+	// present aud must always contain AuthConfig.Audience.
+	AllowMissingAudience bool
+
+	// MaxConcurrent caps the introspection calls in flight (default 8).
+	// Concurrent requests with the same token share one call. A request
+	// beyond the cap waits for a slot at most QueueTimeout (default
+	// Timeout) and its own context, then is a 503.
+	MaxConcurrent int
+	QueueTimeout  time.Duration
 }
 
 const (
@@ -72,6 +80,8 @@ const (
 	defaultIntrospectionMaxTTL  = 60 * time.Second
 	maxIntrospectionTTL         = 5 * time.Minute
 	maxNegativeTTL              = 10 * time.Second
+
+	defaultIntrospectionConcurrency = 8
 )
 
 type introspector struct {
@@ -80,6 +90,7 @@ type introspector struct {
 	client   *http.Client
 	cache    *tokenCache
 	sf       singleflight.Group
+	slots    chan struct{} // one value per call in flight
 	rules    *claimRules
 	now      func() time.Time
 	log      *slog.Logger
@@ -101,11 +112,18 @@ func newIntrospector(c IntrospectionConfig, rules *claimRules, insecureHTTP bool
 	default:
 		return nil, fmt.Errorf("middleware: unknown introspection client authentication %d", c.ClientAuth)
 	}
-	if c.Timeout < 0 || c.MaxTTL < 0 || c.NegativeTTL < 0 || c.MaxResponseBytes < 0 || c.CacheSize < 0 {
+	if c.Timeout < 0 || c.MaxTTL < 0 || c.NegativeTTL < 0 || c.MaxResponseBytes < 0 || c.CacheSize < 0 ||
+		c.MaxConcurrent < 0 || c.QueueTimeout < 0 {
 		return nil, errors.New("middleware: negative introspection setting")
 	}
 	if c.Timeout == 0 {
 		c.Timeout = defaultIntrospectionTimeout
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = defaultIntrospectionConcurrency
+	}
+	if c.QueueTimeout == 0 {
+		c.QueueTimeout = c.Timeout
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = 64 << 10
@@ -131,12 +149,13 @@ func newIntrospector(c IntrospectionConfig, rules *claimRules, insecureHTTP bool
 	}
 	r := *rules
 	r.requireIssuer = false
-	r.requireAudience = c.RequireAudience
+	r.requireAudience = !c.AllowMissingAudience
 	return &introspector{
 		endpoint: c.Endpoint,
 		cfg:      c,
 		client:   fetchClient(c.HTTPClient, c.Timeout, c.MaxResponseBytes, 0, 0),
 		cache:    cache,
+		slots:    make(chan struct{}, c.MaxConcurrent),
 		rules:    &r,
 		now:      now,
 		log:      log,
@@ -154,11 +173,21 @@ func (in *introspector) token(ctx context.Context, raw string, h tokenHash) (*ca
 		}
 		return e, true, nil
 	}
-	v, err, _ := in.sf.Do(string(h[:]), func() (any, error) {
+	return in.call(ctx, raw, h)
+}
+
+// call introspects raw, sharing the call with concurrent requests for the
+// same token; the caller stops waiting when ctx ends.
+func (in *introspector) call(ctx context.Context, raw string, h tokenHash) (*cacheEntry, bool, *AuthError) {
+	ch := in.sf.DoChan(string(h[:]), func() (any, error) {
 		// Answer from the cache when another call just filled it.
 		if e, ok := in.cache.get(h, in.now().UnixNano()); ok {
 			return e, nil
 		}
+		if err := in.acquire(); err != nil {
+			return nil, err
+		}
+		defer func() { <-in.slots }()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.Timeout)
 		defer cancel()
 		e, err := in.introspect(cctx, raw)
@@ -168,14 +197,39 @@ func (in *introspector) token(ctx context.Context, raw string, h tokenHash) (*ca
 		in.cache.add(h, e)
 		return e, nil
 	})
-	if err != nil {
-		return nil, false, asAuthError(err)
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		// The call goes on for the other requests and the cache.
+		return nil, false, unavailable("the authorization server is unavailable", time.Second,
+			fmt.Errorf("%w: waiting for the call: %w", ErrIntrospectionUnavailable, ctx.Err()))
 	}
-	e := v.(*cacheEntry)
+	if res.Err != nil {
+		return nil, false, asAuthError(res.Err)
+	}
+	e := res.Val.(*cacheEntry)
 	if e.refusal != nil {
 		return nil, false, e.refusal
 	}
 	return e, false, nil
+}
+
+// acquire takes a call slot, waiting at most QueueTimeout.
+func (in *introspector) acquire() error {
+	select {
+	case in.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(in.cfg.QueueTimeout)
+	defer t.Stop()
+	select {
+	case in.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return in.fail(time.Second, fmt.Errorf("%d introspection calls in flight, none finished within %v", cap(in.slots), in.cfg.QueueTimeout))
+	}
 }
 
 // introspect calls the endpoint. An infrastructure failure is a 503

@@ -98,7 +98,7 @@ func activeAnswer(now time.Time, kv ...any) map[string]any {
 	m := map[string]any{
 		"active": true, "client_id": "app-1", "scope": "launch/patient patient/Observation.rs",
 		"sub": "user-1", "patient": "456", "fhirUser": "https://ehr.example.org/fhir/Patient/456",
-		"exp": now.Add(30 * time.Minute).Unix(), "iss": testIssuer,
+		"exp": now.Add(30 * time.Minute).Unix(), "iss": testIssuer, "aud": testAudience,
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == nil {
@@ -150,7 +150,13 @@ func TestIntrospection(t *testing.T) {
 		{name: "token_type Bearer", answer: activeAnswer(now, "token_type", "Bearer"), want: 200},
 		{name: "no iss", answer: activeAnswer(now, "iss", nil), want: 200},
 		{name: "aud contains ours", answer: activeAnswer(now, "aud", []string{"x", testAudience}), want: 200},
-		{name: "no aud", answer: activeAnswer(now), want: 200},
+		{name: "no aud", answer: activeAnswer(now, "aud", nil), want: 401, cause: ErrAudience},
+		{name: "no aud, AllowMissingAudience", answer: activeAnswer(now, "aud", nil), want: 200,
+			cfg: func(c *AuthConfig) { c.Introspection.AllowMissingAudience = true }},
+		{name: "empty aud array, AllowMissingAudience", answer: activeAnswer(now, "aud", []string{}), want: 401, cause: ErrAudience,
+			cfg: func(c *AuthConfig) { c.Introspection.AllowMissingAudience = true }},
+		{name: "wrong aud, AllowMissingAudience", answer: activeAnswer(now, "aud", "https://other.example/fhir"), want: 401, cause: ErrAudience,
+			cfg: func(c *AuthConfig) { c.Introspection.AllowMissingAudience = true }},
 		{name: "inactive", answer: map[string]any{"active": false}, want: 401, cause: ErrInactive},
 		{name: "revoked (unknown to the server)", answer: nil, want: 401, cause: ErrInactive},
 		{name: "refresh token", answer: activeAnswer(now, "token_type", "refresh_token"), want: 401, cause: ErrTokenType},
@@ -159,7 +165,6 @@ func TestIntrospection(t *testing.T) {
 		{name: "lifetime over the maximum", answer: activeAnswer(now, "iat", now.Unix(), "exp", now.Add(2*time.Hour).Unix()), want: 401, cause: ErrTokenLifetime},
 		{name: "wrong iss", answer: activeAnswer(now, "iss", "https://evil.example"), want: 401, cause: ErrIssuer},
 		{name: "wrong aud", answer: activeAnswer(now, "aud", "https://other.example/fhir"), want: 401, cause: ErrAudience},
-		{name: "aud required", answer: activeAnswer(now), want: 401, cause: ErrAudience, cfg: func(c *AuthConfig) { c.Introspection.RequireAudience = true }},
 		{name: "bad patient", answer: activeAnswer(now, "patient", "../1"), want: 401, cause: ErrClaims},
 		{name: "active as a string", answer: activeAnswer(now, "active", "true"), want: 503, cause: ErrIntrospectionUnavailable},
 		{name: "active as 1", answer: activeAnswer(now, "active", 1), want: 503, cause: ErrIntrospectionUnavailable},

@@ -3,9 +3,11 @@ package middleware
 // This is the only file of the package that imports jwx: moving to the next
 // jwx major is a change to this file alone.
 //
-// jwx supplies the JWK parsing, the jwk.Cache that fetches and refreshes a
-// JWKS, the per-algorithm signature verifiers and the jwt.Token handed to
-// jwtauth. The compact JWS itself is parsed by parseJWS (strict base64url,
+// jwx supplies the JWK parsing, the per-algorithm signature verifiers and
+// the jwt.Token handed to jwtauth. A JWKS URL is fetched and scheduled by
+// remoteKeys (authenticate_keys.go), not by jwk.Cache: its scheduler
+// (httprc v1.0.6) looks for due refreshes only every 15 minutes, and runs
+// on the wall clock. The compact JWS itself is parsed by parseJWS (strict base64url,
 // duplicate names, crit, typ), because jwt.Parse accepts JSON serialisation
 // and lenient input unless process-global settings are changed, and parsing
 // twice would double the cost. RSASSA-PSS is verified here with the salt
@@ -21,20 +23,14 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"reflect"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	jwxjws "github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
-	"golang.org/x/sync/singleflight"
 )
 
 // JWKSet is a JSON Web Key set, the type of AuthConfig.KeySet.
@@ -340,20 +336,28 @@ func newJWTToken(claims map[string]any) any {
 
 // keySource supplies the current key set.
 type keySource interface {
-	// keys returns the current key set, or an error when none is usable.
+	// keys returns the current key set, or a 503 *AuthError when none is
+	// usable.
 	keys(ctx context.Context) (*keySet, error)
-	// refresh refetches the key set, at most once per cooldown, and
-	// returns the current set afterwards. Static sources return the same
-	// set.
-	refresh(ctx context.Context) *keySet
+	// generation returns the generation of the current set at now (Unix
+	// nanoseconds); a remote source starts a due refresh.
+	generation(now int64) uint64
+	// refetch fetches the set again for a token whose key is missing or
+	// whose signature failed; found reports whether a set resolves that.
+	// It returns the current set and, when the latest fetch failed, a 503
+	// *AuthError. Static sources return their set.
+	refetch(ctx context.Context, found func(*keySet) bool) (*keySet, error)
 	close()
 }
 
 type staticKeys struct{ ks *keySet }
 
 func (s staticKeys) keys(context.Context) (*keySet, error) { return s.ks, nil }
-func (s staticKeys) refresh(context.Context) *keySet       { return s.ks }
-func (staticKeys) close()                                  {}
+func (staticKeys) generation(int64) uint64                 { return 0 }
+func (s staticKeys) refetch(context.Context, func(*keySet) bool) (*keySet, error) {
+	return s.ks, nil
+}
+func (staticKeys) close() {}
 
 // newStaticKeys loads a static key set; any refused key is an error.
 func newStaticKeys(p *keyPolicy, set jwk.Set) (staticKeys, error) {
@@ -370,6 +374,12 @@ func newStaticKeys(p *keyPolicy, set jwk.Set) (staticKeys, error) {
 // parseJWKS parses a JWKS document.
 func parseJWKS(doc []byte) (jwk.Set, error) {
 	return jwk.Parse(doc)
+}
+
+// parseFetchedJWKS parses a fetched JWKS document, leaving out the keys
+// that do not parse (the others stay usable).
+func parseFetchedJWKS(doc []byte) (jwk.Set, error) {
+	return jwk.Parse(doc, jwk.WithIgnoreParseError(true))
 }
 
 // newJWTAuthKeys wraps a *jwtauth.JWTAuth: its one key, bound to its
@@ -398,123 +408,3 @@ func newJWTAuthKeys(p *keyPolicy, ja *jwtauth.JWTAuth) (staticKeys, error) {
 	bk := &boundKey{alg: alg, ja: ja}
 	return staticKeys{&keySet{byKid: map[string]*boundKey{}, all: []*boundKey{bk}}}, nil
 }
-
-// remoteKeys is a JWKS URL read through a jwk.Cache: background refresh
-// honouring Cache-Control within bounds (the HTTP client clamps max-age), a
-// refetch on an unknown kid or a failed signature at most once per
-// cooldown and shared by concurrent callers, and a successful fetch that
-// replaces the whole set.
-type remoteKeys struct {
-	url      string
-	cache    *jwk.Cache
-	cancel   context.CancelFunc
-	policy   *keyPolicy
-	log      *slog.Logger
-	now      func() time.Time
-	cooldown time.Duration
-	timeout  time.Duration
-
-	cur atomic.Pointer[keySet]
-	gen atomic.Uint64
-	sf  singleflight.Group
-
-	mu      sync.Mutex
-	lastTry time.Time
-	lastErr error
-}
-
-type remoteOptions struct {
-	url        string
-	client     *http.Client
-	minRefresh time.Duration
-	cooldown   time.Duration
-	timeout    time.Duration
-}
-
-func newRemoteKeys(p *keyPolicy, o remoteOptions, log *slog.Logger, now func() time.Time) (*remoteKeys, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &remoteKeys{
-		url: o.url, cancel: cancel, policy: p, log: log, now: now,
-		cooldown: o.cooldown, timeout: o.timeout,
-	}
-	r.cache = jwk.NewCache(ctx)
-	err := r.cache.Register(o.url,
-		jwk.WithHTTPClient(o.client),
-		jwk.WithMinRefreshInterval(o.minRefresh),
-		jwk.WithPostFetcher(jwk.PostFetchFunc(r.postFetch)),
-		jwk.WithIgnoreParseError(true),
-	)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("middleware: JWKS URL: %w", err)
-	}
-	// Fetch once in the background: start-up never waits for the
-	// authorisation server, and requests arriving meanwhile join this
-	// fetch.
-	go r.refresh(ctx)
-	return r, nil
-}
-
-// postFetch runs after every successful fetch and parse: it binds and
-// checks the keys and replaces the current set. A set without any usable
-// key is an error, and the previous set stays.
-func (r *remoteKeys) postFetch(_ string, set jwk.Set) (jwk.Set, error) {
-	ks, errs := r.policy.buildKeySet(set)
-	for _, err := range errs {
-		r.log.Warn("fhirguard: JWKS key refused", "url", r.url, "error", err)
-	}
-	if len(ks.all) == 0 {
-		return nil, errors.New("the JWKS has no usable key")
-	}
-	if old := r.cur.Load(); old != nil && ks.sameKeys(old) {
-		ks.gen = old.gen
-	} else {
-		ks.gen = r.gen.Add(1)
-		r.log.Info("fhirguard: JWKS loaded", "url", r.url, "keys", len(ks.all), "generation", ks.gen)
-	}
-	r.cur.Store(ks)
-	return set, nil
-}
-
-func (r *remoteKeys) keys(ctx context.Context) (*keySet, error) {
-	if ks := r.cur.Load(); ks != nil {
-		return ks, nil
-	}
-	if ks := r.refresh(ctx); ks != nil {
-		return ks, nil
-	}
-	r.mu.Lock()
-	retry := r.cooldown - r.now().Sub(r.lastTry)
-	cause := r.lastErr
-	r.mu.Unlock()
-	if cause == nil {
-		cause = errors.New("no key set fetched yet")
-	}
-	return nil, unavailable("the authorization server's keys are unavailable", retry, fmt.Errorf("%w: %v", ErrKeysUnavailable, cause))
-}
-
-func (r *remoteKeys) refresh(ctx context.Context) *keySet {
-	_, _, _ = r.sf.Do("", func() (any, error) {
-		r.mu.Lock()
-		now := r.now()
-		if !r.lastTry.IsZero() && now.Sub(r.lastTry) < r.cooldown {
-			r.mu.Unlock()
-			return nil, nil
-		}
-		r.lastTry = now
-		r.mu.Unlock()
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-		defer cancel()
-		_, err := r.cache.Refresh(fctx, r.url)
-		r.mu.Lock()
-		r.lastErr = err
-		r.mu.Unlock()
-		if err != nil {
-			r.log.Warn("fhirguard: JWKS fetch failed", "url", r.url, "error", err)
-		}
-		return nil, nil
-	})
-	return r.cur.Load()
-}
-
-func (r *remoteKeys) close() { r.cancel() }
