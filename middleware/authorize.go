@@ -453,6 +453,9 @@ func (a *Authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok boo
 		}
 		return tok.Patient, true
 	case scope.User:
+		if tok.badFHIRUser {
+			return "", false // whom the grant is held to is unknown
+		}
 		if id, isPatient := a.fhirUserPatient(tok.FHIRUser); isPatient {
 			if !compartment.ValidID(id) {
 				return "", false
@@ -501,7 +504,7 @@ func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission, ds
 			switch {
 			case tok.Encounter != "" && compartment.ValidID(tok.Encounter):
 				ac.encounter = tok.Encounter
-			case tok.Encounter != "" || a.requireEncounter:
+			case tok.Encounter != "" || a.requireEncounter || tok.badEncounter:
 				missing = true // no usable encounter
 				continue
 			}

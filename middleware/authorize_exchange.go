@@ -83,7 +83,14 @@ func (x *exchange) grant(typ string, t scope.TypeID, p scope.Permission) *refusa
 	acs, missing := x.a.accesses(x.tok, t, p, x.accBuf[:0])
 	if len(acs) == 0 {
 		if missing {
-			return forbidden(neededScope(x.tok, typ, p), "the token has patient scopes but no valid patient context")
+			desc := "the token has patient scopes but no valid patient context"
+			switch {
+			case len(x.tok.unreadable) > 0:
+				desc = "the token's launch context cannot be read (" + strings.Join(x.tok.unreadable, "; ") + ")"
+			case x.a.requireEncounter && x.tok.Encounter == "":
+				desc = "the token has no encounter context"
+			}
+			return forbidden(neededScope(x.tok, typ, p), desc)
 		}
 		return forbidden(neededScope(x.tok, typ, p), "the token does not grant this interaction")
 	}

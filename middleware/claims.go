@@ -190,38 +190,33 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 		v, ok := m[name]
 		return v, ok
 	}
-	// patient and fhirUser that cannot be read exactly (another JSON type
-	// than a string, null included; a string that is not a FHIR id, or for
-	// fhirUser not a reference to a user) refuse the token: 401
-	// invalid_token, like every other mistyped claim. Never a crash, never
-	// a coerced value (the number 123 is not patient "123"). Ignoring the
-	// claim instead would leave the token without patient context, which
-	// fails closed for patient/ grants (403 at Authorize) but open
-	// elsewhere:
-	//   - fhirUser Patient/X holds user/ grants to X's compartment
-	//     (Authorizer.patientOf); a token whose fhirUser is dropped gets
-	//     user/ grants limited by nothing;
-	//   - policies (celpolicy) read token.patient and token.fhirUser and
-	//     can only deny: a rule keyed on them would silently stop denying;
-	//   - the authorisation server meant a context this server cannot
-	//     read, so the two disagree about whom the token is for. A refusal
-	//     names the claim in the log (never its value) and tells the
-	//     client to get a new token; dropping it hides the disagreement.
-	// An authorisation server that grants no patient context omits the
-	// claim.
+	// patient, encounter and fhirUser that cannot be read exactly (another
+	// JSON type than a string, null included; a string that is not a FHIR
+	// id, or for fhirUser not a reference to a user) leave the token
+	// without that context: never a crash, never a coerced value (the
+	// number 123 is not patient "123"). The token stays valid for what
+	// needs no context (system/ grants), and Authorize refuses, with 403,
+	// every grant the claim would have held: patient/ grants without a
+	// patient, user/ grants when fhirUser is unreadable (dropping it would
+	// free them from the Patient compartment a Patient user is held to),
+	// and under EnforceEncounter patient-held grants when the encounter is
+	// unreadable. Token.UnreadableContext names the claims (never their
+	// values) for logs and policies.
 	if v, ok := get(n.Patient); ok {
 		if t.Patient, err = contextID(v, "Patient"); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrClaims, n.Patient, err)
+			t.unreadable = append(t.unreadable, n.Patient+": "+err.Error())
 		}
 	}
 	if v, ok := get(n.Encounter); ok {
 		if t.Encounter, err = contextID(v, "Encounter"); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrClaims, n.Encounter, err)
+			t.unreadable = append(t.unreadable, n.Encounter+": "+err.Error())
+			t.badEncounter = true
 		}
 	}
 	if v, ok := get(n.FHIRUser); ok {
 		if t.FHIRUser, err = fhirUser(v); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrClaims, n.FHIRUser, err)
+			t.unreadable = append(t.unreadable, n.FHIRUser+": "+err.Error())
+			t.badFHIRUser = true
 		}
 	}
 	if v, ok := get(n.FHIRContext); ok {

@@ -129,15 +129,6 @@ func TestClaimRefusals(t *testing.T) {
 		{"fhirContext not an array", `{` + base + `,"fhirContext":"List/1"}`, ErrClaims},
 		{"fhirContext bad type", `{` + base + `,"fhirContext":[{"canonical":"x","type":"lower"}]}`, ErrClaims},
 		{"fhirContext identifier not object", `{` + base + `,"fhirContext":[{"identifier":"x"}]}`, ErrClaims},
-		{"patient too long", `{` + base + `,"patient":"` + strings.Repeat("1", 65) + `"}`, ErrClaims},
-		{"patient empty", `{` + base + `,"patient":""}`, ErrClaims},
-		{"patient with slash", `{` + base + `,"patient":"a/b"}`, ErrClaims},
-		{"patient percent", `{` + base + `,"patient":"a%2Fb"}`, ErrClaims},
-		{"encounter of another type", `{` + base + `,"encounter":"Patient/1"}`, ErrClaims},
-		{"fhirUser of another type", `{` + base + `,"fhirUser":"Organization/1"}`, ErrClaims},
-		{"fhirUser bad absolute", `{` + base + `,"fhirUser":"ftp://x/Patient/1"}`, ErrClaims},
-		{"fhirUser with query", `{` + base + `,"fhirUser":"https://x/Patient/1?a=b"}`, ErrClaims},
-		{"fhirUser bare id", `{` + base + `,"fhirUser":"123"}`, ErrClaims},
 		{"need_patient_banner string", `{` + base + `,"need_patient_banner":"true"}`, ErrClaims},
 		{"tenant number", `{` + base + `,"tenant":1}`, ErrClaims},
 		{"sub number", `{` + base + `,"sub":1}`, ErrClaims},
@@ -160,6 +151,53 @@ func TestClaimRefusals(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnreadableContextDropped: launch-context claims that cannot be read
+// exactly leave the token without that context (never coerced), and
+// UnreadableContext names them without their values.
+func TestUnreadableContextDropped(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	base := `"iss":"` + testIssuer + `","aud":"` + testAudience + `","exp":1800000600`
+	cases := []struct{ name, claim, value string }{
+		{"patient too long", "patient", `"` + strings.Repeat("1", 65) + `"`},
+		{"patient empty", "patient", `""`},
+		{"patient with slash", "patient", `"a/b"`},
+		{"patient percent", "patient", `"a%2Fb"`},
+		{"patient number", "patient", `123`},
+		{"encounter of another type", "encounter", `"Patient/1"`},
+		{"encounter array", "encounter", `["e1"]`},
+		{"fhirUser of another type", "fhirUser", `"Organization/1"`},
+		{"fhirUser bad absolute", "fhirUser", `"ftp://x/Patient/1"`},
+		{"fhirUser with query", "fhirUser", `"https://x/Patient/1?a=b"`},
+		{"fhirUser bare id", "fhirUser", `"123"`},
+		{"fhirUser object", "fhirUser", `{"reference":"Patient/1"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := testRules(t).buildToken(mustDecode(t, `{`+base+`,"`+tc.claim+`":`+tc.value+`}`), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.Patient != "" || tok.Encounter != "" || tok.FHIRUser != "" {
+				t.Fatalf("a context survived: %+v", tok)
+			}
+			u := tok.UnreadableContext()
+			if len(u) != 1 || !strings.HasPrefix(u[0], tc.claim+": ") {
+				t.Fatalf("UnreadableContext %q", u)
+			}
+			if len(tc.value) > 4 && strings.Contains(u[0], strings.Trim(tc.value, `"`)) {
+				t.Fatalf("UnreadableContext echoes the value: %q", u)
+			}
+			if tok.badFHIRUser != (tc.claim == "fhirUser") || tok.badEncounter != (tc.claim == "encounter") {
+				t.Fatalf("flags %v %v", tok.badFHIRUser, tok.badEncounter)
+			}
+		})
+	}
+	tok, err := testRules(t).buildToken(mustDecode(t, `{`+base+`,"patient":"123","fhirUser":"Patient/123","encounter":"e1"}`), now)
+	if err != nil || tok.Patient != "123" || tok.FHIRUser != "Patient/123" || tok.Encounter != "e1" || len(tok.UnreadableContext()) != 0 {
+		t.Fatalf("readable context: %+v %v", tok, err)
 	}
 }
 

@@ -34,7 +34,18 @@ type Token struct {
 	// Claims holds every claim of the token (JWT claims or the
 	// introspection response), decoded from JSON.
 	Claims map[string]any
+
+	unreadable   []string // context claims that could not be read, with why
+	badFHIRUser  bool     // the fhirUser claim was present but unreadable
+	badEncounter bool     // the encounter claim was present but unreadable
 }
+
+// UnreadableContext names the launch-context claims (patient, encounter,
+// fhirUser) the token carried in a form that cannot be read exactly, with
+// the reason and never the value, such as "patient: a number, not a
+// string". Their fields are empty, and Authorize refuses the grants they
+// would have held.
+func (t *Token) UnreadableContext() []string { return append([]string(nil), t.unreadable...) }
 
 // ContextItem is one entry of the SMART fhirContext array: a 2.0 string
 // becomes an item with Reference only; 2.1 and 2.2 objects fill the rest.

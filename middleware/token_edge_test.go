@@ -362,8 +362,8 @@ var goodFHIRUsers = []string{"Patient/123", "Practitioner/9", "PractitionerRole/
 	"https://ehr.example.org/fhir/Patient/123", "http://ehr.example.org:8080/Practitioner/9"}
 
 // TestClaimTypeEdges: at the claim parser, a patient or fhirUser that
-// cannot be read exactly refuses the token (ErrClaims), is never coerced,
-// and the error names the claim and the type but never the value.
+// cannot be read exactly leaves the token without it (never coerced), and
+// UnreadableContext names the claim and the type but never the value.
 func TestClaimTypeEdges(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	base := map[string]any{"iss": testIssuer, "aud": testAudience, "exp": float64(1_800_000_600), "iat": float64(1_799_999_990)}
@@ -389,15 +389,22 @@ func TestClaimTypeEdges(t *testing.T) {
 			m[name] = "123" // a valid top-level value does not rescue it
 		}
 		tok, err := r.buildToken(m, now)
-		if err == nil || !errors.Is(err, ErrClaims) || tok != nil {
-			t.Fatalf("%s = %#v: token %+v, err %v; want ErrClaims", name, v, tok, err)
+		if err != nil || tok == nil {
+			t.Fatalf("%s = %#v: err %v; want a token without that context", name, v, err)
 		}
-		msg := err.Error()
-		if !strings.Contains(msg, name) || kind != "" && !strings.Contains(msg, kind+", not a string") {
-			t.Errorf("error %q does not name %s and %s", msg, name, kind)
+		if tok.Patient != "" || tok.FHIRUser != "" {
+			t.Fatalf("%s = %#v: context kept as patient %q, fhirUser %q", name, v, tok.Patient, tok.FHIRUser)
+		}
+		if name == "fhirUser" && !tok.badFHIRUser {
+			t.Fatal("an unreadable fhirUser is not marked: user/ grants would be free")
+		}
+		u := tok.UnreadableContext()
+		msg := strings.Join(u, "; ")
+		if len(u) != 1 || !strings.Contains(msg, name) || kind != "" && !strings.Contains(msg, kind+", not a string") {
+			t.Errorf("UnreadableContext %q does not name %s and %s", msg, name, kind)
 		}
 		if s, ok := v.(string); ok && len(s) > 3 && strings.Contains(msg, s) {
-			t.Errorf("error %q echoes the value", msg)
+			t.Errorf("UnreadableContext %q echoes the value", msg)
 		}
 	}
 	for _, claim := range []string{"patient", "fhirUser"} {
@@ -433,8 +440,8 @@ func TestClaimTypeEdges(t *testing.T) {
 }
 
 // TestTokenClaimTypesAuthenticate: the same values in signed tokens,
-// through Authenticate: 401 invalid_token before the handler, or accepted
-// with the value read exactly.
+// through Authenticate: accepted without that context, or accepted with the
+// value read exactly.
 func TestTokenClaimTypesAuthenticate(t *testing.T) {
 	testKeys(t)
 	type tc struct {
@@ -458,9 +465,13 @@ func TestTokenClaimTypesAuthenticate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tok := keyRS.token(withClaims(c.claim, c.value), nil)
 			o := runAuth(t, baseConfig(t), tok)
-			expectRefused(t, o, tok, ErrClaims)
-			if s, ok := c.value.(string); ok && len(s) > 3 && (strings.Contains(o.body, s) || strings.Contains(o.www, s)) {
-				t.Errorf("the refusal echoes the claim: %s %s", o.www, o.body)
+			expectAccepted(t, o)
+			kept := o.token.Patient
+			if c.claim == "fhirUser" {
+				kept = o.token.FHIRUser
+			}
+			if kept != "" || len(o.token.UnreadableContext()) != 1 {
+				t.Errorf("%s kept as %q, unreadable %q", c.claim, kept, o.token.UnreadableContext())
 			}
 		})
 	}
@@ -569,20 +580,25 @@ func TestGuardTokenEdges(t *testing.T) {
 		{name: "fhirUser Practitioner/9", claims: []any{"scope", userScopes, "patient", delClaim, "fhirUser", "Practitioner/9"}, handler: true,
 			steps: []step{get("/Observation/lab1", 200), get("/Observation/o456", 200)}},
 	}
+	// An unreadable patient or fhirUser: the token carries no such context,
+	// so the grants it would hold are refused (403, the handler never
+	// asked); grants that need no context still work.
 	for _, bt := range badTypeValues {
 		cases = append(cases,
 			gcase{name: "patient " + bt.name, claims: []any{"scope", patientScopes, "patient", bt.value},
-				steps: []step{get("/Observation/lab1", 401), get("/Observation?code=1", 401)}},
+				steps: []step{get("/Observation/lab1", 403), get("/Observation?code=1", 403)}},
 			gcase{name: "fhirUser " + bt.name, claims: []any{"scope", userScopes, "patient", delClaim, "fhirUser", bt.value},
-				steps: []step{get("/Observation/o456", 401)}})
+				steps: []step{get("/Observation/o456", 403), get("/Observation/lab1", 403), get("/Observation?code=1", 403)}},
+			gcase{name: "patient " + bt.name + ", system grant", claims: []any{"scope", "system/Observation.rs", "patient", bt.value}, handler: true,
+				steps: []step{get("/Observation/o456", 200)}})
 	}
 	for _, s := range badPatientStrings {
 		cases = append(cases, gcase{name: "patient " + strconv.Quote(s), claims: []any{"scope", patientScopes, "patient", s},
-			steps: []step{get("/Observation/lab1", 401)}})
+			steps: []step{get("/Observation/lab1", 403)}})
 	}
 	for _, s := range badFHIRUserStrings {
 		cases = append(cases, gcase{name: "fhirUser " + strconv.Quote(s), claims: []any{"scope", userScopes, "patient", delClaim, "fhirUser", s},
-			steps: []step{get("/Observation/o456", 401)}})
+			steps: []step{get("/Observation/o456", 403)}})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
