@@ -466,6 +466,7 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 		r2, e, src, cached, aerr := a.authenticate(r)
 		if aerr != nil {
 			a.refused(r, src, cached, aerr)
+			closeUnreadBody(w, r)
 			writeError(w, a.realm, aerr)
 			return
 		}

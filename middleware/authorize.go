@@ -356,6 +356,7 @@ func (a *Authorizer) refuse(w http.ResponseWriter, r *http.Request, d *Decision,
 	if a.onDecision != nil {
 		a.onDecision(r, d, e)
 	}
+	closeUnreadBody(w, r)
 	a.write(w, e)
 }
 
@@ -393,6 +394,7 @@ func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	tok, ok := TokenFromContext(r.Context())
 	if !ok || tok.Scopes == nil {
 		// Authorize without Authenticate in front: fail closed.
+		closeUnreadBody(w, r)
 		writeError(w, a.realm, errNoToken())
 		return
 	}

@@ -118,6 +118,17 @@ func asAuthError(err error) *AuthError {
 // 403 (and for 400 invalid_request, RFC 6750 §3), Retry-After for 503, and a
 // FHIR OperationOutcome body. realm is the FHIR base URL (may be empty).
 // The body never contains the token, its claims or e.Err.
+// closeUnreadBody makes an HTTP/1 server close the connection after a
+// refusal of a request that has a body: net/http would otherwise read (and
+// wait for) up to 256 KiB of the unread body before sending the answer, so
+// a client trickling a body in would hold the refusal, and the connection,
+// until the server's read timeout. HTTP/2 streams need no such thing.
+func closeUnreadBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 func writeError(w http.ResponseWriter, realm string, e *AuthError) {
 	h := w.Header()
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Code != CodeNone {

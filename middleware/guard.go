@@ -177,6 +177,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 				// Public, but an access token in its URL would still reach
 				// the server's logs.
 				setPublicCORS(w.Header())
+				closeUnreadBody(w, r)
 				writeError(w, g.authz.realm, invalidRequest("access tokens are not accepted in the URL",
 					fmt.Errorf("%w: access_token parameter on /metadata", ErrMalformedRequest)))
 				return
