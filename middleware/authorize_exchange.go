@@ -442,16 +442,28 @@ func (x *exchange) logRemoved(res map[string]any, where string) {
 // accessesFor returns the accesses for a resource of type rt found in a
 // response: the interaction's own for its type, else what the token grants
 // for reading (r, then s) that type.
+//
+// The matches of a search of several types (Patient/X/*, a system search)
+// need the search letter on their own type: a read grant does not let a
+// token search a type.
 func (x *exchange) accessesFor(rt string, include bool) []access {
 	if !include && rt == x.d.Interaction.ResourceType && x.acs != nil {
 		return x.acs
 	}
-	if acs, ok := x.typeAcs[rt]; ok {
+	perms := []scope.Permission{scope.Read, scope.Search}
+	key := rt
+	switch x.d.Interaction.Kind {
+	case fhirrest.SearchType, fhirrest.SearchCompartment, fhirrest.SearchSystem:
+		if !include {
+			perms, key = perms[1:], rt+"\x00s"
+		}
+	}
+	if acs, ok := x.typeAcs[key]; ok {
 		return acs
 	}
 	var acs []access
 	if t, ok := scope.LookupType(rt); ok {
-		for _, p := range [...]scope.Permission{scope.Read, scope.Search} {
+		for _, p := range perms {
 			more, _ := x.a.accesses(x.tok, t, p, nil)
 			acs = append(acs, more...)
 		}
@@ -459,7 +471,7 @@ func (x *exchange) accessesFor(rt string, include bool) []access {
 	if x.typeAcs == nil {
 		x.typeAcs = map[string][]access{}
 	}
-	x.typeAcs[rt] = acs
+	x.typeAcs[key] = acs
 	return acs
 }
 

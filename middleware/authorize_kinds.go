@@ -284,7 +284,7 @@ func (x *exchange) searchSystem() *refusal {
 		if x.typeAcs == nil {
 			x.typeAcs = map[string][]access{}
 		}
-		x.typeAcs[typ] = kept
+		x.typeAcs[typ], x.typeAcs[typ+"\x00s"] = kept, kept
 	}
 	x.d.Context = scope.System
 	if !x.tok.Scopes.HasContext(scope.System) {

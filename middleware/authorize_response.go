@@ -31,7 +31,13 @@ func newRecorder(limit int64) *recorder {
 
 func (rec *recorder) Header() http.Header { return rec.header }
 
+// WriteHeader records the final status. Informational answers (1xx, such
+// as 103 Early Hints) are dropped: they are not the answer, and taking one
+// for it would pass the real answer on unverified.
 func (rec *recorder) WriteHeader(code int) {
+	if code >= 100 && code <= 199 {
+		return
+	}
 	if rec.status == 0 {
 		rec.status = code
 	}
