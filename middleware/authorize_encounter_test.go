@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhirrest"
+	"github.com/fhirguard/fhirguard/scope"
 )
 
 // encounterFixtures are added to the leaky server for the encounter tests:
@@ -227,4 +230,48 @@ func FuzzAuthorizeNoLeakEncounter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEnforceEncounterUnreadableClaim: an encounter claim that could not
+// be read (the claim parser dropped it) is not "no encounter": under
+// EnforceEncounter the token's patient-held grants are refused, instead of
+// seeing every encounter.
+func TestEnforceEncounterUnreadableClaim(t *testing.T) {
+	unreadable := func(scopes string) *Token {
+		tok := encounterToken(scopes, "")
+		tok.badEncounter = true
+		tok.unreadable = []string{"encounter: a number, not a string"}
+		return tok
+	}
+	h := encounterHarness(t, func(c *AuthorizeConfig) { c.EnforceEncounter = true })
+	if r := h.do(unreadable("patient/*.rs"), "GET", "/Observation/in-e2", ""); r.Code != 403 || !strings.Contains(r.Body.String(), "encounter: a number") {
+		t.Fatalf("unreadable encounter: %d %s", r.Code, r.Body)
+	}
+	if calls := h.store.calls(); len(calls) != 0 {
+		t.Fatalf("the handler was asked: %v", calls)
+	}
+	if r := h.do(encounterToken("patient/*.rs", ""), "GET", "/Observation/in-e2", ""); r.Code != 200 {
+		t.Fatalf("no encounter claim at all: %d", r.Code)
+	}
+	if r := encounterHarness(t, nil).do(unreadable("patient/*.rs"), "GET", "/Observation/in-e2", ""); r.Code != 200 {
+		t.Fatalf("without EnforceEncounter: %d", r.Code)
+	}
+}
+
+// TestEnforceEncounterSearchOperation: an operation run as a search is
+// narrowed on the encounter like a search, and refused on a type outside
+// the Encounter compartment.
+func TestEnforceEncounterSearchOperation(t *testing.T) {
+	ops := append(DefaultOperations(), Operation{Name: "find", Levels: []fhirrest.Level{fhirrest.LevelType},
+		Types: []string{"AllergyIntolerance", "Observation"}, Permission: scope.Search, Search: true, Response: ResponseBundle})
+	h := encounterHarness(t, func(c *AuthorizeConfig) { c.EnforceEncounter, c.Operations = true, ops })
+	tok := encounterToken("patient/*.rs", "e1")
+	if r := h.do(tok, "GET", "/AllergyIntolerance/$find", ""); r.Code != 403 {
+		t.Fatalf("operation on a type outside the encounter: %d %s", r.Code, r.Body)
+	}
+	r := h.do(tok, "GET", "/Observation/$lastn", "")
+	calls := h.store.calls()
+	if r.Code != 200 || !strings.Contains(calls[len(calls)-1], "encounter=Encounter%2Fe1") {
+		t.Fatalf("$lastn: %d, handler saw %v", r.Code, calls)
+	}
 }
