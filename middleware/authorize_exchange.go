@@ -28,7 +28,7 @@ type exchange struct {
 	accBuf   [3]access
 	dctx     *decisionContext // carries d when the request context had no slot
 	inCtx    bool             // d lives in the request context's decision slot
-	typeAcs  map[string][]access
+	typeAcs  map[typeAccessKey][]access
 	inner    *http.Request // the request passed to the handler
 	readMode bool          // resources are being read (shared types allowed)
 
@@ -451,11 +451,11 @@ func (x *exchange) accessesFor(rt string, include bool) []access {
 		return x.acs
 	}
 	perms := []scope.Permission{scope.Read, scope.Search}
-	key := rt
+	key := typeAccessKey{rt: rt}
 	switch x.d.Interaction.Kind {
 	case fhirrest.SearchType, fhirrest.SearchCompartment, fhirrest.SearchSystem:
 		if !include {
-			perms, key = perms[1:], rt+"\x00s"
+			perms, key.searchOnly = perms[1:], true
 		}
 	}
 	if acs, ok := x.typeAcs[key]; ok {
@@ -469,10 +469,17 @@ func (x *exchange) accessesFor(rt string, include bool) []access {
 		}
 	}
 	if x.typeAcs == nil {
-		x.typeAcs = map[string][]access{}
+		x.typeAcs = map[typeAccessKey][]access{}
 	}
 	x.typeAcs[key] = acs
 	return acs
+}
+
+// typeAccessKey keys exchange.typeAcs: the accesses for a resource type,
+// for reading it (r or s) or as the match of a search (s only).
+type typeAccessKey struct {
+	rt         string
+	searchOnly bool
 }
 
 // accept reports whether the token may see (or write) the resource, and

@@ -282,9 +282,9 @@ func (x *exchange) searchSystem() *refusal {
 			open = false
 		}
 		if x.typeAcs == nil {
-			x.typeAcs = map[string][]access{}
+			x.typeAcs = map[typeAccessKey][]access{}
 		}
-		x.typeAcs[typ], x.typeAcs[typ+"\x00s"] = kept, kept
+		x.typeAcs[typeAccessKey{rt: typ}], x.typeAcs[typeAccessKey{rt: typ, searchOnly: true}] = kept, kept
 	}
 	x.d.Context = scope.System
 	if !x.tok.Scopes.HasContext(scope.System) {
