@@ -177,20 +177,6 @@ func (c Config) corsOrigins() []string {
 	return out
 }
 
-// validFHIRID reports whether s is a FHIR id: [A-Za-z0-9\-\.]{1,64}.
-func validFHIRID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // registerApps registers the app clients at the embedded server and
 // returns the banner's EHR launch URL.
 func registerApps(as *smarttest.Server, cfg Config) (string, error) {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fhirguard/fhirguard/compartment"
 )
 
 // ErrConfig reports invalid flags or an invalid Config; errors from
@@ -279,7 +281,7 @@ func (c Config) validate() error {
 		if err := checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs); err != nil {
 			return bad("-app-launch-url: %v", err)
 		}
-		if !validFHIRID(c.Patient) {
+		if !compartment.ValidID(c.Patient) {
 			return bad("-patient %q is not a FHIR id ([A-Za-z0-9.-], at most 64)", c.Patient)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/fhirguard/fhirguard/compartment"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -247,7 +249,7 @@ func FuzzParseFlags(f *testing.F) {
 			return
 		}
 		if c.Issuer == "" {
-			if len(c.AppRedirectURIs) == 0 || checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs) != nil || !validFHIRID(c.Patient) {
+			if len(c.AppRedirectURIs) == 0 || checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs) != nil || !compartment.ValidID(c.Patient) {
 				t.Fatalf("accepted app configuration %q %q %q", c.AppRedirectURIs, c.AppLaunchURL, c.Patient)
 			}
 		}
