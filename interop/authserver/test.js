@@ -252,8 +252,9 @@ suite.test('key rotation: oidc-provider publishes a new key and signs with it; t
 
 suite.test(`revocation: a revoked opaque token is refused within the introspection cache TTL (${INTROSPECTION_TTL_S} s)`, async () => {
   const tok = await clientCredentials(op.clients.backendOpaque, 'system/*.rs');
-  const cached = Date.now(); // the demo introspects now and caches the answer
+  const cachedFrom = Date.now(); // the demo introspects during this request and caches the answer
   expectStatus(await fhir(tok.access_token, `Patient/${PATIENT}`), 200, 'GET before revocation (answer now cached)');
+  const cached = Date.now(); // the answer was cached at the latest now
   const rv = await H.request(meta.revocation_endpoint, {
     method: 'POST',
     headers: { Authorization: basic(op.clients.backendOpaque), 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -262,18 +263,23 @@ suite.test(`revocation: a revoked opaque token is refused within the introspecti
   H.assertEqual(rv.status, 200, `revocation at oidc-provider (${rv.text.slice(0, 200)})`);
   const revoked = Date.now();
   H.assertEqual((await introspect(tok.access_token)).active, false, 'oidc-provider says the token is inactive');
+  // Not a timing assertion: a request the demo still answered 200 must
+  // have been sent before the cached answer could expire (the demo read
+  // it no earlier than the request started), however slow the machine.
   let last;
+  let lastOkStart = cachedFrom;
   await H.poll(`the demo to refuse the revoked token (bounded by the ${INTROSPECTION_TTL_S} s cache TTL)`, async () => {
+    const start = Date.now();
     last = await fhir(tok.access_token, `Patient/${PATIENT}`);
-    if (last.status === 200) return undefined;
+    if (last.status === 200) { lastOkStart = start; return undefined; }
     return true;
-  }, { timeoutMs: (INTROSPECTION_TTL_S + 10) * 1000, intervalMs: 1000 });
+  }, { timeoutMs: (INTROSPECTION_TTL_S + 60) * 1000, intervalMs: 1000 });
   const now = Date.now();
   expectStatus(last, 401, 'the revoked token');
-  const sinceCached = (now - cached) / 1000;
-  H.assert(sinceCached <= INTROSPECTION_TTL_S + 3,
-    `refused only ${sinceCached.toFixed(1)} s after the answer was cached (TTL ${INTROSPECTION_TTL_S} s)`);
-  return `refused ${((now - revoked) / 1000).toFixed(1)} s after revocation, ${sinceCached.toFixed(1)} s after the cached answer`;
+  const okAfterCache = (lastOkStart - cached) / 1000;
+  H.assert(okAfterCache <= INTROSPECTION_TTL_S,
+    `a request sent ${okAfterCache.toFixed(1)} s after the answer was cached still got 200 (TTL ${INTROSPECTION_TTL_S} s)`);
+  return `refused ${((now - revoked) / 1000).toFixed(1)} s after revocation; last 200 for a request sent ${okAfterCache.toFixed(1)} s after caching`;
 }, { timeoutMs: (INTROSPECTION_TTL_S + 60) * 1000 });
 
 suite.run({
