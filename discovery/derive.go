@@ -27,8 +27,8 @@ type DeriveConfig struct {
 	// with Strict, every finding (a configured capability the metadata
 	// does not support, a feature offered in a form SMART cannot use,
 	// "none" as a client assertion algorithm) is an error and Derive
-	// fails. Without Strict they are
-	// warnings, and the document served leaves out what is not supported.
+	// fails. Without Strict they are warnings, and the document served
+	// leaves out what is not supported.
 	Strict bool
 }
 

@@ -253,13 +253,13 @@ func FetchOpenIDConfiguration(ctx context.Context, issuer string, cfg FetchConfi
 const lintOrigin = "https://fhirguard-discovery-check.example"
 
 // FetchDocument fetches the SMART configuration of the FHIR endpoint
-// baseURL (baseURL + "/.well-known/smart-configuration") and checks it
-// as Inferno's SMART App Launch test kit does: the document, then every
-// problem, the response's first (an error when its Content-Type is not
-// application/json, or when it does not allow cross-origin reads; the
-// field of such a problem names the header), then those of
+// baseURL (baseURL + "/.well-known/smart-configuration") and checks it as
+// Inferno's SMART App Launch test kit does. It returns the document and
+// every problem found: first those of the response (an error when its
+// Content-Type is not application/json, or when it does not allow
+// cross-origin reads; their Field names the header), then those of
 // Document.Validate. A document that cannot be read (transport error,
-// status other than 200, not a JSON object, members of the wrong JSON
+// status other than 200, not a JSON object, a member of the wrong JSON
 // type) is a *FetchError.
 func FetchDocument(ctx context.Context, baseURL string, cfg FetchConfig) (*Document, Problems, error) {
 	docURL := strings.TrimSuffix(baseURL, "/") + wellknown.SMARTConfigurationPath

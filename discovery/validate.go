@@ -80,7 +80,9 @@ type Problem struct {
 	// Severity says whether the document is refused (SeverityError).
 	Severity Severity
 	// Field is the JSON member concerned, with an index for list items
-	// ("capabilities[2]", "associated_endpoints[0].url").
+	// ("capabilities[2]", "associated_endpoints[0].url"), or, for a
+	// problem of the response FetchDocument read, the HTTP header
+	// ("Content-Type").
 	Field string
 	// Detail says what was found, for people.
 	Detail string
@@ -314,7 +316,9 @@ func isURI(s string) bool {
 
 // Validate checks d against SMART App Launch 2.2 and the discovery checks
 // of Inferno's STU2 test kit, and returns every problem found. A passthrough
-// capability name counts as its normative name. Validate does not change d.
+// capability name counts as its normative name. A value that looks like a
+// misspelling of one SMART names ("launch-standalon", "s256") is reported
+// with the value it probably meant. Validate does not change d.
 //
 // Errors: a missing token_endpoint, capabilities, grant_types_supported,
 // code_challenge_methods_supported or authorization_endpoint; S256
