@@ -60,9 +60,8 @@ type RemoteConfig struct {
 // Remote serves a SMART configuration built from an authorization
 // server's OpenID configuration and local settings, so that a FHIR server
 // in front of an existing OAuth server needs only its issuer URL (and its
-// own FHIR base URL). The
-// configuration is fetched once by NewRemote and, optionally, refreshed in
-// the background (Close stops it).
+// own FHIR base URL). The configuration is fetched once by NewRemote and,
+// optionally, refreshed in the background (Close stops it).
 //
 // Both handlers are always set: wire them as
 //
