@@ -44,11 +44,11 @@ func benchServe(b *testing.B, h http.Handler, r *http.Request, want int) {
 func BenchmarkHandler(b *testing.B) {
 	doc := goldenDocument()
 	h := mustHandler(b, doc, HandlerConfig{})
-	body := h.Body()
+	body := h.body()
 	get := httptest.NewRequest(http.MethodGet, "/.well-known/smart-configuration", nil)
 	get.Header.Set("Accept", "application/json")
 	cond := get.Clone(get.Context())
-	cond.Header.Set("If-None-Match", `"x", W/`+h.ETag())
+	cond.Header.Set("If-None-Match", `"x", W/`+h.etag())
 	preflight := httptest.NewRequest(http.MethodOptions, "/", nil)
 	preflight.Header.Set("Access-Control-Request-Method", "GET")
 
@@ -61,7 +61,7 @@ func BenchmarkHandler(b *testing.B) {
 	})
 	b.Run("Marshal", func(b *testing.B) {
 		naive := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			out, err := json.Marshal(doc.Normalize())
+			out, err := json.Marshal(doc.normalize())
 			if err != nil {
 				http.Error(w, err.Error(), 500)
 				return
@@ -84,7 +84,7 @@ func TestHandlerAllocations(t *testing.T) {
 	h := mustHandler(t, validDocument(), HandlerConfig{})
 	get := httptest.NewRequest(http.MethodGet, "/", nil)
 	cond := httptest.NewRequest(http.MethodGet, "/", nil)
-	cond.Header.Set("If-None-Match", h.ETag())
+	cond.Header.Set("If-None-Match", h.etag())
 	w := &discardWriter{h: make(http.Header, 16)}
 	for _, r := range []*http.Request{get, cond} {
 		if n := testing.AllocsPerRun(100, func() { clear(w.h); h.ServeHTTP(w, r) }); n != 0 {

@@ -7,29 +7,28 @@ import (
 	"strings"
 )
 
-// ErrUnsupported marks a finding of Derive: the authorization server's
+// errUnsupported marks a finding of Derive: the authorization server's
 // metadata does not support a capability that was configured, or offers a
 // feature only in a form SMART cannot use (private_key_jwt without RS384
 // or ES384, openid without fhirUser, an authorization endpoint without
 // PKCE S256, ...).
-var ErrUnsupported = errors.New("not supported by the authorization server")
+var errUnsupported = errors.New("not supported by the authorization server")
 
 // DeriveConfig configures Derive.
 type DeriveConfig struct {
 	// Local holds the local settings. Its members win over the
-	// authorization server's metadata and are served as given (see
-	// FromOpenIDConfiguration).
+	// authorization server's metadata and are served as given.
 	//
 	// Local.Capabilities, when not empty, lists the capabilities to
 	// advertise; each is checked against the metadata. When it is empty
 	// (or Local is nil), the capabilities are derived from the metadata.
 	Local *Document
 	// Strict refuses metadata that Derive would otherwise work around:
-	// with Strict, every finding (ErrUnsupported: a configured capability
-	// the metadata does not support, a feature offered in a form SMART
-	// cannot use; ErrForbiddenValue: "none" as a client assertion
-	// algorithm) is an error and Derive fails. Without Strict they are
-	// warnings, and the document served leaves out what is not supported.
+	// with Strict, every finding (a configured capability the metadata
+	// does not support, a feature offered in a form SMART cannot use,
+	// "none" as a client assertion algorithm) is an error and Derive
+	// fails. Without Strict they are warnings, and the document served
+	// leaves out what is not supported.
 	Strict bool
 }
 
@@ -74,8 +73,16 @@ type DeriveConfig struct {
 // context capabilities need their launch capability, not a listed scope);
 // one the metadata does not support is left out with a warning (an error
 // with Strict). client-public is kept even when the server does not list
-// "none", with a warning (an error with Strict), and served with "none"
-// (see Document.Normalize).
+// "none", with a warning (an error with Strict), and served with "none".
+//
+// Members: every member set in cfg.Local wins; empty ones are taken from
+// oc: the endpoints (authorization, token, registration, introspection,
+// revocation) and jwks_uri; issuer only with sso-openid-connect (SMART
+// says to omit it otherwise); grant_types_supported keeping only
+// authorization_code and client_credentials; code_challenge_methods_supported
+// without plain (SMART forbids advertising it). Capabilities aside,
+// management_endpoint, associated endpoints, brands and extensions come
+// from cfg.Local only.
 //
 // Lists taken from the metadata are narrowed to what the capabilities
 // use: response_types_supported to "code" (none without a launch
@@ -83,9 +90,8 @@ type DeriveConfig struct {
 // capability is advertised (see Document.Validate),
 // token_endpoint_auth_methods_supported to the methods of the advertised
 // client types, and token_endpoint_auth_signing_alg_values_supported to
-// the algorithms of client-confidential-asymmetric (dropped without it);
-// grant types and PKCE methods as in FromOpenIDConfiguration. Lists set
-// in cfg.Local are kept as they are.
+// the algorithms of client-confidential-asymmetric (dropped without it).
+// Lists set in cfg.Local are kept as they are.
 //
 // Derive returns the document, which has no validation errors, and the
 // warnings: the findings above and the warnings of Document.Validate. It
@@ -105,7 +111,7 @@ func Derive(oc *OpenIDConfiguration, cfg DeriveConfig) (*Document, Problems, err
 	f := factsOf(oc, local)
 	var findings Problems
 	find := func(field string, err error, format string, args ...any) {
-		findings = append(findings, Problem{Severity: SeverityWarning, Field: field, Err: err, Detail: fmt.Sprintf(format, args...)})
+		findings = append(findings, Problem{Severity: SeverityWarning, Field: field, Detail: fmt.Sprintf(format, args...), err: err})
 	}
 
 	var caps []string
@@ -115,13 +121,13 @@ func Derive(oc *OpenIDConfiguration, cfg DeriveConfig) (*Document, Problems, err
 		caps = f.deriveCapabilities(find)
 	}
 
-	l := local.Clone()
+	l := local.clone()
 	l.Capabilities = caps
-	d := FromOpenIDConfiguration(oc, l)
+	d := fromOpenIDConfiguration(oc, l)
 	if len(local.ResponseTypesSupported) == 0 {
 		d.ResponseTypesSupported = nil
-		if launchCapable(d) && contains(oc.ResponseTypesSupported, ResponseTypeCode) {
-			d.ResponseTypesSupported = []string{ResponseTypeCode}
+		if launchCapable(d) && contains(oc.ResponseTypesSupported, responseTypeCode) {
+			d.ResponseTypesSupported = []string{responseTypeCode}
 		}
 	}
 	if len(local.TokenEndpointAuthMethodsSupported) == 0 {
@@ -129,10 +135,10 @@ func Derive(oc *OpenIDConfiguration, cfg DeriveConfig) (*Document, Problems, err
 	}
 	if len(local.TokenEndpointAuthSigningAlgValuesSupported) == 0 {
 		d.TokenEndpointAuthSigningAlgValuesSupported = nil
-		if d.HasCapability(CapabilityClientConfidentialAsymmetric) {
+		if d.advertises(capabilityClientConfidentialAsymmetric) {
 			d.TokenEndpointAuthSigningAlgValuesSupported = filter(oc.TokenEndpointAuthSigningAlgValuesSupported, func(a string) bool {
 				if strings.EqualFold(a, "none") {
-					find("token_endpoint_auth_signing_alg_values_supported", ErrForbiddenValue, "%q (unsigned client assertions) is offered by the authorization server; it is not served", a)
+					find("token_endpoint_auth_signing_alg_values_supported", errForbiddenValue, "%q (unsigned client assertions) is offered by the authorization server; it is not served", a)
 					return false
 				}
 				return true
@@ -200,12 +206,12 @@ func factsOf(oc *OpenIDConfiguration, local *Document) *asFacts {
 	}
 	if len(f.rawGrants) == 0 {
 		// OpenID Connect Discovery §3, RFC 8414 §2.
-		f.rawGrants = []string{GrantAuthorizationCode, "implicit"}
+		f.rawGrants = []string{grantAuthorizationCode, "implicit"}
 	}
 	f.grants = pick(local.GrantTypesSupported, f.rawGrants)
 	f.methodsListed = len(f.methods) > 0
 	if !f.methodsListed {
-		f.methods = []string{AuthClientSecretBasic} // the same defaults
+		f.methods = []string{authClientSecretBasic} // the same defaults
 	}
 	return f
 }
@@ -217,25 +223,25 @@ func (f *asFacts) codeFlow() string {
 	if f.authorizationEndpoint == "" {
 		why = append(why, "no authorization_endpoint")
 	}
-	if !contains(f.grants, GrantAuthorizationCode) {
+	if !contains(f.grants, grantAuthorizationCode) {
 		why = append(why, "grant_types_supported lacks authorization_code")
 	}
-	if f.responseTypes != nil && !contains(f.responseTypes, ResponseTypeCode) {
+	if f.responseTypes != nil && !contains(f.responseTypes, responseTypeCode) {
 		why = append(why, "response_types_supported lacks code")
 	}
-	if !contains(f.pkce, CodeChallengeS256) {
+	if !contains(f.pkce, codeChallengeS256) {
 		why = append(why, "code_challenge_methods_supported lacks S256 (SMART requires PKCE S256)")
 	}
 	return strings.Join(why, "; ")
 }
 
 func (f *asFacts) symmetric() bool {
-	return contains(f.methods, AuthClientSecretBasic) || contains(f.methods, AuthClientSecretPost)
+	return contains(f.methods, authClientSecretBasic) || contains(f.methods, authClientSecretPost)
 }
 
 // asymmetric says why client-confidential-asymmetric is not offered, or "".
 func (f *asFacts) asymmetric() string {
-	if !contains(f.methods, AuthPrivateKeyJWT) {
+	if !contains(f.methods, authPrivateKeyJWT) {
 		return "token_endpoint_auth_methods_supported lacks private_key_jwt"
 	}
 	if !contains(f.algs, algRS384) && !contains(f.algs, algES384) {
@@ -264,12 +270,12 @@ func listOrNone(vals []string) string {
 // capabilityFields names, for the findings, the metadata member that
 // decides each capability.
 var capabilityFields = map[string]string{
-	CapabilityClientPublic:                 "token_endpoint_auth_methods_supported",
-	CapabilityClientConfidentialSymmetric:  "token_endpoint_auth_methods_supported",
-	CapabilityClientConfidentialAsymmetric: "token_endpoint_auth_signing_alg_values_supported",
-	CapabilitySSOOpenIDConnect:             "jwks_uri",
-	CapabilityPermissionOffline:            "grant_types_supported",
-	CapabilityPermissionOnline:             "grant_types_supported",
+	capabilityClientPublic:                 "token_endpoint_auth_methods_supported",
+	capabilityClientConfidentialSymmetric:  "token_endpoint_auth_methods_supported",
+	capabilityClientConfidentialAsymmetric: "token_endpoint_auth_signing_alg_values_supported",
+	capabilitySSOOpenIDConnect:             "jwks_uri",
+	capabilityPermissionOffline:            "grant_types_supported",
+	capabilityPermissionOnline:             "grant_types_supported",
 }
 
 // requirement says why capability c (a normative name) cannot be
@@ -277,40 +283,40 @@ var capabilityFields = map[string]string{
 // Capabilities the metadata cannot show (permissions, app state, URIs)
 // have no requirement.
 func (f *asFacts) requirement(c string, kept map[string]bool) string {
-	launch := kept[CapabilityLaunchEHR] || kept[CapabilityLaunchStandalone]
+	launch := kept[capabilityLaunchEHR] || kept[capabilityLaunchStandalone]
 	const noLaunch = "neither launch-ehr nor launch-standalone is advertised"
 	switch c {
-	case CapabilityLaunchEHR, CapabilityLaunchStandalone:
+	case capabilityLaunchEHR, capabilityLaunchStandalone:
 		return f.codeFlow()
-	case CapabilityAuthorizePost, CapabilityClientPublic:
+	case capabilityAuthorizePost, capabilityClientPublic:
 		if !launch {
 			return noLaunch
 		}
-	case CapabilityClientConfidentialSymmetric:
+	case capabilityClientConfidentialSymmetric:
 		if !launch {
 			return noLaunch
 		}
 		if !f.symmetric() {
 			return fmt.Sprintf("token_endpoint_auth_methods_supported lists neither client_secret_basic nor client_secret_post (%s)", f.methodsDesc())
 		}
-	case CapabilityClientConfidentialAsymmetric:
+	case capabilityClientConfidentialAsymmetric:
 		return f.asymmetric()
-	case CapabilitySSOOpenIDConnect:
+	case capabilitySSOOpenIDConnect:
 		if !launch {
 			return noLaunch
 		}
 		if f.jwksURI == "" {
 			return "no jwks_uri"
 		}
-	case CapabilityContextEHRPatient, CapabilityContextEHREncounter, CapabilityContextBanner, CapabilityContextStyle:
-		if !kept[CapabilityLaunchEHR] {
+	case capabilityContextEHRPatient, capabilityContextEHREncounter, capabilityContextBanner, capabilityContextStyle:
+		if !kept[capabilityLaunchEHR] {
 			return "launch-ehr is not advertised"
 		}
-	case CapabilityContextStandalonePatient, CapabilityContextStandaloneEncounter:
-		if !kept[CapabilityLaunchStandalone] {
+	case capabilityContextStandalonePatient, capabilityContextStandaloneEncounter:
+		if !kept[capabilityLaunchStandalone] {
 			return "launch-standalone is not advertised"
 		}
-	case CapabilityPermissionOffline, CapabilityPermissionOnline:
+	case capabilityPermissionOffline, capabilityPermissionOnline:
 		if !launch {
 			return noLaunch
 		}
@@ -333,7 +339,7 @@ func (f *asFacts) checkCapabilities(configured []string, find func(string, error
 			if a, ok := capabilityAliases[c]; ok {
 				n = a
 			}
-			isLaunch := n == CapabilityLaunchEHR || n == CapabilityLaunchStandalone
+			isLaunch := n == capabilityLaunchEHR || n == capabilityLaunchStandalone
 			if isLaunch != (pass == 0) {
 				continue
 			}
@@ -343,12 +349,12 @@ func (f *asFacts) checkCapabilities(configured []string, find func(string, error
 				if field == "" {
 					field = "capabilities"
 				}
-				find(field, ErrUnsupported, "capability %s is configured but not supported by the authorization server: %s", c, why)
+				find(field, errUnsupported, "capability %s is configured but not supported by the authorization server: %s", c, why)
 				continue
 			}
 			kept[n] = true
-			if n == CapabilityClientPublic && !contains(f.methods, AuthNone) {
-				find("token_endpoint_auth_methods_supported", ErrUnsupported, "capability client-public is configured but the authorization server does not list %q (%s); it is advertised as configured", AuthNone, f.methodsDesc())
+			if n == capabilityClientPublic && !contains(f.methods, authNone) {
+				find("token_endpoint_auth_methods_supported", errUnsupported, "capability client-public is configured but the authorization server does not list %q (%s); it is advertised as configured", authNone, f.methodsDesc())
 			}
 		}
 	}
@@ -376,38 +382,38 @@ func (f *asFacts) deriveCapabilities(find func(string, error, string, ...any)) [
 
 	codeFlow := f.codeFlow()
 	if codeFlow != "" && f.authorizationEndpoint != "" {
-		find("capabilities", ErrUnsupported, "launch-standalone and launch-ehr not derived: %s", codeFlow)
+		find("capabilities", errUnsupported, "launch-standalone and launch-ehr not derived: %s", codeFlow)
 	}
-	add(CapabilityLaunchEHR, scope("launch"))
-	add(CapabilityLaunchStandalone, true)
-	launch := kept[CapabilityLaunchEHR] || kept[CapabilityLaunchStandalone]
+	add(capabilityLaunchEHR, scope("launch"))
+	add(capabilityLaunchStandalone, true)
+	launch := kept[capabilityLaunchEHR] || kept[capabilityLaunchStandalone]
 
-	add(CapabilityClientPublic, contains(f.methods, AuthNone))
-	add(CapabilityClientConfidentialSymmetric, true)
-	add(CapabilityClientConfidentialAsymmetric, true)
-	if why := f.asymmetric(); why != "" && contains(f.methods, AuthPrivateKeyJWT) {
-		find("token_endpoint_auth_signing_alg_values_supported", ErrUnsupported, "client-confidential-asymmetric not derived: private_key_jwt is offered, but %s; SMART needs one of them", why)
+	add(capabilityClientPublic, contains(f.methods, authNone))
+	add(capabilityClientConfidentialSymmetric, true)
+	add(capabilityClientConfidentialAsymmetric, true)
+	if why := f.asymmetric(); why != "" && contains(f.methods, authPrivateKeyJWT) {
+		find("token_endpoint_auth_signing_alg_values_supported", errUnsupported, "client-confidential-asymmetric not derived: private_key_jwt is offered, but %s; SMART needs one of them", why)
 	}
 
-	add(CapabilitySSOOpenIDConnect, scope("openid") && scope("fhirUser"))
-	if launch && scope("openid") && !kept[CapabilitySSOOpenIDConnect] {
+	add(capabilitySSOOpenIDConnect, scope("openid") && scope("fhirUser"))
+	if launch && scope("openid") && !kept[capabilitySSOOpenIDConnect] {
 		why := "scopes_supported lacks fhirUser"
 		if f.jwksURI == "" {
 			why = "no jwks_uri"
 		}
-		find("scopes_supported", ErrUnsupported, "sso-openid-connect not derived: openid is offered but %s", why)
+		find("scopes_supported", errUnsupported, "sso-openid-connect not derived: openid is offered but %s", why)
 	}
 
-	add(CapabilityContextEHRPatient, scope("launch/patient"))
-	add(CapabilityContextEHREncounter, scope("launch/encounter"))
-	add(CapabilityContextStandalonePatient, scope("launch/patient"))
-	add(CapabilityContextStandaloneEncounter, scope("launch/encounter"))
+	add(capabilityContextEHRPatient, scope("launch/patient"))
+	add(capabilityContextEHREncounter, scope("launch/encounter"))
+	add(capabilityContextStandalonePatient, scope("launch/patient"))
+	add(capabilityContextStandaloneEncounter, scope("launch/encounter"))
 
-	add(CapabilityPermissionOffline, scope("offline_access"))
-	add(CapabilityPermissionOnline, scope("online_access"))
+	add(capabilityPermissionOffline, scope("offline_access"))
+	add(capabilityPermissionOnline, scope("online_access"))
 	for _, s := range []string{"offline_access", "online_access"} {
 		if launch && scope(s) && !f.refresh() {
-			find("grant_types_supported", ErrUnsupported, "%s is offered but grant type refresh_token is not: no refresh capability derived", s)
+			find("grant_types_supported", errUnsupported, "%s is offered but grant type refresh_token is not: no refresh capability derived", s)
 		}
 	}
 
@@ -433,19 +439,19 @@ func (f *asFacts) deriveCapabilities(find func(string, error, string, ...any)) [
 		patient = patient || ctx == "patient"
 		user = user || ctx == "user"
 	}
-	add(CapabilityPermissionPatient, patient)
-	add(CapabilityPermissionUser, user)
-	add(CapabilityPermissionV1, v1)
-	add(CapabilityPermissionV2, v2)
+	add(capabilityPermissionPatient, patient)
+	add(capabilityPermissionUser, user)
+	add(capabilityPermissionV1, v1)
+	add(capabilityPermissionV2, v2)
 	if !v1 && !v2 {
-		find("scopes_supported", ErrUnsupported, "no patient/, user/ or system/ scope is listed (%s): no permission capability derived; list the capabilities explicitly", listOrNone(f.scopes))
+		find("scopes_supported", errUnsupported, "no patient/, user/ or system/ scope is listed (%s): no permission capability derived; list the capabilities explicitly", listOrNone(f.scopes))
 	}
 	return caps
 }
 
 // launchCapable reports whether d advertises a launch capability.
 func launchCapable(d *Document) bool {
-	return d.HasCapability(CapabilityLaunchEHR) || d.HasCapability(CapabilityLaunchStandalone)
+	return d.advertises(capabilityLaunchEHR) || d.advertises(capabilityLaunchStandalone)
 }
 
 // authMethodsFor narrows the authorization server's client authentication
@@ -457,17 +463,17 @@ func authMethodsFor(d *Document, offered []string) []string {
 	}
 	out := filter(offered, func(m string) bool {
 		switch m {
-		case AuthNone:
-			return d.HasCapability(CapabilityClientPublic)
-		case AuthClientSecretBasic, AuthClientSecretPost:
-			return d.HasCapability(CapabilityClientConfidentialSymmetric)
-		case AuthPrivateKeyJWT:
-			return d.HasCapability(CapabilityClientConfidentialAsymmetric)
+		case authNone:
+			return d.advertises(capabilityClientPublic)
+		case authClientSecretBasic, authClientSecretPost:
+			return d.advertises(capabilityClientConfidentialSymmetric)
+		case authPrivateKeyJWT:
+			return d.advertises(capabilityClientConfidentialAsymmetric)
 		}
 		return false
 	})
-	if d.HasCapability(CapabilityClientPublic) && !contains(out, AuthNone) {
-		out = append(out, AuthNone)
+	if d.advertises(capabilityClientPublic) && !contains(out, authNone) {
+		out = append(out, authNone)
 	}
 	return slices.Clip(out)
 }

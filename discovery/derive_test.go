@@ -28,7 +28,7 @@ func oidcProviderMetadata(t testing.TB, edit func(m map[string]any)) *OpenIDConf
 			t.Fatal(err)
 		}
 	}
-	oc, err := ParseOpenIDConfiguration(b)
+	oc, err := parseOpenIDConfiguration(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ var demoCapabilities = []string{
 func findingsOf(ps Problems) Problems {
 	var out Problems
 	for _, p := range ps {
-		if errors.Is(p, ErrUnsupported) || errors.Is(p, ErrForbiddenValue) {
+		if is(p, errUnsupported) || is(p, errForbiddenValue) {
 			out = append(out, p)
 		}
 	}
@@ -92,7 +92,7 @@ func TestDeriveOIDCProviderDefaults(t *testing.T) {
 	}
 	// What is imperfect is said, each under the member that decides it.
 	for _, field := range []string{"token_endpoint_auth_signing_alg_values_supported", "scopes_supported"} {
-		if !hasProblem(warnings, SeverityWarning, field, ErrUnsupported) {
+		if !hasProblem(warnings, SeverityWarning, field, errUnsupported) {
 			t.Errorf("no warning on %s: %v", field, warnings)
 		}
 	}
@@ -125,7 +125,7 @@ func TestDeriveOIDCProviderDefaults(t *testing.T) {
 	t.Run("strict refuses", func(t *testing.T) {
 		d, ws, err := Derive(oc, DeriveConfig{Strict: true})
 		var ve *ValidationError
-		if d != nil || ws != nil || !errors.As(err, &ve) || !errors.Is(err, ErrUnsupported) {
+		if d != nil || ws != nil || !errors.As(err, &ve) || !is(err, errUnsupported) {
 			t.Fatalf("doc %v, warnings %v, err %v", d, ws, err)
 		}
 		if !strings.Contains(err.Error(), "RS384") {
@@ -152,7 +152,7 @@ func TestDeriveDemoCapabilities(t *testing.T) {
 	if !slices.Equal(d.Capabilities, want) {
 		t.Errorf("capabilities %q, want %q", d.Capabilities, want)
 	}
-	if !hasProblem(warnings, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", ErrUnsupported) {
+	if !hasProblem(warnings, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", errUnsupported) {
 		t.Errorf("no warning for the dropped capability: %v", warnings)
 	}
 	if got := d.TokenEndpointAuthMethodsSupported; !slices.Equal(got, []string{"client_secret_basic", "client_secret_post", "none"}) {
@@ -168,7 +168,7 @@ func TestDeriveDemoCapabilities(t *testing.T) {
 		t.Errorf("scopes %q", d.ScopesSupported)
 	}
 	if _, _, err := Derive(oc, DeriveConfig{Local: &Document{Capabilities: demoCapabilities}, Strict: true}); err == nil ||
-		!errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "client-confidential-asymmetric") {
+		!is(err, errUnsupported) || !strings.Contains(err.Error(), "client-confidential-asymmetric") {
 		t.Fatalf("strict: %v", err)
 	}
 }
@@ -273,13 +273,13 @@ func TestDeriveRules(t *testing.T) {
 				if slices.Contains(d.Capabilities, tt.cap) {
 					t.Fatalf("unsupported capability advertised: %q", d.Capabilities)
 				}
-				if !hasProblem(ws, SeverityWarning, tt.field, ErrUnsupported) || !strings.Contains(strings.Join(problemStrings(ws), "\n"), tt.cap) {
+				if !hasProblem(ws, SeverityWarning, tt.field, errUnsupported) || !strings.Contains(strings.Join(problemStrings(ws), "\n"), tt.cap) {
 					t.Fatalf("no warning on %s naming %s: %v", tt.field, tt.cap, ws)
 				}
 				if p := d.Validate().Errors(); len(p) != 0 {
 					t.Fatalf("derived document has errors: %v", p)
 				}
-			} else if !errors.Is(err, ErrMissing) && !errors.Is(err, ErrMissingValue) {
+			} else if !is(err, errMissing) && !is(err, errMissingValue) {
 				// Without PKCE S256 no SMART document can be served at all.
 				t.Fatalf("err %v", err)
 			}
@@ -335,10 +335,10 @@ func TestDeriveClientPublicWithoutNone(t *testing.T) {
 	if !slices.Contains(d.Capabilities, "client-public") || !slices.Equal(d.TokenEndpointAuthMethodsSupported, []string{"none"}) {
 		t.Fatalf("capabilities %q, methods %q", d.Capabilities, d.TokenEndpointAuthMethodsSupported)
 	}
-	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_methods_supported", ErrUnsupported) {
+	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_methods_supported", errUnsupported) {
 		t.Fatalf("no warning: %v", ws)
 	}
-	if _, _, err := Derive(oc, DeriveConfig{Local: local, Strict: true}); !errors.Is(err, ErrUnsupported) {
+	if _, _, err := Derive(oc, DeriveConfig{Local: local, Strict: true}); !is(err, errUnsupported) {
 		t.Fatalf("strict: %v", err)
 	}
 	d, _, err = Derive(oc, DeriveConfig{})
@@ -362,10 +362,10 @@ func TestDeriveUnsignedAssertions(t *testing.T) {
 	if !slices.Equal(d.TokenEndpointAuthSigningAlgValuesSupported, []string{"RS384"}) {
 		t.Fatalf("algorithms %q", d.TokenEndpointAuthSigningAlgValuesSupported)
 	}
-	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", ErrForbiddenValue) {
+	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", errForbiddenValue) {
 		t.Fatalf("no warning: %v", ws)
 	}
-	if _, _, err := Derive(oc, DeriveConfig{Strict: true}); !errors.Is(err, ErrForbiddenValue) {
+	if _, _, err := Derive(oc, DeriveConfig{Strict: true}); !is(err, errForbiddenValue) {
 		t.Fatalf("strict: %v", err)
 	}
 }
@@ -399,14 +399,14 @@ func TestDeriveErrors(t *testing.T) {
 	}
 	// No token endpoint: nothing can be served, strict or not.
 	oc := oidcProviderMetadata(t, func(m map[string]any) { delete(m, "token_endpoint") })
-	if _, _, err := Derive(oc, DeriveConfig{}); !errors.Is(err, ErrMissing) {
+	if _, _, err := Derive(oc, DeriveConfig{}); !is(err, errMissing) {
 		t.Fatalf("err %v", err)
 	}
 	// No PKCE at all: SMART requires S256 listed; the local settings can
 	// say so when the server supports it without listing it.
 	oc = oidcProviderMetadata(t, func(m map[string]any) { delete(m, "code_challenge_methods_supported") })
 	_, _, err := Derive(oc, DeriveConfig{})
-	if !errors.Is(err, ErrMissing) {
+	if !is(err, errMissing) {
 		t.Fatalf("err %v", err)
 	}
 	d, _, err := Derive(oc, DeriveConfig{Local: &Document{CodeChallengeMethodsSupported: []string{"S256"}}})

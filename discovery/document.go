@@ -8,85 +8,78 @@ import (
 	"sort"
 )
 
-// Capabilities defined by SMART App Launch 2.2 (conformance page, "Capabilities").
+// Capabilities defined by SMART App Launch 2.2 (conformance page,
+// "Capabilities"). Users write them as strings; Document.Validate reports
+// unknown and misspelled ones.
 const (
-	CapabilityLaunchEHR                    = "launch-ehr"
-	CapabilityLaunchStandalone             = "launch-standalone"
-	CapabilityAuthorizePost                = "authorize-post"
-	CapabilityClientPublic                 = "client-public"
-	CapabilityClientConfidentialSymmetric  = "client-confidential-symmetric"
-	CapabilityClientConfidentialAsymmetric = "client-confidential-asymmetric"
-	CapabilitySSOOpenIDConnect             = "sso-openid-connect"
-	CapabilityContextBanner                = "context-banner"
-	CapabilityContextStyle                 = "context-style"
-	CapabilityContextEHRPatient            = "context-ehr-patient"
-	CapabilityContextEHREncounter          = "context-ehr-encounter"
-	CapabilityContextStandalonePatient     = "context-standalone-patient"
-	CapabilityContextStandaloneEncounter   = "context-standalone-encounter"
-	CapabilityPermissionOffline            = "permission-offline"
-	CapabilityPermissionOnline             = "permission-online"
-	CapabilityPermissionPatient            = "permission-patient"
-	CapabilityPermissionUser               = "permission-user"
-	CapabilityPermissionV1                 = "permission-v1"
-	CapabilityPermissionV2                 = "permission-v2"
-	CapabilitySMARTAppState                = "smart-app-state"
+	capabilityLaunchEHR                    = "launch-ehr"
+	capabilityLaunchStandalone             = "launch-standalone"
+	capabilityAuthorizePost                = "authorize-post"
+	capabilityClientPublic                 = "client-public"
+	capabilityClientConfidentialSymmetric  = "client-confidential-symmetric"
+	capabilityClientConfidentialAsymmetric = "client-confidential-asymmetric"
+	capabilitySSOOpenIDConnect             = "sso-openid-connect"
+	capabilityContextBanner                = "context-banner"
+	capabilityContextStyle                 = "context-style"
+	capabilityContextEHRPatient            = "context-ehr-patient"
+	capabilityContextEHREncounter          = "context-ehr-encounter"
+	capabilityContextStandalonePatient     = "context-standalone-patient"
+	capabilityContextStandaloneEncounter   = "context-standalone-encounter"
+	capabilityPermissionOffline            = "permission-offline"
+	capabilityPermissionOnline             = "permission-online"
+	capabilityPermissionPatient            = "permission-patient"
+	capabilityPermissionUser               = "permission-user"
+	capabilityPermissionV1                 = "permission-v1"
+	capabilityPermissionV2                 = "permission-v2"
+	capabilitySMARTAppState                = "smart-app-state"
 )
 
 // Capability names used by the worked examples of SMART 2.x but defined
 // nowhere normatively. They are accepted on input and emitted as
-// CapabilityContextBanner and CapabilityContextStyle.
+// capabilityContextBanner and capabilityContextStyle.
 const (
-	CapabilityContextPassthroughBanner = "context-passthrough-banner"
-	CapabilityContextPassthroughStyle  = "context-passthrough-style"
+	capabilityContextPassthroughBanner = "context-passthrough-banner"
+	capabilityContextPassthroughStyle  = "context-passthrough-style"
 )
 
 // knownCapabilities lists every simple (non-URI) capability string SMART 2.2 defines.
 var knownCapabilities = map[string]bool{
-	CapabilityLaunchEHR: true, CapabilityLaunchStandalone: true, CapabilityAuthorizePost: true,
-	CapabilityClientPublic: true, CapabilityClientConfidentialSymmetric: true,
-	CapabilityClientConfidentialAsymmetric: true, CapabilitySSOOpenIDConnect: true,
-	CapabilityContextBanner: true, CapabilityContextStyle: true,
-	CapabilityContextEHRPatient: true, CapabilityContextEHREncounter: true,
-	CapabilityContextStandalonePatient: true, CapabilityContextStandaloneEncounter: true,
-	CapabilityPermissionOffline: true, CapabilityPermissionOnline: true,
-	CapabilityPermissionPatient: true, CapabilityPermissionUser: true,
-	CapabilityPermissionV1: true, CapabilityPermissionV2: true,
-	CapabilitySMARTAppState: true,
+	capabilityLaunchEHR: true, capabilityLaunchStandalone: true, capabilityAuthorizePost: true,
+	capabilityClientPublic: true, capabilityClientConfidentialSymmetric: true,
+	capabilityClientConfidentialAsymmetric: true, capabilitySSOOpenIDConnect: true,
+	capabilityContextBanner: true, capabilityContextStyle: true,
+	capabilityContextEHRPatient: true, capabilityContextEHREncounter: true,
+	capabilityContextStandalonePatient: true, capabilityContextStandaloneEncounter: true,
+	capabilityPermissionOffline: true, capabilityPermissionOnline: true,
+	capabilityPermissionPatient: true, capabilityPermissionUser: true,
+	capabilityPermissionV1: true, capabilityPermissionV2: true,
+	capabilitySMARTAppState: true,
 }
 
 // capabilityAliases maps non-normative capability names to the normative ones.
 var capabilityAliases = map[string]string{
-	CapabilityContextPassthroughBanner: CapabilityContextBanner,
-	CapabilityContextPassthroughStyle:  CapabilityContextStyle,
+	capabilityContextPassthroughBanner: capabilityContextBanner,
+	capabilityContextPassthroughStyle:  capabilityContextStyle,
 }
 
 // Values of grant_types_supported, code_challenge_methods_supported,
 // token_endpoint_auth_methods_supported and response_types_supported named
 // by SMART 2.2 (and "none", the method of public clients, by RFC 7591).
 const (
-	GrantAuthorizationCode = "authorization_code"
-	GrantClientCredentials = "client_credentials"
-	CodeChallengeS256      = "S256"
-	CodeChallengePlain     = "plain"
-	AuthClientSecretBasic  = "client_secret_basic"
-	AuthClientSecretPost   = "client_secret_post"
-	AuthPrivateKeyJWT      = "private_key_jwt"
-	AuthNone               = "none" // public clients (RFC 7591 §2): client_id only, no secret
-	ResponseTypeCode       = "code"
+	grantAuthorizationCode = "authorization_code"
+	grantClientCredentials = "client_credentials"
+	codeChallengeS256      = "S256"
+	codeChallengePlain     = "plain"
+	authClientSecretBasic  = "client_secret_basic"
+	authClientSecretPost   = "client_secret_post"
+	authPrivateKeyJWT      = "private_key_jwt"
+	authNone               = "none" // public clients (RFC 7591 §2): client_id only, no secret
+	responseTypeCode       = "code"
 )
 
 const (
 	algRS384 = "RS384"
 	algES384 = "ES384"
-
-	// SMARTConfigurationPath is appended to a FHIR base URL to locate its
-	// SMART configuration document.
-	SMARTConfigurationPath = "/.well-known/smart-configuration"
-	// ProtectedResourcePath is the RFC 9728 well-known path.
-	ProtectedResourcePath = "/.well-known/oauth-protected-resource"
-	// OpenIDConfigurationPath is appended to an issuer URL to locate its
-	// OpenID Connect discovery document.
-	OpenIDConfigurationPath = "/.well-known/openid-configuration"
 )
 
 // Document is the SMART App Launch 2.2 configuration document served at
@@ -96,8 +89,7 @@ const (
 //
 // A Document is plain data: build it by hand, from JSON (encoding/json
 // uses its UnmarshalJSON), or from an authorization server's OpenID
-// configuration with FromOpenIDConfiguration. Validate reports what is
-// wrong with it; Normalize gives the form that is served.
+// configuration with Derive. Validate reports what is wrong with it.
 type Document struct {
 	// Issuer is the OpenID Connect issuer URL. Required when Capabilities
 	// contains sso-openid-connect, omitted otherwise.
@@ -295,8 +287,8 @@ func extraMembers(data []byte, known map[string]bool) (map[string]json.RawMessag
 	return ext, nil
 }
 
-// Clone returns a deep copy of d.
-func (d *Document) Clone() *Document {
+// clone returns a deep copy of d.
+func (d *Document) clone() *Document {
 	c := *d
 	c.GrantTypesSupported = slices.Clone(d.GrantTypesSupported)
 	c.TokenEndpointAuthMethodsSupported = slices.Clone(d.TokenEndpointAuthMethodsSupported)
@@ -324,7 +316,7 @@ func (d *Document) Clone() *Document {
 	return &c
 }
 
-// Normalize returns the form of d that is served: a deep copy in which the
+// normalize returns the form of d that is served: a deep copy in which the
 // non-normative capability names context-passthrough-banner and
 // context-passthrough-style are replaced by context-banner and
 // context-style, repeated capabilities are listed once (first occurrence
@@ -333,15 +325,15 @@ func (d *Document) Clone() *Document {
 // "none" is appended to it: a public client authenticates with "none"
 // (RFC 7591 §2), so advertising the capability already says the token
 // endpoint accepts it. Nothing else changes.
-func (d *Document) Normalize() *Document {
-	c := d.Clone()
+func (d *Document) normalize() *Document {
+	c := d.clone()
 	c.Capabilities = normalizeCapabilities(c.Capabilities)
 	for i := range c.AssociatedEndpoints {
 		c.AssociatedEndpoints[i].Capabilities = normalizeCapabilities(c.AssociatedEndpoints[i].Capabilities)
 	}
-	if c.HasCapability(CapabilityClientPublic) && len(c.TokenEndpointAuthMethodsSupported) > 0 &&
-		!contains(c.TokenEndpointAuthMethodsSupported, AuthNone) {
-		c.TokenEndpointAuthMethodsSupported = append(c.TokenEndpointAuthMethodsSupported, AuthNone)
+	if c.advertises(capabilityClientPublic) && len(c.TokenEndpointAuthMethodsSupported) > 0 &&
+		!contains(c.TokenEndpointAuthMethodsSupported, authNone) {
+		c.TokenEndpointAuthMethodsSupported = append(c.TokenEndpointAuthMethodsSupported, authNone)
 	}
 	return c
 }
@@ -365,9 +357,9 @@ func normalizeCapabilities(caps []string) []string {
 	return out
 }
 
-// HasCapability reports whether d lists capability c, an alias counting as
+// advertises reports whether d lists capability c, an alias counting as
 // its normative name.
-func (d *Document) HasCapability(c string) bool {
+func (d *Document) advertises(c string) bool {
 	return hasCapability(d.Capabilities, c)
 }
 

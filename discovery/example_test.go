@@ -2,17 +2,24 @@ package discovery_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"time"
 
 	"github.com/fhirguard/fhirguard/discovery"
 )
 
+// A FHIR server with a static SMART configuration: validate the document,
+// then serve it and its RFC 9728 metadata. With middleware.Guard, give the
+// two handlers to middleware.Config.SMARTConfiguration and
+// middleware.Config.ProtectedResource; the Guard serves them at
+// <base>/.well-known/smart-configuration and at the RFC 9728 locations,
+// without a token.
 func Example() {
+	const base = "https://fhir.example.org/r4"
 	doc := &discovery.Document{
 		AuthorizationEndpoint:         "https://auth.example.org/authorize",
 		TokenEndpoint:                 "https://auth.example.org/token",
@@ -34,70 +41,122 @@ func Example() {
 
 	smart, err := discovery.NewHandler(doc, discovery.HandlerConfig{})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // a *ValidationError lists the errors
 	}
-	wk, err := discovery.NewWellKnown(discovery.WellKnownConfig{
-		BaseURL: "https://fhir.example.org/r4",
-		SMART:   smart,
-	})
+	prm, err := discovery.NewProtectedResourceHandler(doc.ProtectedResource(base, "https://auth.example.org"), discovery.HandlerConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fhir := http.NotFoundHandler() // the FHIR server, behind authentication
-	srv := httptest.NewServer(wk.Wrap(fhir))
-	defer srv.Close()
 
-	resp, err := http.Get(srv.URL + "/r4/.well-known/smart-configuration")
-	if err != nil {
-		log.Fatal(err)
-	}
-	resp.Body.Close()
-	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Access-Control-Allow-Origin"))
+	rec := httptest.NewRecorder()
+	smart.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, base+"/.well-known/smart-configuration", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Access-Control-Allow-Origin"))
 	fmt.Println(smart.Document().Capabilities)
+	fmt.Println(prm.Metadata().Resource, prm.Metadata().AuthorizationServers)
 	// Output:
 	// warning: capabilities[6]: "context-passthrough-banner" is not defined by SMART; it is served as "context-banner"
 	// 200 application/json *
 	// [launch-standalone client-public context-standalone-patient permission-patient permission-v2 permission-offline context-banner]
+	// https://fhir.example.org/r4 [https://auth.example.org]
 }
 
+// In front of an existing OAuth server only its issuer and the FHIR base
+// are needed: the SMART configuration is derived from the server's OpenID
+// configuration, and refreshed in the background until Close.
 func ExampleNewRemote() {
-	// In front of an existing OAuth server only its issuer is needed, plus
-	// the SMART capabilities it offers.
+	// A stand-in for the authorization server.
+	var issuer string
+	as := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer":                                issuer,
+			"authorization_endpoint":                issuer + "/authorize",
+			"token_endpoint":                        issuer + "/token",
+			"jwks_uri":                              issuer + "/jwks",
+			"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
+			"response_types_supported":              []string{"code"},
+			"token_endpoint_auth_methods_supported": []string{"none"},
+			"code_challenge_methods_supported":      []string{"S256"},
+			"scopes_supported":                      []string{"openid", "fhirUser", "launch/patient", "patient/*.rs", "offline_access"},
+		})
+	}))
+	defer as.Close()
+	issuer = as.URL
+
 	remote, err := discovery.NewRemote(context.Background(), discovery.RemoteConfig{
-		Issuer:          "https://auth.example.org/realms/fhir",
-		Local:           &discovery.Document{Capabilities: []string{"launch-ehr", "sso-openid-connect", "client-public", "permission-v2"}},
-		Resource:        "https://fhir.example.org/r4",
-		RefreshInterval: time.Hour,
-		OnRefresh: func(err error) {
-			if err != nil {
-				log.Printf("SMART configuration not refreshed: %v", err)
+		Issuer:   issuer,
+		Resource: "https://fhir.example.org/r4",
+		Fetch:    discovery.FetchConfig{Client: as.Client()},
+		OnWarnings: func(ps discovery.Problems) {
+			for _, p := range ps {
+				fmt.Println(p) // log them: what in the server's metadata is imperfect for SMART
 			}
 		},
+		// RefreshInterval: time.Hour, refetches in the background until Close.
 	})
 	if err != nil {
 		log.Fatal(err) // a *FetchError or *ValidationError says why
 	}
-	defer remote.Stop()
-	wk, err := discovery.NewWellKnown(discovery.WellKnownConfig{
-		BaseURL:           "https://fhir.example.org/r4",
-		SMART:             remote.Handler(),
-		ProtectedResource: remote.ProtectedResourceHandler(),
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	log.Fatal(http.ListenAndServe(":8443", wk))
+	defer remote.Close()
+
+	// middleware.Config{SMARTConfiguration: remote.Handler(),
+	// ProtectedResource: remote.ProtectedResourceHandler(), ...}
+	fmt.Println(remote.Handler().Document().Capabilities)
+	fmt.Println(remote.ProtectedResourceHandler().Metadata().Resource)
+	// Output:
+	// warning: management_endpoint: recommended by SMART 2.2
+	// warning: introspection_endpoint: recommended by SMART 2.2
+	// warning: revocation_endpoint: recommended by SMART 2.2
+	// [launch-standalone client-public sso-openid-connect context-standalone-patient permission-offline permission-patient permission-v2]
+	// https://fhir.example.org/r4
 }
 
+// Checking a server's SMART configuration as Inferno would, for example
+// in a command-line linter: every problem, with its severity.
+func ExampleFetchDocument() {
+	fhir := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		fmt.Fprint(w, `{
+			"authorization_endpoint": "https://auth.example.org/authorize",
+			"token_endpoint": "https://auth.example.org/token",
+			"grant_types_supported": ["authorization_code"],
+			"code_challenge_methods_supported": ["S256", "plain"],
+			"scopes_supported": ["launch/patient", "patient/*.rs"],
+			"response_types_supported": ["code"],
+			"introspection_endpoint": "https://auth.example.org/introspect",
+			"revocation_endpoint": "https://auth.example.org/revoke",
+			"management_endpoint": "https://auth.example.org/manage",
+			"capabilities": ["launch-standalone", "client-public", "context-standalone-patient",
+				"permission-patient", "permission_v2"]
+		}`)
+	}))
+	defer fhir.Close()
+
+	_, problems, err := discovery.FetchDocument(context.Background(), fhir.URL+"/r4", discovery.FetchConfig{Client: fhir.Client()})
+	if err != nil {
+		log.Fatal(err) // a *FetchError: no document to check
+	}
+	for _, p := range problems {
+		fmt.Printf("%-7s %s: %s\n", p.Severity, p.Field, p.Detail)
+	}
+	// Output:
+	// warning scopes_supported[1]: "patient/*.rs" is offered but capability permission-v2 is not advertised
+	// warning capabilities[4]: "permission_v2" is not a SMART capability; simple names are reserved to SMART, use a full URI; did you mean "permission-v2"?
+	// error   code_challenge_methods_supported[1]: "plain" must not be listed
+}
+
+// Merging the SMART security block into a server's CapabilityStatement,
+// so that /metadata and the well-known document agree
+// (middleware.Config.PatchCapabilities does it for you).
 func ExamplePatchCapabilityStatement() {
 	doc := &discovery.Document{
 		AuthorizationEndpoint: "https://auth.example.org/authorize",
 		TokenEndpoint:         "https://auth.example.org/token",
 	}
 	cs := []byte(`{"resourceType":"CapabilityStatement","status":"active","rest":[{"mode":"server"}]}`)
-	sec := doc.Security()
-	sec.CORS = true // this server's FHIR API answers browser apps (CORS configured)
-	out, err := discovery.PatchCapabilityStatement(cs, sec)
+	// cors: this server's FHIR API answers browser apps (CORS configured).
+	out, err := discovery.PatchCapabilityStatement(cs, doc, true)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,7 +170,9 @@ func ExampleDerive() {
 	// The OpenID configuration of an authorization server with the
 	// defaults of npm oidc-provider: hybrid response types, client
 	// assertions without RS384 or ES384, no SMART scopes.
-	oc, err := discovery.ParseOpenIDConfiguration([]byte(`{
+	// (FetchOpenIDConfiguration fetches it.)
+	var oc discovery.OpenIDConfiguration
+	err := json.Unmarshal([]byte(`{
 		"issuer": "https://as.example.org",
 		"authorization_endpoint": "https://as.example.org/auth",
 		"token_endpoint": "https://as.example.org/token",
@@ -122,11 +183,11 @@ func ExampleDerive() {
 		"token_endpoint_auth_signing_alg_values_supported": ["HS256", "RS256", "PS256", "ES256", "Ed25519", "EdDSA"],
 		"code_challenge_methods_supported": ["S256"],
 		"scopes_supported": ["openid", "offline_access", "launch/patient", "patient/*.rs"]
-	}`))
+	}`), &oc)
 	if err != nil {
 		log.Fatal(err)
 	}
-	doc, warnings, err := discovery.Derive(oc, discovery.DeriveConfig{
+	doc, warnings, err := discovery.Derive(&oc, discovery.DeriveConfig{
 		Local: &discovery.Document{ManagementEndpoint: "https://as.example.org/manage"},
 	})
 	if err != nil {
@@ -144,20 +205,4 @@ func ExampleDerive() {
 	// warning: scopes_supported: sso-openid-connect not derived: openid is offered but scopes_supported lacks fhirUser
 	// warning: introspection_endpoint: recommended by SMART 2.2
 	// warning: revocation_endpoint: recommended by SMART 2.2
-}
-
-func ExampleMountProtectedResource() {
-	doc := &discovery.Document{Issuer: "https://auth.example.org", ScopesSupported: []string{"patient/*.rs"}}
-	prm, err := discovery.NewProtectedResourceHandler(doc.ProtectedResource("https://fhir.example.org/r4"), discovery.HandlerConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	paths, err := discovery.MountProtectedResource(mux, "https://fhir.example.org/r4", prm)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(paths)
-	// Output:
-	// [/.well-known/oauth-protected-resource/r4 /r4/.well-known/oauth-protected-resource]
 }

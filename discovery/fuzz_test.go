@@ -29,9 +29,9 @@ func FuzzParseOpenIDConfiguration(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		oc, err := ParseOpenIDConfiguration(data)
+		oc, err := parseOpenIDConfiguration(data)
 		if err != nil {
-			if oc != nil || !errors.Is(err, ErrOpenIDConfiguration) {
+			if oc != nil || !is(err, errOpenIDConfiguration) {
 				t.Fatalf("error %v with result %v", err, oc)
 			}
 			return
@@ -43,7 +43,7 @@ func FuzzParseOpenIDConfiguration(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := ParseOpenIDConfiguration(b)
+		again, err := parseOpenIDConfiguration(b)
 		if err != nil {
 			t.Fatalf("re-parse of %s: %v", b, err)
 		}
@@ -51,7 +51,7 @@ func FuzzParseOpenIDConfiguration(f *testing.F) {
 			t.Fatalf("round trip changed %+v into %+v", oc, again)
 		}
 		// Importing it never panics and never advertises plain.
-		d := FromOpenIDConfiguration(oc, &Document{Capabilities: []string{"sso-openid-connect"}})
+		d := fromOpenIDConfiguration(oc, &Document{Capabilities: []string{"sso-openid-connect"}})
 		for _, m := range d.CodeChallengeMethodsSupported {
 			if strings.EqualFold(m, "plain") {
 				t.Fatal("plain imported")
@@ -97,7 +97,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		ps := d.Validate()
 		for _, p := range ps {
-			if p.Severity != SeverityError && p.Severity != SeverityWarning || p.Err == nil || p.Field == "" {
+			if p.Severity != SeverityError && p.Severity != SeverityWarning || p.err == nil || p.Field == "" {
 				t.Fatalf("malformed problem %+v", p)
 			}
 		}
@@ -109,7 +109,7 @@ func FuzzValidate(f *testing.F) {
 			return
 		}
 		var back Document
-		if err := json.Unmarshal(h.Body(), &back); err != nil {
+		if err := json.Unmarshal(h.body(), &back); err != nil {
 			t.Fatalf("served body does not parse: %v", err)
 		}
 		if errs := back.Validate().Errors(); len(errs) != 0 {
@@ -166,9 +166,10 @@ func FuzzPatchCapabilityStatement(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	sec := validDocument().Security()
+	doc := validDocument()
+	sec := doc.restSecurity()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, err := PatchCapabilityStatement(data, sec)
+		out, err := PatchCapabilityStatement(data, doc, false)
 		if err != nil {
 			return
 		}
@@ -177,8 +178,8 @@ func FuzzPatchCapabilityStatement(f *testing.F) {
 		}
 		var cs struct {
 			Rest []struct {
-				Mode     string    `json:"mode"`
-				Security *Security `json:"security"`
+				Mode     string        `json:"mode"`
+				Security *restSecurity `json:"security"`
 			} `json:"rest"`
 		}
 		if err := json.Unmarshal(out, &cs); err != nil {
@@ -188,7 +189,7 @@ func FuzzPatchCapabilityStatement(f *testing.F) {
 		for _, r := range cs.Rest {
 			if r.Mode == "" || r.Mode == "server" {
 				patched++
-				if r.Security == nil || r.Security.OAuthURI("token") != sec.OAuthURI("token") {
+				if r.Security == nil || r.Security.oauthURI("token") != sec.oauthURI("token") {
 					t.Fatalf("server rest not patched: %s", out)
 				}
 			}
@@ -196,7 +197,7 @@ func FuzzPatchCapabilityStatement(f *testing.F) {
 		if patched == 0 {
 			t.Fatalf("no server rest: %s", out)
 		}
-		again, err := PatchCapabilityStatement(out, sec)
+		again, err := PatchCapabilityStatement(out, doc, false)
 		if err != nil || string(again) != string(out) {
 			t.Fatalf("second patch: %v\n%s\n%s", err, out, again)
 		}
@@ -223,7 +224,7 @@ func FuzzDerive(f *testing.F) {
 		f.Add([]byte(s), "launch-standalone,client-confidential-asymmetric,permission-v1")
 	}
 	f.Fuzz(func(t *testing.T, data []byte, capList string) {
-		oc, err := ParseOpenIDConfiguration(data)
+		oc, err := parseOpenIDConfiguration(data)
 		if err != nil {
 			return
 		}
@@ -260,20 +261,20 @@ func FuzzDerive(f *testing.F) {
 			}
 		}
 		for _, r := range d.ResponseTypesSupported {
-			if r != ResponseTypeCode {
+			if r != responseTypeCode {
 				t.Fatalf("response type %q served", r)
 			}
 		}
-		if d.HasCapability(CapabilityClientConfidentialAsymmetric) && !slices.Contains(d.TokenEndpointAuthSigningAlgValuesSupported, "RS384") &&
+		if d.advertises(capabilityClientConfidentialAsymmetric) && !slices.Contains(d.TokenEndpointAuthSigningAlgValuesSupported, "RS384") &&
 			!slices.Contains(d.TokenEndpointAuthSigningAlgValuesSupported, "ES384") {
 			t.Fatal("asymmetric clients without RS384 or ES384")
 		}
-		n := d.Normalize()
-		if n.HasCapability(CapabilityClientPublic) && len(n.TokenEndpointAuthMethodsSupported) > 0 && !slices.Contains(n.TokenEndpointAuthMethodsSupported, AuthNone) {
+		n := d.normalize()
+		if n.advertises(capabilityClientPublic) && len(n.TokenEndpointAuthMethodsSupported) > 0 && !slices.Contains(n.TokenEndpointAuthMethodsSupported, authNone) {
 			t.Fatal("client-public served without none")
 		}
-		if (d.HasCapability(CapabilityLaunchEHR) || d.HasCapability(CapabilityLaunchStandalone)) &&
-			(!slices.Contains(d.CodeChallengeMethodsSupported, CodeChallengeS256) || !slices.Contains(d.GrantTypesSupported, GrantAuthorizationCode)) {
+		if (d.advertises(capabilityLaunchEHR) || d.advertises(capabilityLaunchStandalone)) &&
+			(!slices.Contains(d.CodeChallengeMethodsSupported, codeChallengeS256) || !slices.Contains(d.GrantTypesSupported, grantAuthorizationCode)) {
 			t.Fatal("launch without PKCE S256 or authorization_code")
 		}
 		for _, s := range d.ScopesSupported {

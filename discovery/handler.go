@@ -12,15 +12,15 @@ import (
 	"time"
 )
 
-// DefaultMaxAge is the Cache-Control max-age used when HandlerConfig.MaxAge
+// defaultMaxAge is the Cache-Control max-age used when HandlerConfig.MaxAge
 // is zero.
-const DefaultMaxAge = time.Hour
+const defaultMaxAge = time.Hour
 
 // HandlerConfig configures a Handler or a ProtectedResourceHandler.
 type HandlerConfig struct {
-	// MaxAge is the Cache-Control max-age of the document. Zero means
-	// DefaultMaxAge; a negative value sends "no-cache" (clients revalidate
-	// every time, with If-None-Match).
+	// MaxAge is the Cache-Control max-age of the document, at least one
+	// second. Zero means one hour; a negative value sends "no-cache"
+	// (clients revalidate every time, with If-None-Match).
 	MaxAge time.Duration
 }
 
@@ -29,7 +29,7 @@ func (c HandlerConfig) cacheControl() string {
 	case c.MaxAge < 0:
 		return "public, no-cache"
 	case c.MaxAge == 0:
-		return "public, max-age=" + strconv.FormatInt(int64(DefaultMaxAge/time.Second), 10)
+		return "public, max-age=" + strconv.FormatInt(int64(defaultMaxAge/time.Second), 10)
 	default:
 		return "public, max-age=" + strconv.FormatInt(int64(c.MaxAge/time.Second), 10)
 	}
@@ -190,8 +190,8 @@ func isTokenList(s string) bool {
 
 // Handler serves a SMART configuration document at
 // <base>/.well-known/smart-configuration. It does not look at the request
-// path, so it can be mounted under any base (see WellKnown for a router
-// that serves both well-known documents).
+// path: give it to middleware.Config.SMARTConfiguration, which serves it
+// at that path without a token (or mount it on a router yourself).
 //
 // The body is encoded once, when the document is set; each request writes
 // the cached bytes. Responses are application/json whatever the Accept
@@ -206,9 +206,16 @@ type Handler struct {
 	h docHandler
 }
 
-// NewHandler returns a Handler serving the normalized form of doc (see
-// Document.Normalize). It fails with a *ValidationError when doc has
-// errors; warnings do not stop it (call doc.Validate to see them).
+// NewHandler returns a Handler serving doc. It fails with a
+// *ValidationError when doc has errors; warnings do not stop it (call
+// doc.Validate to see them).
+//
+// The document served is doc normalized: the non-normative capability
+// names context-passthrough-banner and context-passthrough-style become
+// context-banner and context-style, a repeated capability is listed once,
+// and "none" is added to token_endpoint_auth_methods_supported when
+// client-public is advertised and the list lacks it (a public client
+// authenticates with "none", RFC 7591 §2).
 func NewHandler(doc *Document, cfg HandlerConfig) (*Handler, error) {
 	if doc == nil {
 		return nil, errors.New("discovery: NewHandler: nil document")
@@ -236,7 +243,7 @@ func prepareDocument(doc *Document) (*representation, error) {
 	if err := doc.Validate().Err(); err != nil {
 		return nil, err
 	}
-	n := doc.Normalize()
+	n := doc.normalize()
 	body, err := encodeBody(n)
 	if err != nil {
 		return nil, err
@@ -264,14 +271,10 @@ func (h *Handler) Update(doc *Document) error {
 func (h *Handler) current() *Document { return h.h.cur.Load().src.(*Document) }
 
 // Document returns a copy of the document being served (normalized).
-func (h *Handler) Document() *Document { return h.current().Clone() }
+func (h *Handler) Document() *Document { return h.current().clone() }
 
-// Body returns the exact bytes served.
-func (h *Handler) Body() []byte { return append([]byte(nil), h.h.cur.Load().body...) }
+// body returns the exact bytes served.
+func (h *Handler) body() []byte { return append([]byte(nil), h.h.cur.Load().body...) }
 
-// ETag returns the entity tag of the body, quotes included.
-func (h *Handler) ETag() string { return h.h.cur.Load().etag }
-
-// Security returns the CapabilityStatement rest.security block for the
-// document being served, so /metadata and the well-known document agree.
-func (h *Handler) Security() *Security { return h.current().Security() }
+// etag returns the entity tag of the body, quotes included.
+func (h *Handler) etag() string { return h.h.cur.Load().etag }

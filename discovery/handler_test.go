@@ -34,17 +34,17 @@ func TestHandlerGET(t *testing.T) {
 			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 				t.Fatalf("Content-Type %q", ct)
 			}
-			if !bytes.Equal(w.Body.Bytes(), h.Body()) || !json.Valid(w.Body.Bytes()) {
+			if !bytes.Equal(w.Body.Bytes(), h.body()) || !json.Valid(w.Body.Bytes()) {
 				t.Fatalf("body %q", w.Body.String())
 			}
-			if got := w.Header().Get("Content-Length"); got != strconv.Itoa(len(h.Body())) {
-				t.Fatalf("Content-Length %q, body %d bytes", got, len(h.Body()))
+			if got := w.Header().Get("Content-Length"); got != strconv.Itoa(len(h.body())) {
+				t.Fatalf("Content-Length %q, body %d bytes", got, len(h.body()))
 			}
 			if w.Header().Get("Access-Control-Allow-Origin") != "*" {
 				t.Fatal("no CORS header")
 			}
-			if w.Header().Get("ETag") != h.ETag() || !strings.HasPrefix(h.ETag(), `"`) || strings.HasPrefix(h.ETag(), "W/") {
-				t.Fatalf("ETag %q / %q", w.Header().Get("ETag"), h.ETag())
+			if w.Header().Get("ETag") != h.etag() || !strings.HasPrefix(h.etag(), `"`) || strings.HasPrefix(h.etag(), "W/") {
+				t.Fatalf("ETag %q / %q", w.Header().Get("ETag"), h.etag())
 			}
 			if cc := w.Header().Get("Cache-Control"); cc != "public, max-age=3600" {
 				t.Fatalf("Cache-Control %q", cc)
@@ -59,7 +59,7 @@ func TestHandlerHEAD(t *testing.T) {
 	if w.Code != http.StatusOK || w.Body.Len() != 0 {
 		t.Fatalf("status %d, body %d bytes", w.Code, w.Body.Len())
 	}
-	if w.Header().Get("Content-Length") != strconv.Itoa(len(h.Body())) || w.Header().Get("ETag") != h.ETag() ||
+	if w.Header().Get("Content-Length") != strconv.Itoa(len(h.body())) || w.Header().Get("ETag") != h.etag() ||
 		w.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("headers %v", w.Header())
 	}
@@ -94,7 +94,7 @@ func TestHandlerCacheControl(t *testing.T) {
 
 func TestHandlerConditionalGET(t *testing.T) {
 	h := mustHandler(t, validDocument(), HandlerConfig{})
-	etag := h.ETag()
+	etag := h.etag()
 	opaque := strings.Trim(etag, `"`)
 	tests := []struct {
 		name string
@@ -244,14 +244,14 @@ func TestHandlerCORS(t *testing.T) {
 
 func TestHandlerUpdate(t *testing.T) {
 	h := mustHandler(t, validDocument(), HandlerConfig{})
-	oldTag, oldBody := h.ETag(), h.Body()
+	oldTag, oldBody := h.etag(), h.body()
 
 	bad := validDocument()
 	bad.CodeChallengeMethodsSupported = []string{"plain"}
 	if err := h.Update(bad); err == nil {
 		t.Fatal("invalid update accepted")
 	}
-	if h.ETag() != oldTag {
+	if h.etag() != oldTag {
 		t.Fatal("failed update changed the document")
 	}
 	if err := h.Update(nil); err == nil {
@@ -263,13 +263,13 @@ func TestHandlerUpdate(t *testing.T) {
 	if err := h.Update(d); err != nil {
 		t.Fatal(err)
 	}
-	if h.ETag() == oldTag || bytes.Equal(h.Body(), oldBody) {
+	if h.etag() == oldTag || bytes.Equal(h.body(), oldBody) {
 		t.Fatal("update did not change body and ETag")
 	}
 	if got := h.Document().TokenEndpoint; got != d.TokenEndpoint {
 		t.Fatalf("Document().TokenEndpoint = %q", got)
 	}
-	if got := h.Security().OAuthURI("token"); got != d.TokenEndpoint {
+	if got := h.current().restSecurity().oauthURI("token"); got != d.TokenEndpoint {
 		t.Fatalf("security token %q", got)
 	}
 	// An old ETag no longer matches.
@@ -278,7 +278,7 @@ func TestHandlerUpdate(t *testing.T) {
 	}
 	// The same document gives the same ETag (strong: byte-identical).
 	h2 := mustHandler(t, d, HandlerConfig{})
-	if h2.ETag() != h.ETag() {
+	if h2.etag() != h.etag() {
 		t.Fatal("same document, different ETag")
 	}
 }
@@ -286,14 +286,14 @@ func TestHandlerUpdate(t *testing.T) {
 func TestHandlerDocumentIsACopy(t *testing.T) {
 	d := validDocument()
 	h := mustHandler(t, d, HandlerConfig{})
-	before := h.Body()
+	before := h.body()
 	d.Capabilities[0] = "changed"
 	got := h.Document()
 	got.TokenEndpoint = "changed"
 	got.Capabilities[0] = "changed"
-	body := h.Body()
+	body := h.body()
 	body[0] = 'X'
-	if !bytes.Equal(h.Body(), before) || h.Document().TokenEndpoint == "changed" || h.Document().Capabilities[0] == "changed" {
+	if !bytes.Equal(h.body(), before) || h.Document().TokenEndpoint == "changed" || h.Document().Capabilities[0] == "changed" {
 		t.Fatal("handler state shared with its caller")
 	}
 }
@@ -303,7 +303,7 @@ func TestHandlerConcurrentUpdate(t *testing.T) {
 	d2 := validDocument()
 	d2.TokenEndpoint = "https://auth.example.org/other"
 	h2 := mustHandler(t, d2, HandlerConfig{})
-	bodies := map[string]string{h.ETag(): string(h.Body()), h2.ETag(): string(h2.Body())}
+	bodies := map[string]string{h.etag(): string(h.body()), h2.etag(): string(h2.body())}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -338,11 +338,11 @@ func TestHandlerOverHTTP(t *testing.T) {
 		want   map[string]string
 	}{
 		{"GET", http.MethodGet, map[string]string{"Accept": "text/html"}, 200, map[string]string{
-			"Content-Type": "application/json", "ETag": h.ETag(), "Access-Control-Allow-Origin": "*",
-			"Content-Length": strconv.Itoa(len(h.Body())), "Cache-Control": "public, max-age=3600",
+			"Content-Type": "application/json", "ETag": h.etag(), "Access-Control-Allow-Origin": "*",
+			"Content-Length": strconv.Itoa(len(h.body())), "Cache-Control": "public, max-age=3600",
 		}},
-		{"HEAD", http.MethodHead, nil, 200, map[string]string{"Content-Length": strconv.Itoa(len(h.Body())), "ETag": h.ETag()}},
-		{"304", http.MethodGet, map[string]string{"If-None-Match": "W/" + h.ETag()}, 304, map[string]string{"ETag": h.ETag(), "Access-Control-Allow-Origin": "*"}},
+		{"HEAD", http.MethodHead, nil, 200, map[string]string{"Content-Length": strconv.Itoa(len(h.body())), "ETag": h.etag()}},
+		{"304", http.MethodGet, map[string]string{"If-None-Match": "W/" + h.etag()}, 304, map[string]string{"ETag": h.etag(), "Access-Control-Allow-Origin": "*"}},
 		{"preflight", http.MethodOptions, map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}, 204,
 			map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS"}},
 		{"405", http.MethodPost, nil, 405, map[string]string{"Allow": "GET, HEAD, OPTIONS", "Access-Control-Allow-Origin": "*"}},
@@ -367,7 +367,7 @@ func TestHandlerOverHTTP(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
-			if tt.status == 200 && tt.method == http.MethodGet && !bytes.Equal(body, h.Body()) {
+			if tt.status == 200 && tt.method == http.MethodGet && !bytes.Equal(body, h.body()) {
 				t.Error("body differs")
 			}
 			if tt.status != 200 && len(body) != 0 {

@@ -37,8 +37,28 @@ func validDocument() *Document {
 // and sentinel.
 func hasProblem(ps Problems, s Severity, field string, err error) bool {
 	for _, p := range ps {
-		if p.Severity == s && p.Field == field && errors.Is(p, err) {
+		if p.Severity == s && p.Field == field && p.err == err {
 			return true
+		}
+	}
+	return false
+}
+
+// is reports whether err is target, wraps it, or is a Problem or a
+// *ValidationError with an error (not a warning) of that kind.
+func is(err, target error) bool {
+	if errors.Is(err, target) {
+		return true
+	}
+	if p, ok := err.(Problem); ok {
+		return p.err == target
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		for _, p := range ve.Problems.Errors() {
+			if p.err == target {
+				return true
+			}
 		}
 	}
 	return false

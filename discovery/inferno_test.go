@@ -112,7 +112,7 @@ func infernoSTU1Security(capabilityStatement, wellKnown []byte) []string {
 	var failures []string
 	var cs struct {
 		Rest []struct {
-			Security Security `json:"security"`
+			Security restSecurity `json:"security"`
 		} `json:"rest"`
 	}
 	var wk map[string]any
@@ -124,7 +124,7 @@ func infernoSTU1Security(capabilityStatement, wellKnown []byte) []string {
 	}
 	sec := cs.Rest[0].Security
 	for _, need := range []string{"authorize", "token"} {
-		if sec.OAuthURI(need) == "" {
+		if sec.oauthURI(need) == "" {
 			failures = append(failures, "oauth-uris lacks "+need)
 		}
 	}
@@ -133,7 +133,7 @@ func infernoSTU1Security(capabilityStatement, wellKnown []byte) []string {
 		"manage": "management_endpoint", "introspect": "introspection_endpoint", "revoke": "revocation_endpoint",
 	} {
 		w, _ := wk[key].(string)
-		if c := sec.OAuthURI(sub); c != w {
+		if c := sec.oauthURI(sub); c != w {
 			failures = append(failures, fmt.Sprintf("urls do not match: %s %q vs %s %q", sub, c, key, w))
 		}
 	}
@@ -161,11 +161,9 @@ func TestInfernoDiscovery(t *testing.T) {
 	for name, d := range docs {
 		t.Run(name, func(t *testing.T) {
 			h := mustHandler(t, d, HandlerConfig{})
-			wk, err := NewWellKnown(WellKnownConfig{BaseURL: "https://fhir.example.org/r4", SMART: h})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(wk)
+			mux := http.NewServeMux()
+			mux.Handle("/r4/.well-known/smart-configuration", h)
+			srv := httptest.NewServer(mux)
 			defer srv.Close()
 			const origin = "https://inferno.example.org"
 			for _, accept := range []string{"application/json", "", "application/fhir+json"} {
@@ -190,11 +188,11 @@ func TestInfernoDiscovery(t *testing.T) {
 			}
 
 			// STU1: /metadata patched with the same document agrees with it.
-			cs, err := PatchCapabilityStatement([]byte(`{"resourceType":"CapabilityStatement","rest":[{"mode":"server"}]}`), h.Security())
+			cs, err := PatchCapabilityStatement([]byte(`{"resourceType":"CapabilityStatement","rest":[{"mode":"server"}]}`), h.Document(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if failures := infernoSTU1Security(cs, h.Body()); len(failures) > 0 {
+			if failures := infernoSTU1Security(cs, h.body()); len(failures) > 0 {
 				t.Fatalf("Inferno STU1 would fail: %v", failures)
 			}
 		})
@@ -257,7 +255,7 @@ func TestInfernoAssertionsCanFail(t *testing.T) {
 	t.Run("STU1 mismatch", func(t *testing.T) {
 		other := validDocument()
 		other.TokenEndpoint = "https://elsewhere.example.org/token"
-		cs, _ := PatchCapabilityStatement([]byte(`{"resourceType":"CapabilityStatement"}`), other.Security())
+		cs, _ := PatchCapabilityStatement([]byte(`{"resourceType":"CapabilityStatement"}`), other, false)
 		if f := infernoSTU1Security(cs, good); !strings.Contains(strings.Join(f, "|"), "token") {
 			t.Fatalf("mismatch not found: %v", f)
 		}

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fhirguard/fhirguard/internal/wellknown"
 )
 
 // OpenIDConfiguration holds the members of an authorization server's
@@ -62,40 +65,40 @@ func (oc *OpenIDConfiguration) clone() *OpenIDConfiguration {
 	return &c
 }
 
-// ErrOpenIDConfiguration is wrapped by every error of
-// ParseOpenIDConfiguration and FetchOpenIDConfiguration.
-var ErrOpenIDConfiguration = errors.New("discovery: OpenID configuration")
+// errOpenIDConfiguration is wrapped by every error of
+// parseOpenIDConfiguration.
+var errOpenIDConfiguration = errors.New("discovery: OpenID configuration")
 
 // Fetch failures, wrapped in a *FetchError.
 var (
-	// ErrInsecureIssuer: the issuer or a redirect is not https and
-	// FetchConfig.InsecureAllowHTTP is false.
-	ErrInsecureIssuer = errors.New("not https")
-	// ErrIssuerMismatch: the document names another issuer than the one
+	// errInsecureIssuer: the issuer (or base URL) or a redirect is not
+	// https and FetchConfig.InsecureAllowHTTP is false.
+	errInsecureIssuer = errors.New("not https")
+	// errIssuerMismatch: the document names another issuer than the one
 	// asked for (OpenID Connect Discovery §4.3, RFC 8414 §3.3).
-	ErrIssuerMismatch = errors.New("issuer mismatch")
-	// ErrBodyTooLarge: the document exceeds FetchConfig.MaxBodyBytes.
-	ErrBodyTooLarge = errors.New("document too large")
-	// ErrHTTPStatus: the server answered with a status other than 200.
-	ErrHTTPStatus = errors.New("unexpected HTTP status")
+	errIssuerMismatch = errors.New("issuer mismatch")
+	// errBodyTooLarge: the document exceeds FetchConfig.MaxBodyBytes.
+	errBodyTooLarge = errors.New("document too large")
+	// errHTTPStatus: the server answered with a status other than 200.
+	errHTTPStatus = errors.New("unexpected HTTP status")
 )
 
-// ParseOpenIDConfiguration reads an OpenID Connect discovery document. It
+// parseOpenIDConfiguration reads an OpenID Connect discovery document. It
 // must be one JSON object; issuer is required; the members listed in
 // OpenIDConfiguration must have the right JSON types (string, or array of
 // strings) and URL members must be absolute http(s) URLs. Unknown members
 // are ignored.
-func ParseOpenIDConfiguration(data []byte) (*OpenIDConfiguration, error) {
+func parseOpenIDConfiguration(data []byte) (*OpenIDConfiguration, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrOpenIDConfiguration, err)
+		return nil, fmt.Errorf("%w: not a JSON object: %v", errOpenIDConfiguration, err)
 	}
 	if raw == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrOpenIDConfiguration)
+		return nil, fmt.Errorf("%w: not a JSON object", errOpenIDConfiguration)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the JSON object", ErrOpenIDConfiguration)
+		return nil, fmt.Errorf("%w: data after the JSON object", errOpenIDConfiguration)
 	}
 	var oc OpenIDConfiguration
 	str := func(name string, dst *string, isURL bool) error {
@@ -104,12 +107,12 @@ func ParseOpenIDConfiguration(data []byte) (*OpenIDConfiguration, error) {
 			return nil
 		}
 		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("%w: %s is not a string", ErrOpenIDConfiguration, name)
+			return fmt.Errorf("%w: %s is not a string", errOpenIDConfiguration, name)
 		}
 		if isURL && *dst != "" {
 			u, err := url.Parse(*dst)
 			if err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-				return fmt.Errorf("%w: %s %q is not an absolute http(s) URL", ErrOpenIDConfiguration, name, *dst)
+				return fmt.Errorf("%w: %s %q is not an absolute http(s) URL", errOpenIDConfiguration, name, *dst)
 			}
 		}
 		return nil
@@ -120,7 +123,7 @@ func ParseOpenIDConfiguration(data []byte) (*OpenIDConfiguration, error) {
 			return nil
 		}
 		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("%w: %s is not an array of strings", ErrOpenIDConfiguration, name)
+			return fmt.Errorf("%w: %s is not an array of strings", errOpenIDConfiguration, name)
 		}
 		if len(*dst) == 0 {
 			*dst = nil // an empty list lists nothing
@@ -161,41 +164,42 @@ func ParseOpenIDConfiguration(data []byte) (*OpenIDConfiguration, error) {
 		}
 	}
 	if oc.Issuer == "" {
-		return nil, fmt.Errorf("%w: issuer missing", ErrOpenIDConfiguration)
+		return nil, fmt.Errorf("%w: issuer missing", errOpenIDConfiguration)
 	}
 	return &oc, nil
 }
 
 // Defaults of FetchConfig.
 const (
-	DefaultFetchTimeout = 10 * time.Second
-	DefaultMaxBodyBytes = 1 << 20
+	defaultFetchTimeout = 10 * time.Second
+	defaultMaxBodyBytes = 1 << 20
 )
 
-// FetchConfig configures FetchOpenIDConfiguration.
+// FetchConfig configures FetchOpenIDConfiguration and FetchDocument.
 type FetchConfig struct {
 	// Client sends the request; nil means http.DefaultClient. Its
 	// redirects are followed but held to the same https rule.
 	Client *http.Client
-	// Timeout bounds the whole fetch, body included; zero means
-	// DefaultFetchTimeout.
+	// Timeout bounds the whole fetch, body included; zero means 10
+	// seconds.
 	Timeout time.Duration
-	// MaxBodyBytes caps the document size; zero means DefaultMaxBodyBytes.
+	// MaxBodyBytes caps the document size; zero means 1 MiB.
 	MaxBodyBytes int64
-	// InsecureAllowHTTP allows an http issuer (and http redirects). For
-	// tests and local development only: the document names the endpoints
-	// tokens are sent to.
+	// InsecureAllowHTTP allows an http issuer or FHIR base URL (and http
+	// redirects). For tests and local development only: the document
+	// names the endpoints tokens are sent to.
 	InsecureAllowHTTP bool
 }
 
-// FetchError describes a failed fetch of an OpenID configuration.
+// FetchError describes a failed fetch of a discovery document.
 type FetchError struct {
 	// URL is the document's URL.
 	URL string
 	// StatusCode is the HTTP status, 0 when no response arrived.
 	StatusCode int
-	// Err is the cause: a sentinel of this package, a parse error, or a
-	// transport error.
+	// Err is the cause: a parse error, a transport error (errors.Is finds
+	// context.DeadlineExceeded, for example), or what else is wrong (not
+	// https, not status 200, too large, another issuer).
 	Err error
 }
 
@@ -210,41 +214,115 @@ func (e *FetchError) Error() string {
 // Unwrap returns the cause.
 func (e *FetchError) Unwrap() error { return e.Err }
 
-// Is makes every FetchError match ErrOpenIDConfiguration.
-func (e *FetchError) Is(target error) bool { return target == ErrOpenIDConfiguration }
-
-// OpenIDConfigurationURL returns issuer + "/.well-known/openid-configuration"
+// openIDConfigurationURL returns issuer + "/.well-known/openid-configuration"
 // (a trailing slash of the issuer removed), as OpenID Connect Discovery
 // §4 builds it.
-func OpenIDConfigurationURL(issuer string) string {
-	return strings.TrimSuffix(issuer, "/") + OpenIDConfigurationPath
+func openIDConfigurationURL(issuer string) string {
+	return strings.TrimSuffix(issuer, "/") + wellknown.OpenIDConfigurationPath
 }
 
 // FetchOpenIDConfiguration fetches and parses the OpenID configuration of
-// issuer and checks that it names the same issuer. Every failure is a
-// *FetchError.
+// issuer (issuer + "/.well-known/openid-configuration"), for Derive. The
+// document must be one JSON object naming the same issuer, its members
+// of the right JSON types and its URL members absolute http(s) URLs;
+// unknown members are ignored. Every failure is a *FetchError.
 func FetchOpenIDConfiguration(ctx context.Context, issuer string, cfg FetchConfig) (*OpenIDConfiguration, error) {
-	docURL := OpenIDConfigurationURL(issuer)
+	docURL := openIDConfigurationURL(issuer)
 	fail := func(status int, err error) (*OpenIDConfiguration, error) {
 		return nil, &FetchError{URL: docURL, StatusCode: status, Err: err}
 	}
-	u, err := url.Parse(issuer)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fail(0, fmt.Errorf("%w: issuer %q", ErrRelativeURL, issuer))
-	}
-	if err := checkScheme(u, cfg.InsecureAllowHTTP); err != nil {
+	if err := checkStartURL(issuer, "issuer", cfg); err != nil {
 		return fail(0, err)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fail(0, fmt.Errorf("%w: issuer %q has a query or fragment", ErrInvalidURL, issuer))
+	resp, err := fetch(ctx, docURL, "", cfg)
+	if err != nil {
+		return fail(resp.status, err)
 	}
+	oc, err := parseOpenIDConfiguration(resp.body)
+	if err != nil {
+		return fail(resp.status, err)
+	}
+	if oc.Issuer != issuer {
+		return fail(resp.status, fmt.Errorf("%w: asked for %q, document says %q", errIssuerMismatch, issuer, oc.Issuer))
+	}
+	return oc, nil
+}
+
+// lintOrigin is the Origin FetchDocument sends, to check that the
+// document allows cross-origin reads.
+const lintOrigin = "https://fhirguard-discovery-check.example"
+
+// FetchDocument fetches the SMART configuration of the FHIR endpoint
+// baseURL (baseURL + "/.well-known/smart-configuration") and checks it as
+// Inferno's SMART App Launch test kit does. It returns the document and
+// every problem found: first those of the response (an error when its
+// Content-Type is not application/json, or when it does not allow
+// cross-origin reads; their Field names the header), then those of
+// Document.Validate. A document that cannot be read (transport error,
+// status other than 200, not a JSON object, a member of the wrong JSON
+// type) is a *FetchError.
+func FetchDocument(ctx context.Context, baseURL string, cfg FetchConfig) (*Document, Problems, error) {
+	docURL := strings.TrimSuffix(baseURL, "/") + wellknown.SMARTConfigurationPath
+	fail := func(status int, err error) (*Document, Problems, error) {
+		return nil, nil, &FetchError{URL: docURL, StatusCode: status, Err: err}
+	}
+	if err := checkStartURL(baseURL, "FHIR base URL", cfg); err != nil {
+		return fail(0, err)
+	}
+	resp, err := fetch(ctx, docURL, lintOrigin, cfg)
+	if err != nil {
+		return fail(resp.status, err)
+	}
+	if b := bytes.TrimLeft(resp.body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return fail(resp.status, errors.New("not a JSON object"))
+	}
+	var doc Document
+	if err := json.Unmarshal(resp.body, &doc); err != nil {
+		return fail(resp.status, err)
+	}
+	v := &validator{}
+	if mt, _, err := mime.ParseMediaType(resp.header.Get("Content-Type")); err != nil || mt != "application/json" {
+		v.add(SeverityError, "Content-Type", errInvalidValue, "%q: the document must be served as application/json", resp.header.Get("Content-Type"))
+	}
+	if acao := resp.header.Get("Access-Control-Allow-Origin"); acao != "*" && acao != lintOrigin {
+		v.add(SeverityError, "Access-Control-Allow-Origin", errMissing, "%q: the document must allow any origin (CORS), as SMART apps in browsers read it", acao)
+	}
+	return &doc, append(v.ps, doc.Validate()...), nil
+}
+
+// checkStartURL checks the URL a fetch starts from: absolute, https
+// (unless allowed), without query or fragment.
+func checkStartURL(raw, what string, cfg FetchConfig) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%w: %s %q", errRelativeURL, what, raw)
+	}
+	if err := checkScheme(u, cfg.InsecureAllowHTTP); err != nil {
+		return err
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%w: %s %q has a query or fragment", errInvalidURL, what, raw)
+	}
+	return nil
+}
+
+// fetched is the part of a response fetch keeps.
+type fetched struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// fetch GETs docURL as JSON, with an Origin header when origin is set,
+// bounded by cfg. On error, status is the response's when one arrived.
+func fetch(ctx context.Context, docURL, origin string, cfg FetchConfig) (fetched, error) {
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = DefaultFetchTimeout
+		timeout = defaultFetchTimeout
 	}
 	limit := cfg.MaxBodyBytes
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = defaultMaxBodyBytes
 	}
 	client := *http.DefaultClient
 	if cfg.Client != nil {
@@ -268,33 +346,31 @@ func FetchOpenIDConfiguration(ctx context.Context, issuer string, cfg FetchConfi
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
 	if err != nil {
-		return fail(0, err)
+		return fetched{}, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fail(0, err)
+		return fetched{}, err
 	}
 	defer resp.Body.Close()
+	out := fetched{status: resp.StatusCode, header: resp.Header}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return fail(resp.StatusCode, ErrHTTPStatus)
+		return out, errHTTPStatus
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fail(resp.StatusCode, err)
+		return out, err
 	}
 	if int64(len(body)) > limit {
-		return fail(resp.StatusCode, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit))
+		return out, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
 	}
-	oc, err := ParseOpenIDConfiguration(body)
-	if err != nil {
-		return fail(resp.StatusCode, err)
-	}
-	if oc.Issuer != issuer {
-		return fail(resp.StatusCode, fmt.Errorf("%w: asked for %q, document says %q", ErrIssuerMismatch, issuer, oc.Issuer))
-	}
-	return oc, nil
+	out.body = body
+	return out, nil
 }
 
 func checkScheme(u *url.URL, allowHTTP bool) error {
@@ -304,10 +380,10 @@ func checkScheme(u *url.URL, allowHTTP bool) error {
 	case u.Scheme == "http" && allowHTTP:
 		return nil
 	}
-	return fmt.Errorf("%w: scheme %q", ErrInsecureIssuer, u.Scheme)
+	return fmt.Errorf("%w: scheme %q", errInsecureIssuer, u.Scheme)
 }
 
-// FromOpenIDConfiguration builds a SMART configuration from an
+// fromOpenIDConfiguration builds a SMART configuration from an
 // authorization server's OpenID configuration and local settings. Every
 // member set in local wins; empty members are taken from oc:
 //
@@ -324,14 +400,14 @@ func checkScheme(u *url.URL, allowHTTP bool) error {
 //     advertising it).
 //
 // Capabilities, management_endpoint, associated endpoints, brands and
-// extensions come from local only. The result is not validated; call
-// Validate or pass it to NewHandler. Derive builds on it: it also derives
+// extensions come from local only. The result is not validated. Derive
+// builds on it: it also derives
 // or checks the capabilities, narrows the lists to what they use and
 // reports what in the metadata is imperfect for SMART.
-func FromOpenIDConfiguration(oc *OpenIDConfiguration, local *Document) *Document {
+func fromOpenIDConfiguration(oc *OpenIDConfiguration, local *Document) *Document {
 	var d *Document
 	if local != nil {
-		d = local.Clone()
+		d = local.clone()
 	} else {
 		d = &Document{}
 	}
@@ -348,7 +424,7 @@ func FromOpenIDConfiguration(oc *OpenIDConfiguration, local *Document) *Document
 			*dst = slices.Clone(v)
 		}
 	}
-	if d.HasCapability(CapabilitySSOOpenIDConnect) {
+	if d.advertises(capabilitySSOOpenIDConnect) {
 		setStr(&d.Issuer, oc.Issuer)
 	}
 	setStr(&d.JWKSURI, oc.JWKSURI)
@@ -364,13 +440,13 @@ func FromOpenIDConfiguration(oc *OpenIDConfiguration, local *Document) *Document
 	grants := oc.GrantTypesSupported
 	if len(grants) == 0 {
 		// The default of OpenID Connect Discovery §3 and RFC 8414 §2.
-		grants = []string{GrantAuthorizationCode, "implicit"}
+		grants = []string{grantAuthorizationCode, "implicit"}
 	}
 	setList(&d.GrantTypesSupported, filter(grants, func(g string) bool {
-		return g == GrantAuthorizationCode || g == GrantClientCredentials
+		return g == grantAuthorizationCode || g == grantClientCredentials
 	}))
 	setList(&d.CodeChallengeMethodsSupported, filter(oc.CodeChallengeMethodsSupported, func(m string) bool {
-		return !strings.EqualFold(m, CodeChallengePlain)
+		return !strings.EqualFold(m, codeChallengePlain)
 	}))
 	return d
 }

@@ -109,9 +109,9 @@ func TestParseOpenIDConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			oc, err := ParseOpenIDConfiguration([]byte(tt.in))
+			oc, err := parseOpenIDConfiguration([]byte(tt.in))
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrOpenIDConfiguration) {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !is(err, errOpenIDConfiguration) {
 					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
 				}
 				return
@@ -137,11 +137,11 @@ func TestFetchOpenIDConfiguration(t *testing.T) {
 	}
 	// A trailing slash on the issuer: the URL is built without a double
 	// slash, and the issuer must then match exactly (it does not here).
-	if OpenIDConfigurationURL(srv.URL+"/") != srv.URL+"/.well-known/openid-configuration" {
-		t.Fatal(OpenIDConfigurationURL(srv.URL + "/"))
+	if openIDConfigurationURL(srv.URL+"/") != srv.URL+"/.well-known/openid-configuration" {
+		t.Fatal(openIDConfigurationURL(srv.URL + "/"))
 	}
 	_, err = FetchOpenIDConfiguration(context.Background(), srv.URL+"/", FetchConfig{Client: srv.Client()})
-	if !errors.Is(err, ErrIssuerMismatch) {
+	if !is(err, errIssuerMismatch) {
 		t.Fatalf("trailing slash: %v", err)
 	}
 }
@@ -183,20 +183,20 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 		want    error
 		status  int
 	}{
-		{"http refused", nil, plainSrv.URL, FetchConfig{Client: plainSrv.Client()}, nil, ErrInsecureIssuer, 0},
-		{"other scheme refused", nil, "ftp://as.example.org", FetchConfig{InsecureAllowHTTP: true}, nil, ErrInsecureIssuer, 0},
-		{"relative issuer", nil, "/as", FetchConfig{}, nil, ErrRelativeURL, 0},
-		{"issuer with query", nil, tlsSrv.URL + "?a=b", FetchConfig{Client: tlsSrv.Client()}, nil, ErrInvalidURL, 0},
-		{"redirect to http refused", nil, redirectToHTTP.URL, FetchConfig{Client: redirectToHTTP.Client()}, nil, ErrInsecureIssuer, 0},
-		{"HTTP 404", nil, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, func() { tlsSrv.status.Store(404) }, ErrHTTPStatus, 404},
-		{"HTTP 500", nil, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, func() { tlsSrv.status.Store(500) }, ErrHTTPStatus, 500},
+		{"http refused", nil, plainSrv.URL, FetchConfig{Client: plainSrv.Client()}, nil, errInsecureIssuer, 0},
+		{"other scheme refused", nil, "ftp://as.example.org", FetchConfig{InsecureAllowHTTP: true}, nil, errInsecureIssuer, 0},
+		{"relative issuer", nil, "/as", FetchConfig{}, nil, errRelativeURL, 0},
+		{"issuer with query", nil, tlsSrv.URL + "?a=b", FetchConfig{Client: tlsSrv.Client()}, nil, errInvalidURL, 0},
+		{"redirect to http refused", nil, redirectToHTTP.URL, FetchConfig{Client: redirectToHTTP.Client()}, nil, errInsecureIssuer, 0},
+		{"HTTP 404", nil, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, func() { tlsSrv.status.Store(404) }, errHTTPStatus, 404},
+		{"HTTP 500", nil, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, func() { tlsSrv.status.Store(500) }, errHTTPStatus, 500},
 		{"issuer mismatch", nil, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, func() {
 			tlsSrv.setEdit(func(m map[string]any) { m["issuer"] = "https://evil.example.org" })
-		}, ErrIssuerMismatch, 200},
+		}, errIssuerMismatch, 200},
 		{"bad document", nil, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, func() {
 			tlsSrv.setEdit(func(m map[string]any) { m["token_endpoint"] = 7 })
-		}, ErrOpenIDConfiguration, 200},
-		{"too large", nil, huge.URL, FetchConfig{Client: huge.Client(), MaxBodyBytes: 1000}, nil, ErrBodyTooLarge, 200},
+		}, errOpenIDConfiguration, 200},
+		{"too large", nil, huge.URL, FetchConfig{Client: huge.Client(), MaxBodyBytes: 1000}, nil, errBodyTooLarge, 200},
 		{"timeout before the response", nil, slow.URL, FetchConfig{Client: slow.Client(), Timeout: 100 * time.Millisecond}, nil, context.DeadlineExceeded, 0},
 		{"canceled", canceled, tlsSrv.URL, FetchConfig{Client: tlsSrv.Client()}, nil, context.Canceled, 0},
 		{"untrusted certificate", nil, tlsSrv.URL, FetchConfig{Client: &http.Client{}}, nil, nil, 0},
@@ -218,10 +218,10 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 				t.Fatalf("fetch succeeded: %+v", oc)
 			}
 			var fe *FetchError
-			if !errors.As(err, &fe) || !errors.Is(err, ErrOpenIDConfiguration) {
+			if !errors.As(err, &fe) {
 				t.Fatalf("err %T %v, want a *FetchError", err, err)
 			}
-			if tt.want != nil && !errors.Is(err, tt.want) {
+			if tt.want != nil && !is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 			if fe.StatusCode != tt.status {
@@ -272,7 +272,7 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 		c := *tlsSrv.Client()
 		stop := errors.New("no redirects here")
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return stop }
-		if _, err := FetchOpenIDConfiguration(context.Background(), hop.URL, FetchConfig{Client: &c}); !errors.Is(err, stop) {
+		if _, err := FetchOpenIDConfiguration(context.Background(), hop.URL, FetchConfig{Client: &c}); !is(err, stop) {
 			t.Fatalf("%v", err)
 		}
 	})
@@ -290,7 +290,7 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 		CodeChallengeMethodsSupported: []string{"plain", "S256"},
 	}
 	t.Run("sso takes the issuer", func(t *testing.T) {
-		d := FromOpenIDConfiguration(oc, &Document{Capabilities: []string{"launch-standalone", "sso-openid-connect", "client-confidential-asymmetric", "permission-patient", "permission-v2"}, ManagementEndpoint: "https://as.example.org/manage"})
+		d := fromOpenIDConfiguration(oc, &Document{Capabilities: []string{"launch-standalone", "sso-openid-connect", "client-confidential-asymmetric", "permission-patient", "permission-v2"}, ManagementEndpoint: "https://as.example.org/manage"})
 		if d.Issuer != oc.Issuer || d.TokenEndpoint != oc.TokenEndpoint || d.JWKSURI != oc.JWKSURI || d.RegistrationEndpoint != oc.RegistrationEndpoint {
 			t.Fatalf("%+v", d)
 		}
@@ -305,7 +305,7 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 		}
 	})
 	t.Run("no sso, no issuer", func(t *testing.T) {
-		d := FromOpenIDConfiguration(oc, &Document{Capabilities: []string{"launch-ehr"}})
+		d := fromOpenIDConfiguration(oc, &Document{Capabilities: []string{"launch-ehr"}})
 		if d.Issuer != "" {
 			t.Fatalf("issuer %q without sso", d.Issuer)
 		}
@@ -318,7 +318,7 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 			CodeChallengeMethodsSupported: []string{"S256"},
 			GrantTypesSupported:           []string{"authorization_code"},
 		}
-		d := FromOpenIDConfiguration(oc, local)
+		d := fromOpenIDConfiguration(oc, local)
 		if d.TokenEndpoint != local.TokenEndpoint || strings.Join(d.ScopesSupported, ",") != "launch" || strings.Join(d.GrantTypesSupported, ",") != "authorization_code" {
 			t.Fatalf("%+v", d)
 		}
@@ -333,7 +333,7 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 	t.Run("grant types absent means authorization_code", func(t *testing.T) {
 		c := *oc
 		c.GrantTypesSupported = nil
-		d := FromOpenIDConfiguration(&c, nil)
+		d := fromOpenIDConfiguration(&c, nil)
 		if strings.Join(d.GrantTypesSupported, ",") != "authorization_code" {
 			t.Fatalf("grants %v", d.GrantTypesSupported)
 		}
@@ -341,13 +341,13 @@ func TestFromOpenIDConfiguration(t *testing.T) {
 	t.Run("plain only leaves PKCE empty, so validation fails", func(t *testing.T) {
 		c := *oc
 		c.CodeChallengeMethodsSupported = []string{"plain"}
-		d := FromOpenIDConfiguration(&c, &Document{Capabilities: []string{"launch-ehr"}})
-		if len(d.CodeChallengeMethodsSupported) != 0 || !hasProblem(d.Validate(), SeverityError, "code_challenge_methods_supported", ErrMissing) {
+		d := fromOpenIDConfiguration(&c, &Document{Capabilities: []string{"launch-ehr"}})
+		if len(d.CodeChallengeMethodsSupported) != 0 || !hasProblem(d.Validate(), SeverityError, "code_challenge_methods_supported", errMissing) {
 			t.Fatalf("PKCE %v", d.CodeChallengeMethodsSupported)
 		}
 	})
 	t.Run("nil configuration", func(t *testing.T) {
-		if d := FromOpenIDConfiguration(nil, &Document{TokenEndpoint: "x"}); d.TokenEndpoint != "x" {
+		if d := fromOpenIDConfiguration(nil, &Document{TokenEndpoint: "x"}); d.TokenEndpoint != "x" {
 			t.Fatal(d)
 		}
 	})

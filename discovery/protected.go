@@ -92,8 +92,8 @@ func (m *ProtectedResourceMetadata) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Clone returns a deep copy of m.
-func (m *ProtectedResourceMetadata) Clone() *ProtectedResourceMetadata {
+// clone returns a deep copy of m.
+func (m *ProtectedResourceMetadata) clone() *ProtectedResourceMetadata {
 	c := *m
 	c.AuthorizationServers = slices.Clone(m.AuthorizationServers)
 	c.ScopesSupported = slices.Clone(m.ScopesSupported)
@@ -127,6 +127,9 @@ func (d *Document) ProtectedResource(resource string, authorizationServers ...st
 	}
 }
 
+// bearerMethods are the values of bearer_methods_supported (RFC 9728 §2).
+var bearerMethods = []string{"header", "body", "query"}
+
 // Validate checks m against RFC 9728 §2 and returns every problem.
 // Errors: resource missing, relative, not http(s), with a fragment;
 // malformed URLs; bearer methods other than header, body and query; "none"
@@ -137,10 +140,10 @@ func (m *ProtectedResourceMetadata) Validate() Problems {
 	v.required("resource", m.Resource != "", "")
 	v.url("resource", m.Resource)
 	if u, err := url.Parse(m.Resource); m.Resource != "" && err == nil && u.RawQuery != "" {
-		v.add(SeverityWarning, "resource", ErrInvalidURL, "%q has a query; RFC 9728 advises against it", m.Resource)
+		v.add(SeverityWarning, "resource", errInvalidURL, "%q has a query; RFC 9728 advises against it", m.Resource)
 	}
 	if len(m.AuthorizationServers) == 0 {
-		v.add(SeverityWarning, "authorization_servers", ErrMissing, "no authorization server listed")
+		v.add(SeverityWarning, "authorization_servers", errMissing, "no authorization server listed")
 	}
 	v.list("authorization_servers", m.AuthorizationServers)
 	for i, as := range m.AuthorizationServers {
@@ -155,14 +158,14 @@ func (m *ProtectedResourceMetadata) Validate() Problems {
 		switch b {
 		case "header", "body":
 		case "query":
-			v.add(SeverityWarning, f, ErrUnknownValue, "bearer tokens in the query leak into logs (RFC 6750 §2.3)")
+			v.add(SeverityWarning, f, errUnknownValue, "bearer tokens in the query leak into logs (RFC 6750 §2.3)")
 		default:
-			v.add(SeverityError, f, ErrUnknownValue, "%q: RFC 9728 defines header, body and query", b)
+			v.add(SeverityError, f, errUnknownValue, "%q: RFC 9728 defines header, body and query%s", b, didYouMean(b, bearerMethods))
 		}
 	}
 	for i, a := range m.ResourceSigningAlgValuesSupported {
 		if strings.EqualFold(a, "none") {
-			v.add(SeverityError, fmt.Sprintf("resource_signing_alg_values_supported[%d]", i), ErrForbiddenValue, "%q must not be used", a)
+			v.add(SeverityError, fmt.Sprintf("resource_signing_alg_values_supported[%d]", i), errForbiddenValue, "%q must not be used", a)
 		}
 	}
 	v.url("resource_documentation", m.ResourceDocumentation)
@@ -170,99 +173,24 @@ func (m *ProtectedResourceMetadata) Validate() Problems {
 	v.url("resource_tos_uri", m.ResourceTOSURI)
 	for _, k := range slices.Sorted(maps.Keys(m.Extensions)) {
 		if protectedMembers[k] {
-			v.add(SeverityError, k, ErrReservedExtension, "extension %q collides with a standard member", k)
+			v.add(SeverityError, k, errReservedExtension, "extension %q collides with a standard member", k)
 		} else if !json.Valid(m.Extensions[k]) {
-			v.add(SeverityError, k, ErrInvalidValue, "extension %q is not valid JSON", k)
+			v.add(SeverityError, k, errInvalidValue, "extension %q is not valid JSON", k)
 		}
 	}
 	return v.ps
 }
 
-// ProtectedResourceMetadataURL returns the RFC 9728 location of the
-// metadata of resource: the well-known path inserted between the host and
-// the path ("https://h/fhir" → "https://h/.well-known/oauth-protected-resource/fhir").
-func ProtectedResourceMetadataURL(resource string) (string, error) {
-	u, err := url.Parse(resource)
-	if err != nil {
-		return "", err
-	}
-	if !u.IsAbs() || u.Host == "" {
-		return "", fmt.Errorf("%w: %q", ErrRelativeURL, resource)
-	}
-	p := strings.TrimSuffix(u.EscapedPath(), "/")
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + ProtectedResourcePath + p, nil
-}
-
-// ProtectedResourcePaths returns the request paths at which clients look
-// for the RFC 9728 metadata of the FHIR endpoint baseURL: first the RFC 9728
-// location, the well-known path inserted before the base path
-// ("https://h/fhir" → "/.well-known/oauth-protected-resource/fhir"), then
-// the base path followed by the well-known path
-// ("/fhir/.well-known/oauth-protected-resource"), as SMART appends its own
-// well-known document. For a base at the host root both are
-// "/.well-known/oauth-protected-resource", returned once. Paths are in
-// their escaped form (url.URL.EscapedPath). baseURL must be absolute,
-// without query or fragment.
-func ProtectedResourcePaths(baseURL string) ([]string, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return nil, err
-	}
-	if !u.IsAbs() || u.Host == "" {
-		return nil, fmt.Errorf("%w: %q", ErrRelativeURL, baseURL)
-	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("%w: %q has a query or fragment", ErrInvalidURL, baseURL)
-	}
-	base := strings.TrimSuffix(u.EscapedPath(), "/")
-	if base == "" {
-		return []string{ProtectedResourcePath}, nil
-	}
-	return []string{ProtectedResourcePath + base, base + ProtectedResourcePath}, nil
-}
-
-// Mux is the routing method of http.ServeMux and of chi.Router (and most
-// other routers): register a handler for a pattern.
-type Mux interface {
-	Handle(pattern string, handler http.Handler)
-}
-
-// MountProtectedResource registers h, the RFC 9728 metadata of the FHIR
-// endpoint baseURL (a *ProtectedResourceHandler, typically), on mux at
-// every path of ProtectedResourcePaths, and returns them. The RFC 9728
-// location is outside the FHIR base, so a router that sends only the base
-// to the FHIR stack never serves it otherwise.
-//
-// The paths become routing patterns as they are: a base path holding
-// escapes or characters routers treat specially ("{", "}", "*", spaces) is
-// refused; register such paths yourself. The router's own rules apply
-// too: http.ServeMux panics when a pattern is registered twice.
-func MountProtectedResource(mux Mux, baseURL string, h http.Handler) ([]string, error) {
-	if mux == nil || h == nil {
-		return nil, errors.New("discovery: MountProtectedResource: nil mux or handler")
-	}
-	paths, err := ProtectedResourcePaths(baseURL)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range paths {
-		if strings.ContainsAny(p, "%{}* \t") {
-			return nil, fmt.Errorf("discovery: MountProtectedResource: path %q cannot be used as a routing pattern", p)
-		}
-	}
-	for _, p := range paths {
-		mux.Handle(p, h)
-	}
-	return paths, nil
-}
-
 // ProtectedResourceHandler serves RFC 9728 metadata with the same HTTP
-// behaviour as Handler (cached body, ETag, Cache-Control, CORS, 405).
+// behaviour as Handler (cached body, ETag, Cache-Control, CORS, 405). Give
+// it to middleware.Config.ProtectedResource: the Guard serves it at the
+// RFC 9728 location of the FHIR base and under the base.
 type ProtectedResourceHandler struct {
 	h docHandler
 }
 
-// NewProtectedResourceHandler returns a handler serving m. It fails with a
+// NewProtectedResourceHandler returns a handler serving m (build m with
+// Document.ProtectedResource, or by hand). It fails with a
 // *ValidationError when m has errors.
 func NewProtectedResourceHandler(m *ProtectedResourceMetadata, cfg HandlerConfig) (*ProtectedResourceHandler, error) {
 	if m == nil {
@@ -284,7 +212,7 @@ func prepareProtected(m *ProtectedResourceMetadata) (*representation, error) {
 	if err := m.Validate().Err(); err != nil {
 		return nil, err
 	}
-	c := m.Clone()
+	c := m.clone()
 	body, err := encodeBody(c)
 	if err != nil {
 		return nil, err
@@ -312,10 +240,10 @@ func (h *ProtectedResourceHandler) Update(m *ProtectedResourceMetadata) error {
 
 // Metadata returns a copy of the metadata being served.
 func (h *ProtectedResourceHandler) Metadata() *ProtectedResourceMetadata {
-	return h.h.cur.Load().src.(*ProtectedResourceMetadata).Clone()
+	return h.h.cur.Load().src.(*ProtectedResourceMetadata).clone()
 }
 
-// Body returns the exact bytes served.
-func (h *ProtectedResourceHandler) Body() []byte {
+// body returns the exact bytes served.
+func (h *ProtectedResourceHandler) body() []byte {
 	return append([]byte(nil), h.h.cur.Load().body...)
 }

@@ -10,11 +10,9 @@ import (
 	"time"
 )
 
-// MinRefreshInterval is the shortest RemoteConfig.RefreshInterval accepted.
-const MinRefreshInterval = time.Second
-
-// minRefreshInterval is MinRefreshInterval; tests lower it.
-var minRefreshInterval = MinRefreshInterval
+// minRefreshInterval is the shortest RemoteConfig.RefreshInterval
+// accepted; tests lower it.
+var minRefreshInterval = time.Second
 
 // RemoteConfig configures NewRemote.
 type RemoteConfig struct {
@@ -40,18 +38,19 @@ type RemoteConfig struct {
 	// on the goroutine of NewRemote or Refresh. Log them: they say what in
 	// the server's metadata is imperfect for SMART.
 	OnWarnings func(Problems)
-	// Resource is the FHIR base URL. When set, the Remote also serves
-	// RFC 9728 metadata for it (ProtectedResourceHandler), naming Issuer
-	// as the authorization server.
+	// Resource is the FHIR base URL (middleware's Authorize.BaseURL), the
+	// resource of the RFC 9728 metadata the Remote serves
+	// (ProtectedResourceHandler), which names Issuer as the authorization
+	// server. Required.
 	Resource string
 	// Fetch configures each fetch (client, timeout, size cap, https).
 	Fetch FetchConfig
 	// Handler configures the HTTP handlers.
 	Handler HandlerConfig
 	// RefreshInterval, when positive, refetches the configuration in the
-	// background at that interval until Stop (call it, or the goroutine
+	// background at that interval until Close (call it, or the goroutine
 	// lives on). A failed refresh keeps the previous document. At least
-	// MinRefreshInterval.
+	// one second; zero fetches only once, in NewRemote.
 	RefreshInterval time.Duration
 	// OnRefresh, when set, is called after every background refresh with
 	// its result (nil on success). It runs on the refresh goroutine.
@@ -60,9 +59,17 @@ type RemoteConfig struct {
 
 // Remote serves a SMART configuration built from an authorization
 // server's OpenID configuration and local settings, so that a FHIR server
-// in front of an existing OAuth server needs only its issuer URL. The
-// configuration is fetched once by NewRemote and, optionally, refreshed in
-// the background.
+// in front of an existing OAuth server needs only its issuer URL (and its
+// own FHIR base URL). The configuration is fetched once by NewRemote and,
+// optionally, refreshed in the background (Close stops it).
+//
+// Both handlers are always set: wire them as
+//
+//	middleware.Config{
+//		SMARTConfiguration: remote.Handler(),
+//		ProtectedResource:  remote.ProtectedResourceHandler(),
+//		...
+//	}
 type Remote struct {
 	cfg       RemoteConfig
 	handler   *Handler
@@ -86,6 +93,9 @@ func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("discovery: RemoteConfig.Issuer is required")
 	}
+	if cfg.Resource == "" {
+		return nil, errors.New("discovery: RemoteConfig.Resource (the FHIR base URL) is required")
+	}
 	if cfg.RefreshInterval < 0 || (cfg.RefreshInterval > 0 && cfg.RefreshInterval < minRefreshInterval) {
 		return nil, fmt.Errorf("discovery: RemoteConfig.RefreshInterval below %v", minRefreshInterval)
 	}
@@ -100,10 +110,8 @@ func NewRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	if r.handler, err = NewHandler(doc, cfg.Handler); err != nil {
 		return nil, err
 	}
-	if prm != nil {
-		if r.protected, err = NewProtectedResourceHandler(prm, cfg.Handler); err != nil {
-			return nil, err
-		}
+	if r.protected, err = NewProtectedResourceHandler(prm, cfg.Handler); err != nil {
+		return nil, err
 	}
 	r.last.Store(oc)
 	r.warnings.Store(&warnings)
@@ -128,12 +136,9 @@ func (r *Remote) build(ctx context.Context) (*OpenIDConfiguration, *Document, *P
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	var prm *ProtectedResourceMetadata
-	if r.cfg.Resource != "" {
-		prm = doc.ProtectedResource(r.cfg.Resource, oc.Issuer)
-		if err := prm.Validate().Err(); err != nil {
-			return nil, nil, nil, nil, err
-		}
+	prm := doc.ProtectedResource(r.cfg.Resource, oc.Issuer)
+	if err := prm.Validate().Err(); err != nil {
+		return nil, nil, nil, nil, err
 	}
 	return oc, doc, prm, warnings, nil
 }
@@ -171,10 +176,8 @@ func (r *Remote) Refresh(ctx context.Context) error {
 	if err := r.handler.Update(doc); err != nil {
 		return err
 	}
-	if prm != nil {
-		if err := r.protected.Update(prm); err != nil {
-			return err
-		}
+	if err := r.protected.Update(prm); err != nil {
+		return err
 	}
 	r.last.Store(oc)
 	if prev := r.warnings.Swap(&warnings); !sameProblems(*prev, warnings) && r.cfg.OnWarnings != nil {
@@ -187,9 +190,10 @@ func sameProblems(a, b Problems) bool {
 	return slices.EqualFunc(a, b, func(x, y Problem) bool { return x.Error() == y.Error() })
 }
 
-// Stop ends the background refresh and waits for it to finish. It is safe
-// to call more than once, and when no refresh runs.
-func (r *Remote) Stop() {
+// Close ends the background refresh and waits for it to finish; the
+// handlers keep serving the last document. It is safe to call more than
+// once, and when no refresh runs.
+func (r *Remote) Close() {
 	r.stopOnce.Do(func() {
 		if r.cancel != nil {
 			r.cancel()
@@ -198,11 +202,13 @@ func (r *Remote) Stop() {
 	})
 }
 
-// Handler returns the handler of the SMART configuration.
+// Handler returns the handler of the SMART configuration, for
+// middleware.Config.SMARTConfiguration. It is never nil.
 func (r *Remote) Handler() *Handler { return r.handler }
 
-// ProtectedResourceHandler returns the handler of the RFC 9728 metadata,
-// nil when RemoteConfig.Resource is empty.
+// ProtectedResourceHandler returns the handler of the RFC 9728 metadata of
+// RemoteConfig.Resource, for middleware.Config.ProtectedResource. It is
+// never nil.
 func (r *Remote) ProtectedResourceHandler() *ProtectedResourceHandler { return r.protected }
 
 // Warnings returns the warnings of the document being served: what in the

@@ -6,13 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+// testResource is the FHIR base of the Remotes under test.
+const testResource = "https://fhir.example.org/r4"
 
 func remoteLocal() *Document {
 	return &Document{
@@ -33,7 +40,7 @@ func TestNewRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Stop()
+	defer r.Close()
 	d := r.Handler().Document()
 	if d.Issuer != srv.URL || d.TokenEndpoint != srv.URL+"/token" || d.ManagementEndpoint != "https://manage.example.org" {
 		t.Fatalf("%+v", d)
@@ -63,16 +70,17 @@ func TestNewRemoteFailures(t *testing.T) {
 		prepare func()
 		want    error
 	}{
-		{"no issuer", RemoteConfig{}, nil, nil},
-		{"refresh too often", RemoteConfig{Issuer: srv.URL, RefreshInterval: time.Nanosecond}, nil, nil},
-		{"negative refresh", RemoteConfig{Issuer: srv.URL, RefreshInterval: -time.Second}, nil, nil},
-		{"bad handler config", RemoteConfig{Issuer: srv.URL, Handler: HandlerConfig{MaxAge: time.Millisecond}}, nil, nil},
-		{"server down", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, func() { srv.status.Store(503) }, ErrHTTPStatus},
-		{"http issuer", RemoteConfig{Issuer: "http://as.example.org", Local: remoteLocal()}, nil, ErrInsecureIssuer},
-		{"invalid result", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, func() {
+		{"no issuer", RemoteConfig{Resource: testResource}, nil, nil},
+		{"no resource", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, nil, nil},
+		{"refresh too often", RemoteConfig{Issuer: srv.URL, Resource: testResource, RefreshInterval: time.Nanosecond}, nil, nil},
+		{"negative refresh", RemoteConfig{Issuer: srv.URL, Resource: testResource, RefreshInterval: -time.Second}, nil, nil},
+		{"bad handler config", RemoteConfig{Issuer: srv.URL, Resource: testResource, Handler: HandlerConfig{MaxAge: time.Millisecond}}, nil, nil},
+		{"server down", RemoteConfig{Issuer: srv.URL, Resource: testResource, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, func() { srv.status.Store(503) }, errHTTPStatus},
+		{"http issuer", RemoteConfig{Issuer: "http://as.example.org", Resource: testResource, Local: remoteLocal()}, nil, errInsecureIssuer},
+		{"invalid result", RemoteConfig{Issuer: srv.URL, Resource: testResource, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}, func() {
 			srv.setEdit(func(m map[string]any) { m["code_challenge_methods_supported"] = []string{"plain"} })
-		}, ErrMissing},
-		{"invalid resource", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Resource: "/fhir", Fetch: FetchConfig{Client: srv.Client()}}, nil, ErrRelativeURL},
+		}, errMissing},
+		{"invalid resource", RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Resource: "/fhir", Fetch: FetchConfig{Client: srv.Client()}}, nil, errRelativeURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,10 +91,10 @@ func TestNewRemoteFailures(t *testing.T) {
 			}
 			r, err := NewRemote(context.Background(), tt.cfg)
 			if err == nil {
-				r.Stop()
+				r.Close()
 				t.Fatal("accepted")
 			}
-			if tt.want != nil && !errors.Is(err, tt.want) {
+			if tt.want != nil && !is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 		})
@@ -99,12 +107,12 @@ func TestRemoteRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Stop()
-	tag := r.Handler().ETag()
+	defer r.Close()
+	tag := r.Handler().etag()
 
 	// A failed refresh keeps the document and says why.
 	srv.status.Store(500)
-	if err := r.Refresh(context.Background()); !errors.Is(err, ErrHTTPStatus) {
+	if err := r.Refresh(context.Background()); !is(err, errHTTPStatus) {
 		t.Fatalf("err %v", err)
 	}
 	srv.status.Store(0)
@@ -113,7 +121,7 @@ func TestRemoteRefresh(t *testing.T) {
 	if err := r.Refresh(context.Background()); !errors.As(err, &ve) {
 		t.Fatalf("err %v", err)
 	}
-	if r.Handler().ETag() != tag {
+	if r.Handler().etag() != tag {
 		t.Fatal("failed refresh changed the document")
 	}
 
@@ -122,12 +130,12 @@ func TestRemoteRefresh(t *testing.T) {
 	if err := r.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r.Handler().ETag() == tag || r.Handler().Document().TokenEndpoint != srv.URL+"/v2/token" || r.Handler().Security().OAuthURI("token") != srv.URL+"/v2/token" {
+	if r.Handler().etag() == tag || r.Handler().Document().TokenEndpoint != srv.URL+"/v2/token" || r.Handler().current().restSecurity().oauthURI("token") != srv.URL+"/v2/token" {
 		t.Fatal("refresh not served")
 	}
 }
 
-func TestRemoteBackgroundRefreshAndStop(t *testing.T) {
+func TestRemoteBackgroundRefreshAndClose(t *testing.T) {
 	old := minRefreshInterval
 	minRefreshInterval = time.Millisecond
 	defer func() { minRefreshInterval = old }()
@@ -137,7 +145,7 @@ func TestRemoteBackgroundRefreshAndStop(t *testing.T) {
 	var results []error
 	refreshed := make(chan struct{}, 100)
 	r, err := NewRemote(context.Background(), RemoteConfig{
-		Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()},
+		Issuer: srv.URL, Resource: testResource, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()},
 		RefreshInterval: 5 * time.Millisecond,
 		OnRefresh: func(err error) {
 			mu.Lock()
@@ -166,7 +174,7 @@ func TestRemoteBackgroundRefreshAndStop(t *testing.T) {
 		mu.Lock()
 		last := results[len(results)-1]
 		mu.Unlock()
-		if errors.Is(last, ErrHTTPStatus) {
+		if is(last, errHTTPStatus) {
 			break
 		}
 		select {
@@ -179,25 +187,107 @@ func TestRemoteBackgroundRefreshAndStop(t *testing.T) {
 		t.Fatal("failed refresh dropped the document")
 	}
 
-	r.Stop()
-	r.Stop() // idempotent
-	hits := srv.hits.Load()
-	time.Sleep(30 * time.Millisecond)
-	if srv.hits.Load() != hits {
-		t.Fatal("requests after Stop: the refresh goroutine is still running")
-	}
+	r.Close()
+	r.Close() // idempotent
+	// TestRemoteCloseStopsRefresh proves the goroutine is gone.
 }
 
-func TestRemoteStopWithoutRefresh(t *testing.T) {
-	srv := newOpenIDServer(t, true)
-	r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}})
+// handlerTransport answers requests in memory with a handler: no
+// connection, so no goroutine besides the Remote's own.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
+}
+
+// TestRemoteCloseStopsRefresh: the background refresh is a goroutine that
+// Close stops, and waits for.
+func TestRemoteCloseStopsRefresh(t *testing.T) {
+	const issuer = "https://as.example.org"
+	as := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token",
+			"jwks_uri": issuer + "/jwks", "code_challenge_methods_supported": []string{"S256"},
+			"scopes_supported": []string{"launch/patient", "patient/*.rs"},
+		})
+	})
+	old := minRefreshInterval
+	minRefreshInterval = time.Millisecond
+	defer func() { minRefreshInterval = old }()
+
+	before := goleak.IgnoreCurrent()
+	refreshed := make(chan error, 1)
+	r, err := NewRemote(context.Background(), RemoteConfig{
+		Issuer: issuer, Resource: testResource,
+		Fetch:           FetchConfig{Client: &http.Client{Transport: handlerTransport{as}}},
+		RefreshInterval: time.Millisecond,
+		OnRefresh: func(err error) {
+			select {
+			case refreshed <- err:
+			default:
+			}
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Stop()
-	r.Stop()
-	if r.ProtectedResourceHandler() != nil {
-		t.Fatal("protected-resource handler without a resource")
+	select {
+	case err := <-refreshed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // bounds a hang only
+		t.Fatal("no background refresh")
+	}
+	if goleak.Find(before) == nil {
+		t.Fatal("no refresh goroutine found before Close: the check below proves nothing")
+	}
+	r.Close()
+	goleak.VerifyNone(t, before)
+	r.Close() // idempotent
+}
+
+// TestRemoteCloseWithoutRefresh: Close without a background refresh, and
+// handlers that stay usable after it.
+func TestRemoteCloseWithoutRefresh(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Resource: testResource, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	r.Close()
+	for _, h := range []http.Handler{r.Handler(), r.ProtectedResourceHandler()} {
+		if w := serve(h, http.MethodGet, "/", nil); w.Code != http.StatusOK {
+			t.Fatalf("%T after Close: %d", h, w.Code)
+		}
+	}
+}
+
+// TestRemoteHandlersNeverNil: a Remote always has both handlers, so that
+// wiring them into middleware.Config cannot hand it a nil pointer; a
+// missing resource is refused by NewRemote instead.
+func TestRemoteHandlersNeverNil(t *testing.T) {
+	srv := newOpenIDServer(t, true)
+	if r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}}); err == nil || r != nil {
+		t.Fatalf("no Resource: %v, %v", r, err)
+	} else if !strings.Contains(err.Error(), "RemoteConfig.Resource") {
+		t.Fatalf("error does not name the field: %v", err)
+	}
+	r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Resource: testResource, Local: remoteLocal(), Fetch: FetchConfig{Client: srv.Client()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Handler() == nil || r.ProtectedResourceHandler() == nil {
+		t.Fatal("nil handler")
+	}
+	var h http.Handler = r.ProtectedResourceHandler()
+	if w := serve(h, http.MethodGet, "/", nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), testResource) {
+		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
 
@@ -237,7 +327,7 @@ func TestNewRemoteOIDCProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Stop()
+	defer r.Close()
 	d := r.Handler().Document()
 	if !slices.Equal(d.Capabilities, []string{"launch-standalone", "client-public", "client-confidential-symmetric", "permission-offline"}) ||
 		!slices.Equal(d.ResponseTypesSupported, []string{"code"}) || !slices.Contains(d.TokenEndpointAuthMethodsSupported, "none") {
@@ -247,7 +337,7 @@ func TestNewRemoteOIDCProvider(t *testing.T) {
 	if len(got) != 1 || !slices.EqualFunc(got[0], ws, func(a, b Problem) bool { return a.Error() == b.Error() }) {
 		t.Fatalf("OnWarnings got %v, Warnings %v", got, ws)
 	}
-	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", ErrUnsupported) {
+	if !hasProblem(ws, SeverityWarning, "token_endpoint_auth_signing_alg_values_supported", errUnsupported) {
 		t.Fatalf("warnings %v", ws)
 	}
 	ws[0].Detail = "changed"
@@ -266,31 +356,31 @@ func TestNewRemoteOIDCProvider(t *testing.T) {
 	if err := r.Refresh(context.Background()); err != nil || len(got) != 2 {
 		t.Fatalf("refresh: %v, reports %d", err, len(got))
 	}
-	if f := findingsOf(got[1]); len(f) != 0 || !r.Handler().Document().HasCapability(CapabilityClientConfidentialAsymmetric) {
+	if f := findingsOf(got[1]); len(f) != 0 || !r.Handler().Document().advertises(capabilityClientConfidentialAsymmetric) {
 		t.Fatalf("after the server was fixed: findings %v, capabilities %q", f, r.Handler().Document().Capabilities)
 	}
 
 	t.Run("strict", func(t *testing.T) {
 		serveOIDCProvider(t, srv, nil)
-		r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Strict: true, Fetch: FetchConfig{Client: srv.Client()}})
+		r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Resource: testResource, Strict: true, Fetch: FetchConfig{Client: srv.Client()}})
 		if err == nil {
-			r.Stop()
+			r.Close()
 			t.Fatal("strict mode started")
 		}
 		var ve *ValidationError
-		if !errors.As(err, &ve) || !errors.Is(err, ErrUnsupported) {
+		if !errors.As(err, &ve) || !is(err, errUnsupported) {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("explicit capabilities", func(t *testing.T) {
 		serveOIDCProvider(t, srv, nil)
-		r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Local: &Document{Capabilities: demoCapabilities},
+		r, err := NewRemote(context.Background(), RemoteConfig{Issuer: srv.URL, Resource: testResource, Local: &Document{Capabilities: demoCapabilities},
 			Fetch: FetchConfig{Client: srv.Client()}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Stop()
-		if r.Handler().Document().HasCapability(CapabilityClientConfidentialAsymmetric) {
+		defer r.Close()
+		if r.Handler().Document().advertises(capabilityClientConfidentialAsymmetric) {
 			t.Fatal("asymmetric clients advertised without RS384 or ES384")
 		}
 	})

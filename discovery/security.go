@@ -10,61 +10,60 @@ import (
 
 // Identifiers of the CapabilityStatement rest.security block.
 const (
-	// OAuthURIsExtension is the URL of the SMART extension listing the
+	// oauthURIsExtension is the URL of the SMART extension listing the
 	// OAuth endpoints in CapabilityStatement.rest.security.
-	OAuthURIsExtension = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
-	// SecurityServiceSystem is the R4 code system of
+	oauthURIsExtension = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+	// securityServiceSystem is the R4 code system of
 	// CapabilityStatement.rest.security.service.
-	SecurityServiceSystem = "http://terminology.hl7.org/CodeSystem/restful-security-service"
-	// SecurityServiceSMART is the code for SMART on FHIR in SecurityServiceSystem.
-	SecurityServiceSMART = "SMART-on-FHIR"
+	securityServiceSystem = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+	// securityServiceSMART is the code for SMART on FHIR in securityServiceSystem.
+	securityServiceSMART = "SMART-on-FHIR"
 
 	// securityServiceSystemSTU3 is the pre-R4 URL of the same code system,
 	// recognised when patching an existing statement.
 	securityServiceSystemSTU3 = "http://hl7.org/fhir/restful-security-service"
 )
 
-// Security is the R4 CapabilityStatement.rest.security element as SMART
+// restSecurity is the R4 CapabilityStatement.rest.security element as SMART
 // App Launch 1.0 defined it (deprecated by 2.x, still read by v1 clients and
 // Inferno's STU1 tests): the SMART-on-FHIR service coding and the oauth-uris
 // extension with the authorize, token, register, manage, introspect and
 // revoke endpoints. It marshals to FHIR R4 JSON.
-type Security struct {
+type restSecurity struct {
 	// Extension holds the oauth-uris extension.
-	Extension []Extension `json:"extension,omitempty"`
+	Extension []fhirExtension `json:"extension,omitempty"`
 	// CORS says the FHIR API answers cross-origin requests (FHIR: "Server
 	// adds CORS headers when responding to requests"). Only the server
-	// knows: Document.Security leaves it false, middleware.Guard sets it
-	// when its CORS is configured for the API. The public discovery
-	// documents allow any origin either way.
+	// knows: PatchCapabilityStatement takes it as an argument. The public
+	// discovery documents allow any origin either way.
 	CORS bool `json:"cors,omitempty"`
 	// Service holds the SMART-on-FHIR coding.
-	Service []CodeableConcept `json:"service,omitempty"`
+	Service []codeableConcept `json:"service,omitempty"`
 	// Description is free text.
 	Description string `json:"description,omitempty"`
 }
 
-// Extension is a FHIR Extension with a valueUri or nested extensions.
-type Extension struct {
+// fhirExtension is a FHIR Extension with a valueUri or nested extensions.
+type fhirExtension struct {
 	// URL names the extension (a sub-extension's short name inside
 	// oauth-uris).
 	URL string `json:"url"`
 	// Extension holds nested extensions.
-	Extension []Extension `json:"extension,omitempty"`
+	Extension []fhirExtension `json:"extension,omitempty"`
 	// ValueURI is the value of a sub-extension.
 	ValueURI string `json:"valueUri,omitempty"`
 }
 
-// CodeableConcept is a FHIR CodeableConcept.
-type CodeableConcept struct {
+// codeableConcept is a FHIR CodeableConcept.
+type codeableConcept struct {
 	// Coding holds the codes.
-	Coding []Coding `json:"coding,omitempty"`
+	Coding []coding `json:"coding,omitempty"`
 	// Text is a plain-text rendering.
 	Text string `json:"text,omitempty"`
 }
 
-// Coding is a FHIR Coding.
-type Coding struct {
+// coding is a FHIR Coding.
+type coding struct {
 	// System is the code system URL.
 	System string `json:"system,omitempty"`
 	// Code is the code within System.
@@ -73,12 +72,12 @@ type Coding struct {
 	Display string `json:"display,omitempty"`
 }
 
-// Security returns the CapabilityStatement rest.security block carrying
+// restSecurity returns the CapabilityStatement rest.security block carrying
 // d's endpoints: authorize, token, register, manage, introspect and
 // revoke, each only when set. Its CORS is false: set it when the FHIR API
 // answers cross-origin requests.
-func (d *Document) Security() *Security {
-	var uris []Extension
+func (d *Document) restSecurity() *restSecurity {
+	var uris []fhirExtension
 	for _, e := range []struct{ name, url string }{
 		{"authorize", d.AuthorizationEndpoint},
 		{"token", d.TokenEndpoint},
@@ -88,23 +87,23 @@ func (d *Document) Security() *Security {
 		{"revoke", d.RevocationEndpoint},
 	} {
 		if e.url != "" {
-			uris = append(uris, Extension{URL: e.name, ValueURI: e.url})
+			uris = append(uris, fhirExtension{URL: e.name, ValueURI: e.url})
 		}
 	}
-	return &Security{
-		Extension: []Extension{{URL: OAuthURIsExtension, Extension: uris}},
-		Service: []CodeableConcept{{
-			Coding: []Coding{{System: SecurityServiceSystem, Code: SecurityServiceSMART, Display: SecurityServiceSMART}},
+	return &restSecurity{
+		Extension: []fhirExtension{{URL: oauthURIsExtension, Extension: uris}},
+		Service: []codeableConcept{{
+			Coding: []coding{{System: securityServiceSystem, Code: securityServiceSMART, Display: securityServiceSMART}},
 			Text:   "OAuth 2.0 with the SMART App Launch profile",
 		}},
 	}
 }
 
-// OAuthURI returns the URL of one oauth-uris sub-extension ("authorize",
+// oauthURI returns the URL of one oauth-uris sub-extension ("authorize",
 // "token", "register", "manage", "introspect", "revoke"), or "".
-func (s *Security) OAuthURI(name string) string {
+func (s *restSecurity) oauthURI(name string) string {
 	for _, e := range s.Extension {
-		if e.URL != OAuthURIsExtension {
+		if e.URL != oauthURIsExtension {
 			continue
 		}
 		for _, sub := range e.Extension {
@@ -116,44 +115,60 @@ func (s *Security) OAuthURI(name string) string {
 	return ""
 }
 
-// ErrNotCapabilityStatement is returned by PatchCapabilityStatement when
+// errNotCapabilityStatement is wrapped by PatchCapabilityStatement when
 // its input is not a JSON CapabilityStatement.
-var ErrNotCapabilityStatement = errors.New("discovery: not a CapabilityStatement")
+var errNotCapabilityStatement = errors.New("discovery: not a CapabilityStatement")
 
-// PatchCapabilityStatement returns the JSON CapabilityStatement cs with sec
-// merged into the security element of every server rest entry (mode
-// "server" or no mode); a statement without one gets a server rest entry.
-// In each security element an existing oauth-uris extension and
-// SMART-on-FHIR service coding are replaced, cors is set to sec.CORS
-// (true or false: what the statement said before is not kept), and every
-// other member, here and elsewhere in the statement, is kept as it was,
-// in its order. Objects with a repeated member name are refused (JSON
-// parsers disagree on which one counts). The output is indented when the input spans several lines,
+// PatchCapabilityStatement returns the JSON CapabilityStatement cs (a
+// FHIR server's /metadata) with the SMART security block of doc merged in,
+// so that /metadata and the well-known document agree: the SMART-on-FHIR
+// service coding and the oauth-uris extension of SMART App Launch 1.0
+// (still read by v1 clients and Inferno's STU1 tests) listing doc's
+// authorize, token, register, manage, introspect and revoke endpoints.
+// middleware.Guard does it for you with Config.PatchCapabilities.
+//
+// The block goes into the security element of every server rest entry
+// (mode "server" or no mode); a statement without one gets a server rest
+// entry. In each security element an existing oauth-uris extension and
+// SMART-on-FHIR service coding are replaced, cors is set to cors (whether
+// the FHIR API itself answers cross-origin requests; what the statement
+// said before is not kept), and every other member, here and elsewhere
+// in the statement, is kept as it was, in its order. Objects with a
+// repeated member name are refused (JSON parsers disagree on which one
+// counts). The output is indented when the input spans several lines,
 // compact otherwise.
-func PatchCapabilityStatement(cs []byte, sec *Security) ([]byte, error) {
-	if sec == nil {
-		return nil, errors.New("discovery: PatchCapabilityStatement: nil security")
+func PatchCapabilityStatement(cs []byte, doc *Document, cors bool) ([]byte, error) {
+	if doc == nil {
+		return nil, errors.New("discovery: PatchCapabilityStatement: nil document")
 	}
+	sec := doc.restSecurity()
+	sec.CORS = cors
+	return patchSecurity(cs, sec)
+}
+
+// patchSecurity merges sec into the CapabilityStatement cs (see
+// PatchCapabilityStatement).
+func patchSecurity(cs []byte, sec *restSecurity) ([]byte, error) {
 	root, err := parseObject(cs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotCapabilityStatement, err)
+		return nil, fmt.Errorf("%w: %v", errNotCapabilityStatement, err)
 	}
 	var rt string
 	if raw, ok := root.get("resourceType"); !ok || json.Unmarshal(raw, &rt) != nil || rt != "CapabilityStatement" {
-		return nil, fmt.Errorf("%w: resourceType is not CapabilityStatement", ErrNotCapabilityStatement)
+		return nil, fmt.Errorf("%w: resourceType is not CapabilityStatement", errNotCapabilityStatement)
 	}
 
 	var rests []json.RawMessage
 	if raw, ok := root.get("rest"); ok {
 		if err := json.Unmarshal(raw, &rests); err != nil {
-			return nil, fmt.Errorf("%w: rest is not an array", ErrNotCapabilityStatement)
+			return nil, fmt.Errorf("%w: rest is not an array", errNotCapabilityStatement)
 		}
 	}
 	patched := false
 	for i, raw := range rests {
 		entry, err := parseObject(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: rest[%d] is not an object", ErrNotCapabilityStatement, i)
+			return nil, fmt.Errorf("%w: rest[%d] is not an object", errNotCapabilityStatement, i)
 		}
 		var mode string
 		if m, ok := entry.get("mode"); ok {
@@ -165,11 +180,11 @@ func PatchCapabilityStatement(cs []byte, sec *Security) ([]byte, error) {
 		var secObj object
 		if s, ok := entry.get("security"); ok {
 			if secObj, err = parseObject(s); err != nil {
-				return nil, fmt.Errorf("%w: rest[%d].security is not an object", ErrNotCapabilityStatement, i)
+				return nil, fmt.Errorf("%w: rest[%d].security is not an object", errNotCapabilityStatement, i)
 			}
 		}
 		if secObj, err = mergeSecurity(secObj, sec); err != nil {
-			return nil, fmt.Errorf("%w: rest[%d].security: %v", ErrNotCapabilityStatement, i, err)
+			return nil, fmt.Errorf("%w: rest[%d].security: %v", errNotCapabilityStatement, i, err)
 		}
 		entry.set("security", secObj.marshal())
 		rests[i] = entry.marshal()
@@ -203,7 +218,7 @@ func PatchCapabilityStatement(cs []byte, sec *Security) ([]byte, error) {
 }
 
 // mergeSecurity merges sec into an existing security element.
-func mergeSecurity(o object, sec *Security) (object, error) {
+func mergeSecurity(o object, sec *restSecurity) (object, error) {
 	// extension: drop existing oauth-uris, ours first.
 	var exts []json.RawMessage
 	for _, e := range sec.Extension {
@@ -222,7 +237,7 @@ func mergeSecurity(o object, sec *Security) (object, error) {
 			var head struct {
 				URL string `json:"url"`
 			}
-			if json.Unmarshal(e, &head) == nil && head.URL == OAuthURIsExtension {
+			if json.Unmarshal(e, &head) == nil && head.URL == oauthURIsExtension {
 				continue
 			}
 			exts = append(exts, e)
@@ -252,7 +267,7 @@ func mergeSecurity(o object, sec *Security) (object, error) {
 			return nil, errors.New("service is not an array")
 		}
 		for _, s := range old {
-			var cc CodeableConcept
+			var cc codeableConcept
 			if json.Unmarshal(s, &cc) == nil && isSMARTService(cc) {
 				continue
 			}
@@ -272,9 +287,9 @@ func mergeSecurity(o object, sec *Security) (object, error) {
 	return o, nil
 }
 
-func isSMARTService(cc CodeableConcept) bool {
+func isSMARTService(cc codeableConcept) bool {
 	for _, c := range cc.Coding {
-		if c.Code == SecurityServiceSMART && (c.System == SecurityServiceSystem || c.System == securityServiceSystemSTU3) {
+		if c.Code == securityServiceSMART && (c.System == securityServiceSystem || c.System == securityServiceSystemSTU3) {
 			return true
 		}
 	}

@@ -3,20 +3,19 @@ package discovery
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 )
 
 func TestSecurityFromDocument(t *testing.T) {
 	d := validDocument()
-	sec := d.Security()
+	sec := d.restSecurity()
 	for sub, want := range map[string]string{
 		"authorize": d.AuthorizationEndpoint, "token": d.TokenEndpoint, "register": d.RegistrationEndpoint,
 		"manage": d.ManagementEndpoint, "introspect": d.IntrospectionEndpoint, "revoke": d.RevocationEndpoint,
 		"userinfo": "",
 	} {
-		if got := sec.OAuthURI(sub); got != want {
+		if got := sec.oauthURI(sub); got != want {
 			t.Errorf("%s = %q, want %q", sub, got, want)
 		}
 	}
@@ -26,7 +25,7 @@ func TestSecurityFromDocument(t *testing.T) {
 
 	// Endpoints not set are left out.
 	d.RegistrationEndpoint, d.ManagementEndpoint = "", ""
-	b, _ := json.Marshal(d.Security())
+	b, _ := json.Marshal(d.restSecurity())
 	for _, absent := range []string{`"register"`, `"manage"`} {
 		if strings.Contains(string(b), absent) {
 			t.Errorf("%s present: %s", absent, b)
@@ -35,7 +34,8 @@ func TestSecurityFromDocument(t *testing.T) {
 }
 
 func TestPatchCapabilityStatement(t *testing.T) {
-	sec := validDocument().Security()
+	doc := validDocument()
+	sec := doc.restSecurity()
 	tests := []struct {
 		name    string
 		in      string
@@ -86,24 +86,24 @@ func TestPatchCapabilityStatement(t *testing.T) {
 					t.Fatalf("member order changed: %s", raw)
 				}
 			}, nil},
-		{"not JSON", `{`, nil, ErrNotCapabilityStatement},
-		{"array", `[]`, nil, ErrNotCapabilityStatement},
-		{"other resource", `{"resourceType":"Patient"}`, nil, ErrNotCapabilityStatement},
-		{"no resourceType", `{"rest":[]}`, nil, ErrNotCapabilityStatement},
-		{"rest not an array", `{"resourceType":"CapabilityStatement","rest":{}}`, nil, ErrNotCapabilityStatement},
-		{"rest entry not an object", `{"resourceType":"CapabilityStatement","rest":[1]}`, nil, ErrNotCapabilityStatement},
-		{"security not an object", `{"resourceType":"CapabilityStatement","rest":[{"security":[]}]}`, nil, ErrNotCapabilityStatement},
-		{"service not an array", `{"resourceType":"CapabilityStatement","rest":[{"security":{"service":{}}}]}`, nil, ErrNotCapabilityStatement},
-		{"extension not an array", `{"resourceType":"CapabilityStatement","rest":[{"security":{"extension":1}}]}`, nil, ErrNotCapabilityStatement},
-		{"duplicate member", `{"resourceType":"CapabilityStatement","rest":[{"mode":"client","mode":"server"}]}`, nil, ErrNotCapabilityStatement},
-		{"duplicate top-level member", `{"resourceType":"CapabilityStatement","resourceType":"Patient"}`, nil, ErrNotCapabilityStatement},
-		{"trailing data", `{"resourceType":"CapabilityStatement"} {}`, nil, ErrNotCapabilityStatement},
+		{"not JSON", `{`, nil, errNotCapabilityStatement},
+		{"array", `[]`, nil, errNotCapabilityStatement},
+		{"other resource", `{"resourceType":"Patient"}`, nil, errNotCapabilityStatement},
+		{"no resourceType", `{"rest":[]}`, nil, errNotCapabilityStatement},
+		{"rest not an array", `{"resourceType":"CapabilityStatement","rest":{}}`, nil, errNotCapabilityStatement},
+		{"rest entry not an object", `{"resourceType":"CapabilityStatement","rest":[1]}`, nil, errNotCapabilityStatement},
+		{"security not an object", `{"resourceType":"CapabilityStatement","rest":[{"security":[]}]}`, nil, errNotCapabilityStatement},
+		{"service not an array", `{"resourceType":"CapabilityStatement","rest":[{"security":{"service":{}}}]}`, nil, errNotCapabilityStatement},
+		{"extension not an array", `{"resourceType":"CapabilityStatement","rest":[{"security":{"extension":1}}]}`, nil, errNotCapabilityStatement},
+		{"duplicate member", `{"resourceType":"CapabilityStatement","rest":[{"mode":"client","mode":"server"}]}`, nil, errNotCapabilityStatement},
+		{"duplicate top-level member", `{"resourceType":"CapabilityStatement","resourceType":"Patient"}`, nil, errNotCapabilityStatement},
+		{"trailing data", `{"resourceType":"CapabilityStatement"} {}`, nil, errNotCapabilityStatement},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := PatchCapabilityStatement([]byte(tt.in), sec)
+			out, err := PatchCapabilityStatement([]byte(tt.in), doc, false)
 			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
+				if !is(err, tt.wantErr) {
 					t.Fatalf("err %v, want %v", err, tt.wantErr)
 				}
 				return
@@ -120,8 +120,8 @@ func TestPatchCapabilityStatement(t *testing.T) {
 			// Every server rest agrees with the document.
 			var cs struct {
 				Rest []struct {
-					Mode     string    `json:"mode"`
-					Security *Security `json:"security"`
+					Mode     string        `json:"mode"`
+					Security *restSecurity `json:"security"`
 				} `json:"rest"`
 			}
 			_ = json.Unmarshal(out, &cs)
@@ -129,27 +129,27 @@ func TestPatchCapabilityStatement(t *testing.T) {
 				if r.Mode == "client" {
 					continue
 				}
-				if r.Security == nil || r.Security.OAuthURI("token") != sec.OAuthURI("token") || r.Security.CORS != sec.CORS {
+				if r.Security == nil || r.Security.oauthURI("token") != sec.oauthURI("token") || r.Security.CORS != sec.CORS {
 					t.Fatalf("rest security %+v", r.Security)
 				}
 			}
 			tt.check(t, m, string(out))
 		})
 	}
-	if _, err := PatchCapabilityStatement([]byte(`{"resourceType":"CapabilityStatement"}`), nil); err == nil {
-		t.Fatal("nil security accepted")
+	if _, err := PatchCapabilityStatement([]byte(`{"resourceType":"CapabilityStatement"}`), nil, false); err == nil {
+		t.Fatal("nil document accepted")
 	}
 }
 
 // TestPatchIdempotent: patching twice gives the same statement.
 func TestPatchIdempotent(t *testing.T) {
-	sec := goldenDocument().Security()
+	doc := goldenDocument()
 	in := `{"resourceType":"CapabilityStatement","rest":[{"mode":"server","security":{"service":[{"text":"x"}]}}]}`
-	once, err := PatchCapabilityStatement([]byte(in), sec)
+	once, err := PatchCapabilityStatement([]byte(in), doc, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	twice, err := PatchCapabilityStatement(once, sec)
+	twice, err := PatchCapabilityStatement(once, doc, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestPatchIdempotent(t *testing.T) {
 	}
 }
 
-// TestPatchCORS: security.cors says what sec.CORS says, whatever the
+// TestPatchCORS: security.cors says what the cors argument says, whatever the
 // statement claimed before; a server whose API answers no cross-origin
 // request must not claim CORS (the discovery documents always allow any
 // origin, but they are not the API).
@@ -174,9 +174,8 @@ func TestPatchCORS(t *testing.T) {
 		{"no rest, not configured", `{"resourceType":"CapabilityStatement"}`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sec := validDocument().Security()
-			sec.CORS = tt.cors
-			out, err := PatchCapabilityStatement([]byte(tt.in), sec)
+			doc := validDocument()
+			out, err := PatchCapabilityStatement([]byte(tt.in), doc, tt.cors)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +190,7 @@ func TestPatchCORS(t *testing.T) {
 			if got, ok := cs.Rest[0].Security["cors"].(bool); !ok || got != tt.cors {
 				t.Fatalf("cors = %v, want %v: %s", cs.Rest[0].Security["cors"], tt.cors, out)
 			}
-			again, err := PatchCapabilityStatement(out, sec)
+			again, err := PatchCapabilityStatement(out, doc, tt.cors)
 			if err != nil || string(again) != string(out) {
 				t.Fatalf("not idempotent: %v\n%s\n%s", err, out, again)
 			}

@@ -27,107 +27,107 @@ func TestVectorsW1toW8(t *testing.T) {
 		err      error
 	}{
 		// W1: sso-openid-connect without issuer (or jwks_uri).
-		{"W1 sso without issuer", func(d *Document) { d.Issuer = "" }, SeverityError, "issuer", ErrMissing},
-		{"W1 sso without jwks_uri", func(d *Document) { d.JWKSURI = "" }, SeverityError, "jwks_uri", ErrMissing},
+		{"W1 sso without issuer", func(d *Document) { d.Issuer = "" }, SeverityError, "issuer", errMissing},
+		{"W1 sso without jwks_uri", func(d *Document) { d.JWKSURI = "" }, SeverityError, "jwks_uri", errMissing},
 		// W2: issuer without sso-openid-connect.
-		{"W2 issuer without sso", func(d *Document) { d.Capabilities = remove(d.Capabilities, "sso-openid-connect") }, SeverityWarning, "issuer", ErrUnexpected},
+		{"W2 issuer without sso", func(d *Document) { d.Capabilities = remove(d.Capabilities, "sso-openid-connect") }, SeverityWarning, "issuer", errUnexpected},
 		// W3: plain PKCE.
-		{"W3 S256 and plain", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "plain"} }, SeverityError, "code_challenge_methods_supported[1]", ErrForbiddenValue},
-		{"W3 plain first", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"plain", "S256"} }, SeverityError, "code_challenge_methods_supported[0]", ErrForbiddenValue},
-		{"W3 plain other case", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "PLAIN"} }, SeverityError, "code_challenge_methods_supported[1]", ErrForbiddenValue},
-		{"W3 plain only", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"plain"} }, SeverityError, "code_challenge_methods_supported", ErrMissingValue},
-		{"W3 S256 missing", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S512"} }, SeverityError, "code_challenge_methods_supported", ErrMissingValue},
-		{"W3 s256 lower case is not S256", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"s256"} }, SeverityError, "code_challenge_methods_supported", ErrMissingValue},
-		{"W3 no PKCE list", func(d *Document) { d.CodeChallengeMethodsSupported = nil }, SeverityError, "code_challenge_methods_supported", ErrMissing},
+		{"W3 S256 and plain", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "plain"} }, SeverityError, "code_challenge_methods_supported[1]", errForbiddenValue},
+		{"W3 plain first", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"plain", "S256"} }, SeverityError, "code_challenge_methods_supported[0]", errForbiddenValue},
+		{"W3 plain other case", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S256", "PLAIN"} }, SeverityError, "code_challenge_methods_supported[1]", errForbiddenValue},
+		{"W3 plain only", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"plain"} }, SeverityError, "code_challenge_methods_supported", errMissingValue},
+		{"W3 S256 missing", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S512"} }, SeverityError, "code_challenge_methods_supported", errMissingValue},
+		{"W3 s256 lower case is not S256", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"s256"} }, SeverityError, "code_challenge_methods_supported", errMissingValue},
+		{"W3 no PKCE list", func(d *Document) { d.CodeChallengeMethodsSupported = nil }, SeverityError, "code_challenge_methods_supported", errMissing},
 		// W4: launch capability without authorization_endpoint.
 		{"W4 standalone without authorize", func(d *Document) {
 			d.Capabilities = []string{"launch-standalone"}
 			d.Issuer = ""
 			d.AuthorizationEndpoint = ""
-		}, SeverityError, "authorization_endpoint", ErrMissing},
-		{"W4 ehr without authorize", func(d *Document) { d.AuthorizationEndpoint = "" }, SeverityError, "authorization_endpoint", ErrMissing},
+		}, SeverityError, "authorization_endpoint", errMissing},
+		{"W4 ehr without authorize", func(d *Document) { d.AuthorizationEndpoint = "" }, SeverityError, "authorization_endpoint", errMissing},
 		{"W4 Inferno requires it without launch", func(d *Document) {
 			d.Capabilities = []string{"client-confidential-asymmetric", "permission-v2"}
 			d.Issuer = ""
 			d.AuthorizationEndpoint = ""
-		}, SeverityError, "authorization_endpoint", ErrMissing},
+		}, SeverityError, "authorization_endpoint", errMissing},
 		// W5: asymmetric client auth.
-		{"W5 asymmetric without private_key_jwt", func(d *Document) { d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic"} }, SeverityError, "token_endpoint_auth_methods_supported", ErrMissingValue},
-		{"W5 asymmetric without methods", func(d *Document) { d.TokenEndpointAuthMethodsSupported = nil }, SeverityError, "token_endpoint_auth_methods_supported", ErrMissingValue},
-		{"W5 asymmetric without RS384/ES384", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS256"} }, SeverityError, "token_endpoint_auth_signing_alg_values_supported", ErrMissingValue},
-		{"W5 asymmetric without algs", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = nil }, SeverityError, "token_endpoint_auth_signing_alg_values_supported", ErrMissingValue},
-		{"W5 alg none", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS384", "none"} }, SeverityError, "token_endpoint_auth_signing_alg_values_supported[1]", ErrForbiddenValue},
+		{"W5 asymmetric without private_key_jwt", func(d *Document) { d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic"} }, SeverityError, "token_endpoint_auth_methods_supported", errMissingValue},
+		{"W5 asymmetric without methods", func(d *Document) { d.TokenEndpointAuthMethodsSupported = nil }, SeverityError, "token_endpoint_auth_methods_supported", errMissingValue},
+		{"W5 asymmetric without RS384/ES384", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS256"} }, SeverityError, "token_endpoint_auth_signing_alg_values_supported", errMissingValue},
+		{"W5 asymmetric without algs", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = nil }, SeverityError, "token_endpoint_auth_signing_alg_values_supported", errMissingValue},
+		{"W5 alg none", func(d *Document) { d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS384", "none"} }, SeverityError, "token_endpoint_auth_signing_alg_values_supported[1]", errForbiddenValue},
 		// W6: relative and malformed endpoint URLs.
-		{"W6 relative token endpoint", func(d *Document) { d.TokenEndpoint = "/auth/token" }, SeverityError, "token_endpoint", ErrRelativeURL},
-		{"W6 relative without slash", func(d *Document) { d.AuthorizationEndpoint = "auth/authorize" }, SeverityError, "authorization_endpoint", ErrRelativeURL},
-		{"W6 scheme-relative", func(d *Document) { d.IntrospectionEndpoint = "//auth.example.org/introspect" }, SeverityError, "introspection_endpoint", ErrRelativeURL},
-		{"W6 relative jwks", func(d *Document) { d.JWKSURI = "jwks.json" }, SeverityError, "jwks_uri", ErrRelativeURL},
-		{"W6 relative issuer", func(d *Document) { d.Issuer = "/" }, SeverityError, "issuer", ErrRelativeURL},
-		{"W6 relative registration", func(d *Document) { d.RegistrationEndpoint = "../register" }, SeverityError, "registration_endpoint", ErrRelativeURL},
-		{"W6 relative management", func(d *Document) { d.ManagementEndpoint = "manage" }, SeverityError, "management_endpoint", ErrRelativeURL},
-		{"W6 relative revocation", func(d *Document) { d.RevocationEndpoint = "?revoke" }, SeverityError, "revocation_endpoint", ErrRelativeURL},
-		{"W6 relative brand bundle", func(d *Document) { d.UserAccessBrandBundle = "brands.json" }, SeverityError, "user_access_brand_bundle", ErrRelativeURL},
+		{"W6 relative token endpoint", func(d *Document) { d.TokenEndpoint = "/auth/token" }, SeverityError, "token_endpoint", errRelativeURL},
+		{"W6 relative without slash", func(d *Document) { d.AuthorizationEndpoint = "auth/authorize" }, SeverityError, "authorization_endpoint", errRelativeURL},
+		{"W6 scheme-relative", func(d *Document) { d.IntrospectionEndpoint = "//auth.example.org/introspect" }, SeverityError, "introspection_endpoint", errRelativeURL},
+		{"W6 relative jwks", func(d *Document) { d.JWKSURI = "jwks.json" }, SeverityError, "jwks_uri", errRelativeURL},
+		{"W6 relative issuer", func(d *Document) { d.Issuer = "/" }, SeverityError, "issuer", errRelativeURL},
+		{"W6 relative registration", func(d *Document) { d.RegistrationEndpoint = "../register" }, SeverityError, "registration_endpoint", errRelativeURL},
+		{"W6 relative management", func(d *Document) { d.ManagementEndpoint = "manage" }, SeverityError, "management_endpoint", errRelativeURL},
+		{"W6 relative revocation", func(d *Document) { d.RevocationEndpoint = "?revoke" }, SeverityError, "revocation_endpoint", errRelativeURL},
+		{"W6 relative brand bundle", func(d *Document) { d.UserAccessBrandBundle = "brands.json" }, SeverityError, "user_access_brand_bundle", errRelativeURL},
 		{"W6 relative associated endpoint", func(d *Document) {
 			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "/state", Capabilities: []string{"smart-app-state"}}}
-		}, SeverityError, "associated_endpoints[0].url", ErrRelativeURL},
-		{"W6 scheme without host", func(d *Document) { d.TokenEndpoint = "https:/auth/token" }, SeverityError, "token_endpoint", ErrRelativeURL},
-		{"W6 javascript scheme", func(d *Document) { d.TokenEndpoint = "javascript://x/%0aalert(1)" }, SeverityError, "token_endpoint", ErrInvalidURL},
-		{"W6 ftp scheme", func(d *Document) { d.TokenEndpoint = "ftp://auth.example.org/token" }, SeverityError, "token_endpoint", ErrInvalidURL},
-		{"W6 fragment", func(d *Document) { d.TokenEndpoint = "https://auth.example.org/token#x" }, SeverityError, "token_endpoint", ErrInvalidURL},
-		{"W6 userinfo", func(d *Document) { d.TokenEndpoint = "https://user:pw@auth.example.org/token" }, SeverityError, "token_endpoint", ErrInvalidURL},
-		{"W6 bad escape", func(d *Document) { d.TokenEndpoint = "https://auth.example.org/%zz" }, SeverityError, "token_endpoint", ErrInvalidURL},
-		{"W6 space in host", func(d *Document) { d.TokenEndpoint = "https://auth example.org/token" }, SeverityError, "token_endpoint", ErrInvalidURL},
-		{"http endpoint warns", func(d *Document) { d.TokenEndpoint = "http://localhost:8080/token" }, SeverityWarning, "token_endpoint", ErrInsecureURL},
-		{"issuer with query", func(d *Document) { d.Issuer = "https://auth.example.org?tenant=1" }, SeverityError, "issuer", ErrInvalidURL},
+		}, SeverityError, "associated_endpoints[0].url", errRelativeURL},
+		{"W6 scheme without host", func(d *Document) { d.TokenEndpoint = "https:/auth/token" }, SeverityError, "token_endpoint", errRelativeURL},
+		{"W6 javascript scheme", func(d *Document) { d.TokenEndpoint = "javascript://x/%0aalert(1)" }, SeverityError, "token_endpoint", errInvalidURL},
+		{"W6 ftp scheme", func(d *Document) { d.TokenEndpoint = "ftp://auth.example.org/token" }, SeverityError, "token_endpoint", errInvalidURL},
+		{"W6 fragment", func(d *Document) { d.TokenEndpoint = "https://auth.example.org/token#x" }, SeverityError, "token_endpoint", errInvalidURL},
+		{"W6 userinfo", func(d *Document) { d.TokenEndpoint = "https://user:pw@auth.example.org/token" }, SeverityError, "token_endpoint", errInvalidURL},
+		{"W6 bad escape", func(d *Document) { d.TokenEndpoint = "https://auth.example.org/%zz" }, SeverityError, "token_endpoint", errInvalidURL},
+		{"W6 space in host", func(d *Document) { d.TokenEndpoint = "https://auth example.org/token" }, SeverityError, "token_endpoint", errInvalidURL},
+		{"http endpoint warns", func(d *Document) { d.TokenEndpoint = "http://localhost:8080/token" }, SeverityWarning, "token_endpoint", errInsecureURL},
+		{"issuer with query", func(d *Document) { d.Issuer = "https://auth.example.org?tenant=1" }, SeverityError, "issuer", errInvalidURL},
 		// W7: passthrough capability names.
-		{"W7 passthrough banner", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-banner") }, SeverityWarning, "capabilities[14]", ErrCapabilityAlias},
-		{"W7 passthrough style", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-style") }, SeverityWarning, "capabilities[14]", ErrCapabilityAlias},
+		{"W7 passthrough banner", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-banner") }, SeverityWarning, "capabilities[14]", errCapabilityAlias},
+		{"W7 passthrough style", func(d *Document) { d.Capabilities = append(d.Capabilities, "context-passthrough-style") }, SeverityWarning, "capabilities[14]", errCapabilityAlias},
 		// W8: unknown simple capability names.
-		{"W8 my-feature", func(d *Document) { d.Capabilities = append(d.Capabilities, "my-feature") }, SeverityWarning, "capabilities[14]", ErrUnknownCapability},
-		{"W8 typo of a SMART capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch_ehr") }, SeverityWarning, "capabilities[14]", ErrUnknownCapability},
-		{"W8 case differs", func(d *Document) { d.Capabilities = append(d.Capabilities, "Launch-EHR") }, SeverityWarning, "capabilities[14]", ErrUnknownCapability},
+		{"W8 my-feature", func(d *Document) { d.Capabilities = append(d.Capabilities, "my-feature") }, SeverityWarning, "capabilities[14]", errUnknownCapability},
+		{"W8 typo of a SMART capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch_ehr") }, SeverityWarning, "capabilities[14]", errUnknownCapability},
+		{"W8 case differs", func(d *Document) { d.Capabilities = append(d.Capabilities, "Launch-EHR") }, SeverityWarning, "capabilities[14]", errUnknownCapability},
 		{"W8 in associated endpoint", func(d *Document) {
 			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "https://state.example.org", Capabilities: []string{"app-state"}}}
-		}, SeverityWarning, "associated_endpoints[0].capabilities[0]", ErrUnknownCapability},
+		}, SeverityWarning, "associated_endpoints[0].capabilities[0]", errUnknownCapability},
 		// Required members.
-		{"no token endpoint", func(d *Document) { d.TokenEndpoint = "" }, SeverityError, "token_endpoint", ErrMissing},
-		{"no capabilities", func(d *Document) { d.Capabilities = nil }, SeverityError, "capabilities", ErrMissing},
-		{"no grant types", func(d *Document) { d.GrantTypesSupported = nil }, SeverityError, "grant_types_supported", ErrMissing},
-		{"launch without authorization_code", func(d *Document) { d.GrantTypesSupported = []string{"client_credentials"} }, SeverityError, "grant_types_supported", ErrMissingValue},
+		{"no token endpoint", func(d *Document) { d.TokenEndpoint = "" }, SeverityError, "token_endpoint", errMissing},
+		{"no capabilities", func(d *Document) { d.Capabilities = nil }, SeverityError, "capabilities", errMissing},
+		{"no grant types", func(d *Document) { d.GrantTypesSupported = nil }, SeverityError, "grant_types_supported", errMissing},
+		{"launch without authorization_code", func(d *Document) { d.GrantTypesSupported = []string{"client_credentials"} }, SeverityError, "grant_types_supported", errMissingValue},
 		{"backend only without authorization_code", func(d *Document) {
 			d.Capabilities = []string{"client-confidential-asymmetric", "permission-v2"}
 			d.Issuer = ""
 			d.GrantTypesSupported = []string{"client_credentials"}
-		}, SeverityWarning, "grant_types_supported", ErrMissingValue},
-		{"unknown grant type", func(d *Document) { d.GrantTypesSupported = append(d.GrantTypesSupported, "implicit") }, SeverityWarning, "grant_types_supported[2]", ErrUnknownValue},
+		}, SeverityWarning, "grant_types_supported", errMissingValue},
+		{"unknown grant type", func(d *Document) { d.GrantTypesSupported = append(d.GrantTypesSupported, "implicit") }, SeverityWarning, "grant_types_supported[2]", errUnknownValue},
 		// Recommended members.
-		{"no scopes", func(d *Document) { d.ScopesSupported = nil }, SeverityWarning, "scopes_supported", ErrMissing},
-		{"no response types", func(d *Document) { d.ResponseTypesSupported = nil }, SeverityWarning, "response_types_supported", ErrMissing},
-		{"no introspection", func(d *Document) { d.IntrospectionEndpoint = "" }, SeverityWarning, "introspection_endpoint", ErrMissing},
-		{"no revocation", func(d *Document) { d.RevocationEndpoint = "" }, SeverityWarning, "revocation_endpoint", ErrMissing},
-		{"no management", func(d *Document) { d.ManagementEndpoint = "" }, SeverityWarning, "management_endpoint", ErrMissing},
-		{"launch without code response type", func(d *Document) { d.ResponseTypesSupported = []string{"token"} }, SeverityWarning, "response_types_supported", ErrMissingValue},
+		{"no scopes", func(d *Document) { d.ScopesSupported = nil }, SeverityWarning, "scopes_supported", errMissing},
+		{"no response types", func(d *Document) { d.ResponseTypesSupported = nil }, SeverityWarning, "response_types_supported", errMissing},
+		{"no introspection", func(d *Document) { d.IntrospectionEndpoint = "" }, SeverityWarning, "introspection_endpoint", errMissing},
+		{"no revocation", func(d *Document) { d.RevocationEndpoint = "" }, SeverityWarning, "revocation_endpoint", errMissing},
+		{"no management", func(d *Document) { d.ManagementEndpoint = "" }, SeverityWarning, "management_endpoint", errMissing},
+		{"launch without code response type", func(d *Document) { d.ResponseTypesSupported = []string{"token"} }, SeverityWarning, "response_types_supported", errMissingValue},
 		// Values.
-		{"empty capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "") }, SeverityError, "capabilities[14]", ErrInvalidValue},
-		{"capability with spaces", func(d *Document) { d.Capabilities = append(d.Capabilities, " launch-ehr") }, SeverityError, "capabilities[14]", ErrInvalidValue},
-		{"duplicate capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch-ehr") }, SeverityWarning, "capabilities[14]", ErrDuplicate},
-		{"scope with space", func(d *Document) { d.ScopesSupported = append(d.ScopesSupported, "patient/*.rs openid") }, SeverityError, "scopes_supported[7]", ErrInvalidValue},
+		{"empty capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "") }, SeverityError, "capabilities[14]", errInvalidValue},
+		{"capability with spaces", func(d *Document) { d.Capabilities = append(d.Capabilities, " launch-ehr") }, SeverityError, "capabilities[14]", errInvalidValue},
+		{"duplicate capability", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch-ehr") }, SeverityWarning, "capabilities[14]", errDuplicate},
+		{"scope with space", func(d *Document) { d.ScopesSupported = append(d.ScopesSupported, "patient/*.rs openid") }, SeverityError, "scopes_supported[7]", errInvalidValue},
 		{"symmetric without secret methods", func(d *Document) {
 			d.Capabilities = remove(d.Capabilities, "client-confidential-asymmetric")
 			d.TokenEndpointAuthMethodsSupported = []string{"private_key_jwt"}
-		}, SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue},
-		{"deprecated app state endpoint", func(d *Document) { d.SMARTAppStateEndpoint = "https://state.example.org" }, SeverityWarning, "smart_app_state_endpoint", ErrDeprecated},
+		}, SeverityWarning, "token_endpoint_auth_methods_supported", errMissingValue},
+		{"deprecated app state endpoint", func(d *Document) { d.SMARTAppStateEndpoint = "https://state.example.org" }, SeverityWarning, "smart_app_state_endpoint", errDeprecated},
 		{"associated endpoint without url", func(d *Document) {
 			d.AssociatedEndpoints = []AssociatedEndpoint{{Capabilities: []string{"smart-app-state"}}}
-		}, SeverityError, "associated_endpoints[0].url", ErrMissing},
+		}, SeverityError, "associated_endpoints[0].url", errMissing},
 		{"associated endpoint without capabilities", func(d *Document) {
 			d.AssociatedEndpoints = []AssociatedEndpoint{{URL: "https://state.example.org"}}
-		}, SeverityError, "associated_endpoints[0].capabilities", ErrMissing},
-		{"brand identifier without value", func(d *Document) { d.UserAccessBrandIdentifier = &Identifier{System: "urn:ietf:rfc:3986"} }, SeverityError, "user_access_brand_identifier", ErrInvalidValue},
+		}, SeverityError, "associated_endpoints[0].capabilities", errMissing},
+		{"brand identifier without value", func(d *Document) { d.UserAccessBrandIdentifier = &Identifier{System: "urn:ietf:rfc:3986"} }, SeverityError, "user_access_brand_identifier", errInvalidValue},
 		{"extension named like a standard member", func(d *Document) {
 			d.Extensions = map[string]json.RawMessage{"token_endpoint": json.RawMessage(`"https://evil.example.org/token"`)}
-		}, SeverityError, "token_endpoint", ErrReservedExtension},
-		{"extension not JSON", func(d *Document) { d.Extensions = map[string]json.RawMessage{"x": json.RawMessage(`{`)} }, SeverityError, "x", ErrInvalidValue},
+		}, SeverityError, "token_endpoint", errReservedExtension},
+		{"extension not JSON", func(d *Document) { d.Extensions = map[string]json.RawMessage{"x": json.RawMessage(`{`)} }, SeverityError, "x", errInvalidValue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,10 +140,10 @@ func TestVectorsW1toW8(t *testing.T) {
 			err := ps.Err()
 			if tt.severity == SeverityError {
 				var ve *ValidationError
-				if !errors.As(err, &ve) || !errors.Is(err, tt.err) {
+				if !errors.As(err, &ve) || !is(err, tt.err) {
 					t.Fatalf("Err() = %v, want a *ValidationError matching %v", err, tt.err)
 				}
-				if _, err := NewHandler(d, HandlerConfig{}); !errors.Is(err, tt.err) {
+				if _, err := NewHandler(d, HandlerConfig{}); !is(err, tt.err) {
 					t.Fatalf("NewHandler accepted the document: %v", err)
 				}
 			} else if len(ps.Errors()) == 0 {
@@ -232,16 +232,16 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		field string
 		err   error
 	}{
-		{SeverityError, "issuer", ErrMissing},
-		{SeverityError, "jwks_uri", ErrMissing},
-		{SeverityError, "authorization_endpoint", ErrMissing},
-		{SeverityError, "grant_types_supported", ErrMissing},
-		{SeverityError, "token_endpoint", ErrRelativeURL},
-		{SeverityError, "code_challenge_methods_supported", ErrMissingValue},
-		{SeverityError, "code_challenge_methods_supported[0]", ErrForbiddenValue},
-		{SeverityWarning, "capabilities[1]", ErrUnknownCapability},
-		{SeverityWarning, "capabilities[2]", ErrCapabilityAlias},
-		{SeverityWarning, "scopes_supported", ErrMissing},
+		{SeverityError, "issuer", errMissing},
+		{SeverityError, "jwks_uri", errMissing},
+		{SeverityError, "authorization_endpoint", errMissing},
+		{SeverityError, "grant_types_supported", errMissing},
+		{SeverityError, "token_endpoint", errRelativeURL},
+		{SeverityError, "code_challenge_methods_supported", errMissingValue},
+		{SeverityError, "code_challenge_methods_supported[0]", errForbiddenValue},
+		{SeverityWarning, "capabilities[1]", errUnknownCapability},
+		{SeverityWarning, "capabilities[2]", errCapabilityAlias},
+		{SeverityWarning, "scopes_supported", errMissing},
 	} {
 		if !hasProblem(ps, want.s, want.field, want.err) {
 			t.Errorf("missing %v %s %v in %v", want.s, want.field, want.err, ps)
@@ -257,9 +257,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if strings.Contains(msg, "my-feature") {
 		t.Errorf("warnings leak into the error message: %q", msg)
 	}
-	var p Problem
-	if !errors.As(err, &p) || p.Severity != SeverityError {
-		t.Errorf("errors.As(Problem) = %v, %+v", errors.As(err, &p), p)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != len(ps) || ve.Problems.Errors()[0].Severity != SeverityError {
+		t.Errorf("errors.As(*ValidationError) = %v, %+v", errors.As(err, &ve), ve)
 	}
 }
 
@@ -267,7 +267,7 @@ func TestValidateDoesNotModify(t *testing.T) {
 	d := goldenDocument()
 	before, _ := d.MarshalJSON()
 	d.Validate()
-	_ = d.Normalize()
+	_ = d.normalize()
 	after, _ := d.MarshalJSON()
 	if string(before) != string(after) {
 		t.Fatal("Validate or Normalize changed the document")
@@ -290,7 +290,7 @@ func TestNormalize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &Document{Capabilities: tt.in, AssociatedEndpoints: []AssociatedEndpoint{{Capabilities: tt.in}}}
-			n := d.Normalize()
+			n := d.normalize()
 			if strings.Join(n.Capabilities, " ") != strings.Join(tt.want, " ") || (tt.want == nil) != (n.Capabilities == nil) {
 				t.Errorf("Capabilities = %q, want %q", n.Capabilities, tt.want)
 			}
@@ -309,14 +309,14 @@ func TestW7Emitted(t *testing.T) {
 			d := validDocument()
 			d.Capabilities = append(d.Capabilities, alias)
 			h := mustHandler(t, d, HandlerConfig{})
-			body := string(h.Body())
+			body := string(h.body())
 			if strings.Contains(body, "passthrough") {
 				t.Fatalf("served a passthrough name: %s", body)
 			}
 			if !strings.Contains(body, `"`+capabilityAliases[alias]+`"`) {
 				t.Fatalf("normative name missing: %s", body)
 			}
-			if !h.Document().HasCapability(capabilityAliases[alias]) || !d.HasCapability(capabilityAliases[alias]) {
+			if !h.Document().advertises(capabilityAliases[alias]) || !d.advertises(capabilityAliases[alias]) {
 				t.Fatal("HasCapability does not see the normative name")
 			}
 		})
@@ -329,7 +329,7 @@ func TestSeverityString(t *testing.T) {
 			t.Errorf("%d: %q, want %q", s, got, want)
 		}
 	}
-	p := Problem{Severity: SeverityError, Field: "token_endpoint", Err: ErrMissing}
+	p := Problem{Severity: SeverityError, Field: "token_endpoint", err: errMissing}
 	if got := p.Error(); got != "error: token_endpoint: member missing" {
 		t.Errorf("Problem.Error() = %q", got)
 	}
@@ -351,7 +351,7 @@ func TestHasCapability(t *testing.T) {
 		"launch-ehr": true, "context-style": true, "context-passthrough-style": true, "my-feature": true,
 		"context-banner": false, "launch-standalone": false, "": false,
 	} {
-		if got := d.HasCapability(c); got != want {
+		if got := d.advertises(c); got != want {
 			t.Errorf("HasCapability(%q) = %v, want %v", c, got, want)
 		}
 	}
@@ -380,12 +380,12 @@ func TestScopeConsistency(t *testing.T) {
 			d := validDocument()
 			d.Capabilities = append(d.Capabilities, "permission-online")
 			d.ScopesSupported = []string{"launch", tt.scope}
-			if hasProblem(d.Validate(), SeverityWarning, "scopes_supported[1]", ErrMissingValue) {
+			if hasProblem(d.Validate(), SeverityWarning, "scopes_supported[1]", errMissingValue) {
 				t.Fatalf("warning on a consistent document: %v", d.Validate())
 			}
 			d.Capabilities = remove(d.Capabilities, tt.drop)
 			d.GrantTypesSupported = remove(d.GrantTypesSupported, tt.drop)
-			if !hasProblem(d.Validate(), SeverityWarning, "scopes_supported[1]", ErrMissingValue) {
+			if !hasProblem(d.Validate(), SeverityWarning, "scopes_supported[1]", errMissingValue) {
 				t.Fatalf("no warning without %s: %v", tt.drop, d.Validate())
 			}
 		})
@@ -407,10 +407,10 @@ func TestProblemsFilters(t *testing.T) {
 		}
 	}
 	var ve *ValidationError
-	if !errors.As(ps.Err(), &ve) || len(ve.Problems) != 3 || len(ve.Unwrap()) != 2 {
+	if !errors.As(ps.Err(), &ve) || len(ve.Problems) != 3 || len(ve.Problems.Errors()) != 2 {
 		t.Fatalf("%#v", ps.Err())
 	}
-	if errors.Is(ps.Err(), ErrUnknownCapability) {
+	if is(ps.Err(), errUnknownCapability) {
 		t.Fatal("a warning's sentinel matches the error")
 	}
 }
@@ -469,7 +469,7 @@ func TestDocumentJSON(t *testing.T) {
 func TestClientPublicNone(t *testing.T) {
 	d := validDocument()
 	d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic", "private_key_jwt"}
-	if !hasProblem(d.Validate(), SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue) {
+	if !hasProblem(d.Validate(), SeverityWarning, "token_endpoint_auth_methods_supported", errMissingValue) {
 		t.Fatalf("no warning: %v", d.Validate())
 	}
 	h := mustHandler(t, d, HandlerConfig{})
@@ -489,12 +489,12 @@ func TestClientPublicNone(t *testing.T) {
 	// Without client-public "none" is neither added nor expected.
 	d = validDocument()
 	d.Capabilities = remove(d.Capabilities, "client-public")
-	if !hasProblem(d.Validate(), SeverityWarning, "token_endpoint_auth_methods_supported", ErrUnexpected) {
+	if !hasProblem(d.Validate(), SeverityWarning, "token_endpoint_auth_methods_supported", errUnexpected) {
 		t.Fatalf("none without client-public: %v", d.Validate())
 	}
 	d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic"}
-	if ps := d.Validate(); hasProblem(ps, SeverityWarning, "token_endpoint_auth_methods_supported", ErrMissingValue) ||
-		slices.Contains(d.Normalize().TokenEndpointAuthMethodsSupported, "none") {
+	if ps := d.Validate(); hasProblem(ps, SeverityWarning, "token_endpoint_auth_methods_supported", errMissingValue) ||
+		slices.Contains(d.normalize().TokenEndpointAuthMethodsSupported, "none") {
 		t.Fatalf("none expected without client-public: %v", ps)
 	}
 }
@@ -516,15 +516,66 @@ func TestLaunchScopeConsistency(t *testing.T) {
 			d := validDocument()
 			d.Capabilities = append(d.Capabilities, "context-ehr-encounter")
 			d.ScopesSupported = []string{tt.scope}
-			if hasProblem(d.Validate(), SeverityWarning, "scopes_supported[0]", ErrMissingValue) {
+			if hasProblem(d.Validate(), SeverityWarning, "scopes_supported[0]", errMissingValue) {
 				t.Fatalf("warning on a consistent document: %v", d.Validate())
 			}
 			for _, c := range tt.drop {
 				d.Capabilities = remove(d.Capabilities, c)
 			}
-			if !hasProblem(d.Validate(), SeverityWarning, "scopes_supported[0]", ErrMissingValue) {
+			if !hasProblem(d.Validate(), SeverityWarning, "scopes_supported[0]", errMissingValue) {
 				t.Fatalf("no warning without %v: %v", tt.drop, d.Validate())
 			}
 		})
+	}
+}
+
+// TestValidateSuggests: a misspelt spec value is reported with the value
+// it probably meant; an unrelated one gets no suggestion.
+func TestValidateSuggests(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(d *Document)
+		field string
+		want  string // "" : no suggestion
+	}{
+		{"capability typo", func(d *Document) { d.Capabilities = append(d.Capabilities, "launch-standalon") }, "capabilities[14]", `did you mean "launch-standalone"?`},
+		{"capability underscore", func(d *Document) { d.Capabilities = append(d.Capabilities, "context_ehr_patient") }, "capabilities[14]", `did you mean "context-ehr-patient"?`},
+		{"capability case", func(d *Document) { d.Capabilities = append(d.Capabilities, "Permission-Offline") }, "capabilities[14]", `did you mean "permission-offline"?`},
+		{"capability unrelated", func(d *Document) { d.Capabilities = append(d.Capabilities, "bulk-export") }, "capabilities[14]", ""},
+		{"grant type typo", func(d *Document) { d.GrantTypesSupported = []string{"authorization_code", "client_credential"} }, "grant_types_supported[1]", `did you mean "client_credentials"?`},
+		{"grant type unrelated", func(d *Document) { d.GrantTypesSupported = []string{"authorization_code", "refresh_token"} }, "grant_types_supported[1]", ""},
+		{"lacking authorization_code", func(d *Document) { d.GrantTypesSupported = []string{"authorisation_code"} }, "grant_types_supported", `is "authorisation_code" a misspelling of it?`},
+		{"lacking S256", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"s256"} }, "code_challenge_methods_supported", `is "s256" a misspelling of it?`},
+		{"lacking S256, unrelated", func(d *Document) { d.CodeChallengeMethodsSupported = []string{"S512-long-name"} }, "code_challenge_methods_supported", ""},
+		{"lacking private_key_jwt", func(d *Document) {
+			d.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic", "private-key-jwt", "none"}
+		}, "token_endpoint_auth_methods_supported", `is "private-key-jwt" a misspelling of it?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validDocument()
+			tt.edit(d)
+			var found *Problem
+			ps := d.Validate()
+			for i := range ps {
+				if ps[i].Field == tt.field {
+					found = &ps[i]
+				}
+			}
+			if found == nil {
+				t.Fatalf("no problem on %s: %v", tt.field, ps)
+			}
+			if tt.want == "" && (strings.Contains(found.Detail, "did you mean") || strings.Contains(found.Detail, "misspelling")) {
+				t.Fatalf("suggestion for an unrelated value: %v", found)
+			}
+			if tt.want != "" && !strings.HasSuffix(found.Detail, tt.want) {
+				t.Fatalf("%v, want a detail ending in %s", found, tt.want)
+			}
+		})
+	}
+	m := &ProtectedResourceMetadata{Resource: "https://h/fhir", AuthorizationServers: []string{"https://as"}, ScopesSupported: []string{"x"},
+		BearerMethodsSupported: []string{"Header"}}
+	if ps := m.Validate(); len(ps) != 1 || !strings.HasSuffix(ps[0].Detail, `did you mean "header"?`) {
+		t.Fatalf("bearer method: %v", ps)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fhirguard/fhirguard/discovery"
+	"github.com/fhirguard/fhirguard/internal/wellknown"
 )
 
 // Config wires a whole SMART on FHIR resource server: CORS, the public
@@ -91,7 +92,7 @@ func New(cfg Config) (*Guard, error) {
 				return nil, fmt.Errorf("middleware: Config.ProtectedResource names the resource %q, not the FHIR base URL %q (RFC 9728 §3.3: clients compare them exactly)", res, base)
 			}
 		}
-		if prPaths, err = discovery.ProtectedResourcePaths(cfg.Authorize.BaseURL); err != nil {
+		if prPaths, err = wellknown.ProtectedResourcePaths(cfg.Authorize.BaseURL); err != nil {
 			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", err)
 		}
 	}
@@ -106,7 +107,7 @@ func New(cfg Config) (*Guard, error) {
 	g.client = CORSForClient(cfg.CORS)
 	g.corsAPI = len(cfg.CORS.AllowedOrigins) > 0 || cfg.CORS.AllowOrigin != nil
 	if cfg.SMARTConfiguration != nil {
-		g.public[g.basePath+discovery.SMARTConfigurationPath] = publicDocument(cfg.SMARTConfiguration)
+		g.public[g.basePath+wellknown.SMARTConfigurationPath] = publicDocument(cfg.SMARTConfiguration)
 	}
 	if cfg.ProtectedResource != nil {
 		h := publicDocument(cfg.ProtectedResource)
@@ -125,17 +126,20 @@ func New(cfg Config) (*Guard, error) {
 // Handler serves it (no token, any origin). The RFC 9728 location is
 // outside the FHIR base, so a router that sends only the base to Handler
 // needs this. It registers nothing without Config.ProtectedResource, and
-// fails when the base path cannot be a routing pattern (see
-// discovery.MountProtectedResource).
-func (g *Guard) MountProtectedResource(mux discovery.Mux) error {
+// fails, registering nothing, when the base path cannot be a routing
+// pattern (it holds escapes or "{", "}", "*", spaces): register such paths
+// yourself.
+func (g *Guard) MountProtectedResource(mux interface {
+	Handle(pattern string, handler http.Handler)
+}) error {
 	if g.cfg.ProtectedResource == nil {
 		return nil
 	}
-	paths, err := discovery.ProtectedResourcePaths(g.cfg.Authorize.BaseURL)
+	paths, err := wellknown.ProtectedResourcePaths(g.cfg.Authorize.BaseURL)
 	if err != nil {
 		return err
 	}
-	_, err = discovery.MountProtectedResource(mux, g.cfg.Authorize.BaseURL, g.public[paths[0]])
+	_, err = wellknown.MountProtectedResource(mux, g.cfg.Authorize.BaseURL, g.public[paths[0]])
 	return err
 }
 
@@ -284,9 +288,7 @@ func (g *Guard) patchCapabilities(next http.Handler) http.Handler {
 		body := rec.body.Bytes()
 		if rec.code() == http.StatusOK && !rec.overflow && isJSONMediaType(rec.header.Get("Content-Type")) {
 			if b, err := rec.decodedBody(); err == nil {
-				sec := g.cfg.SMARTConfiguration.Security()
-				sec.CORS = g.corsAPI
-				if patched, err := discovery.PatchCapabilityStatement(b, sec); err == nil {
+				if patched, err := discovery.PatchCapabilityStatement(b, g.cfg.SMARTConfiguration.Document(), g.corsAPI); err == nil {
 					body = patched
 					rec.header.Del("ETag")
 				} else {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fhirguard/fhirguard/discovery"
+	"github.com/fhirguard/fhirguard/internal/wellknown"
 	"github.com/fhirguard/fhirguard/smarttest"
 )
 
@@ -329,7 +330,7 @@ func TestGuardProtectedResourceLocations(t *testing.T) {
 	if err := g.MountProtectedResource(mux); err != nil {
 		t.Fatal(err)
 	}
-	wantURL, err := discovery.ProtectedResourceMetadataURL(testBase)
+	wantURL, err := wellknown.ProtectedResourceMetadataURL(testBase)
 	if err != nil {
 		t.Fatal(err)
 	}

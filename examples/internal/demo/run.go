@@ -273,7 +273,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		Logger:                   log,
 	}
 	var dh *discovery.Handler
-	var prh http.Handler
+	var prh *discovery.ProtectedResourceHandler
 	if cfg.Issuer == "" {
 		as, err := smarttest.New(smarttest.Config{
 			Issuer:      base.Scheme + "://" + base.Host + AuthPath,
@@ -349,11 +349,9 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("authorization server %s: %w", cfg.Issuer, err)
 		}
-		closers = append(closers, remote.Stop)
+		closers = append(closers, remote.Close)
 		dh = remote.Handler()
-		if h := remote.ProtectedResourceHandler(); h != nil {
-			prh = h
-		}
+		prh = remote.ProtectedResourceHandler()
 		s.issuer = strings.TrimRight(cfg.Issuer, "/")
 		auth.Issuers = []string{cfg.Issuer}
 		auth.JWKSURL = cfg.JWKSURL
