@@ -240,6 +240,8 @@ func TestMemberErrors(t *testing.T) {
 		{"empty id", obs(`"Patient/"`), Patient, "", errInvalidID},
 		{"long id", obs(`"Patient/1"`), Patient, strings.Repeat("1", 65), errInvalidID},
 		{"slash in id", obs(`"Patient/1/_history/2"`), Patient, "1/_history/2", errInvalidID},
+		{"dot segment id", obs(`"Patient/.."`), Patient, "..", errInvalidID},
+		{"dot id", obs(`"Patient/."`), Patient, ".", errInvalidID},
 		{"unknown type", obs(`"Patient/123"`), Type(9), "123", errUnknownType},
 		{"zero type", obs(`"Patient/123"`), 0, "123", errUnknownType},
 	}
