@@ -26,6 +26,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/fhirguard/fhirguard/celpolicy"
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/middleware"
 	"github.com/fhirguard/fhirguard/scope"
@@ -52,7 +53,7 @@ func (w *nopWriter) WriteHeader(s int)           { w.status = s }
 // scopeString returns n distinct patient resource scopes, the checked type
 // (Observation) last: the worst case for a scan.
 func scopeString(n int) string {
-	types := scope.ResourceTypes(scope.R4)
+	types := fhir.ResourceTypes(fhir.R4)
 	var parts []string
 	for i := 0; len(parts) < n-1; i++ {
 		if t := types[i%len(types)]; t != "Observation" {

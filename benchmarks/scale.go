@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/middleware"
 	"github.com/fhirguard/fhirguard/scope"
 )
@@ -57,7 +58,7 @@ type ScaleResult struct {
 // scaleScopes returns the i-th of the distinct scope strings: a typical
 // patient app's scopes plus one varying resource scope.
 func scaleScopes(i int) string {
-	types := scope.ResourceTypes(scope.R4)
+	types := fhir.ResourceTypes(fhir.R4)
 	letters := []string{"rs", "r", "s", "cruds"}
 	return fmt.Sprintf("launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs patient/%s.%s",
 		types[i%len(types)], letters[(i/len(types))%len(letters)])

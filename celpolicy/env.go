@@ -18,6 +18,7 @@ import (
 	"github.com/google/cel-go/ext"
 
 	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
@@ -324,7 +325,7 @@ func ParseReference(ref string) (resourceType, id string) {
 	// The kit's one reference normaliser, with no base of its own: an
 	// absolute reference on any server is read for its type and id.
 	r := refReader.ParseReference(ref)
-	if (r.Kind == compartment.RefLocal || r.Kind == compartment.RefExternal) && r.ID != "" && scope.IsResourceType(r.Type) {
+	if (r.Kind == compartment.RefLocal || r.Kind == compartment.RefExternal) && r.ID != "" && fhir.IsResourceType(r.Type) {
 		return r.Type, r.ID
 	}
 	return "", ""
@@ -332,7 +333,7 @@ func ParseReference(ref string) (resourceType, id string) {
 
 // refReader parses references for ParseReference.
 var refReader = func() *compartment.Checker {
-	c, err := compartment.New(compartment.Config{Version: compartment.R4})
+	c, err := compartment.New(compartment.Config{FHIRVersion: fhir.R4})
 	if err != nil {
 		panic(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/middleware"
 	"github.com/fhirguard/fhirguard/scope"
 )
@@ -415,7 +416,7 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 				}
 				args = args[1:]
 			}
-			if s, ok := constArg(args[0]); ok && !scope.IsResourceType(s) {
+			if s, ok := constArg(args[0]); ok && !fhir.IsResourceType(s) {
 				errs = append(errs, fail(args[0].ID(), fmt.Sprintf("allows: unknown resource type %q", s)))
 			}
 			if s, ok := constArg(args[1]); ok {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // The baselines (Unmarshal…) run in the same benchmark run as the checks:
@@ -25,7 +27,7 @@ func BenchmarkObservationUnmarshal(b *testing.B) {
 }
 
 func BenchmarkObservationMember(b *testing.B) {
-	c := newChecker(b, Config{Version: R4, BaseURLs: []string{testBase}})
+	c := newChecker(b, Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
 	doc := []byte(observation("obs-1", "pat-1"))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(doc)))
@@ -37,7 +39,7 @@ func BenchmarkObservationMember(b *testing.B) {
 }
 
 func BenchmarkObservationMemberMap(b *testing.B) {
-	c := newChecker(b, Config{Version: R4})
+	c := newChecker(b, Config{FHIRVersion: fhir.R4})
 	var m map[string]any
 	if err := json.Unmarshal([]byte(observation("obs-1", "pat-1")), &m); err != nil {
 		b.Fatal(err)
@@ -65,7 +67,7 @@ func BenchmarkBundle100Unmarshal(b *testing.B) {
 // BenchmarkBundle100UnmarshalMemberMap is the decode-once alternative:
 // Unmarshal, then MemberMap on every entry.
 func BenchmarkBundle100UnmarshalMemberMap(b *testing.B) {
-	c := newChecker(b, Config{Version: R4})
+	c := newChecker(b, Config{FHIRVersion: fhir.R4})
 	doc := []byte(searchBundle(100, true))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(doc)))
@@ -88,7 +90,7 @@ func BenchmarkBundle100UnmarshalMemberMap(b *testing.B) {
 }
 
 func BenchmarkBinds(b *testing.B) {
-	c := newChecker(b, Config{Version: R4})
+	c := newChecker(b, Config{FHIRVersion: fhir.R4})
 	q := url.Values{"patient": {"Patient/pat-1"}, "code": {"1234-5"}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -4,33 +4,38 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
-// Errors returned by the package; test with errors.Is.
+// The errors of the package. Callers need not tell them apart (every one
+// means "not a member", "cannot narrow" or "bad configuration"); the text
+// says which rule refused.
 var (
-	// ErrConfig reports an invalid Config.
-	ErrConfig = errors.New("compartment: invalid config")
-	// ErrInvalidID reports a compartment id that is not a FHIR id
-	// ([A-Za-z0-9\-.]{1,64}).
-	ErrInvalidID = errors.New("compartment: invalid id")
-	// ErrUnknownType reports a compartment type the Checker's release does
+	// errConfig reports an invalid Config.
+	errConfig = errors.New("compartment: invalid config")
+	// errInvalidID reports a compartment id that is not a FHIR id
+	// (fhir.ValidID).
+	errInvalidID = errors.New("compartment: invalid id")
+	// errUnknownType reports a compartment type the Checker's release does
 	// not define.
-	ErrUnknownType = errors.New("compartment: unknown compartment type")
-	// ErrMalformed reports a document that is not valid JSON, or that
+	errUnknownType = errors.New("compartment: unknown compartment type")
+	// errMalformed reports a document that is not valid JSON, or that
 	// repeats a member name the check depends on.
-	ErrMalformed = errors.New("compartment: malformed JSON")
-	// ErrNotResource reports JSON that is not an object with a string
+	errMalformed = errors.New("compartment: malformed JSON")
+	// errNotResource reports JSON that is not an object with a string
 	// resourceType.
-	ErrNotResource = errors.New("compartment: not a FHIR resource")
-	// ErrNotMemberType reports a search of a resource type that has no link
+	errNotResource = errors.New("compartment: not a FHIR resource")
+	// errNotMemberType reports a search of a resource type that has no link
 	// to the compartment, so it cannot be narrowed to it.
-	ErrNotMemberType = errors.New("compartment: resource type is not in the compartment")
+	errNotMemberType = errors.New("compartment: resource type is not in the compartment")
 )
 
 // Config configures a Checker.
 type Config struct {
-	// Version is the FHIR release of the server (R4 or R5). Required.
-	Version Version
+	// FHIRVersion is the FHIR release of the server: fhir.R4 (the default,
+	// also for the zero value) or fhir.R5.
+	FHIRVersion fhir.Release
 	// BaseURLs are the absolute base URLs under which this server is
 	// reached, e.g. "https://fhir.example.org/r4". An absolute reference
 	// names one of our resources only when its base is listed here (scheme
@@ -39,18 +44,23 @@ type Config struct {
 	// only relative references count. A base must be a plain http(s) URL:
 	// no userinfo, query, fragment, percent-encoding or dot segments.
 	BaseURLs []string
-	// ExcludeLinked makes a resource of the compartment's own type (a
-	// Patient in the Patient compartment) a member only as the focal
-	// resource, never through a link from it (Patient.link). FHIR lists
-	// Patient.link as a link; SMART leaves linked-patient access to the
-	// server's documentation.
-	ExcludeLinked bool
+	// IncludeLinkedPatients makes Patient.link a link of the Patient
+	// compartment, as the FHIR CompartmentDefinition lists it: a Patient
+	// whose link names Patient/123 is then a member of Patient/123's
+	// compartment, and a search of Patient binds through its link
+	// parameter. By default (false) a Patient is a member of a Patient
+	// compartment only as its focal resource, and only _id binds a search
+	// of Patient: linked records are other patients' data, and SMART leaves
+	// access to them to the server's documentation. It is the same switch,
+	// with the same default, as middleware.AuthorizeConfig's
+	// IncludeLinkedPatients. (Patient is the only compartment type whose
+	// resources link to their own type.)
+	IncludeLinkedPatients bool
 }
 
 // Checker answers membership and search-narrowing questions for one FHIR
 // release and one server. It is safe for concurrent use.
 type Checker struct {
-	version       Version
 	defs          *[Device + 1]*Definition
 	bases         []base
 	excludeLinked bool
@@ -66,14 +76,18 @@ type base struct {
 
 // New returns a Checker for cfg.
 func New(cfg Config) (*Checker, error) {
-	if cfg.Version != R4 && cfg.Version != R5 {
-		return nil, fmt.Errorf("%w: unknown FHIR version %v", ErrConfig, cfg.Version)
+	v := cfg.FHIRVersion
+	if v == 0 {
+		v = fhir.R4
 	}
-	c := &Checker{version: cfg.Version, defs: &definitions[cfg.Version], excludeLinked: cfg.ExcludeLinked}
+	if v != fhir.R4 && v != fhir.R5 {
+		return nil, fmt.Errorf("%w: unknown FHIR version %v", errConfig, cfg.FHIRVersion)
+	}
+	c := &Checker{defs: &definitions[v], excludeLinked: !cfg.IncludeLinkedPatients}
 	for _, raw := range cfg.BaseURLs {
 		b, ok := parseBase(raw)
 		if !ok {
-			return nil, fmt.Errorf("%w: base URL %q must be a plain absolute http(s) URL", ErrConfig, raw)
+			return nil, fmt.Errorf("%w: base URL %q must be a plain absolute http(s) URL", errConfig, raw)
 		}
 		c.bases = append(c.bases, b)
 	}
@@ -100,9 +114,6 @@ func parseBase(raw string) (base, bool) {
 	}, true
 }
 
-// Version returns the FHIR release the Checker was built for.
-func (c *Checker) Version() Version { return c.version }
-
 // Definition returns the definition of compartment type t for the Checker's
 // release, or nil when there is none.
 func (c *Checker) Definition(t Type) *Definition {
@@ -112,11 +123,11 @@ func (c *Checker) Definition(t Type) *Definition {
 	return c.defs[t]
 }
 
-// ValidID reports whether id is a FHIR id: 1 to 64 of A-Z a-z 0-9 - and '.'.
-func ValidID(id string) bool { return validID(id) }
-
+// validID reports whether id is a FHIR id, by the rule of fhir.ValidID
+// (which it is, for strings and byte slices alike): 1 to 64 of A-Z a-z 0-9
+// '-' and '.', other than the dot segments "." and "..".
 func validID[S string | []byte](id S) bool {
-	if len(id) == 0 || len(id) > 64 {
+	if len(id) == 0 || len(id) > 64 || dots(id) {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

@@ -3,10 +3,12 @@
 
 package compartment
 
+import "github.com/fhirguard/fhirguard/fhir"
+
 // generated holds every CompartmentDefinition of R4 and R5 with the element
 // paths of its linking search parameters.
 var generated = [...]genDefinition{
-	{version: R4, typ: Patient, url: "http://hl7.org/fhir/CompartmentDefinition/patient", resources: []genResource{
+	{version: fhir.R4, typ: Patient, url: "http://hl7.org/fhir/CompartmentDefinition/patient", resources: []genResource{
 		{name: "Account", self: false, narrow: Param{Name: "patient", Expression: "Account.subject.where(resolve() is Patient)", Targets: []string{"Patient"}, Paths: []Path{{Elements: "subject", Target: "Patient"}}}, params: []Param{
 			{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}},
 		}},
@@ -240,7 +242,7 @@ var generated = [...]genDefinition{
 			{Name: "patient", Expression: "VisionPrescription.patient", Targets: []string{"Group", "Patient"}, Paths: []Path{{Elements: "patient"}}},
 		}},
 	}},
-	{version: R4, typ: Encounter, url: "http://hl7.org/fhir/CompartmentDefinition/encounter", resources: []genResource{
+	{version: fhir.R4, typ: Encounter, url: "http://hl7.org/fhir/CompartmentDefinition/encounter", resources: []genResource{
 		{name: "CarePlan", self: false, narrow: Param{Name: "encounter", Expression: "CarePlan.encounter", Targets: []string{"Encounter"}, Paths: []Path{{Elements: "encounter"}}}, params: []Param{
 			{Name: "encounter", Expression: "CarePlan.encounter", Targets: []string{"Encounter"}, Paths: []Path{{Elements: "encounter"}}},
 		}},
@@ -315,7 +317,7 @@ var generated = [...]genDefinition{
 			{Name: "encounter", Expression: "VisionPrescription.encounter", Targets: []string{"Encounter", "EpisodeOfCare"}, Paths: []Path{{Elements: "encounter"}}},
 		}},
 	}},
-	{version: R4, typ: RelatedPerson, url: "http://hl7.org/fhir/CompartmentDefinition/relatedPerson", resources: []genResource{
+	{version: fhir.R4, typ: RelatedPerson, url: "http://hl7.org/fhir/CompartmentDefinition/relatedPerson", resources: []genResource{
 		{name: "AdverseEvent", self: false, narrow: Param{Name: "recorder", Expression: "AdverseEvent.recorder", Targets: []string{"Patient", "Practitioner", "PractitionerRole", "RelatedPerson"}, Paths: []Path{{Elements: "recorder"}}}, params: []Param{
 			{Name: "recorder", Expression: "AdverseEvent.recorder", Targets: []string{"Patient", "Practitioner", "PractitionerRole", "RelatedPerson"}, Paths: []Path{{Elements: "recorder"}}},
 		}},
@@ -419,7 +421,7 @@ var generated = [...]genDefinition{
 			{Name: "requester", Expression: "SupplyRequest.requester", Targets: []string{"Device", "Organization", "Patient", "Practitioner", "PractitionerRole", "RelatedPerson"}, Paths: []Path{{Elements: "requester"}}},
 		}},
 	}},
-	{version: R4, typ: Practitioner, url: "http://hl7.org/fhir/CompartmentDefinition/practitioner", resources: []genResource{
+	{version: fhir.R4, typ: Practitioner, url: "http://hl7.org/fhir/CompartmentDefinition/practitioner", resources: []genResource{
 		{name: "Account", self: false, narrow: Param{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}}, params: []Param{
 			{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}},
 		}},
@@ -625,7 +627,7 @@ var generated = [...]genDefinition{
 			{Name: "prescriber", Expression: "VisionPrescription.prescriber", Targets: []string{"Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "prescriber"}}},
 		}},
 	}},
-	{version: R4, typ: Device, url: "http://hl7.org/fhir/CompartmentDefinition/device", resources: []genResource{
+	{version: fhir.R4, typ: Device, url: "http://hl7.org/fhir/CompartmentDefinition/device", resources: []genResource{
 		{name: "Account", self: false, narrow: Param{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}}, params: []Param{
 			{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}},
 		}},
@@ -740,7 +742,7 @@ var generated = [...]genDefinition{
 			{Name: "requester", Expression: "SupplyRequest.requester", Targets: []string{"Device", "Organization", "Patient", "Practitioner", "PractitionerRole", "RelatedPerson"}, Paths: []Path{{Elements: "requester"}}},
 		}},
 	}},
-	{version: R5, typ: Patient, url: "http://hl7.org/fhir/CompartmentDefinition/patient", resources: []genResource{
+	{version: fhir.R5, typ: Patient, url: "http://hl7.org/fhir/CompartmentDefinition/patient", resources: []genResource{
 		{name: "Account", self: false, narrow: Param{Name: "patient", Expression: "Account.subject.where(resolve() is Patient)", Targets: []string{"Patient"}, Paths: []Path{{Elements: "subject", Target: "Patient"}}}, params: []Param{
 			{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}},
 		}},
@@ -993,7 +995,7 @@ var generated = [...]genDefinition{
 			{Name: "patient", Expression: "VisionPrescription.patient", Targets: []string{"Patient"}, Paths: []Path{{Elements: "patient"}}},
 		}},
 	}},
-	{version: R5, typ: Encounter, url: "http://hl7.org/fhir/CompartmentDefinition/encounter", resources: []genResource{
+	{version: fhir.R5, typ: Encounter, url: "http://hl7.org/fhir/CompartmentDefinition/encounter", resources: []genResource{
 		{name: "CarePlan", self: false, narrow: Param{Name: "encounter", Expression: "CarePlan.encounter", Targets: []string{"Encounter"}, Paths: []Path{{Elements: "encounter"}}}, params: []Param{
 			{Name: "encounter", Expression: "CarePlan.encounter", Targets: []string{"Encounter"}, Paths: []Path{{Elements: "encounter"}}},
 		}},
@@ -1071,7 +1073,7 @@ var generated = [...]genDefinition{
 			{Name: "encounter", Expression: "VisionPrescription.encounter", Targets: []string{"Encounter"}, Paths: []Path{{Elements: "encounter"}}},
 		}},
 	}},
-	{version: R5, typ: RelatedPerson, url: "http://hl7.org/fhir/CompartmentDefinition/relatedPerson", resources: []genResource{
+	{version: fhir.R5, typ: RelatedPerson, url: "http://hl7.org/fhir/CompartmentDefinition/relatedPerson", resources: []genResource{
 		{name: "AdverseEvent", self: false, narrow: Param{Name: "recorder", Expression: "AdverseEvent.recorder", Targets: []string{"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "ResearchSubject"}, Paths: []Path{{Elements: "recorder"}}}, params: []Param{
 			{Name: "recorder", Expression: "AdverseEvent.recorder", Targets: []string{"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "ResearchSubject"}, Paths: []Path{{Elements: "recorder"}}},
 		}},
@@ -1168,7 +1170,7 @@ var generated = [...]genDefinition{
 			{Name: "requester", Expression: "SupplyRequest.requester", Targets: []string{"CareTeam", "Device", "Organization", "Patient", "Practitioner", "PractitionerRole", "RelatedPerson"}, Paths: []Path{{Elements: "requester"}}},
 		}},
 	}},
-	{version: R5, typ: Practitioner, url: "http://hl7.org/fhir/CompartmentDefinition/practitioner", resources: []genResource{
+	{version: fhir.R5, typ: Practitioner, url: "http://hl7.org/fhir/CompartmentDefinition/practitioner", resources: []genResource{
 		{name: "Account", self: false, narrow: Param{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}}, params: []Param{
 			{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}},
 		}},
@@ -1363,7 +1365,7 @@ var generated = [...]genDefinition{
 			{Name: "prescriber", Expression: "VisionPrescription.prescriber", Targets: []string{"Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "prescriber"}}},
 		}},
 	}},
-	{version: R5, typ: Device, url: "http://hl7.org/fhir/CompartmentDefinition/device", resources: []genResource{
+	{version: fhir.R5, typ: Device, url: "http://hl7.org/fhir/CompartmentDefinition/device", resources: []genResource{
 		{name: "Account", self: false, narrow: Param{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}}, params: []Param{
 			{Name: "subject", Expression: "Account.subject", Targets: []string{"Device", "HealthcareService", "Location", "Organization", "Patient", "Practitioner", "PractitionerRole"}, Paths: []Path{{Elements: "subject"}}},
 		}},
@@ -1474,8 +1476,8 @@ var generated = [...]genDefinition{
 
 // unresolved lists every term of a linking search parameter expression that
 // the generator could not turn into element paths. Such a term links nothing.
-var unresolved = [...]UnresolvedExpression{
-	{Version: R5, Compartment: Patient, Resource: "RequestOrchestration", Param: "participant", Expression: "RequestOrchestration.action.participant.actor.ofType(canonical)", Reason: "type canonical is not a Reference"},
-	{Version: R5, Compartment: RelatedPerson, Resource: "RequestOrchestration", Param: "participant", Expression: "RequestOrchestration.action.participant.actor.ofType(canonical)", Reason: "type canonical is not a Reference"},
-	{Version: R5, Compartment: Practitioner, Resource: "RequestOrchestration", Param: "participant", Expression: "RequestOrchestration.action.participant.actor.ofType(canonical)", Reason: "type canonical is not a Reference"},
+var unresolved = [...]unresolvedExpression{
+	{Version: fhir.R5, Compartment: Patient, Resource: "RequestOrchestration", Param: "participant", Expression: "RequestOrchestration.action.participant.actor.ofType(canonical)", Reason: "type canonical is not a Reference"},
+	{Version: fhir.R5, Compartment: RelatedPerson, Resource: "RequestOrchestration", Param: "participant", Expression: "RequestOrchestration.action.participant.actor.ofType(canonical)", Reason: "type canonical is not a Reference"},
+	{Version: fhir.R5, Compartment: Practitioner, Resource: "RequestOrchestration", Param: "participant", Expression: "RequestOrchestration.action.participant.actor.ofType(canonical)", Reason: "type canonical is not a Reference"},
 }

@@ -3,13 +3,15 @@ package compartment
 import (
 	"sort"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // Definition is one CompartmentDefinition of one FHIR release: the member
 // resource types and the search parameters and elements that link them.
 // Definitions are immutable and shared; get them with Lookup.
 type Definition struct {
-	version   Version
+	version   fhir.Release
 	typ       Type
 	url       string
 	names     []string
@@ -59,7 +61,7 @@ func (n *node) add(path string) {
 	cur.leaf = true
 }
 
-var definitions [R5 + 1][Device + 1]*Definition
+var definitions [fhir.R5 + 1][Device + 1]*Definition
 
 func init() {
 	for i := range generated {
@@ -113,23 +115,17 @@ func exclusive(p *Param, t Type) bool {
 	return true
 }
 
-// Lookup returns the definition of compartment type t in release v, or nil
-// when there is none.
-func Lookup(v Version, t Type) *Definition {
-	if v < R4 || v > R5 || !t.valid() {
+// Lookup returns the definition of compartment type t in release r
+// (fhir.R4 or fhir.R5), or nil when there is none.
+func Lookup(r fhir.Release, t Type) *Definition {
+	if r != fhir.R4 && r != fhir.R5 || !t.valid() {
 		return nil
 	}
-	return definitions[v][t]
+	return definitions[r][t]
 }
-
-// Version returns the FHIR release of the definition.
-func (d *Definition) Version() Version { return d.version }
 
 // Type returns the compartment type.
 func (d *Definition) Type() Type { return d.typ }
-
-// URL returns the canonical URL of the CompartmentDefinition.
-func (d *Definition) URL() string { return d.url }
 
 // ResourceTypes returns the member resource types, sorted.
 func (d *Definition) ResourceTypes() []string {
@@ -156,21 +152,6 @@ func cloneParam(p Param) Param {
 	p.Targets = append([]string(nil), p.Targets...)
 	p.Paths = append([]Path(nil), p.Paths...)
 	return p
-}
-
-// Params returns the names of the search parameters that link resourceType
-// to the compartment, in definition order; nil when it is not a member type.
-// A compartment search of that type is the union of searches on them.
-func (d *Definition) Params(resourceType string) []string {
-	e := d.resources[resourceType]
-	if e == nil {
-		return nil
-	}
-	out := make([]string, len(e.res.Params))
-	for i, p := range e.res.Params {
-		out[i] = p.Name
-	}
-	return out
 }
 
 // NarrowParam returns the search parameter that Checker.Narrow adds to a

@@ -5,18 +5,20 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // TestMemberCounts checks the member resource type counts of every
 // definition against the published tables.
 func TestMemberCounts(t *testing.T) {
 	tests := []struct {
-		v    Version
+		v    fhir.Release
 		typ  Type
 		want int
 	}{
-		{R4, Patient, 66}, {R4, Encounter, 25}, {R4, RelatedPerson, 32}, {R4, Practitioner, 59}, {R4, Device, 32},
-		{R5, Patient, 73}, {R5, Encounter, 26}, {R5, RelatedPerson, 30}, {R5, Practitioner, 57}, {R5, Device, 30},
+		{fhir.R4, Patient, 66}, {fhir.R4, Encounter, 25}, {fhir.R4, RelatedPerson, 32}, {fhir.R4, Practitioner, 59}, {fhir.R4, Device, 32},
+		{fhir.R5, Patient, 73}, {fhir.R5, Encounter, 26}, {fhir.R5, RelatedPerson, 30}, {fhir.R5, Practitioner, 57}, {fhir.R5, Device, 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.v.String()+"/"+tt.typ.String(), func(t *testing.T) {
@@ -27,8 +29,8 @@ func TestMemberCounts(t *testing.T) {
 			if got := len(d.ResourceTypes()); got != tt.want {
 				t.Errorf("%d member types, want %d", got, tt.want)
 			}
-			if d.Version() != tt.v || d.Type() != tt.typ || !strings.EqualFold(d.URL(), "http://hl7.org/fhir/CompartmentDefinition/"+tt.typ.String()) {
-				t.Errorf("definition %v %v %s", d.Version(), d.Type(), d.URL())
+			if d.version != tt.v || d.Type() != tt.typ || !strings.EqualFold(d.url, "http://hl7.org/fhir/CompartmentDefinition/"+tt.typ.String()) {
+				t.Errorf("definition %v %v %s", d.version, d.Type(), d.url)
 			}
 		})
 	}
@@ -60,17 +62,17 @@ var r4Patient = map[string]string{
 }
 
 func TestR4PatientTable(t *testing.T) {
-	d := Lookup(R4, Patient)
+	d := Lookup(fhir.R4, Patient)
 	if got := d.ResourceTypes(); len(got) != len(r4Patient) {
 		t.Fatalf("%d types, want %d", len(got), len(r4Patient))
 	}
 	for rt, params := range r4Patient {
-		if got := strings.Join(d.Params(rt), " "); got != params {
+		if got := strings.Join(d.params(rt), " "); got != params {
 			t.Errorf("%s: params %q, want %q", rt, got, params)
 		}
 	}
 	for _, rt := range []string{"Medication", "Practitioner", "Organization", "Location", "Task", "Device", "Bundle"} {
-		if d.Params(rt) != nil {
+		if d.params(rt) != nil {
 			t.Errorf("%s is a member", rt)
 		}
 	}
@@ -100,10 +102,10 @@ func TestR4R5Differences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, c := range []struct {
-			v    Version
+			v    fhir.Release
 			want string
-		}{{R4, tt.r4}, {R5, tt.r5}} {
-			got := strings.Join(Lookup(c.v, tt.typ).Params(tt.resource), " ")
+		}{{fhir.R4, tt.r4}, {fhir.R5, tt.r5}} {
+			got := strings.Join(Lookup(c.v, tt.typ).params(tt.resource), " ")
 			if got == "" {
 				got = "-"
 			}
@@ -116,29 +118,29 @@ func TestR4R5Differences(t *testing.T) {
 
 func TestSelfAndPaths(t *testing.T) {
 	tests := []struct {
-		v        Version
+		v        fhir.Release
 		typ      Type
 		resource string
 		self     bool
 		narrow   string
 		paths    []Path
 	}{
-		{R4, Patient, "Patient", true, "_id", []Path{{Elements: "link.other"}}},
-		{R5, Patient, "Patient", true, "_id", []Path{{Elements: "link.other"}}},
-		{R4, Patient, "Observation", false, "patient", []Path{{Elements: "subject"}, {Elements: "performer"}}},
-		{R4, Patient, "Encounter", false, "patient", []Path{{Elements: "subject", Target: "Patient"}}},
-		{R4, Patient, "Appointment", false, "patient", []Path{{Elements: "participant.actor"}}},
-		{R4, Patient, "Account", false, "patient", []Path{{Elements: "subject"}}},
-		{R4, Patient, "AdverseEvent", false, "subject", []Path{{Elements: "subject"}}},
-		{R4, Patient, "Basic", false, "patient", []Path{{Elements: "subject", Target: "Patient"}, {Elements: "author"}}},
-		{R4, Patient, "Group", false, "member", []Path{{Elements: "member.entity"}}},
-		{R4, Device, "DeviceRequest", false, "device", []Path{{Elements: "codeReference"}, {Elements: "code"}, {Elements: "subject"}, {Elements: "requester"}, {Elements: "performer"}}},
-		{R4, Device, "Media", false, "subject", []Path{{Elements: "subject"}}},
-		{R4, Encounter, "Encounter", true, "_id", nil},
-		{R4, Encounter, "ChargeItem", false, "context", []Path{{Elements: "context"}}},
-		{R4, Practitioner, "Appointment", false, "practitioner", []Path{{Elements: "participant.actor"}}},
-		{R4, RelatedPerson, "Person", false, "relatedperson", []Path{{Elements: "link.target"}}},
-		{R5, Patient, "RequestOrchestration", false, "patient", []Path{{Elements: "subject"}, {Elements: "action.participant.actorReference"}, {Elements: "action.participant.actor"}}},
+		{fhir.R4, Patient, "Patient", true, "_id", []Path{{Elements: "link.other"}}},
+		{fhir.R5, Patient, "Patient", true, "_id", []Path{{Elements: "link.other"}}},
+		{fhir.R4, Patient, "Observation", false, "patient", []Path{{Elements: "subject"}, {Elements: "performer"}}},
+		{fhir.R4, Patient, "Encounter", false, "patient", []Path{{Elements: "subject", Target: "Patient"}}},
+		{fhir.R4, Patient, "Appointment", false, "patient", []Path{{Elements: "participant.actor"}}},
+		{fhir.R4, Patient, "Account", false, "patient", []Path{{Elements: "subject"}}},
+		{fhir.R4, Patient, "AdverseEvent", false, "subject", []Path{{Elements: "subject"}}},
+		{fhir.R4, Patient, "Basic", false, "patient", []Path{{Elements: "subject", Target: "Patient"}, {Elements: "author"}}},
+		{fhir.R4, Patient, "Group", false, "member", []Path{{Elements: "member.entity"}}},
+		{fhir.R4, Device, "DeviceRequest", false, "device", []Path{{Elements: "codeReference"}, {Elements: "code"}, {Elements: "subject"}, {Elements: "requester"}, {Elements: "performer"}}},
+		{fhir.R4, Device, "Media", false, "subject", []Path{{Elements: "subject"}}},
+		{fhir.R4, Encounter, "Encounter", true, "_id", nil},
+		{fhir.R4, Encounter, "ChargeItem", false, "context", []Path{{Elements: "context"}}},
+		{fhir.R4, Practitioner, "Appointment", false, "practitioner", []Path{{Elements: "participant.actor"}}},
+		{fhir.R4, RelatedPerson, "Person", false, "relatedperson", []Path{{Elements: "link.target"}}},
+		{fhir.R5, Patient, "RequestOrchestration", false, "patient", []Path{{Elements: "subject"}, {Elements: "action.participant.actorReference"}, {Elements: "action.participant.actor"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.v.String()+"/"+tt.typ.String()+"/"+tt.resource, func(t *testing.T) {
@@ -164,7 +166,7 @@ func TestSelfAndPaths(t *testing.T) {
 }
 
 func TestResourceIsACopy(t *testing.T) {
-	d := Lookup(R4, Patient)
+	d := Lookup(fhir.R4, Patient)
 	r, _ := d.Resource("Observation")
 	r.Params[0].Paths[0].Elements = "x"
 	r.Params[0].Targets[0] = "x"
@@ -175,27 +177,16 @@ func TestResourceIsACopy(t *testing.T) {
 }
 
 func TestTypesAndLookup(t *testing.T) {
-	for _, typ := range Types() {
-		got, ok := ParseType(typ.String())
-		if !ok || got != typ {
-			t.Errorf("ParseType(%q) = %v, %v", typ.String(), got, ok)
-		}
-	}
-	for _, bad := range []string{"patient", "Observation", "", "Patient "} {
-		if _, ok := ParseType(bad); ok {
-			t.Errorf("ParseType(%q) ok", bad)
-		}
-	}
-	if Lookup(0, Patient) != nil || Lookup(R4, 0) != nil || Lookup(3, Patient) != nil || Lookup(R4, 6) != nil {
+	if Lookup(0, Patient) != nil || Lookup(fhir.R4, 0) != nil || Lookup(3, Patient) != nil || Lookup(fhir.R4, 6) != nil {
 		t.Error("Lookup of an unknown version or type returned a definition")
 	}
-	if Version(3).String() != "Version(3)" || Type(0).String() != "Type(0)" || R5.String() != "R5" {
+	if Type(0).String() != "Type(0)" || Patient.String() != "Patient" {
 		t.Error("String of unknown values")
 	}
 }
 
 func TestTouchesLink(t *testing.T) {
-	d := Lookup(R4, Patient)
+	d := Lookup(fhir.R4, Patient)
 	tests := []struct {
 		resource, pointer string
 		want              bool

@@ -9,9 +9,9 @@
 // linking parameter carries the element paths its FHIRPath expression covers
 // (Observation.subject → "subject", Encounter.participant.individual →
 // "participant.individual", X.where(resolve() is Patient) → only references
-// to a Patient). Expression terms the generator cannot read are listed by
-// Unresolved and link nothing: a resource whose only link is such a term is
-// not a member.
+// to a Patient). Expression terms the generator cannot read mark their
+// parameter Unresolved (Param.Unresolved) and link nothing: a resource whose
+// only link is such a term is not a member.
 //
 // # References
 //
@@ -21,8 +21,8 @@
 // unambiguous:
 //
 //   - relative: exactly T/id or T/id/_history/v, where T is a resource type
-//     name ([A-Z][A-Za-z]*) and id and v are FHIR ids ([A-Za-z0-9\-.]{1,64})
-//     other than the dot segments "." and "..";
+//     name ([A-Z][A-Za-z]*) and id and v are FHIR ids (fhir.ValidID:
+//     [A-Za-z0-9\-.]{1,64} other than the dot segments "." and "..");
 //   - absolute: one of Config.BaseURLs, "/", and one of those forms. The
 //     scheme and host compare case-insensitively, a default port (:443 for
 //     https, :80 for http) or an empty one equals none, and the path below
@@ -59,7 +59,9 @@
 //     is in its own compartment in R4 too, as R5 says), or
 //   - one of its linking elements holds a Reference whose reference is a
 //     RefLocal naming T/id, versioned or not (an absolute reference to any
-//     other server names someone else's resource, never ours).
+//     other server names someone else's resource, never ours). A Patient's
+//     link (Patient.link) to another Patient counts only with
+//     Config.IncludeLinkedPatients.
 //
 // Only Reference.reference counts: not identifier, not display, not
 // contained "#id" references, not extensions. Matching is exact and

@@ -5,12 +5,13 @@ import (
 	"net/url"
 
 	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 func ExampleChecker_Member() {
 	c, err := compartment.New(compartment.Config{
-		Version:  compartment.R4,
-		BaseURLs: []string{"https://fhir.example.org/r4"},
+		FHIRVersion: fhir.R4,
+		BaseURLs:    []string{"https://fhir.example.org/r4"},
 	})
 	if err != nil {
 		panic(err)
@@ -36,8 +37,8 @@ func ExampleChecker_Member() {
 
 func ExampleChecker_ParseReference() {
 	c, err := compartment.New(compartment.Config{
-		Version:  compartment.R4,
-		BaseURLs: []string{"https://fhir.example.org/r4"},
+		FHIRVersion: fhir.R4,
+		BaseURLs:    []string{"https://fhir.example.org/r4"},
 	})
 	if err != nil {
 		panic(err)
@@ -65,7 +66,7 @@ func ExampleChecker_ParseReference() {
 }
 
 func ExampleChecker_Narrow() {
-	c, err := compartment.New(compartment.Config{Version: compartment.R4})
+	c, err := compartment.New(compartment.Config{FHIRVersion: fhir.R4})
 	if err != nil {
 		panic(err)
 	}
@@ -81,7 +82,17 @@ func ExampleChecker_Narrow() {
 }
 
 func ExampleLookup() {
-	d := compartment.Lookup(compartment.R4, compartment.Patient)
-	fmt.Println(len(d.ResourceTypes()), d.Params("Communication"))
-	// Output: 66 [subject sender recipient]
+	d := compartment.Lookup(fhir.R4, compartment.Patient)
+	fmt.Println(len(d.ResourceTypes()), "member types")
+	r, _ := d.Resource("Communication")
+	for _, p := range r.Params {
+		fmt.Println(p.Name, p.Paths)
+	}
+	fmt.Println("narrowed by", r.Narrow.Name)
+	// Output:
+	// 66 member types
+	// subject [{subject }]
+	// sender [{sender }]
+	// recipient [{recipient }]
+	// narrowed by patient
 }

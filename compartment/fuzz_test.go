@@ -1,8 +1,6 @@
 package compartment
 
 import (
-	"github.com/fhirguard/fhirguard/internal/fhirjson"
-
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
 
 func memberSeeds() []string {
@@ -40,7 +41,7 @@ func FuzzMember(f *testing.F) {
 	for _, s := range memberSeeds() {
 		f.Add([]byte(s))
 	}
-	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	c, err := New(Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -48,11 +49,11 @@ func FuzzMember(f *testing.F) {
 		got, err := c.Member(data, Patient, "123")
 		strict := fhirjson.Valid(data, fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth})
 		switch {
-		case !json.Valid(data) && !errors.Is(err, ErrMalformed):
+		case !json.Valid(data) && !errors.Is(err, errMalformed):
 			t.Fatalf("invalid JSON: err = %v", err)
 		case strict != nil && err == nil:
 			t.Fatalf("accepted what the strict reader refuses (%v)", strict)
-		case strict == nil && errors.Is(err, ErrMalformed):
+		case strict == nil && errors.Is(err, errMalformed):
 			t.Fatalf("the strict reader accepts what Member reports malformed: %v", err)
 		case err != nil && got:
 			t.Fatal("member with an error")
@@ -88,7 +89,7 @@ func FuzzRefersTo(f *testing.F) {
 		f.Add(s, "123")
 	}
 	f.Add("Patient/..", "..")
-	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	c, err := New(Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func FuzzRefersTo(f *testing.F) {
 		got := c.RefersTo(ref, Patient, id)
 		want := false
 		// A reference names ids and versions other than the dot segments.
-		named := func(id string) bool { return ValidID(id) && id != "." && id != ".." }
+		named := fhir.ValidID
 		if named(id) {
 			rel := ref
 			// The scheme and host of a base compare case-insensitively, and
@@ -139,7 +140,7 @@ func FuzzBinds(f *testing.F) {
 		f.Add("Observation", s)
 		f.Add("Patient", s)
 	}
-	c, err := New(Config{Version: R4, BaseURLs: []string{testBase}})
+	c, err := New(Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
 	if err != nil {
 		f.Fatal(err)
 	}

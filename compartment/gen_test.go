@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhirdata"
 	"github.com/fhirguard/fhirguard/internal/gen/compartments/gen"
 )
@@ -30,18 +31,18 @@ func TestGeneratedUpToDate(t *testing.T) {
 // paths. A new entry needs a decision: teach the generator, or accept that
 // the term links nothing.
 func TestUnresolved(t *testing.T) {
-	want := []UnresolvedExpression{
-		{R5, Patient, "RequestOrchestration", "participant", "RequestOrchestration.action.participant.actor.ofType(canonical)", "type canonical is not a Reference"},
-		{R5, RelatedPerson, "RequestOrchestration", "participant", "RequestOrchestration.action.participant.actor.ofType(canonical)", "type canonical is not a Reference"},
-		{R5, Practitioner, "RequestOrchestration", "participant", "RequestOrchestration.action.participant.actor.ofType(canonical)", "type canonical is not a Reference"},
+	want := []unresolvedExpression{
+		{fhir.R5, Patient, "RequestOrchestration", "participant", "RequestOrchestration.action.participant.actor.ofType(canonical)", "type canonical is not a Reference"},
+		{fhir.R5, RelatedPerson, "RequestOrchestration", "participant", "RequestOrchestration.action.participant.actor.ofType(canonical)", "type canonical is not a Reference"},
+		{fhir.R5, Practitioner, "RequestOrchestration", "participant", "RequestOrchestration.action.participant.actor.ofType(canonical)", "type canonical is not a Reference"},
 	}
-	got := Unresolved()
+	got := unresolved[:]
 	if len(got) != len(want) {
-		t.Fatalf("Unresolved() has %d entries, want %d: %+v", len(got), len(want), got)
+		t.Fatalf("unresolved has %d entries, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("Unresolved()[%d] = %+v, want %+v", i, got[i], want[i])
+			t.Errorf("unresolved[%d] = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 	// Every unresolved term belongs to a parameter flagged Unresolved.
@@ -60,7 +61,7 @@ func TestUnresolved(t *testing.T) {
 			t.Errorf("%+v: parameter not flagged Unresolved", u)
 		}
 		// The narrowing helpers still know the parameter.
-		if !slices.Contains(Lookup(u.Version, u.Compartment).Params(u.Resource), u.Param) {
+		if !slices.Contains(Lookup(u.Version, u.Compartment).params(u.Resource), u.Param) {
 			t.Errorf("%+v: Params does not list the parameter", u)
 		}
 	}

@@ -11,16 +11,16 @@ var refLeaf = &node{leaf: true}
 
 func (c *Checker) prepare(t Type, id string) (*Definition, error) {
 	if !validID(id) {
-		return nil, ErrInvalidID
+		return nil, errInvalidID
 	}
 	if !t.valid() || c.defs[t] == nil {
-		return nil, ErrUnknownType
+		return nil, errUnknownType
 	}
 	return c.defs[t], nil
 }
 
 // links returns the link trie of resource type rt in d, honouring
-// ExcludeLinked; nil when rt cannot link to the compartment.
+// IncludeLinkedPatients; nil when rt cannot link to the compartment.
 func (c *Checker) links(d *Definition, rt string) *node {
 	if c.excludeLinked && rt == typeNames[d.typ] {
 		return nil
@@ -35,10 +35,10 @@ func (c *Checker) links(d *Definition, rt string) *node {
 // t/id (see the package documentation for the rules). The document is read
 // by the kit's strict JSON reader (internal/fhirjson: valid UTF-8, no
 // member repeated even in another case, nesting at most 128 levels). It
-// returns an error wrapping ErrMalformed for a document that breaks those
-// rules, ErrNotResource for JSON that is not a resource, ErrInvalidID or
-// ErrUnknownType for a bad t or id; the boolean is false whenever the error
-// is not nil.
+// returns an error for a document that breaks those rules, for JSON that
+// is not a resource, and for a t or id that names no compartment (t not
+// defined by the Checker's release, id not a FHIR id by fhir.ValidID); the
+// boolean is false whenever the error is not nil.
 func (c *Checker) Member(resource []byte, t Type, id string) (bool, error) {
 	if _, err := c.prepare(t, id); err != nil {
 		return false, err
@@ -46,9 +46,9 @@ func (c *Checker) Member(resource []byte, t Type, id string) (bool, error) {
 	m, err := fhirjson.Decode(resource, fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth})
 	if err != nil {
 		if notObject(resource) {
-			return false, ErrNotResource
+			return false, errNotResource
 		}
-		return false, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return false, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	return c.MemberMap(m, t, id)
 }
@@ -73,7 +73,7 @@ func (c *Checker) MemberMap(resource map[string]any, t Type, id string) (bool, e
 	}
 	rt, ok := resource["resourceType"].(string)
 	if !ok {
-		return false, ErrNotResource
+		return false, errNotResource
 	}
 	if rt == typeNames[t] {
 		if rid, ok := resource["id"].(string); ok && rid == id {

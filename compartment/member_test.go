@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 const testBase = "https://fhir.example.org/r4"
@@ -24,7 +26,7 @@ func member(t *testing.T, c *Checker, doc string, typ Type, id string) (bool, er
 	t.Helper()
 	got, err := c.Member([]byte(doc), typ, id)
 	var m map[string]any
-	if json.Unmarshal([]byte(doc), &m) == nil && !errors.Is(err, ErrMalformed) {
+	if json.Unmarshal([]byte(doc), &m) == nil && !errors.Is(err, errMalformed) {
 		got2, err2 := c.MemberMap(m, typ, id)
 		if got2 != got || (err == nil) != (err2 == nil) {
 			t.Errorf("Member = %v, %v but MemberMap = %v, %v", got, err, got2, err2)
@@ -39,7 +41,7 @@ func obs(subject string) string {
 }
 
 func TestMemberReferenceForms(t *testing.T) {
-	c := newChecker(t, Config{Version: R4, BaseURLs: []string{testBase, "http://other.example.com/fhir/"}})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase, "http://other.example.com/fhir/"}})
 	tests := []struct {
 		name string
 		ref  string // JSON string literal for subject.reference
@@ -104,8 +106,8 @@ func TestMemberReferenceForms(t *testing.T) {
 }
 
 func TestMemberShapes(t *testing.T) {
-	c := newChecker(t, Config{Version: R4, BaseURLs: []string{testBase}})
-	c5 := newChecker(t, Config{Version: R5})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}, IncludeLinkedPatients: true})
+	c5 := newChecker(t, Config{FHIRVersion: fhir.R5})
 	tests := []struct {
 		name string
 		c    *Checker
@@ -161,29 +163,49 @@ func TestMemberShapes(t *testing.T) {
 	}
 }
 
-func TestMemberExcludeLinked(t *testing.T) {
-	c := newChecker(t, Config{Version: R4, ExcludeLinked: true})
+// TestMemberLinkedPatients: by default a Patient's link puts it in no other
+// patient's compartment (the attack: Patient/9 links to Patient/123 and is
+// read under 123's grant); IncludeLinkedPatients makes the link count.
+func TestMemberLinkedPatients(t *testing.T) {
+	def := newChecker(t, Config{})
+	incl := newChecker(t, Config{IncludeLinkedPatients: true})
 	tests := []struct {
-		name string
-		doc  string
-		want bool
+		name           string
+		doc            string
+		byDefault, inc bool
 	}{
-		{"linked patient", `{"resourceType":"Patient","id":"9","link":[{"other":{"reference":"Patient/123"}}]}`, false},
-		{"focal patient", `{"resourceType":"Patient","id":"123","link":[{"other":{"reference":"Patient/9"}}]}`, true},
-		{"observation still linked", obs(`"Patient/123"`), true},
+		{"linked patient", `{"resourceType":"Patient","id":"9","link":[{"other":{"reference":"Patient/123"}}]}`, false, true},
+		{"focal patient", `{"resourceType":"Patient","id":"123","link":[{"other":{"reference":"Patient/9"}}]}`, true, true},
+		{"observation still linked", obs(`"Patient/123"`), true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := member(t, c, tt.doc, Patient, "123")
-			if err != nil || got != tt.want {
-				t.Errorf("Member = %v, %v, want %v", got, err, tt.want)
+			for _, c := range []struct {
+				c    *Checker
+				want bool
+			}{{def, tt.byDefault}, {incl, tt.inc}} {
+				got, err := member(t, c.c, tt.doc, Patient, "123")
+				if err != nil || got != c.want {
+					t.Errorf("Member (include linked %v) = %v, %v, want %v", c.c == incl, got, err, c.want)
+				}
 			}
 		})
 	}
 }
 
+// TestNewDefaultsToR4: the zero FHIRVersion is R4.
+func TestNewDefaultsToR4(t *testing.T) {
+	c := newChecker(t, Config{})
+	if _, ok := c.Definition(Patient).Resource("Task"); ok {
+		t.Error("Task is a Patient compartment member type of R5, not R4")
+	}
+	if _, ok := newChecker(t, Config{FHIRVersion: fhir.R5}).Definition(Patient).Resource("Task"); !ok {
+		t.Error("Task is a Patient compartment member type of R5")
+	}
+}
+
 func TestMemberErrors(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
 	tests := []struct {
 		name string
 		doc  string
@@ -191,35 +213,37 @@ func TestMemberErrors(t *testing.T) {
 		id   string
 		err  error
 	}{
-		{"empty", ``, Patient, "123", ErrMalformed},
-		{"truncated", `{"resourceType":"Observation","subject":{"reference":"Patient/123"}`, Patient, "123", ErrMalformed},
-		{"truncated string", `{"resourceType":"Observation","subject":{"reference":"Patient/123`, Patient, "123", ErrMalformed},
-		{"trailing data", obs(`"Patient/123"`) + `x`, Patient, "123", ErrMalformed},
-		{"two documents", obs(`"Patient/123"`) + obs(`"Patient/123"`), Patient, "123", ErrMalformed},
-		{"single quotes", `{'resourceType':'Observation'}`, Patient, "123", ErrMalformed},
-		{"trailing comma", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},}`, Patient, "123", ErrMalformed},
-		{"bad escape", `{"resourceType":"Observation","subject":{"reference":"Patient\x/123"}}`, Patient, "123", ErrMalformed},
-		{"control character", "{\"resourceType\":\"Observation\",\"subject\":{\"reference\":\"Patient/\x01123\"}}", Patient, "123", ErrMalformed},
-		{"bad number after member", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"x":01}`, Patient, "123", ErrMalformed},
-		{"bad literal", `{"resourceType":"Observation","x":tru}`, Patient, "123", ErrMalformed},
-		{"duplicate subject", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"subject":{"reference":"Patient/9"}}`, Patient, "123", ErrMalformed},
-		{"duplicate subject escaped", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"sub\u006aect":{"reference":"Patient/9"}}`, Patient, "123", ErrMalformed},
-		{"duplicate reference", `{"resourceType":"Observation","subject":{"reference":"Patient/123","reference":"Patient/9"}}`, Patient, "123", ErrMalformed},
-		{"duplicate resourceType", `{"resourceType":"Observation","resourceType":"Patient","id":"123"}`, Patient, "123", ErrMalformed},
-		{"duplicate id", `{"resourceType":"Patient","id":"123","id":"9"}`, Patient, "123", ErrMalformed},
-		{"strict: case-variant duplicate", `{"resourceType":"Observation","subject":{"reference":"Patient/9"},"Subject":{"reference":"Patient/123"}}`, Patient, "123", ErrMalformed},
-		{"strict: invalid UTF-8", "{\"resourceType\":\"Observation\",\"subject\":{\"reference\":\"Patient/123\"},\"note\":\"\xff\"}", Patient, "123", ErrMalformed},
-		{"strict: BOM", "\xef\xbb\xbf" + obs(`"Patient/123"`), Patient, "123", ErrMalformed},
-		{"no resourceType", `{"id":"123","subject":{"reference":"Patient/123"}}`, Patient, "123", ErrNotResource},
-		{"resourceType not a string", `{"resourceType":1}`, Patient, "123", ErrNotResource},
-		{"array", `[{"resourceType":"Patient","id":"123"}]`, Patient, "123", ErrNotResource},
-		{"string", `"Patient/123"`, Patient, "123", ErrNotResource},
-		{"invalid id", obs(`"Patient/1 2"`), Patient, "1 2", ErrInvalidID},
-		{"empty id", obs(`"Patient/"`), Patient, "", ErrInvalidID},
-		{"long id", obs(`"Patient/1"`), Patient, strings.Repeat("1", 65), ErrInvalidID},
-		{"slash in id", obs(`"Patient/1/_history/2"`), Patient, "1/_history/2", ErrInvalidID},
-		{"unknown type", obs(`"Patient/123"`), Type(9), "123", ErrUnknownType},
-		{"zero type", obs(`"Patient/123"`), 0, "123", ErrUnknownType},
+		{"empty", ``, Patient, "123", errMalformed},
+		{"truncated", `{"resourceType":"Observation","subject":{"reference":"Patient/123"}`, Patient, "123", errMalformed},
+		{"truncated string", `{"resourceType":"Observation","subject":{"reference":"Patient/123`, Patient, "123", errMalformed},
+		{"trailing data", obs(`"Patient/123"`) + `x`, Patient, "123", errMalformed},
+		{"two documents", obs(`"Patient/123"`) + obs(`"Patient/123"`), Patient, "123", errMalformed},
+		{"single quotes", `{'resourceType':'Observation'}`, Patient, "123", errMalformed},
+		{"trailing comma", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},}`, Patient, "123", errMalformed},
+		{"bad escape", `{"resourceType":"Observation","subject":{"reference":"Patient\x/123"}}`, Patient, "123", errMalformed},
+		{"control character", "{\"resourceType\":\"Observation\",\"subject\":{\"reference\":\"Patient/\x01123\"}}", Patient, "123", errMalformed},
+		{"bad number after member", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"x":01}`, Patient, "123", errMalformed},
+		{"bad literal", `{"resourceType":"Observation","x":tru}`, Patient, "123", errMalformed},
+		{"duplicate subject", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"subject":{"reference":"Patient/9"}}`, Patient, "123", errMalformed},
+		{"duplicate subject escaped", `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"sub\u006aect":{"reference":"Patient/9"}}`, Patient, "123", errMalformed},
+		{"duplicate reference", `{"resourceType":"Observation","subject":{"reference":"Patient/123","reference":"Patient/9"}}`, Patient, "123", errMalformed},
+		{"duplicate resourceType", `{"resourceType":"Observation","resourceType":"Patient","id":"123"}`, Patient, "123", errMalformed},
+		{"duplicate id", `{"resourceType":"Patient","id":"123","id":"9"}`, Patient, "123", errMalformed},
+		{"strict: case-variant duplicate", `{"resourceType":"Observation","subject":{"reference":"Patient/9"},"Subject":{"reference":"Patient/123"}}`, Patient, "123", errMalformed},
+		{"strict: invalid UTF-8", "{\"resourceType\":\"Observation\",\"subject\":{\"reference\":\"Patient/123\"},\"note\":\"\xff\"}", Patient, "123", errMalformed},
+		{"strict: BOM", "\xef\xbb\xbf" + obs(`"Patient/123"`), Patient, "123", errMalformed},
+		{"no resourceType", `{"id":"123","subject":{"reference":"Patient/123"}}`, Patient, "123", errNotResource},
+		{"resourceType not a string", `{"resourceType":1}`, Patient, "123", errNotResource},
+		{"array", `[{"resourceType":"Patient","id":"123"}]`, Patient, "123", errNotResource},
+		{"string", `"Patient/123"`, Patient, "123", errNotResource},
+		{"invalid id", obs(`"Patient/1 2"`), Patient, "1 2", errInvalidID},
+		{"empty id", obs(`"Patient/"`), Patient, "", errInvalidID},
+		{"long id", obs(`"Patient/1"`), Patient, strings.Repeat("1", 65), errInvalidID},
+		{"slash in id", obs(`"Patient/1/_history/2"`), Patient, "1/_history/2", errInvalidID},
+		{"dot segment id", obs(`"Patient/.."`), Patient, "..", errInvalidID},
+		{"dot id", obs(`"Patient/."`), Patient, ".", errInvalidID},
+		{"unknown type", obs(`"Patient/123"`), Type(9), "123", errUnknownType},
+		{"zero type", obs(`"Patient/123"`), 0, "123", errUnknownType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,7 +251,7 @@ func TestMemberErrors(t *testing.T) {
 			if !errors.Is(err, tt.err) || got {
 				t.Errorf("Member = %v, %v, want false, %v", got, err, tt.err)
 			}
-			if tt.err == ErrMalformed && json.Valid([]byte(tt.doc)) && !strings.Contains(tt.name, "duplicate") && !strings.Contains(tt.name, "strict") {
+			if tt.err == errMalformed && json.Valid([]byte(tt.doc)) && !strings.Contains(tt.name, "duplicate") && !strings.Contains(tt.name, "strict") {
 				t.Errorf("json.Valid accepts the malformed case")
 			}
 		})
@@ -235,9 +259,9 @@ func TestMemberErrors(t *testing.T) {
 }
 
 func TestMemberDepth(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
 	deep := `{"resourceType":"Observation","x":` + strings.Repeat("[", 128) + strings.Repeat("]", 128) + `}`
-	if _, err := c.Member([]byte(deep), Patient, "123"); !errors.Is(err, ErrMalformed) {
+	if _, err := c.Member([]byte(deep), Patient, "123"); !errors.Is(err, errMalformed) {
 		t.Errorf("deep nesting: err = %v, want ErrMalformed", err)
 	}
 	ok := `{"resourceType":"Observation","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `,"subject":{"reference":"Patient/123"}}`
@@ -247,17 +271,17 @@ func TestMemberDepth(t *testing.T) {
 }
 
 func TestMemberMapErrors(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
-	if _, err := c.MemberMap(map[string]any{"id": "123"}, Patient, "123"); !errors.Is(err, ErrNotResource) {
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
+	if _, err := c.MemberMap(map[string]any{"id": "123"}, Patient, "123"); !errors.Is(err, errNotResource) {
 		t.Errorf("no resourceType: %v", err)
 	}
-	if _, err := c.MemberMap(map[string]any{"resourceType": "Patient"}, Patient, "a b"); !errors.Is(err, ErrInvalidID) {
+	if _, err := c.MemberMap(map[string]any{"resourceType": "Patient"}, Patient, "a b"); !errors.Is(err, errInvalidID) {
 		t.Errorf("bad id: %v", err)
 	}
 }
 
 func TestRefersTo(t *testing.T) {
-	c := newChecker(t, Config{Version: R5, BaseURLs: []string{testBase + "/"}})
+	c := newChecker(t, Config{FHIRVersion: fhir.R5, BaseURLs: []string{testBase + "/"}})
 	tests := []struct {
 		ref  string
 		typ  Type
@@ -285,17 +309,17 @@ func TestNewValidates(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"R4", Config{Version: R4}, true},
-		{"R5 with base", Config{Version: R5, BaseURLs: []string{"https://h.example/fhir"}}, true},
-		{"no version", Config{}, false},
-		{"bad version", Config{Version: 7}, false},
-		{"relative base", Config{Version: R4, BaseURLs: []string{"/fhir"}}, false},
-		{"ftp base", Config{Version: R4, BaseURLs: []string{"ftp://h.example/fhir"}}, false},
-		{"base with query", Config{Version: R4, BaseURLs: []string{"https://h.example/fhir?x"}}, false},
-		{"base with fragment", Config{Version: R4, BaseURLs: []string{"https://h.example/fhir#x"}}, false},
-		{"base with user", Config{Version: R4, BaseURLs: []string{"https://u@h.example/fhir"}}, false},
-		{"base with escape", Config{Version: R4, BaseURLs: []string{"https://h.example/f%2Fhir"}}, false},
-		{"unparsable base", Config{Version: R4, BaseURLs: []string{"https://h.example:x/"}}, false},
+		{"R4", Config{FHIRVersion: fhir.R4}, true},
+		{"R5 with base", Config{FHIRVersion: fhir.R5, BaseURLs: []string{"https://h.example/fhir"}}, true},
+		{"no version: R4", Config{}, true},
+		{"bad version", Config{FHIRVersion: 7}, false},
+		{"relative base", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"/fhir"}}, false},
+		{"ftp base", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"ftp://h.example/fhir"}}, false},
+		{"base with query", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"https://h.example/fhir?x"}}, false},
+		{"base with fragment", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"https://h.example/fhir#x"}}, false},
+		{"base with user", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"https://u@h.example/fhir"}}, false},
+		{"base with escape", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"https://h.example/f%2Fhir"}}, false},
+		{"unparsable base", Config{FHIRVersion: fhir.R4, BaseURLs: []string{"https://h.example:x/"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,8 +327,8 @@ func TestNewValidates(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: %v, want ok=%v", err, tt.ok)
 			}
-			if err != nil && !errors.Is(err, ErrConfig) {
-				t.Errorf("error %v is not ErrConfig", err)
+			if err != nil && !errors.Is(err, errConfig) {
+				t.Errorf("error %v is not errConfig", err)
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // refBases are the bases of the reference tests: a plain one, one with a
@@ -18,7 +20,7 @@ var refBases = []string{testBase, "http://other.example.com:8080/fhir/", "HTTPS:
 
 func refChecker(t testing.TB) *Checker {
 	t.Helper()
-	return newChecker(t, Config{Version: R4, BaseURLs: refBases})
+	return newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: refBases})
 }
 
 var id64 = strings.Repeat("a", 64)
@@ -214,7 +216,7 @@ func TestParseReference(t *testing.T) {
 }
 
 func TestParseReferenceNoBases(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
 	for _, tt := range []struct {
 		ref  string
 		want Ref
@@ -316,7 +318,7 @@ func TestNewNormalisesBases(t *testing.T) {
 		"https://fhir.example.org:/r4",
 	} {
 		t.Run(b, func(t *testing.T) {
-			c := newChecker(t, Config{Version: R4, BaseURLs: []string{b}})
+			c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{b}})
 			if got := c.ParseReference(ref); got != local("Patient", "123", "") {
 				t.Errorf("base %q: ParseReference(%q) = %+v", b, ref, got)
 			}
@@ -324,7 +326,7 @@ func TestNewNormalisesBases(t *testing.T) {
 	}
 	// The example of the brief: one spelling of the base, another of the
 	// reference.
-	c := newChecker(t, Config{Version: R4, BaseURLs: []string{"http://ehr.example.org:80/fhir"}})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{"http://ehr.example.org:80/fhir"}})
 	if got := c.ParseReference("HTTP://EHR.example.org/fhir/Patient/456"); got != local("Patient", "456", "") {
 		t.Errorf("got %+v", got)
 	}
@@ -345,7 +347,7 @@ func TestNewNormalisesBases(t *testing.T) {
 		"",
 	} {
 		t.Run(b, func(t *testing.T) {
-			if _, err := New(Config{Version: R4, BaseURLs: []string{b}}); err == nil {
+			if _, err := New(Config{FHIRVersion: fhir.R4, BaseURLs: []string{b}}); err == nil {
 				t.Errorf("New accepted base %q", b)
 			}
 		})

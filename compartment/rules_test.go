@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // Issue "Enforcement hardening II" §6: rules of the package that no test
@@ -18,8 +20,8 @@ import (
 // any linking or narrowing parameter of any member type, so Narrow adds
 // its own parameter in front.
 func TestRulesModifiersNeverBind(t *testing.T) {
-	for _, v := range []Version{R4, R5} {
-		c := newChecker(t, Config{Version: v})
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
+		c := newChecker(t, Config{FHIRVersion: v})
 		for _, typ := range Types() {
 			d := c.Definition(typ)
 			if d == nil {
@@ -28,7 +30,7 @@ func TestRulesModifiersNeverBind(t *testing.T) {
 			ref := typ.String() + "/x-1"
 			for _, rt := range d.ResourceTypes() {
 				narrow, _ := d.NarrowParam(rt)
-				params := append(d.Params(rt), narrow)
+				params := append(d.params(rt), narrow)
 				for _, p := range params {
 					for _, mq := range []string{p + ":not=" + ref, p + ":missing=true", p + ":missing=false", p + ":identifier=x-1",
 						p + ":above=" + ref, p + ":below=" + ref, p + ":text=x-1", p + ":Group=x-1", p + ":exact=x-1", p + ".name=x-1"} {
@@ -58,7 +60,7 @@ func TestRulesModifiersNeverBind(t *testing.T) {
 // the compartment's own type and the parameter links the type to the
 // compartment.
 func TestRulesTypeModifierBindsOnlyItsType(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, IncludeLinkedPatients: true})
 	for _, tt := range []struct {
 		rt, query string
 		typ       Type
@@ -84,18 +86,18 @@ func TestRulesTypeModifierBindsOnlyItsType(t *testing.T) {
 	}
 }
 
-// TestRulesExcludeLinkedOwnType: with ExcludeLinked, only _id binds a
+// TestRulesLinkedPatientsOwnType: by default (no IncludeLinkedPatients), only _id binds a
 // search of the compartment's own type.
-func TestRulesExcludeLinkedOwnType(t *testing.T) {
-	excl := newChecker(t, Config{Version: R4, ExcludeLinked: true})
+func TestRulesLinkedPatientsOwnType(t *testing.T) {
+	excl := newChecker(t, Config{FHIRVersion: fhir.R4})
 	for _, q := range []string{"link=Patient/123", "link:Patient=123", "link=123"} {
 		v, _ := url.ParseQuery(q)
 		if excl.Binds("Patient", v, Patient, "123") {
-			t.Errorf("ExcludeLinked: Patient?%s binds", q)
+			t.Errorf("default: Patient?%s binds", q)
 		}
 		got, _ := excl.Narrow("Patient", v, Patient, "123")
 		if !slices.Equal(got["_id"], []string{"123"}) {
-			t.Errorf("ExcludeLinked: Patient?%s narrowed to %v", q, got)
+			t.Errorf("default: Patient?%s narrowed to %v", q, got)
 		}
 	}
 }
@@ -105,10 +107,10 @@ func TestRulesExcludeLinkedOwnType(t *testing.T) {
 // known to point to the compartment's type alone, so an untyped id in it
 // binds nothing.
 func TestRulesUnresolvedParamsNeverExclusive(t *testing.T) {
-	c := newChecker(t, Config{Version: R5})
+	c := newChecker(t, Config{FHIRVersion: fhir.R5})
 	found := false
-	for _, u := range Unresolved() {
-		if u.Version != R5 {
+	for _, u := range unresolved {
+		if u.Version != fhir.R5 {
 			continue
 		}
 		found = true
@@ -134,8 +136,8 @@ func TestRulesUnresolvedParamsNeverExclusive(t *testing.T) {
 // narrowing parameter; on one that can point elsewhere it never binds.
 func TestRulesExclusiveLinkingParams(t *testing.T) {
 	nonNarrow := 0
-	for _, v := range []Version{R4, R5} {
-		c := newChecker(t, Config{Version: v})
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
+		c := newChecker(t, Config{FHIRVersion: v})
 		for _, typ := range Types() {
 			d := c.Definition(typ)
 			if d == nil {
@@ -167,7 +169,7 @@ func TestRulesExclusiveLinkingParams(t *testing.T) {
 // TestRulesDefinitionLookups: NarrowParam and TouchesLink answer for
 // member and non-member types alike, without panicking.
 func TestRulesDefinitionLookups(t *testing.T) {
-	d := Lookup(R4, Patient)
+	d := Lookup(fhir.R4, Patient)
 	if name, ok := d.NarrowParam("Observation"); !ok || name != "patient" {
 		t.Errorf("NarrowParam(Observation) = %q, %v", name, ok)
 	}
@@ -177,7 +179,7 @@ func TestRulesDefinitionLookups(t *testing.T) {
 	if name, ok := d.NarrowParam("Medication"); ok || name != "" {
 		t.Errorf("NarrowParam(Medication) = %q, %v", name, ok)
 	}
-	for _, v := range []Version{R4, R5} {
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
 		for _, typ := range Types() {
 			d := Lookup(v, typ)
 			if d == nil {
@@ -198,7 +200,7 @@ func TestRulesDefinitionLookups(t *testing.T) {
 // TestRulesMemberErrorsAreNotMembers: whenever Member returns an error,
 // the boolean is false.
 func TestRulesMemberErrorsAreNotMembers(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
 	own := `{"resourceType":"Observation","subject":{"reference":"Patient/1"}}`
 	for _, tt := range []struct {
 		doc string
@@ -230,7 +232,7 @@ func TestRulesMemberErrorsAreNotMembers(t *testing.T) {
 // TestRulesInvalidTypes: a Type outside the known ones names nothing:
 // no reference refers to it, none to "another" of it.
 func TestRulesInvalidTypes(t *testing.T) {
-	c := newChecker(t, Config{Version: R4, BaseURLs: []string{testBase}})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
 	for _, typ := range []Type{0, 6, 9, 255} {
 		if typ.valid() {
 			t.Errorf("Type(%d) is valid", typ)
@@ -257,7 +259,7 @@ func TestRulesInvalidTypes(t *testing.T) {
 // TestRulesReferenceEdges: reference forms at the edges of the
 // normaliser's rules.
 func TestRulesReferenceEdges(t *testing.T) {
-	c := newChecker(t, Config{Version: R4, BaseURLs: []string{testBase}})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
 	id65 := strings.Repeat("a", 65)
 	for _, tt := range []struct {
 		ref  string
@@ -341,7 +343,7 @@ func TestRulesSeveralBases(t *testing.T) {
 		short + "/X.y/fhir",
 		short + "/Xy_z",
 	} {
-		c := newChecker(t, Config{Version: R4, BaseURLs: []string{short, long}})
+		c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{short, long}})
 		want := Ref{Kind: RefLocal, Type: "Patient", ID: "123"}
 		if got := c.ParseReference(long + "/Patient/123"); got != want {
 			t.Errorf("bases %s and %s: %+v", short, long, got)

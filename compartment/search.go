@@ -87,8 +87,8 @@ func all(vals []string, ok func(string) bool) bool {
 // (Definition.NarrowParam) bound to "t/id" — "_id=id" for the compartment's
 // own type. The added value comes first among the values of that parameter,
 // so a server that reads only the first value still sees it; FHIR ANDs the
-// rest. It returns ErrNotMemberType for a type that has no link to the
-// compartment, ErrInvalidID and ErrUnknownType for a bad t or id.
+// rest. It returns an error for a type that has no link to the compartment
+// (which cannot be narrowed to it) and for a bad t or id.
 func (c *Checker) Narrow(resourceType string, q url.Values, t Type, id string) (url.Values, error) {
 	d, err := c.prepare(t, id)
 	if err != nil {
@@ -98,7 +98,7 @@ func (c *Checker) Narrow(resourceType string, q url.Values, t Type, id string) (
 	if resourceType != typeNames[t] {
 		e := d.resources[resourceType]
 		if e == nil {
-			return nil, ErrNotMemberType
+			return nil, errNotMemberType
 		}
 		name, value = e.res.Narrow.Name, typeNames[t]+"/"+id
 	}

@@ -5,10 +5,12 @@ import (
 	"net/url"
 	"reflect"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 func TestBinds(t *testing.T) {
-	c := newChecker(t, Config{Version: R4, BaseURLs: []string{testBase}})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}, IncludeLinkedPatients: true})
 	tests := []struct {
 		name     string
 		resource string
@@ -74,8 +76,8 @@ func TestBinds(t *testing.T) {
 }
 
 func TestBindsOtherCompartments(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
-	excl := newChecker(t, Config{Version: R4, ExcludeLinked: true})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
+	excl := newChecker(t, Config{FHIRVersion: fhir.R4})
 	tests := []struct {
 		name     string
 		c        *Checker
@@ -92,8 +94,8 @@ func TestBindsOtherCompartments(t *testing.T) {
 		{"practitioner", c, "Observation", "performer=Practitioner/p1", Practitioner, "p1", true},
 		{"invalid id", c, "Observation", "patient=a b", Patient, "a b", false},
 		{"unknown type", c, "Observation", "patient=1", Type(0), "1", false},
-		{"exclude linked: link", excl, "Patient", "link=Patient/123", Patient, "123", false},
-		{"exclude linked: _id", excl, "Patient", "_id=123", Patient, "123", true},
+		{"linked excluded: link", excl, "Patient", "link=Patient/123", Patient, "123", false},
+		{"linked excluded: _id", excl, "Patient", "_id=123", Patient, "123", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +108,7 @@ func TestBindsOtherCompartments(t *testing.T) {
 }
 
 func TestNarrow(t *testing.T) {
-	c := newChecker(t, Config{Version: R4})
+	c := newChecker(t, Config{FHIRVersion: fhir.R4})
 	tests := []struct {
 		name     string
 		resource string
@@ -125,8 +127,8 @@ func TestNarrow(t *testing.T) {
 		{"first param", "AdverseEvent", Patient, "", url.Values{"subject": {"Patient/123"}}, nil},
 		{"group member", "Group", Patient, "", url.Values{"member": {"Patient/123"}}, nil},
 		{"encounter", "Observation", Encounter, "", url.Values{"encounter": {"Encounter/123"}}, nil},
-		{"not a member type", "Medication", Patient, "", nil, ErrNotMemberType},
-		{"unknown type", "Observation", Type(9), "", nil, ErrUnknownType},
+		{"not a member type", "Medication", Patient, "", nil, errNotMemberType},
+		{"unknown type", "Observation", Type(9), "", nil, errUnknownType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,7 +152,7 @@ func TestNarrow(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.Narrow("Observation", nil, Patient, "1/2"); !errors.Is(err, ErrInvalidID) {
+	if _, err := c.Narrow("Observation", nil, Patient, "1/2"); !errors.Is(err, errInvalidID) {
 		t.Errorf("invalid id: %v", err)
 	}
 }
@@ -158,8 +160,8 @@ func TestNarrow(t *testing.T) {
 // TestNarrowEveryType narrows a search of every member type of every
 // compartment and checks that the result binds.
 func TestNarrowEveryType(t *testing.T) {
-	for _, v := range []Version{R4, R5} {
-		c := newChecker(t, Config{Version: v})
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
+		c := newChecker(t, Config{FHIRVersion: v})
 		for _, typ := range Types() {
 			for _, rt := range c.Definition(typ).ResourceTypes() {
 				q, err := c.Narrow(rt, url.Values{"_count": {"5"}}, typ, "x-1")

@@ -1,26 +1,10 @@
 package compartment
 
-import "strconv"
+import (
+	"strconv"
 
-// Version is a FHIR release.
-type Version uint8
-
-// The FHIR releases whose compartments the package knows.
-const (
-	R4 Version = iota + 1 // FHIR R4 (4.0.1)
-	R5                    // FHIR R5 (5.0.0)
+	"github.com/fhirguard/fhirguard/fhir"
 )
-
-// String returns "R4" or "R5".
-func (v Version) String() string {
-	switch v {
-	case R4:
-		return "R4"
-	case R5:
-		return "R5"
-	}
-	return "Version(" + strconv.Itoa(int(v)) + ")"
-}
 
 // Type is a compartment type; its name is the resource type that defines
 // the compartment.
@@ -52,17 +36,6 @@ func (t Type) String() string {
 	return "Type(" + strconv.Itoa(int(t)) + ")"
 }
 
-// ParseType returns the compartment type named name (case-sensitive, as FHIR
-// resource type names are).
-func ParseType(name string) (Type, bool) {
-	for _, t := range types {
-		if typeNames[t] == name {
-			return t, true
-		}
-	}
-	return 0, false
-}
-
 func (t Type) valid() bool { return t >= Patient && t <= Device }
 
 // Path is an element path, relative to the resource, that holds references
@@ -88,7 +61,7 @@ type Param struct {
 	// Paths are the element paths the expression covers.
 	Paths []Path
 	// Unresolved is set when a term of the expression could not be turned
-	// into paths; that term links nothing (see Unresolved).
+	// into paths; that term links nothing.
 	Unresolved bool
 }
 
@@ -108,10 +81,11 @@ type Resource struct {
 	Narrow Param
 }
 
-// UnresolvedExpression is a term of a linking search parameter expression
-// that the generator could not turn into element paths.
-type UnresolvedExpression struct {
-	Version     Version
+// unresolvedExpression is a term of a linking search parameter expression
+// that the generator could not turn into element paths (the generated
+// unresolved table, which the tests pin).
+type unresolvedExpression struct {
+	Version     fhir.Release
 	Compartment Type
 	Resource    string // the member resource type
 	Param       string // the search parameter code
@@ -119,15 +93,9 @@ type UnresolvedExpression struct {
 	Reason      string
 }
 
-// Unresolved returns every expression term of a linking search parameter
-// that links nothing because the generator could not read it.
-func Unresolved() []UnresolvedExpression {
-	return append([]UnresolvedExpression(nil), unresolved[:]...)
-}
-
 // genDefinition and genResource are the shapes of the generated tables.
 type genDefinition struct {
-	version   Version
+	version   fhir.Release
 	typ       Type
 	url       string
 	resources []genResource

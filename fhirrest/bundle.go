@@ -52,22 +52,22 @@ type EntryRequest struct {
 }
 
 var (
-	errNotString     = newErr(ErrInvalidBundle, "JSON string expected")
-	errNotArray      = newErr(ErrInvalidBundle, "entry is not an array")
-	errNotObject     = newErr(ErrInvalidBundle, "JSON object expected")
-	errNotBundle     = newErr(ErrInvalidBundle, "resourceType is missing or not Bundle")
-	errNoRequest     = newErr(ErrInvalidBundle, "entry without request")
-	errNoType        = newErr(ErrBundleType, "Bundle without type")
-	errBundleType    = newErr(ErrBundleType, "only batch and transaction Bundles are accepted")
-	errTooMany       = newErr(ErrTooLarge, "too many Bundle entries")
-	errNestedRes     = newErr(ErrNestedBundle, "entry resource is a Bundle")
-	errNestedURL     = newErr(ErrNestedBundle, "entry posts to the base")
-	errEntryMethod   = newErr(ErrMethod, "entry method is not a FHIR method")
+	errNotString     = newErr(errInvalidBundle, "JSON string expected")
+	errNotArray      = newErr(errInvalidBundle, "entry is not an array")
+	errNotObject     = newErr(errInvalidBundle, "JSON object expected")
+	errNotBundle     = newErr(errInvalidBundle, "resourceType is missing or not Bundle")
+	errNoRequest     = newErr(errInvalidBundle, "entry without request")
+	errNoType        = newErr(errBundleType, "Bundle without type")
+	errNotBatch      = newErr(errBundleType, "only batch and transaction Bundles are accepted")
+	errTooMany       = newErr(errTooLarge, "too many Bundle entries")
+	errNestedRes     = newErr(errNestedBundle, "entry resource is a Bundle")
+	errNestedURL     = newErr(errNestedBundle, "entry posts to the base")
+	errEntryMethod   = newErr(errMethod, "entry method is not a FHIR method")
 	errAbsolute      = newErr(ErrOutsideBase, "absolute entry URL outside the configured BaseURL")
-	errNoResource    = newErr(ErrInvalidBundle, "create or update entry without resource")
-	errResourceType  = newErr(ErrUnsupported, "entry resource type differs from its URL")
-	errSearchBody    = newErr(ErrUnsupported, "POST _search entry with a resource")
-	errEntryFragment = newErr(ErrNonCanonicalPath, "fragment in entry URL")
+	errNoResource    = newErr(errInvalidBundle, "create or update entry without resource")
+	errResourceType  = newErr(errUnsupported, "entry resource type differs from its URL")
+	errSearchBody    = newErr(errUnsupported, "POST _search entry with a resource")
+	errEntryFragment = newErr(errNonCanonicalPath, "fragment in entry URL")
 )
 
 // The members of the Bundle parts the classifier interprets (FHIR R4 and
@@ -81,26 +81,26 @@ var (
 // ParseBundle parses a batch or transaction Bundle (JSON) with the default
 // limits and no base URL (absolute entry URLs are refused).
 func ParseBundle(body []byte) (*Bundle, error) {
-	c := Classifier{maxBundle: DefaultMaxBundleBytes, maxEntries: DefaultMaxBundleEntries, maxForm: DefaultMaxFormBytes}
+	c := Classifier{maxBundle: defaultMaxBundleBytes, maxEntries: defaultMaxBundleEntries, maxForm: defaultMaxFormBytes}
 	return c.ParseBundle(body)
 }
 
 // ParseBundle parses a batch or transaction Bundle (JSON) and classifies the
-// request of every entry with the rules of ClassifyParts; entry URLs are
-// relative to the base, or absolute below Config.BaseURL.
+// request of every entry with the rules of Classify, as if it were sent
+// alone; entry URLs are relative to the base, or absolute below
+// Config.BaseURL.
 //
 // The whole body is read by the kit's strict FHIR JSON reader: malformed
 // JSON, a byte order mark, invalid UTF-8, nesting deeper than 100 levels,
 // member names that FHIR does not allow or that repeat (even in another
 // case, as a case-insensitive decoder would match them), and in the Bundle,
 // its entries and their requests any member FHIR does not define there, all
-// refuse the whole Bundle with ErrInvalidBundle, whose detail names the
-// member. It also refuses a Bundle.type other than batch or transaction
-// (ErrBundleType), a Bundle in an entry or an entry posted to the base
-// (ErrNestedBundle), and bodies or entry counts over the limits
-// (ErrTooLarge). In a transaction the first entry that cannot be classified
-// refuses the Bundle with an *EntryError; in a batch it is kept in
-// Entry.Err.
+// refuse the whole Bundle ("fhirrest: invalid Bundle", 400), with a detail
+// that names the member. It also refuses a Bundle.type other than batch or
+// transaction, a Bundle in an entry or an entry posted to the base (400),
+// and bodies or entry counts over the limits (413). In a transaction the
+// first entry that cannot be classified refuses the Bundle with an
+// *EntryError; in a batch it is kept in Entry.Err.
 func (c *Classifier) ParseBundle(body []byte) (*Bundle, error) {
 	if int64(len(body)) > c.maxBundle {
 		return nil, errBodyLimit
@@ -127,7 +127,7 @@ func (c *Classifier) ParseBundle(body []byte) (*Bundle, error) {
 	case t == "transaction":
 		b.Type, b.Kind = "transaction", Transaction
 	default:
-		return nil, errBundleType
+		return nil, errNotBatch
 	}
 	raw, ok := doc["entry"]
 	if !ok {
@@ -155,7 +155,7 @@ func (c *Classifier) ParseBundle(body []byte) (*Bundle, error) {
 
 // bodyErr wraps an error of the JSON reader, which names the member.
 func bodyErr(err error) error {
-	return &Error{Err: ErrInvalidBundle, Detail: err.Error()}
+	return &Error{Err: errInvalidBundle, Detail: err.Error()}
 }
 
 // parseEntry parses entry i. The error return refuses the whole Bundle;
@@ -208,7 +208,7 @@ func (c *Classifier) parseEntry(v any, i int) (Entry, error) {
 		}
 	}
 	e.Interaction, e.Err = c.classifyEntry(&e)
-	if errors.Is(e.Err, ErrNestedBundle) {
+	if errors.Is(e.Err, errNestedBundle) {
 		return e, e.Err
 	}
 	return e, nil
@@ -242,7 +242,7 @@ func (c *Classifier) classifyEntry(e *Entry) (Interaction, error) {
 	if path == "" || path[0] != '/' {
 		path = "/" + path
 	}
-	p := Parts{Method: r.Method, Path: path}
+	p := parts{Method: r.Method, Path: path}
 	if hasQuery && rawQuery != "" {
 		if p.Query, err = url.ParseQuery(rawQuery); err != nil {
 			return Interaction{}, errQuery
@@ -254,7 +254,7 @@ func (c *Classifier) classifyEntry(e *Entry) (Interaction, error) {
 	if path == "/" && r.Method == http.MethodPost {
 		return Interaction{}, errNestedURL
 	}
-	it, err := ClassifyParts(p)
+	it, err := classifyParts(p)
 	if err != nil {
 		return Interaction{}, err
 	}

@@ -10,14 +10,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
-// Default limits of a Classifier.
+// The default limits of a Classifier (see Config).
 const (
-	DefaultMaxFormBytes     = 1 << 20  // a POST _search form body
-	DefaultMaxBundleBytes   = 16 << 20 // a batch or transaction Bundle
-	DefaultMaxBundleEntries = 10000    // entries of one Bundle
+	defaultMaxFormBytes     = 1 << 20  // a POST _search form body
+	defaultMaxBundleBytes   = 16 << 20 // a batch or transaction Bundle
+	defaultMaxBundleEntries = 10000    // entries of one Bundle
 )
 
 // Config configures a Classifier. The zero value classifies requests at the
@@ -32,14 +33,13 @@ type Config struct {
 	// that start with it are classified as relative ones; without it every
 	// absolute entry URL is refused with ErrOutsideBase. Its path must be Base.
 	BaseURL string
-	// MaxFormBytes caps the form body of a POST _search (default
-	// DefaultMaxFormBytes).
+	// MaxFormBytes caps the form body of a POST _search (default 1 MiB).
 	MaxFormBytes int64
-	// MaxBundleBytes caps the body of a batch or transaction (default
-	// DefaultMaxBundleBytes).
+	// MaxBundleBytes caps the body of a batch or transaction (default 16
+	// MiB).
 	MaxBundleBytes int64
 	// MaxBundleEntries caps the number of entries of a Bundle (default
-	// DefaultMaxBundleEntries).
+	// 10000).
 	MaxBundleEntries int
 }
 
@@ -64,13 +64,13 @@ func New(cfg Config) (*Classifier, error) {
 		return nil, fmt.Errorf("fhirrest: negative limit in Config")
 	}
 	if c.maxForm == 0 {
-		c.maxForm = DefaultMaxFormBytes
+		c.maxForm = defaultMaxFormBytes
 	}
 	if c.maxBundle == 0 {
-		c.maxBundle = DefaultMaxBundleBytes
+		c.maxBundle = defaultMaxBundleBytes
 	}
 	if c.maxEntries == 0 {
-		c.maxEntries = DefaultMaxBundleEntries
+		c.maxEntries = defaultMaxBundleEntries
 	}
 	base := strings.TrimSuffix(cfg.Base, "/")
 	if base != "" {
@@ -110,9 +110,9 @@ func (c *Classifier) Base() string { return c.base }
 func Classify(r *http.Request, base string) (Interaction, error) {
 	c := Classifier{
 		base:       strings.TrimSuffix(base, "/"),
-		maxForm:    DefaultMaxFormBytes,
-		maxBundle:  DefaultMaxBundleBytes,
-		maxEntries: DefaultMaxBundleEntries,
+		maxForm:    defaultMaxFormBytes,
+		maxBundle:  defaultMaxBundleBytes,
+		maxEntries: defaultMaxBundleEntries,
 	}
 	return c.Classify(r)
 }
@@ -124,10 +124,10 @@ func Classify(r *http.Request, base string) (Interaction, error) {
 // the wrapped handler reads the same bytes. The parsed Bundle of a batch or
 // transaction is returned in Interaction.Bundle.
 //
-// Errors wrap one of the package's sentinels (ErrOutsideBase for paths
-// outside the base, ErrOptions for OPTIONS, ErrWellKnown for
-// [base]/.well-known/...), an *EntryError for a transaction entry, or an I/O
-// error from reading the body.
+// Errors are a refusal (an *Error, StatusCode says how to answer it), an
+// *EntryError for a transaction entry, ErrOutsideBase for paths outside the
+// base, ErrOptions for OPTIONS, ErrWellKnown for [base]/.well-known/..., or
+// an I/O error from reading the body.
 func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 	u := r.URL
 	if u == nil || u.Opaque != "" || u.Fragment != "" || u.RawFragment != "" {
@@ -153,8 +153,8 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 			return Interaction{}, errQuery
 		}
 	}
-	p := Parts{Method: r.Method, Path: rest, Query: q, Header: r.Header}
-	it, err := ClassifyParts(p)
+	p := parts{Method: r.Method, Path: rest, Query: q, Header: r.Header}
+	it, err := classifyParts(p)
 	switch {
 	case err == errNoBundle:
 		body, err := readBody(r, c.maxBundle, isJSON)
@@ -164,7 +164,7 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 		if p.Bundle, err = c.ParseBundle(body); err != nil {
 			return Interaction{}, err
 		}
-		return ClassifyParts(p)
+		return classifyParts(p)
 	case err != nil:
 		return it, err
 	case it.Method == http.MethodPost && (it.Kind == SearchType || it.Kind == SearchSystem || it.Kind == SearchCompartment):
@@ -178,7 +178,7 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 		if p.Form, err = url.ParseQuery(string(body)); err != nil {
 			return Interaction{}, errForm
 		}
-		return ClassifyParts(p)
+		return classifyParts(p)
 	}
 	return it, nil
 }
@@ -245,9 +245,9 @@ func readBody(r *http.Request, limit int64, accept func(mediaType string) bool) 
 	return buf, nil
 }
 
-// Parts is a FHIR request taken apart: what Classify reads from an
+// parts is a FHIR request taken apart: what Classify reads from an
 // *http.Request, or what a Bundle entry's request says.
-type Parts struct {
+type parts struct {
 	// Method is the HTTP method (HEAD is classified as GET).
 	Method string
 	// Path is the escaped path below the base: "" or "/" for the base
@@ -268,45 +268,45 @@ type Parts struct {
 // Prepared errors: refusals do not allocate.
 var (
 	errOutside     = newErr(ErrOutsideBase, "path is not below the FHIR base")
-	errOpaque      = newErr(ErrNonCanonicalPath, "opaque URL or fragment")
-	errRawPath     = newErr(ErrNonCanonicalPath, "URL RawPath disagrees with Path")
-	errQuery       = newErr(ErrInvalidQuery, "malformed query string")
-	errForm        = newErr(ErrInvalidQuery, "malformed form body")
-	errBodyLimit   = newErr(ErrTooLarge, "body exceeds its limit")
-	errEncoding    = newErr(ErrMediaType, "content-encoding of a body the classifier must read")
-	errContentType = newErr(ErrMediaType, "content type of a body the classifier must read")
-	errFormCreate  = newErr(ErrMediaType, "form body posted to a resource type (use _search)")
-	errNoBundle    = newErr(ErrInvalidBundle, "POST to the base without a parsed Bundle")
-	errOverride    = newErr(ErrMethodOverride, "method-override header or _method parameter")
-	errMethodName  = newErr(ErrMethod, "HTTP method is not a FHIR method")
-	errMethodPath  = newErr(ErrMethod, "HTTP method is not defined for this path")
+	errOpaque      = newErr(errNonCanonicalPath, "opaque URL or fragment")
+	errRawPath     = newErr(errNonCanonicalPath, "URL RawPath disagrees with Path")
+	errQuery       = newErr(errInvalidQuery, "malformed query string")
+	errForm        = newErr(errInvalidQuery, "malformed form body")
+	errBodyLimit   = newErr(errTooLarge, "body exceeds its limit")
+	errEncoding    = newErr(errMediaType, "content-encoding of a body the classifier must read")
+	errContentType = newErr(errMediaType, "content type of a body the classifier must read")
+	errFormCreate  = newErr(errMediaType, "form body posted to a resource type (use _search)")
+	errNoBundle    = newErr(errInvalidBundle, "POST to the base without a parsed Bundle")
+	errOverride    = newErr(errMethodOverride, "method-override header or _method parameter")
+	errMethodName  = newErr(errMethod, "HTTP method is not a FHIR method")
+	errMethodPath  = newErr(errMethod, "HTTP method is not defined for this path")
 	errOptions     = newErr(ErrOptions, "OPTIONS is not a FHIR interaction")
 	errWellKnown   = newErr(ErrWellKnown, "path below .well-known")
-	errShape       = newErr(ErrUnsupported, "path is not a FHIR interaction")
-	errCompartment = newErr(ErrUnsupported, "not a compartment type")
-	errCompPath    = newErr(ErrUnsupported, "only search is defined on compartment paths")
-	errNoCriteria  = newErr(ErrUnsupported, "conditional interaction without search criteria")
-	errUnknownType = newErr(ErrUnknownType, "not a FHIR R4 or R5 resource type")
-	errTypeList    = newErr(ErrUnknownType, "_type names an unknown resource type")
-	errTypeSyntax  = newErr(ErrInvalidQuery, "empty element in _type")
-	errID          = newErr(ErrInvalidID, "resource id is not a FHIR id")
-	errVersionID   = newErr(ErrInvalidID, "version id is not a FHIR id")
-	errOpName      = newErr(ErrInvalidID, "malformed operation name")
-	errIfNoneExist = newErr(ErrInvalidQuery, "malformed If-None-Exist criteria")
-	errTrailing    = newErr(ErrNonCanonicalPath, "trailing slash")
-	errSlash       = newErr(ErrNonCanonicalPath, "path does not start with '/'")
-	errEmptySeg    = newErr(ErrNonCanonicalPath, "empty path segment (//)")
-	errDotSeg      = newErr(ErrNonCanonicalPath, "dot segment")
-	errEncSlash    = newErr(ErrNonCanonicalPath, "encoded slash (%2F)")
-	errEncPercent  = newErr(ErrNonCanonicalPath, "double encoding (%25)")
-	errEncBack     = newErr(ErrNonCanonicalPath, "encoded backslash (%5C)")
-	errEncNUL      = newErr(ErrNonCanonicalPath, "encoded NUL (%00)")
-	errEncoded     = newErr(ErrNonCanonicalPath, "percent-encoding in path")
-	errBackslash   = newErr(ErrNonCanonicalPath, "backslash")
-	errSemicolon   = newErr(ErrNonCanonicalPath, "semicolon (path parameter)")
-	errControl     = newErr(ErrNonCanonicalPath, "control character")
-	errChar        = newErr(ErrNonCanonicalPath, "character not used in FHIR paths")
-	errTooDeep     = newErr(ErrUnsupported, "too many path segments")
+	errShape       = newErr(errUnsupported, "path is not a FHIR interaction")
+	errCompartment = newErr(errUnsupported, "not a compartment type")
+	errCompPath    = newErr(errUnsupported, "only search is defined on compartment paths")
+	errNoCriteria  = newErr(errUnsupported, "conditional interaction without search criteria")
+	errNotAType    = newErr(errUnknownType, "not a FHIR R4 or R5 resource type")
+	errTypeList    = newErr(errUnknownType, "_type names an unknown resource type")
+	errTypeSyntax  = newErr(errInvalidQuery, "empty element in _type")
+	errID          = newErr(errInvalidID, "resource id is not a FHIR id")
+	errVersionID   = newErr(errInvalidID, "version id is not a FHIR id")
+	errOpName      = newErr(errInvalidID, "malformed operation name")
+	errIfNoneExist = newErr(errInvalidQuery, "malformed If-None-Exist criteria")
+	errTrailing    = newErr(errNonCanonicalPath, "trailing slash")
+	errSlash       = newErr(errNonCanonicalPath, "path does not start with '/'")
+	errEmptySeg    = newErr(errNonCanonicalPath, "empty path segment (//)")
+	errDotSeg      = newErr(errNonCanonicalPath, "dot segment")
+	errEncSlash    = newErr(errNonCanonicalPath, "encoded slash (%2F)")
+	errEncPercent  = newErr(errNonCanonicalPath, "double encoding (%25)")
+	errEncBack     = newErr(errNonCanonicalPath, "encoded backslash (%5C)")
+	errEncNUL      = newErr(errNonCanonicalPath, "encoded NUL (%00)")
+	errEncoded     = newErr(errNonCanonicalPath, "percent-encoding in path")
+	errBackslash   = newErr(errNonCanonicalPath, "backslash")
+	errSemicolon   = newErr(errNonCanonicalPath, "semicolon (path parameter)")
+	errControl     = newErr(errNonCanonicalPath, "control character")
+	errChar        = newErr(errNonCanonicalPath, "character not used in FHIR paths")
+	errTooDeep     = newErr(errUnsupported, "too many path segments")
 )
 
 // maxSegments is the longest FHIR path: [type]/[id]/_history/[vid]/$op.
@@ -465,10 +465,10 @@ func hasMethodParam(v url.Values) bool {
 	return false
 }
 
-// ClassifyParts classifies a request taken apart. It applies the same rules
+// classifyParts classifies a request taken apart. It applies the same rules
 // as Classify, except that it reads no body: a POST to the base needs
-// p.Bundle (else ErrInvalidBundle) and a POST _search reads p.Form.
-func ClassifyParts(p Parts) (Interaction, error) {
+// p.Bundle (else errInvalidBundle) and a POST _search reads p.Form.
+func classifyParts(p parts) (Interaction, error) {
 	method, err := checkMethod(p.Method)
 	if err != nil && err != errOptions {
 		return Interaction{}, err
@@ -498,7 +498,7 @@ func ClassifyParts(p Parts) (Interaction, error) {
 	return it, nil
 }
 
-func classify(it *Interaction, sg *segments, p *Parts) error {
+func classify(it *Interaction, sg *segments, p *parts) error {
 	m := it.Method
 	if sg.n == 0 {
 		switch m {
@@ -540,7 +540,7 @@ func classify(it *Interaction, sg *segments, p *Parts) error {
 	}
 	t, ok := scope.LookupType(s0)
 	if !ok {
-		return errUnknownType
+		return errNotAType
 	}
 	it.ResourceType, it.Type = s0, t
 	if sg.n == 1 {
@@ -568,7 +568,7 @@ func classify(it *Interaction, sg *segments, p *Parts) error {
 		}
 		return operation(it, s1, LevelType)
 	}
-	if !ValidID(s1) {
+	if !fhir.ValidID(s1) {
 		return errID
 	}
 	it.ID = s1
@@ -594,7 +594,7 @@ func classify(it *Interaction, sg *segments, p *Parts) error {
 		case 3:
 			return expect(it, HistoryInstance, http.MethodGet)
 		case 4, 5:
-			if !ValidID(sg.s[3]) {
+			if !fhir.ValidID(sg.s[3]) {
 				return errVersionID
 			}
 			it.VersionID = sg.s[3]
@@ -632,7 +632,7 @@ func expect(it *Interaction, k Kind, method string) error {
 	return nil
 }
 
-func typeLevel(it *Interaction, sg *segments, p *Parts) error {
+func typeLevel(it *Interaction, sg *segments, p *parts) error {
 	switch it.Method {
 	case http.MethodGet:
 		it.Kind = SearchType
@@ -673,8 +673,8 @@ func typeLevel(it *Interaction, sg *segments, p *Parts) error {
 	return nil
 }
 
-func compartmentSearch(it *Interaction, sg *segments, p *Parts) error {
-	if !IsCompartmentType(it.ResourceType) {
+func compartmentSearch(it *Interaction, sg *segments, p *parts) error {
+	if !isCompartmentType(it.ResourceType) {
 		return errCompartment
 	}
 	s2 := sg.s[2]
@@ -685,7 +685,7 @@ func compartmentSearch(it *Interaction, sg *segments, p *Parts) error {
 			if s2[0] == '_' {
 				return errShape
 			}
-			return errUnknownType
+			return errNotAType
 		}
 	}
 	switch {
@@ -793,7 +793,7 @@ func parseTypes(vs []string) ([]string, error) {
 			if name == "" {
 				return nil, errTypeSyntax
 			}
-			if !scope.IsResourceType(name) {
+			if !fhir.IsResourceType(name) {
 				return nil, errTypeList
 			}
 			if !slices.Contains(out, name) {
@@ -805,26 +805,6 @@ func parseTypes(vs []string) ([]string, error) {
 		return nil, errTypeSyntax
 	}
 	return out, nil
-}
-
-// ValidID reports whether s is a FHIR id: 1 to 64 of [A-Za-z0-9-.]. A
-// segment of dots only is never an id here (it is a dot segment).
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	dots := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
-			dots = false
-		case c == '.':
-		default:
-			return false
-		}
-	}
-	return !dots
 }
 
 // validOpName reports whether s (without '$') is an operation name: a letter,
@@ -842,9 +822,9 @@ func validOpName(s string) bool {
 	return true
 }
 
-// IsCompartmentType reports whether name is a compartment type of FHIR R4 and
+// isCompartmentType reports whether name is a compartment type of FHIR R4 and
 // R5: Patient, Encounter, RelatedPerson, Practitioner or Device.
-func IsCompartmentType(name string) bool {
+func isCompartmentType(name string) bool {
 	switch name {
 	case "Patient", "Encounter", "RelatedPerson", "Practitioner", "Device":
 		return true

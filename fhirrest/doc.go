@@ -19,47 +19,52 @@
 //	GET    /fhir/metadata                   → capabilities
 //
 // HEAD is classified as the GET it mirrors (Interaction.Method "GET").
-// ClassifyParts applies the same rules to a request already taken apart; the
-// entries of a Bundle go through it too (ParseBundle).
+// The entries of a Bundle are classified by the same rules (ParseBundle).
 //
 // # Refusals
 //
 // The classifier is the first step of authorization, so it accepts only
-// requests it understands exactly, and every refusal wraps a sentinel
-// (errors.Is) that says how a server should answer (see StatusCode):
+// requests it understands exactly. Every refusal is an *Error whose text
+// names its class and rule, and StatusCode says how a server should answer
+// it:
 //
-//   - ErrNonCanonicalPath: the escaped path (not Go's decoded r.URL.Path) must
-//     be canonical: no "." or ".." segments (nor any segment of dots only), no
-//     empty segments ("//"), no percent-encoding at all (%2F, %2f, %252F, %5C,
-//     %00, ...: no FHIR type, id or operation name needs one), no backslash,
-//     no ';', no control character, and a trailing slash only on the base
-//     itself ("GET [base]/?") and in the R4 literal "DELETE [base]/[type]/?".
-//   - ErrUnknownType: a segment in resource-type position, a compartment
-//     search target or a _type element is not an R4 or R5 resource type (the
-//     names are case-sensitive). A server answers 404.
-//   - ErrInvalidID: an id or version id that is not a FHIR id
-//     ([A-Za-z0-9-.]{1,64}), or a malformed $operation name.
-//   - ErrMethodOverride: any X-HTTP-Method-Override, X-HTTP-Method or
-//     X-Method-Override header (any case, '-' or '_'), or a _method query or
-//     form parameter. Authorizing a POST that the server then runs as DELETE
-//     would be a bypass, so the request is refused outright.
-//   - ErrMethod, ErrUnsupported: a method or shape FHIR does not define,
-//     such as POST /Patient/1, PUT /Patient without criteria, or
-//     /Patient/1/Observation/2 (R4: "not defined by this specification").
-//   - ErrInvalidQuery: a query or form body Go's url.ParseQuery refuses (such
-//     as one with ';'), an empty _type element, malformed If-None-Exist.
-//   - ErrTooLarge, ErrMediaType, ErrInvalidBundle, ErrBundleType,
-//     ErrNestedBundle: bodies the classifier must read (a POST _search form,
-//     a batch or transaction Bundle) that are too large, not form-encoded or
-//     JSON (or compressed), malformed, of another Bundle type, or nested;
-//     and a form posted to a resource type, which some servers run as a
-//     search and which must not be authorized as a create.
+//   - non-canonical path (400): the escaped path (not Go's decoded
+//     r.URL.Path) must be canonical: no "." or ".." segments (nor any
+//     segment of dots only), no empty segments ("//"), no percent-encoding
+//     at all (%2F, %2f, %252F, %5C, %00, ...: no FHIR type, id or operation
+//     name needs one), no backslash, no ';', no control character, and a
+//     trailing slash only on the base itself ("GET [base]/?") and in the R4
+//     literal "DELETE [base]/[type]/?".
+//   - unknown resource type (404): a segment in resource-type position, a
+//     compartment search target or a _type element is not an R4 or R5
+//     resource type (the names are case-sensitive).
+//   - invalid id or operation name (400): an id or version id that is not a
+//     FHIR id (fhir.ValidID), or a malformed $operation name.
+//   - method override refused (400): any X-HTTP-Method-Override,
+//     X-HTTP-Method or X-Method-Override header (any case, '-' or '_'), or a
+//     _method query or form parameter. Authorizing a POST that the server
+//     then runs as DELETE would be a bypass, so the request is refused
+//     outright.
+//   - method not allowed (405), unsupported request (400): a method or shape
+//     FHIR does not define, such as POST /Patient/1, PUT /Patient without
+//     criteria, or /Patient/1/Observation/2 (R4: "not defined by this
+//     specification").
+//   - invalid query (400): a query or form body Go's url.ParseQuery refuses
+//     (such as one with ';'), an empty _type element, malformed
+//     If-None-Exist.
+//   - request body too large (413), unsupported media type (415), invalid
+//     Bundle, Bundle type not batch or transaction, nested Bundle (400):
+//     bodies the classifier must read (a POST _search form, a batch or
+//     transaction Bundle) that are too large, not form-encoded or JSON (or
+//     compressed), malformed, of another Bundle type, or nested; and a form
+//     posted to a resource type, which some servers run as a search and
+//     which must not be authorized as a create.
 //
-// Three outcomes are not FHIR interactions and are left to the middleware:
-// ErrOutsideBase (the path is not below the base), ErrOptions (an OPTIONS
-// request on a canonical path: a CORS preflight, answered without the
-// handler) and ErrWellKnown (a path below [base]/.well-known/, such as the
-// public smart-configuration document).
+// Three outcomes are not FHIR interactions and are left to the caller, which
+// tells them apart with errors.Is: ErrOutsideBase (the path is not below the
+// base), ErrOptions (an OPTIONS request on a canonical path: a CORS
+// preflight, answered without the handler) and ErrWellKnown (a path below
+// [base]/.well-known/, such as the public smart-configuration document).
 //
 // # Bodies
 //

@@ -1,7 +1,6 @@
 package fhirrest_test
 
 import (
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -57,12 +56,12 @@ func ExampleClassifier_Classify() {
 	r = httptest.NewRequest("POST", "/fhir/Observation/obs-2", nil)
 	r.Header.Set("X-HTTP-Method-Override", "DELETE")
 	_, err = c.Classify(r)
-	fmt.Println(errors.Is(err, fhirrest.ErrMethodOverride))
+	fmt.Println(fhirrest.StatusCode(err), err)
 	// Output:
 	// transaction
 	// read Observation lab1
 	// delete Observation lab1
-	// true
+	// 400 fhirrest: method override refused: method-override header or _method parameter
 }
 
 func ExampleParseBundle() {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
@@ -36,7 +37,7 @@ func checkValid(t *testing.T, it Interaction) {
 			t.Fatalf("ResourceType %q (Type %v)", it.ResourceType, it.Type)
 		}
 	}
-	if it.ID != "" && !ValidID(it.ID) || it.VersionID != "" && !ValidID(it.VersionID) {
+	if it.ID != "" && !pathID(it.ID) || it.VersionID != "" && !pathID(it.VersionID) {
 		t.Fatalf("id %q version %q", it.ID, it.VersionID)
 	}
 	if (it.Kind == Operation) != (it.Operation != "") || it.Operation != "" && !validOpName(it.Operation) {
@@ -46,11 +47,11 @@ func checkValid(t *testing.T, it Interaction) {
 		t.Fatalf("operation level %v for %v", it.OperationLevel, it.Kind)
 	}
 	if (it.Kind == SearchCompartment) != (it.CompartmentType != "") ||
-		it.CompartmentType != "" && (!IsCompartmentType(it.CompartmentType) || !ValidID(it.CompartmentID)) {
+		it.CompartmentType != "" && (!isCompartmentType(it.CompartmentType) || !pathID(it.CompartmentID)) {
 		t.Fatalf("compartment %q/%q for %v", it.CompartmentType, it.CompartmentID, it.Kind)
 	}
 	for _, ty := range it.Types {
-		if !scope.IsResourceType(ty) {
+		if !fhir.IsResourceType(ty) {
 			t.Fatalf("Types has %q", ty)
 		}
 	}
@@ -125,7 +126,7 @@ func FuzzClassify(f *testing.F) {
 			if u.RawQuery == "" {
 				q = nil
 			}
-			it2, err2 := ClassifyParts(Parts{Method: method, Path: rest, Query: q, Header: h})
+			it2, err2 := classifyParts(parts{Method: method, Path: rest, Query: q, Header: h})
 			if err2 != nil || it2.Kind != it.Kind || it2.ResourceType != it.ResourceType || it2.ID != it.ID {
 				t.Fatalf("ClassifyParts = %v %v, Classify = %v", it2.Kind, err2, it.Kind)
 			}
@@ -162,7 +163,7 @@ func FuzzParseBundle(f *testing.F) {
 		if !(b.Type == "batch" && b.Kind == Batch || b.Type == "transaction" && b.Kind == Transaction) {
 			t.Fatalf("Type %q Kind %v", b.Type, b.Kind)
 		}
-		if len(b.Entries) > DefaultMaxBundleEntries {
+		if len(b.Entries) > defaultMaxBundleEntries {
 			t.Fatalf("%d entries", len(b.Entries))
 		}
 		for _, e := range b.Entries {
@@ -220,3 +221,7 @@ func checkLenient(t *testing.T, body []byte, b *Bundle) {
 		}
 	}
 }
+
+// pathID reports whether s is a FHIR id that a canonical path may hold:
+// not a segment of dots only.
+func pathID(s string) bool { return fhir.ValidID(s) && strings.Trim(s, ".") != "" }

@@ -118,8 +118,8 @@ type Interaction struct {
 	// Query holds the search or conditional parameters: the URL query merged
 	// with a form body (POST _search), or the If-None-Exist criteria of a
 	// conditional create. Result parameters (_format, _pretty, _summary,
-	// _elements) stay in it. It is nil when there are none, and may share
-	// its maps with Parts.Query: copy it before changing it.
+	// _elements) stay in it. It is nil when there are none. Copy it before
+	// changing it.
 	Query url.Values
 	// Types lists the resource types named by the _type parameter (comma
 	// lists and repeated parameters, without duplicates), as a system search

@@ -11,9 +11,9 @@ import (
 	"sync"
 
 	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/scope"
-	"github.com/fhirguard/fhirguard/searchparam"
 )
 
 // defaultSharedTypes backs DefaultSharedTypes. It is never handed out, so
@@ -46,8 +46,9 @@ type AuthorizeConfig struct {
 	// AlternateBaseURLs are other absolute URLs under which the same server
 	// is reached (their paths must equal BaseURL's).
 	AlternateBaseURLs []string
-	// FHIRVersion is the server's release: compartment.R4 (default) or R5.
-	FHIRVersion compartment.Version
+	// FHIRVersion is the server's release: fhir.R4 (the default, also for
+	// the zero value) or fhir.R5.
+	FHIRVersion fhir.Release
 	// DenyStatus is the status of a read of an instance outside the token's
 	// compartment or constraints: 404 (default; indistinguishable from an
 	// absent id) or 403.
@@ -158,7 +159,7 @@ type Authorizer struct {
 	encounterDef      *compartment.Definition
 	ops               map[string]*Operation
 	granular          GranularSearch
-	spVersion         searchparam.Version
+	spVersion         fhir.Release
 }
 
 // NewAuthorizer validates cfg and returns its Authorizer.
@@ -208,21 +209,18 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	}
 	version := cfg.FHIRVersion
 	if version == 0 {
-		version = compartment.R4
+		version = fhir.R4
 	}
 	a.bases = append(a.bases, a.realm)
 	for _, b := range cfg.AlternateBaseURLs {
 		a.bases = append(a.bases, strings.TrimRight(b, "/"))
 	}
-	if a.checker, err = compartment.New(compartment.Config{Version: version, BaseURLs: a.bases, ExcludeLinked: !cfg.IncludeLinkedPatients}); err != nil {
+	if a.checker, err = compartment.New(compartment.Config{FHIRVersion: version, BaseURLs: a.bases, IncludeLinkedPatients: cfg.IncludeLinkedPatients}); err != nil {
 		return nil, fmt.Errorf("middleware: %w", err)
 	}
 	a.patientDef = a.checker.Definition(compartment.Patient)
 	a.encounterDef = a.checker.Definition(compartment.Encounter)
-	a.spVersion = searchparam.R4
-	if version == compartment.R5 {
-		a.spVersion = searchparam.R5
-	}
+	a.spVersion = version
 	if cfg.GranularSearch > GranularRefuse {
 		return nil, fmt.Errorf("middleware: unknown GranularSearch mode %d", cfg.GranularSearch)
 	}
@@ -235,7 +233,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		shared = defaultSharedTypes[:] // only read: a.shared is a copy
 	}
 	for _, t := range shared {
-		if !scope.IsResourceType(t) {
+		if !fhir.IsResourceType(t) {
 			return nil, fmt.Errorf("middleware: SharedTypes: %q is not a resource type", t)
 		}
 		if _, member := a.patientDef.Resource(t); member || t == "Patient" {
@@ -450,7 +448,7 @@ func neededScope(tok *Token, typ string, p scope.Permission) string {
 func (a *Authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok bool) {
 	switch ctx {
 	case scope.Patient:
-		if tok.Patient == "" || !compartment.ValidID(tok.Patient) {
+		if tok.Patient == "" || !fhir.ValidID(tok.Patient) {
 			return "", false
 		}
 		return tok.Patient, true
@@ -459,7 +457,7 @@ func (a *Authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok boo
 			return "", false // whom the grant is held to is unknown
 		}
 		if id, isPatient := a.fhirUserPatient(tok.FHIRUser); isPatient {
-			if !compartment.ValidID(id) {
+			if !fhir.ValidID(id) {
 				return "", false
 			}
 			return id, true
@@ -504,7 +502,7 @@ func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission, ds
 		ac := access{ctx: ctx, grant: g, patient: id}
 		if id != "" && a.enforceEncounter {
 			switch {
-			case tok.Encounter != "" && compartment.ValidID(tok.Encounter):
+			case tok.Encounter != "" && fhir.ValidID(tok.Encounter):
 				ac.encounter = tok.Encounter
 			case tok.Encounter != "" || a.requireEncounter || tok.badEncounter:
 				missing = true // no usable encounter

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fhirguard/fhirguard/scope"
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // visibleIDs returns what a full search of target shows the token: the
@@ -399,7 +399,7 @@ func FuzzAuthorizeCounts(f *testing.F) {
 		if typ == "*" || strings.HasPrefix(typ, "$") {
 			all = "/Patient/123/*"
 		}
-		if scope.IsResourceType(typ) || all == "/Patient/123/*" {
+		if fhir.IsResourceType(typ) || all == "/Patient/123/*" {
 			rr := httptest.NewRecorder()
 			withToken(tok, h.authz.Handler(newLeaky())).ServeHTTP(rr, httptest.NewRequest("GET", testBase+all, nil))
 			if d, err := decodeJSONObject(rr.Body.Bytes()); err == nil && rr.Code == 200 {

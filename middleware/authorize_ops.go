@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/scope"
 )
@@ -95,7 +96,7 @@ func (a *Authorizer) setOperations(ops []Operation) error {
 			return fmt.Errorf("middleware: operation %q listed twice", op.Name)
 		}
 		for _, t := range op.Types {
-			if !scope.IsResourceType(t) {
+			if !fhir.IsResourceType(t) {
 				return fmt.Errorf("middleware: operation %q: %q is not a resource type", op.Name, t)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/internal/fhirjson"
 	"github.com/fhirguard/fhirguard/scope"
@@ -75,7 +76,7 @@ func (x *exchange) update() *refusal {
 		return e
 	}
 	bodyID, hasID := res["id"].(string)
-	if _, present := res["id"]; present && (!hasID || !compartment.ValidID(bodyID)) {
+	if _, present := res["id"]; present && (!hasID || !fhir.ValidID(bodyID)) {
 		return badRequest("the id of the body is not a FHIR id", nil)
 	}
 	if !it.Conditional && bodyID != it.ID {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite docs/primary-patient-links.md")
@@ -23,7 +24,7 @@ func TestPrimaryLinksDoc(t *testing.T) {
 	b.WriteString("patient are confined on the parameter below: it names whose record a resource is. Criteria that\n")
 	b.WriteString("bind the patient only through another compartment parameter (`performer=Patient/123`) get this\n")
 	b.WriteString("one added, since a match could be another patient's record. For Patient itself it is `_id`.\n")
-	for _, v := range []compartment.Version{compartment.R4, compartment.R5} {
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
 		def := compartment.Lookup(v, compartment.Patient)
 		fmt.Fprintf(&b, "\n## %v\n\n| resource type | parameter | elements |\n|---|---|---|\n", v)
 		for _, rt := range def.ResourceTypes() {

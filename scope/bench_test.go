@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // scopeString returns n distinct patient resource scopes; the checked type
 // (Observation) comes last, the worst case for a linear scan.
 func scopeString(n int) string {
-	types := ResourceTypes(R4)
+	types := fhir.ResourceTypes(fhir.R4)
 	var parts []string
 	for i := 0; len(parts) < n-1; i++ {
 		if t := types[i%len(types)]; t != "Observation" {

@@ -17,5 +17,3 @@
 // resource-type lookup and one table read, whatever the number of scopes.
 // Matcher.Lookup also returns the granular constraint sets that limit a grant.
 package scope
-
-//go:generate go run ../internal/gen/resourcetypes -o resourcetypes_gen.go

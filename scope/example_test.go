@@ -32,12 +32,12 @@ func ExampleParse() {
 		panic(err)
 	}
 	fmt.Println(sc.Kind, sc.Context, sc.ResourceType, sc.Permissions, sc.V1)
-	fmt.Println(sc.V2String())
+	fmt.Println(sc)
 
 	_, err = scope.Parse("patient/Observation.dus")
 	fmt.Println(err)
 	// Output:
 	// resource patient Observation rs true
-	// patient/Observation.rs
+	// patient/Observation.read
 	// scope: permission letters out of order or repeated: "dus"
 }

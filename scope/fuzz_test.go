@@ -37,9 +37,9 @@ func FuzzParse(f *testing.F) {
 			if sc.Permissions == 0 || sc.Permissions&^All != 0 {
 				t.Fatalf("%q: permissions %d", in, sc.Permissions)
 			}
-			v2, err := Parse(sc.V2String())
+			v2, err := Parse(sc.v2String())
 			if err != nil || v2.Permissions != sc.Permissions || v2.V1 {
-				t.Fatalf("%q: V2String %q reparsed to %+v, %v", in, sc.V2String(), v2, err)
+				t.Fatalf("%q: v2String %q reparsed to %+v, %v", in, sc.v2String(), v2, err)
 			}
 			// A resource scope always starts with its exact context.
 			if !strings.HasPrefix(in, sc.Context.String()+"/") {

@@ -12,8 +12,8 @@ package scope
 // when a permission is granted with constraints alone.
 type Matcher struct {
 	set   Set
-	any   [numContexts][NumTypes]Permission // granted, with or without constraints
-	open  [numContexts][NumTypes]Permission // granted without constraints
+	any   [numContexts][numTypes]Permission // granted, with or without constraints
+	open  [numContexts][numTypes]Permission // granted without constraints
 	wild  [numContexts]Permission           // granted by "*" without constraints
 	cons  map[consKey][]ConstraintSet       // constraint sets per (context, type, letter)
 	ctxs  [numContexts]bool                 // some resource scope of the context exists
@@ -46,7 +46,7 @@ func Compile(set Set) *Matcher {
 			}
 		}
 		if sc.Wildcard() {
-			for t := range NumTypes {
+			for t := range numTypes {
 				apply(TypeID(t))
 			}
 		} else {
@@ -73,7 +73,7 @@ func Compile(set Set) *Matcher {
 			}
 		}
 		if sc.Wildcard() {
-			for t := range NumTypes {
+			for t := range numTypes {
 				add(TypeID(t))
 			}
 		} else {
@@ -109,7 +109,7 @@ func (m *Matcher) Allows(ctx Context, resourceType string, p Permission) bool {
 // AllowsID is Allows for a type already resolved with LookupType.
 func (m *Matcher) AllowsID(ctx Context, t TypeID, p Permission) bool {
 	c := int(ctx) - 1
-	if uint(c) >= numContexts || int(t) >= NumTypes || p == 0 {
+	if uint(c) >= numContexts || int(t) >= numTypes || p == 0 {
 		return false
 	}
 	return m.any[c][t]&p == p
@@ -119,7 +119,7 @@ func (m *Matcher) AllowsID(ctx Context, t TypeID, p Permission) bool {
 // permission in p on the type without granular constraints.
 func (m *Matcher) AllowsUnconstrained(ctx Context, t TypeID, p Permission) bool {
 	c := int(ctx) - 1
-	if uint(c) >= numContexts || int(t) >= NumTypes || p == 0 {
+	if uint(c) >= numContexts || int(t) >= numTypes || p == 0 {
 		return false
 	}
 	return m.open[c][t]&p == p
@@ -151,7 +151,7 @@ type Grant struct {
 // (Create, Read, Update, Delete or Search) on type t. It does not allocate.
 func (m *Matcher) Lookup(ctx Context, t TypeID, p Permission) Grant {
 	c := int(ctx) - 1
-	if uint(c) >= numContexts || int(t) >= NumTypes || p == 0 || p&(p-1) != 0 || p > Search {
+	if uint(c) >= numContexts || int(t) >= numTypes || p == 0 || p&(p-1) != 0 || p > Search {
 		return Grant{}
 	}
 	if m.open[c][t]&p != 0 {

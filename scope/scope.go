@@ -67,7 +67,7 @@ func (p Permission) String() string {
 // subset of "cruds" without repeats.
 func ParsePermission(letters string) (Permission, error) {
 	if letters == "" {
-		return 0, ErrEmptyPermissions
+		return 0, errEmptyPermissions
 	}
 	var p Permission
 	next := 0
@@ -75,9 +75,9 @@ func ParsePermission(letters string) (Permission, error) {
 		j := strings.IndexByte(permLetters[next:], letters[i])
 		if j < 0 {
 			if strings.IndexByte(permLetters, letters[i]) >= 0 {
-				return 0, fmt.Errorf("%w: %q", ErrPermissionOrder, letters)
+				return 0, fmt.Errorf("%w: %q", errPermissionOrder, letters)
 			}
-			return 0, fmt.Errorf("%w: %q", ErrUnknownPermission, letters)
+			return 0, fmt.Errorf("%w: %q", errUnknownPermission, letters)
 		}
 		p |= 1 << (next + j)
 		next += j + 1
@@ -114,19 +114,19 @@ func (k Kind) String() string {
 	return "invalid"
 }
 
-// Errors returned by Parse. They are wrapped with the offending text; use
-// errors.Is.
+// The errors of Parse, wrapped with the offending text. A caller has no
+// need to tell them apart: a scope that does not parse grants nothing, and
+// the error's text says why (InvalidScope.Err).
 var (
-	ErrEmpty             = errors.New("scope: empty scope")
-	ErrCharacter         = errors.New("scope: character not allowed in a scope token")
-	ErrContext           = errors.New("scope: context must be patient, user or system")
-	ErrResourceType      = errors.New("scope: invalid resource type")
-	ErrUnknownType       = errors.New("scope: unknown resource type")
-	ErrEmptyPermissions  = errors.New("scope: empty permission letters")
-	ErrPermissionOrder   = errors.New("scope: permission letters out of order or repeated")
-	ErrUnknownPermission = errors.New("scope: unknown permission letter")
-	ErrV1Constraint      = errors.New("scope: v1 scopes (.read, .write, .*) take no constraints")
-	ErrConstraint        = errors.New("scope: invalid constraint")
+	errEmpty             = errors.New("scope: empty scope")
+	errCharacter         = errors.New("scope: character not allowed in a scope token")
+	errContext           = errors.New("scope: context must be patient, user or system")
+	errResourceType      = errors.New("scope: invalid resource type")
+	errEmptyPermissions  = errors.New("scope: empty permission letters")
+	errPermissionOrder   = errors.New("scope: permission letters out of order or repeated")
+	errUnknownPermission = errors.New("scope: unknown permission letter")
+	errV1Constraint      = errors.New("scope: v1 scopes (.read, .write, .*) take no constraints")
+	errConstraint        = errors.New("scope: invalid constraint")
 )
 
 // Constraint is one granular `param=value` item of a v2 scope. Several
@@ -208,7 +208,7 @@ type Scope struct {
 func (s Scope) Wildcard() bool { return s.ResourceType == "*" }
 
 // String returns the canonical text of the scope. Parsing it gives the same
-// Scope. v1 scopes keep their v1 suffix; see V2String.
+// Scope. v1 scopes keep their v1 suffix (".read", ".write", ".*").
 func (s Scope) String() string {
 	switch s.Kind {
 	case KindResource:
@@ -223,15 +223,6 @@ func (s Scope) String() string {
 		return "launch/" + s.LaunchContext
 	}
 	return s.Name
-}
-
-// V2String renders a resource scope in SMART v2 form (`.read` becomes `.rs`,
-// `.write` `.cud`, `.*` `.cruds`); other scopes render as String does.
-func (s Scope) V2String() string {
-	if s.Kind == KindResource {
-		return s.resourceString(false)
-	}
-	return s.String()
 }
 
 func (s Scope) resourceString(v1 bool) string {
@@ -263,24 +254,15 @@ func (s Scope) resourceString(v1 bool) string {
 // scopes never fail (unless the text is empty or holds characters a scope
 // token cannot hold); a scope that looks like a resource scope must be valid.
 // A resource scope naming a type FHIR R4 and R5 do not define parses with
-// KnownType false and matches nothing; ParseStrict refuses it.
+// KnownType false and matches nothing.
 func Parse(s string) (Scope, error) {
-	return parse(s, false)
-}
-
-// ParseStrict is Parse, but an unknown resource type is an error.
-func ParseStrict(s string) (Scope, error) {
-	return parse(s, true)
-}
-
-func parse(s string, strict bool) (Scope, error) {
 	if s == "" {
-		return Scope{}, ErrEmpty
+		return Scope{}, errEmpty
 	}
 	for i := 0; i < len(s); i++ {
 		// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return Scope{}, fmt.Errorf("%w: byte 0x%02x at %d", ErrCharacter, c, i)
+			return Scope{}, fmt.Errorf("%w: byte 0x%02x at %d", errCharacter, c, i)
 		}
 	}
 	switch s {
@@ -311,11 +293,11 @@ func parse(s string, strict bool) (Scope, error) {
 		return Scope{Kind: KindExtension, Name: s}, nil
 	default:
 		if prefix == "*" || strings.EqualFold(prefix, "patient") || strings.EqualFold(prefix, "user") || strings.EqualFold(prefix, "system") {
-			return Scope{}, fmt.Errorf("%w: %q", ErrContext, prefix)
+			return Scope{}, fmt.Errorf("%w: %q", errContext, prefix)
 		}
 		return Scope{Kind: KindExtension, Name: s}, nil
 	}
-	return parseResource(ctx, s[slash+1:], strict)
+	return parseResource(ctx, s[slash+1:])
 }
 
 func parseLaunch(rest string) (Scope, bool) {
@@ -339,11 +321,11 @@ func parseLaunch(rest string) (Scope, bool) {
 	return sc, true
 }
 
-func parseResource(ctx Context, rest string, strict bool) (Scope, error) {
+func parseResource(ctx Context, rest string) (Scope, error) {
 	head, query, hasQuery := strings.Cut(rest, "?")
 	typ, perms, ok := strings.Cut(head, ".")
 	if !ok {
-		return Scope{}, fmt.Errorf("%w: no '.' before the permissions in %q", ErrEmptyPermissions, head)
+		return Scope{}, fmt.Errorf("%w: no '.' before the permissions in %q", errEmptyPermissions, head)
 	}
 	sc := Scope{Kind: KindResource, Context: ctx, ResourceType: typ}
 	switch {
@@ -351,11 +333,8 @@ func parseResource(ctx Context, rest string, strict bool) (Scope, error) {
 		sc.KnownType = true
 	case validTypeName(typ):
 		sc.Type, sc.KnownType = LookupType(typ)
-		if !sc.KnownType && strict {
-			return Scope{}, fmt.Errorf("%w: %q", ErrUnknownType, typ)
-		}
 	default:
-		return Scope{}, fmt.Errorf("%w: %q", ErrResourceType, typ)
+		return Scope{}, fmt.Errorf("%w: %q", errResourceType, typ)
 	}
 	switch perms {
 	case "read":
@@ -373,7 +352,7 @@ func parseResource(ctx Context, rest string, strict bool) (Scope, error) {
 	}
 	if hasQuery {
 		if sc.V1 {
-			return Scope{}, ErrV1Constraint
+			return Scope{}, errV1Constraint
 		}
 		cs, err := parseConstraints(query)
 		if err != nil {
@@ -401,21 +380,17 @@ func validTypeName(s string) bool {
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 func isAlnum(c byte) bool { return isAlpha(c) || c >= '0' && c <= '9' }
 
-// ParseConstraints parses a granular query ("category=a|b&code=c") as it
+// parseConstraints parses a granular query ("category=a|b&code=c") as it
 // stands after the '?' of a scope: percent-decoded, '+' kept as '+'.
-func ParseConstraints(query string) (ConstraintSet, error) {
-	return parseConstraints(query)
-}
-
 func parseConstraints(query string) (ConstraintSet, error) {
 	if query == "" {
-		return nil, fmt.Errorf("%w: empty query after '?'", ErrConstraint)
+		return nil, fmt.Errorf("%w: empty query after '?'", errConstraint)
 	}
 	var cs ConstraintSet
 	for item := range strings.SplitSeq(query, "&") {
 		rawName, rawValue, ok := strings.Cut(item, "=")
 		if !ok {
-			return nil, fmt.Errorf("%w: %q has no '='", ErrConstraint, item)
+			return nil, fmt.Errorf("%w: %q has no '='", errConstraint, item)
 		}
 		name, err := unescape(rawName)
 		if err != nil {
@@ -428,13 +403,13 @@ func parseConstraints(query string) (ConstraintSet, error) {
 		var c Constraint
 		c.Name, c.Modifier, _ = strings.Cut(name, ":")
 		if c.Name == "" || !validParamName(c.Name) {
-			return nil, fmt.Errorf("%w: parameter name %q", ErrConstraint, name)
+			return nil, fmt.Errorf("%w: parameter name %q", errConstraint, name)
 		}
 		if strings.HasPrefix(name, c.Name+":") && c.Modifier == "" {
-			return nil, fmt.Errorf("%w: empty modifier in %q", ErrConstraint, name)
+			return nil, fmt.Errorf("%w: empty modifier in %q", errConstraint, name)
 		}
 		if value == "" {
-			return nil, fmt.Errorf("%w: %q has an empty value", ErrConstraint, name)
+			return nil, fmt.Errorf("%w: %q has an empty value", errConstraint, name)
 		}
 		c.Value = value
 		c.Values = splitValues(value)
@@ -499,12 +474,12 @@ func unescape(s string) (string, error) {
 			continue
 		}
 		if i+2 >= len(s) {
-			return "", fmt.Errorf("%w: truncated percent escape in %q", ErrConstraint, s)
+			return "", fmt.Errorf("%w: truncated percent escape in %q", errConstraint, s)
 		}
 		hi, ok1 := unhex(s[i+1])
 		lo, ok2 := unhex(s[i+2])
 		if !ok1 || !ok2 {
-			return "", fmt.Errorf("%w: bad percent escape in %q", ErrConstraint, s)
+			return "", fmt.Errorf("%w: bad percent escape in %q", errConstraint, s)
 		}
 		b = append(b, hi<<4|lo)
 		i += 2

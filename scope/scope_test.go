@@ -46,23 +46,23 @@ func TestParseVectors(t *testing.T) {
 		{"P10", "patient/*.*", want{kind: KindResource, ctx: Patient, typ: "*", known: true, perms: All, v1: true}},
 		{"P11", "system/*.read", want{kind: KindResource, ctx: System, typ: "*", known: true, perms: Read | Search, v1: true}},
 		{"P12", "patient/Observation.rd", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Delete}},
-		{"P13", "patient/Observation.dus", want{err: ErrPermissionOrder}},
-		{"P14", "patient/Observation.sr", want{err: ErrPermissionOrder}},
-		{"P15", "patient/Observation.rr", want{err: ErrPermissionOrder}},
-		{"P16", "patient/Observation.", want{err: ErrEmptyPermissions}},
-		{"P17a", "patient/Observation.rsx", want{err: ErrUnknownPermission}},
-		{"P17b", "patient/Observation.reads", want{err: ErrUnknownPermission}},
-		{"P18", "Patient/Observation.rs", want{err: ErrContext}},
+		{"P13", "patient/Observation.dus", want{err: errPermissionOrder}},
+		{"P14", "patient/Observation.sr", want{err: errPermissionOrder}},
+		{"P15", "patient/Observation.rr", want{err: errPermissionOrder}},
+		{"P16", "patient/Observation.", want{err: errEmptyPermissions}},
+		{"P17a", "patient/Observation.rsx", want{err: errUnknownPermission}},
+		{"P17b", "patient/Observation.reads", want{err: errUnknownPermission}},
+		{"P18", "Patient/Observation.rs", want{err: errContext}},
 		{"P19", "patient/observation.rs", want{kind: KindResource, ctx: Patient, typ: "observation", known: false, perms: Read | Search}},
-		{"P20", "*/Observation.rs", want{err: ErrContext}},
+		{"P20", "*/Observation.rs", want{err: errContext}},
 		{"P21", "patient/Observation.rs?category=" + lab + "&code=http://loinc.org|2339-0", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Search,
 			cons: []Constraint{{Name: "category", Value: lab, Values: []string{lab}}, {Name: "code", Value: "http://loinc.org|2339-0", Values: []string{"http://loinc.org|2339-0"}}}}},
 		{"P22", "patient/Observation.rs?category=" + lab + "," + vs, want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Search,
 			cons: []Constraint{{Name: "category", Value: lab + "," + vs, Values: []string{lab, vs}}}}},
 		{"P23", "patient/Observation.rs?code:in=http://valueset.example.org/ValueSet/diabetes-codes", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Search,
 			cons: []Constraint{{Name: "code", Modifier: "in", Value: "http://valueset.example.org/ValueSet/diabetes-codes", Values: []string{"http://valueset.example.org/ValueSet/diabetes-codes"}}}}},
-		{"P24", "patient/Observation.read?category=x", want{err: ErrV1Constraint}},
-		{"P25", "patient/Observation.rs?", want{err: ErrConstraint}},
+		{"P24", "patient/Observation.read?category=x", want{err: errV1Constraint}},
+		{"P25", "patient/Observation.rs?", want{err: errConstraint}},
 		{"P26", "launch", want{kind: KindLaunch}},
 		{"P27a", "launch/patient", want{kind: KindLaunch, launch: "patient"}},
 		{"P27b", "launch/encounter", want{kind: KindLaunch, launch: "encounter"}},
@@ -84,26 +84,26 @@ func TestParseVectors(t *testing.T) {
 		{"single s", "user/Observation.s", want{kind: KindResource, ctx: User, typ: "Observation", known: true, perms: Search}},
 		{"cu", "patient/Observation.cu", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Create | Update}},
 		{"ds", "patient/Observation.ds", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Delete | Search}},
-		{"upper letters", "patient/Observation.RS", want{err: ErrUnknownPermission}},
-		{"v1 upper", "patient/Observation.READ", want{err: ErrUnknownPermission}},
-		{"v1 readwrite", "patient/Observation.readwrite", want{err: ErrUnknownPermission}},
-		{"double star", "patient/*.**", want{err: ErrUnknownPermission}},
-		{"scs", "patient/Observation.scs", want{err: ErrPermissionOrder}},
+		{"upper letters", "patient/Observation.RS", want{err: errUnknownPermission}},
+		{"v1 upper", "patient/Observation.READ", want{err: errUnknownPermission}},
+		{"v1 readwrite", "patient/Observation.readwrite", want{err: errUnknownPermission}},
+		{"double star", "patient/*.**", want{err: errUnknownPermission}},
+		{"scs", "patient/Observation.scs", want{err: errPermissionOrder}},
 		{"csr", "patient/Observation.crs", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Create | Read | Search}},
-		{"no dot", "patient/Observation", want{err: ErrEmptyPermissions}},
-		{"empty type", "patient/.rs", want{err: ErrResourceType}},
-		{"type with slash", "patient/Observation/1.rs", want{err: ErrResourceType}},
-		{"type with dash", "patient/Obs-ervation.rs", want{err: ErrResourceType}},
-		{"two dots", "patient/Observation.r.s", want{err: ErrUnknownPermission}},
-		{"PATIENT upper", "PATIENT/Observation.rs", want{err: ErrContext}},
-		{"User capital", "User/*.rs", want{err: ErrContext}},
-		{"System capital", "System/*.read", want{err: ErrContext}},
+		{"no dot", "patient/Observation", want{err: errEmptyPermissions}},
+		{"empty type", "patient/.rs", want{err: errResourceType}},
+		{"type with slash", "patient/Observation/1.rs", want{err: errResourceType}},
+		{"type with dash", "patient/Obs-ervation.rs", want{err: errResourceType}},
+		{"two dots", "patient/Observation.r.s", want{err: errUnknownPermission}},
+		{"PATIENT upper", "PATIENT/Observation.rs", want{err: errContext}},
+		{"User capital", "User/*.rs", want{err: errContext}},
+		{"System capital", "System/*.read", want{err: errContext}},
 		{"unknown type strict off", "patient/FooBar.rs", want{kind: KindResource, ctx: Patient, typ: "FooBar", perms: Read | Search}},
 		{"R5-only type", "patient/Transport.rs", want{kind: KindResource, ctx: Patient, typ: "Transport", known: true, perms: Read | Search}},
 		{"R4-only type", "patient/MedicinalProduct.rs", want{kind: KindResource, ctx: Patient, typ: "MedicinalProduct", known: true, perms: Read | Search}},
 		{"abstract type", "patient/DomainResource.rs", want{kind: KindResource, ctx: Patient, typ: "DomainResource", perms: Read | Search}},
-		{"v1 write with query", "user/*.write?a=b", want{err: ErrV1Constraint}},
-		{"v1 star with query", "user/*.*?a=b", want{err: ErrV1Constraint}},
+		{"v1 write with query", "user/*.write?a=b", want{err: errV1Constraint}},
+		{"v1 star with query", "user/*.*?a=b", want{err: errV1Constraint}},
 		{"percent value", "patient/Observation.rs?category=a%7Cb", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Search,
 			cons: []Constraint{{Name: "category", Value: "a|b", Values: []string{"a|b"}}}}},
 		{"percent name", "patient/Observation.rs?c%61tegory=x", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Search,
@@ -122,15 +122,15 @@ func TestParseVectors(t *testing.T) {
 			cons: []Constraint{{Name: "code", Value: "a=b", Values: []string{"a=b"}}}}},
 		{"chain", "patient/Observation.rs?patient.birthdate=1990", want{kind: KindResource, ctx: Patient, typ: "Observation", known: true, perms: Read | Search,
 			cons: []Constraint{{Name: "patient.birthdate", Value: "1990", Values: []string{"1990"}}}}},
-		{"bad percent", "patient/Observation.rs?code=%zz", want{err: ErrConstraint}},
-		{"truncated percent", "patient/Observation.rs?code=%4", want{err: ErrConstraint}},
-		{"no equals", "patient/Observation.rs?category", want{err: ErrConstraint}},
-		{"empty name", "patient/Observation.rs?=x", want{err: ErrConstraint}},
-		{"empty value", "patient/Observation.rs?category=", want{err: ErrConstraint}},
-		{"trailing amp", "patient/Observation.rs?category=x&", want{err: ErrConstraint}},
-		{"double amp", "patient/Observation.rs?a=1&&b=2", want{err: ErrConstraint}},
-		{"empty modifier", "patient/Observation.rs?code:=x", want{err: ErrConstraint}},
-		{"bad name char", "patient/Observation.rs?co$de=x", want{err: ErrConstraint}},
+		{"bad percent", "patient/Observation.rs?code=%zz", want{err: errConstraint}},
+		{"truncated percent", "patient/Observation.rs?code=%4", want{err: errConstraint}},
+		{"no equals", "patient/Observation.rs?category", want{err: errConstraint}},
+		{"empty name", "patient/Observation.rs?=x", want{err: errConstraint}},
+		{"empty value", "patient/Observation.rs?category=", want{err: errConstraint}},
+		{"trailing amp", "patient/Observation.rs?category=x&", want{err: errConstraint}},
+		{"double amp", "patient/Observation.rs?a=1&&b=2", want{err: errConstraint}},
+		{"empty modifier", "patient/Observation.rs?code:=x", want{err: errConstraint}},
+		{"bad name char", "patient/Observation.rs?co$de=x", want{err: errConstraint}},
 		{"launch uppercase type", "launch/Patient", want{kind: KindLaunch, launch: "Patient"}},
 		{"launch other query", "launch/list?foo=bar", want{kind: KindExtension, name: "launch/list?foo=bar"}},
 		{"launch empty role", "launch/list?role=", want{kind: KindExtension, name: "launch/list?role="}},
@@ -138,13 +138,13 @@ func TestParseVectors(t *testing.T) {
 		{"openid case", "OpenID", want{kind: KindExtension, name: "OpenID"}},
 		{"fhiruser case", "fhiruser", want{kind: KindExtension, name: "fhiruser"}},
 		{"extension with slash", "__x/y.z", want{kind: KindExtension, name: "__x/y.z"}},
-		{"empty", "", want{err: ErrEmpty}},
-		{"space", "patient/Observation.rs patient/Patient.r", want{err: ErrCharacter}},
-		{"backslash", `patient/Observation.rs?code=a\,b`, want{err: ErrCharacter}},
-		{"quote", `patient/Observation.rs?code="a"`, want{err: ErrCharacter}},
-		{"non-ascii", "patient/Observation.rs?code=é", want{err: ErrCharacter}},
-		{"nul", "patient/Observation.r\x00s", want{err: ErrCharacter}},
-		{"tab", "openid\t", want{err: ErrCharacter}},
+		{"empty", "", want{err: errEmpty}},
+		{"space", "patient/Observation.rs patient/Patient.r", want{err: errCharacter}},
+		{"backslash", `patient/Observation.rs?code=a\,b`, want{err: errCharacter}},
+		{"quote", `patient/Observation.rs?code="a"`, want{err: errCharacter}},
+		{"non-ascii", "patient/Observation.rs?code=é", want{err: errCharacter}},
+		{"nul", "patient/Observation.r\x00s", want{err: errCharacter}},
+		{"tab", "openid\t", want{err: errCharacter}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {
@@ -205,16 +205,16 @@ func sameScope(a, b Scope) bool {
 		equalConstraints(a.Constraints, b.Constraints)
 }
 
-func TestParseStrict(t *testing.T) {
-	if _, err := ParseStrict("patient/observation.rs"); !errors.Is(err, ErrUnknownType) {
-		t.Fatalf("ParseStrict unknown type: err = %v", err)
+func TestUnknownTypeKnownTypeFalse(t *testing.T) {
+	for _, in := range []string{"patient/observation.rs", "patient/DomainResource.rs"} {
+		sc, err := Parse(in)
+		if err != nil || sc.KnownType || sc.Kind != KindResource {
+			t.Fatalf("Parse(%q) = %+v, %v; want a resource scope of an unknown type", in, sc, err)
+		}
 	}
-	if _, err := ParseStrict("patient/DomainResource.rs"); !errors.Is(err, ErrUnknownType) {
-		t.Fatalf("ParseStrict abstract type: err = %v", err)
-	}
-	for _, ok := range []string{"patient/Observation.rs", "user/*.read", "openid", "launch/patient", "__x"} {
-		if _, err := ParseStrict(ok); err != nil {
-			t.Errorf("ParseStrict(%q): %v", ok, err)
+	for _, in := range []string{"patient/Observation.rs", "user/*.read"} {
+		if sc, err := Parse(in); err != nil || !sc.KnownType {
+			t.Errorf("Parse(%q) = %+v, %v", in, sc, err)
 		}
 	}
 }
@@ -243,12 +243,12 @@ func TestCanonicalForms(t *testing.T) {
 		if got := sc.String(); got != tc.str {
 			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.str)
 		}
-		if got := sc.V2String(); got != tc.v2 {
-			t.Errorf("V2String(%q) = %q, want %q", tc.in, got, tc.v2)
+		if got := sc.v2String(); got != tc.v2 {
+			t.Errorf("v2String(%q) = %q, want %q", tc.in, got, tc.v2)
 		}
-		v2, err := Parse(sc.V2String())
+		v2, err := Parse(sc.v2String())
 		if err != nil || v2.Permissions != sc.Permissions || v2.V1 {
-			t.Errorf("V2String(%q) reparsed = %+v, %v", tc.in, v2, err)
+			t.Errorf("v2String(%q) reparsed = %+v, %v", tc.in, v2, err)
 		}
 	}
 }
@@ -288,7 +288,7 @@ func TestConstraintHelpers(t *testing.T) {
 	if got := sc.Constraints.String(); got != "patient.birthdate=1990&code:in=http://vs" {
 		t.Errorf("ConstraintSet.String() = %q", got)
 	}
-	cs, err := ParseConstraints("category=a,b&status=final")
+	cs, err := parseConstraints("category=a,b&status=final")
 	if err != nil || len(cs) != 2 || len(cs[0].Values) != 2 {
 		t.Fatalf("ParseConstraints = %v, %v", cs, err)
 	}

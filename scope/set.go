@@ -4,7 +4,10 @@ import "strings"
 
 // InvalidScope is a scope of a set that did not parse. It grants nothing.
 type InvalidScope struct {
+	// Raw is the scope token as written.
 	Raw string
+	// Err is why it did not parse, as Parse returned it: its text names the
+	// rule and quotes the offending part.
 	Err error
 }
 
@@ -48,22 +51,6 @@ func ParseSet(s string) Set {
 	return set
 }
 
-// NewSet builds a Set from parsed scopes, dropping duplicates.
-func NewSet(scopes ...Scope) Set {
-	var set Set
-	seen := map[string]bool{}
-	for _, sc := range scopes {
-		if sc.Kind == 0 {
-			continue
-		}
-		if key := sc.String(); !seen[key] {
-			seen[key] = true
-			set.scopes = append(set.scopes, sc)
-		}
-	}
-	return set
-}
-
 // Scopes returns the valid scopes, in order of first appearance.
 func (s Set) Scopes() []Scope { return append([]Scope(nil), s.scopes...) }
 
@@ -83,14 +70,8 @@ func (s Set) ofKind(k Kind) []Scope {
 	return out
 }
 
-// Resources returns the resource scopes.
-func (s Set) Resources() []Scope { return s.ofKind(KindResource) }
-
 // Launches returns the launch scopes (launch, launch/patient, ...).
 func (s Set) Launches() []Scope { return s.ofKind(KindLaunch) }
-
-// Extensions returns the scopes the package does not interpret.
-func (s Set) Extensions() []Scope { return s.ofKind(KindExtension) }
 
 // Contains reports whether the set holds the scope written as text; the text
 // is compared in canonical form, so "patient/Observation.read" is found in a

@@ -12,7 +12,7 @@ func TestParseSetP35(t *testing.T) {
 	if set.Len() != 4 || len(set.Invalid()) != 0 {
 		t.Fatalf("Len = %d, invalid = %v", set.Len(), set.Invalid())
 	}
-	if n := len(set.Resources()); n != 2 {
+	if n := len(set.resources()); n != 2 {
 		t.Errorf("Resources = %d, want 2", n)
 	}
 	if n := len(set.Launches()); n != 1 || !set.LaunchContext("patient") || set.LaunchContext("") {
@@ -35,14 +35,14 @@ func TestParseSetInvalidAndDuplicates(t *testing.T) {
 		t.Fatalf("Scopes = %v, want %v", got, want)
 	}
 	inv := set.Invalid()
-	if len(inv) != 2 || inv[0].Raw != "patient/Observation.dus" || !errors.Is(inv[0].Err, ErrPermissionOrder) ||
-		inv[1].Raw != "patient/Observation.read?x=1" || !errors.Is(inv[1].Err, ErrV1Constraint) {
+	if len(inv) != 2 || inv[0].Raw != "patient/Observation.dus" || !errors.Is(inv[0].Err, errPermissionOrder) ||
+		inv[1].Raw != "patient/Observation.read?x=1" || !errors.Is(inv[1].Err, errV1Constraint) {
 		t.Fatalf("Invalid = %v", inv)
 	}
 	if !set.OpenID() || !set.FHIRUser() || !set.OnlineAccess() || !set.LaunchContext("") {
 		t.Error("accessors")
 	}
-	if len(set.Extensions()) != 1 {
+	if len(set.extensions()) != 1 {
 		t.Error("Extensions")
 	}
 	if got := set.String(); got != strings.Join(want, " ") {
@@ -103,7 +103,7 @@ func TestSetContains(t *testing.T) {
 func TestNewSet(t *testing.T) {
 	a, _ := Parse("patient/Observation.rs")
 	b, _ := Parse("openid")
-	set := NewSet(a, b, a, Scope{})
+	set := newSet(a, b, a, Scope{})
 	if set.Len() != 2 || set.String() != "patient/Observation.rs openid" {
 		t.Fatalf("NewSet = %q", set.String())
 	}

@@ -1,6 +1,10 @@
 package searchparam
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
+)
 
 // handCategory is the baseline: the same category check written by hand for
 // this one parameter and value.
@@ -25,8 +29,8 @@ func handCategory(res map[string]any, system, code string) bool {
 // typical laboratory Observation, next to a hand-written check.
 func BenchmarkMatchToken(b *testing.B) {
 	lab := decode(b, labObservation)
-	cat := lookup(b, R4, "Observation", "category")
-	comp := lookup(b, R4, "Observation", "component-code")
+	cat := lookup(b, fhir.R4, "Observation", "category")
+	comp := lookup(b, fhir.R4, "Observation", "component-code")
 	b.Run("baseline/hand-written-category", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -50,7 +54,7 @@ func BenchmarkMatchToken(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if m, _ := MatchToken(lab, c.p, c.value); m != c.want {
+				if m, _ := matchToken(lab, c.p, c.value); m != c.want {
 					b.Fatal("wrong result")
 				}
 			}
@@ -61,7 +65,7 @@ func BenchmarkMatchToken(b *testing.B) {
 func BenchmarkLookup(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := Lookup(R4, "Observation", "category"); !ok {
+		if _, ok := Lookup(fhir.R4, "Observation", "category"); !ok {
 			b.Fatal("not found")
 		}
 	}
@@ -69,10 +73,10 @@ func BenchmarkLookup(b *testing.B) {
 
 func BenchmarkMatchReference(b *testing.B) {
 	lab := decode(b, labObservation)
-	p := lookup(b, R4, "Observation", "patient")
+	p := lookup(b, fhir.R4, "Observation", "patient")
 	b.ReportAllocs()
 	for b.Loop() {
-		if m, _ := MatchReference(lab, p, "Patient/p1"); !m {
+		if m, _ := matchReference(lab, p, "Patient/p1"); !m {
 			b.Fatal("no match")
 		}
 	}

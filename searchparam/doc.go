@@ -15,9 +15,9 @@
 // _security, _profile, _source) apply to every resource type.
 //
 // [MatchParam] evaluates one constraint of a scope against a resource: it
-// looks the parameter up for the resource's own type and dispatches to
-// [MatchToken], [MatchReference] or [MatchString]. These evaluate a plain
-// search value (no modifier, no prefix) against a resource decoded with
+// looks the parameter up for the resource's own type and calls [Match],
+// which evaluates a plain search value (no modifier, no prefix) of a token,
+// reference or string parameter against a resource decoded with
 // encoding/json into map[string]any, following FHIR search semantics:
 // comma-separated values are alternatives (OR), and "\," "\|" "\$" "\\"
 // escape those characters. The constraints of one scope must all match
@@ -29,8 +29,8 @@
 // for element paths (unions, where(resolve() is X), as/ofType casts). A
 // parameter with a term it cannot read (other filters, extensions, indexes),
 // without an expression, or of composite or special type is marked
-// [Param.Unresolved]; [UnresolvedExpressions] lists them with the reason.
-// The Match functions report such a parameter as not evaluable (ok false),
+// [Param.Unresolved] (the package's tests pin the list, with the reason).
+// Match and MatchParam report such a parameter as not evaluable (ok false),
 // and a scope constraint on it must grant nothing. A malformed value is not
 // evaluable either.
 //

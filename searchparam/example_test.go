@@ -4,17 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/searchparam"
 )
 
 func ExampleLookup() {
-	p, ok := searchparam.Lookup(searchparam.R4, "Observation", "value-concept")
+	p, ok := searchparam.Lookup(fhir.R4, "Observation", "value-concept")
 	fmt.Println(ok, p.Type, p.Paths[0].Elements)
 
-	p, _ = searchparam.Lookup(searchparam.R4, "Observation", "patient")
+	p, _ = searchparam.Lookup(fhir.R4, "Observation", "patient")
 	fmt.Println(p.Type, p.Paths[0].Elements, p.Paths[0].Target)
 
-	p, _ = searchparam.Lookup(searchparam.R5, "Patient", "email")
+	p, _ = searchparam.Lookup(fhir.R5, "Patient", "email")
 	fmt.Println(p.Unresolved)
 	// Output:
 	// true token valueCodeableConcept
@@ -25,14 +26,14 @@ func ExampleLookup() {
 // A granular scope such as
 // patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory
 // grants a resource only when the resource matches the constraint.
-func ExampleMatchToken() {
+func ExampleMatch() {
 	var obs map[string]any
 	_ = json.Unmarshal([]byte(`{
 	  "resourceType": "Observation",
 	  "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}]
 	}`), &obs)
 
-	p, _ := searchparam.Lookup(searchparam.R4, "Observation", "category")
+	p, _ := searchparam.Lookup(fhir.R4, "Observation", "category")
 	for _, value := range []string{
 		"http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
 		"http://example.org/other-system|laboratory",
@@ -40,7 +41,7 @@ func ExampleMatchToken() {
 		"vital-signs,laboratory",
 		"http://terminology.hl7.org/CodeSystem/observation-category|vital-signs",
 	} {
-		matched, ok := searchparam.MatchToken(obs, p, value)
+		matched, ok := searchparam.Match(obs, p, value)
 		fmt.Println(matched, ok)
 	}
 	// Output:
@@ -51,12 +52,12 @@ func ExampleMatchToken() {
 	// false true
 }
 
-func ExampleMatchReference() {
+func ExampleMatch_reference() {
 	var obs map[string]any
 	_ = json.Unmarshal([]byte(`{"resourceType": "Observation", "subject": {"reference": "Patient/123"}}`), &obs)
-	p, _ := searchparam.Lookup(searchparam.R4, "Observation", "patient")
+	p, _ := searchparam.Lookup(fhir.R4, "Observation", "patient")
 	for _, value := range []string{"123", "Patient/123", "Patient/456"} {
-		matched, _ := searchparam.MatchReference(obs, p, value)
+		matched, _ := searchparam.Match(obs, p, value)
 		fmt.Println(value, matched)
 	}
 	// Output:
@@ -82,7 +83,7 @@ func ExampleMatchParam() {
 	}
 	all := true
 	for _, c := range constraints {
-		matched, ok := searchparam.MatchParam(searchparam.R4, cond, c[0], c[1])
+		matched, ok := searchparam.MatchParam(fhir.R4, cond, c[0], c[1])
 		fmt.Println(c[0], matched, ok)
 		all = all && ok && matched
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 var fuzzResources = []string{
@@ -51,11 +53,11 @@ func FuzzMatchToken(f *testing.F) {
 	f.Add(labObservation, "status", "final")
 	f.Fuzz(func(t *testing.T, resJSON, code, value string) {
 		res := fuzzResource(resJSON)
-		p, found := Lookup(R4, "Observation", code)
+		p, found := Lookup(fhir.R4, "Observation", code)
 		if !found {
 			p = Param{Name: code, Type: Token, Paths: []Path{{Elements: code}}}
 		}
-		matched, ok := MatchToken(res, p, value)
+		matched, ok := matchToken(res, p, value)
 		if !ok {
 			if matched {
 				t.Fatal("matched without ok")
@@ -63,12 +65,12 @@ func FuzzMatchToken(f *testing.F) {
 			return
 		}
 		if p.Type == Token && !p.Unresolved {
-			if _, ok2 := MatchToken(nil, p, value); !ok2 {
+			if _, ok2 := matchToken(nil, p, value); !ok2 {
 				t.Fatal("ok depends on the resource")
 			}
 		}
 		if c, plain := plainAlternative(value); plain && matched {
-			if m, _ := MatchToken(res, p, c); !m {
+			if m, _ := matchToken(res, p, c); !m {
 				t.Fatalf("%q matched, code %q did not", value, c)
 			}
 		}
@@ -84,16 +86,16 @@ func FuzzMatchReference(f *testing.F) {
 		f.Add(`{"subject": {"reference": "https://x/Patient/p1/_history/1"}}`, v)
 	}
 	f.Add(`{"subject": [{"reference": 5}, "x", {"reference": {"reference": "Patient/p1"}}]}`, "p1")
-	p, _ := Lookup(R4, "Observation", "subject")
+	p, _ := Lookup(fhir.R4, "Observation", "subject")
 	f.Fuzz(func(t *testing.T, resJSON, value string) {
 		res := fuzzResource(resJSON)
-		matched, ok := MatchReference(res, p, value)
+		matched, ok := matchReference(res, p, value)
 		if !ok && matched {
 			t.Fatal("matched without ok")
 		}
 		if ok && matched && !isAbsolute(value) && !strings.Contains(value, ",") {
 			if _, id, cut := strings.Cut(stripHistory(value), "/"); cut {
-				if m, _ := MatchReference(res, p, id); !m {
+				if m, _ := matchReference(res, p, id); !m {
 					t.Fatalf("%q matched, id %q did not", value, id)
 				}
 			}
@@ -107,10 +109,10 @@ func FuzzMatchString(f *testing.F) {
 	for _, v := range []string{"Mül", "muller", "zoe,anne", `a\,b`, "", ",", `\`, "Mu\u0308"} {
 		f.Add(`{"name": [{"family": "Müller", "given": ["Zoë"]}]}`, v)
 	}
-	p, _ := Lookup(R4, "Patient", "name")
+	p, _ := Lookup(fhir.R4, "Patient", "name")
 	f.Fuzz(func(t *testing.T, resJSON, value string) {
 		res := fuzzResource(resJSON)
-		matched, ok := MatchString(res, p, value)
+		matched, ok := matchString(res, p, value)
 		if !ok && matched {
 			t.Fatal("matched without ok")
 		}
@@ -119,7 +121,7 @@ func FuzzMatchString(f *testing.F) {
 		}
 		_, n := utf8.DecodeLastRuneInString(value)
 		if shorter := value[:len(value)-n]; shorter != "" {
-			if m, _ := MatchString(res, p, shorter); !m {
+			if m, _ := matchString(res, p, shorter); !m {
 				t.Fatalf("%q matched, its prefix %q did not", value, shorter)
 			}
 		}

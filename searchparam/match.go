@@ -4,65 +4,83 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
-// Match evaluates a plain search value of parameter p against resource, by
-// the parameter's type: [MatchToken], [MatchReference] or [MatchString]. ok
-// is false for the other types, for an Unresolved parameter and for a
-// malformed value: such a constraint cannot be evaluated and grants nothing.
-func Match(resource map[string]any, p Param, value string) (matched, ok bool) {
-	switch p.Type {
-	case Token:
-		return MatchToken(resource, p, value)
-	case Reference:
-		return MatchReference(resource, p, value)
-	case String:
-		return MatchString(resource, p, value)
-	}
-	return false, false
-}
-
-// MatchParam evaluates the plain value of search parameter name against a
-// resource: it looks the parameter up for the resource's own resourceType
-// in release v and calls [Match]. ok is false when the resource has no
-// known resourceType, the parameter is unknown, carries a modifier
-// ("code:in") or a chain ("patient.name"), or cannot be evaluated. The
-// value is percent-decoded with the FHIR escapes kept, as in
-// scope.Constraint.Value. MatchParam does not allocate.
-func MatchParam(v Version, resource map[string]any, name, value string) (matched, ok bool) {
-	rt, _ := resource["resourceType"].(string)
-	if rt == "" || strings.ContainsAny(name, ":.") {
-		return false, false
-	}
-	p, found := Lookup(v, rt, name)
-	if !found {
-		return false, false
-	}
-	return Match(resource, p, value)
-}
-
-// MatchToken reports whether resource matches the plain token search value
-// of parameter p, by FHIR token search rules on every element on p's paths:
+// Match evaluates a plain search value of parameter p against resource, a
+// resource decoded by encoding/json into map[string]any, by FHIR search
+// rules for the parameter's type, on every element on p's paths:
+//
+// A token value is one of
 //
 //	system|code   a code in exactly that system
 //	|code         a code with no system
 //	code          a code in any system, or none
 //	system|       any code in that system
 //
-// The elements may be CodeableConcept (any of its codings), Coding,
+// and the elements may be CodeableConcept (any of its codings), Coding,
 // CodeableReference (its concept), Identifier (system and value),
 // ContactPoint (its value, by the code form only), or a code, string, id,
 // uri or boolean primitive (which has no system: a value naming a system
-// does not match it). Codes and systems compare exactly. A comma separates alternatives
-// (any may match); "\," "\|" "\$" and "\\" stand for the character itself.
+// does not match it). Codes and systems compare exactly.
 //
-// ok is false when p is not a token parameter, is Unresolved, or the value
-// is malformed (empty, an empty alternative, a bare "|", a second unescaped
-// "|", or a backslash before any other character). Modifiers (:not, :text,
-// :in, …) are not handled here: pass only the values of unmodified
-// parameters. MatchToken does not check resource's resourceType, and does
-// not allocate.
-func MatchToken(resource map[string]any, p Param, value string) (matched, ok bool) {
+// A reference value is an id ("123": a relative reference to any type with
+// that id), a relative reference ("Patient/123") or an absolute URL, which
+// matches only the same absolute reference: the base URL of the server is
+// not known here, so an absolute reference in the resource matches only an
+// absolute value and never an id or relative value. A version
+// ("/_history/2") on either side is ignored. The reference type must also
+// be the path's Target when it has one. Canonical and uri elements match
+// the value exactly, or their url part before "|version".
+//
+// A string value matches an element that starts with it, ignoring case and
+// the accents of Latin letters. A HumanName matches on its text, family,
+// given, prefix and suffix; an Address on its text, line, city, district,
+// state, postalCode and country.
+//
+// In every type a comma separates alternatives (any may match), and "\,"
+// "\|" "\$" and "\\" stand for the character itself. ok is false for the
+// other parameter types, for an Unresolved parameter and for a malformed
+// value (empty, an empty alternative, a token that is a bare "|" or holds a
+// second unescaped "|", a backslash before any other character, a reference
+// that is neither an id, a Type/id nor an absolute URL): such a constraint
+// cannot be evaluated and grants nothing. Modifiers (:not, :text, :in, …)
+// are not handled here: pass only the values of unmodified parameters.
+// Match does not check resource's resourceType, and does not allocate.
+func Match(resource map[string]any, p Param, value string) (matched, ok bool) {
+	switch p.Type {
+	case Token:
+		return matchToken(resource, p, value)
+	case Reference:
+		return matchReference(resource, p, value)
+	case String:
+		return matchString(resource, p, value)
+	}
+	return false, false
+}
+
+// MatchParam evaluates the plain value of search parameter name against a
+// resource: it looks the parameter up for the resource's own resourceType
+// in release r and calls [Match]. ok is false when the resource has no
+// known resourceType, the parameter is unknown, carries a modifier
+// ("code:in") or a chain ("patient.name"), or cannot be evaluated. The
+// value is percent-decoded with the FHIR escapes kept, as in
+// scope.Constraint.Value. MatchParam does not allocate.
+func MatchParam(r fhir.Release, resource map[string]any, name, value string) (matched, ok bool) {
+	rt, _ := resource["resourceType"].(string)
+	if rt == "" || strings.ContainsAny(name, ":.") {
+		return false, false
+	}
+	p, found := Lookup(r, rt, name)
+	if !found {
+		return false, false
+	}
+	return Match(resource, p, value)
+}
+
+// matchToken is Match for a token parameter.
+func matchToken(resource map[string]any, p Param, value string) (matched, ok bool) {
 	if p.Type != Token || p.Unresolved {
 		return false, false
 	}
@@ -85,19 +103,8 @@ func MatchToken(resource map[string]any, p Param, value string) (matched, ok boo
 	}
 }
 
-// MatchReference reports whether resource matches the plain reference
-// search value of parameter p. A value is an id ("123": a relative reference
-// to any type with that id), a relative reference ("Patient/123") or an
-// absolute URL, which matches only the same absolute reference: the base URL
-// of the server is not known here, so an absolute reference in the resource
-// matches only an absolute value and never an id or relative value. A
-// version ("/_history/2") on either side is ignored. The reference type
-// must also be the path's Target when it has one. Canonical and uri
-// elements match the value exactly, or their url part before "|version".
-// Commas separate alternatives. ok is false when p is not a reference
-// parameter, is Unresolved, or the value is malformed. MatchReference does
-// not allocate.
-func MatchReference(resource map[string]any, p Param, value string) (matched, ok bool) {
+// matchReference is Match for a reference parameter.
+func matchReference(resource map[string]any, p Param, value string) (matched, ok bool) {
 	if p.Type != Reference || p.Unresolved || !validReference(value) {
 		return false, false
 	}
@@ -110,14 +117,8 @@ func MatchReference(resource map[string]any, p Param, value string) (matched, ok
 	return false, true
 }
 
-// MatchString reports whether resource matches the plain string search
-// value of parameter p: some element starts with the value, ignoring case
-// and the accents of Latin letters. A HumanName matches on its text,
-// family, given, prefix and suffix; an Address on its text, line, city,
-// district, state, postalCode and country. Commas separate alternatives.
-// ok is false when p is not a string parameter, is Unresolved, or the value
-// is malformed. MatchString does not allocate.
-func MatchString(resource map[string]any, p Param, value string) (matched, ok bool) {
+// matchString is Match for a string parameter.
+func matchString(resource map[string]any, p Param, value string) (matched, ok bool) {
 	if p.Type != String || p.Unresolved || !validString(value) {
 		return false, false
 	}
@@ -444,9 +445,9 @@ func validReference(value string) bool {
 		}
 		typ, id, hasSlash := strings.Cut(alt, "/")
 		if !hasSlash {
-			return !isID(alt)
+			return !fhir.ValidID(alt)
 		}
-		return !isTypeName(typ) || !isID(id)
+		return !isTypeName(typ) || !fhir.ValidID(id)
 	})
 }
 
@@ -459,20 +460,6 @@ func stripHistory(ref string) string {
 		return ref[:i]
 	}
 	return ref
-}
-
-// isID reports whether s is a FHIR id: 1 to 64 of A-Z a-z 0-9 - and '.'.
-func isID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func isTypeName(s string) bool {

@@ -3,6 +3,8 @@ package searchparam
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 const (
@@ -21,7 +23,7 @@ func decode(t testing.TB, s string) map[string]any {
 	return m
 }
 
-func lookup(t testing.TB, v Version, rt, code string) Param {
+func lookup(t testing.TB, v fhir.Release, rt, code string) Param {
 	t.Helper()
 	p, ok := Lookup(v, rt, code)
 	if !ok {
@@ -142,11 +144,11 @@ func TestMatchTokenObservation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, v := range []Version{R4, R5} {
+			for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
 				p := lookup(t, v, "Observation", tt.code)
-				got, ok := MatchToken(tt.res, p, tt.value)
+				got, ok := matchToken(tt.res, p, tt.value)
 				if !ok || got != tt.wantMatch {
-					t.Errorf("%v MatchToken(%s=%s) = %v, %v; want %v, true", v, tt.code, tt.value, got, ok, tt.wantMatch)
+					t.Errorf("%v matchToken(%s=%s) = %v, %v; want %v, true", v, tt.code, tt.value, got, ok, tt.wantMatch)
 				}
 			}
 		})
@@ -213,10 +215,10 @@ func TestMatchTokenGranularExamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := tt.res["resourceType"].(string)
-			p := lookup(t, R4, rt, tt.code)
-			got, ok := MatchToken(tt.res, p, tt.value)
+			p := lookup(t, fhir.R4, rt, tt.code)
+			got, ok := matchToken(tt.res, p, tt.value)
 			if !ok || got != tt.wantMatch {
-				t.Errorf("MatchToken(%s.%s=%s) = %v, %v; want %v, true", rt, tt.code, tt.value, got, ok, tt.wantMatch)
+				t.Errorf("matchToken(%s.%s=%s) = %v, %v; want %v, true", rt, tt.code, tt.value, got, ok, tt.wantMatch)
 			}
 		})
 	}
@@ -224,18 +226,18 @@ func TestMatchTokenGranularExamples(t *testing.T) {
 
 func TestMatchTokenR5CodeableReference(t *testing.T) {
 	mr := decode(t, `{"resourceType": "MedicationRequest", "medication": {"concept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1049502"}]}}}`)
-	p := lookup(t, R5, "MedicationRequest", "code")
-	if got, ok := MatchToken(mr, p, "http://www.nlm.nih.gov/research/umls/rxnorm|1049502"); !got || !ok {
+	p := lookup(t, fhir.R5, "MedicationRequest", "code")
+	if got, ok := matchToken(mr, p, "http://www.nlm.nih.gov/research/umls/rxnorm|1049502"); !got || !ok {
 		t.Errorf("CodeableReference concept: %v, %v", got, ok)
 	}
-	if got, ok := MatchToken(mr, p, "http://www.nlm.nih.gov/research/umls/rxnorm|1"); got || !ok {
+	if got, ok := matchToken(mr, p, "http://www.nlm.nih.gov/research/umls/rxnorm|1"); got || !ok {
 		t.Errorf("CodeableReference wrong code: %v, %v", got, ok)
 	}
 }
 
 func TestMatchTokenNotEvaluable(t *testing.T) {
 	lab := decode(t, labObservation)
-	cat := lookup(t, R4, "Observation", "category")
+	cat := lookup(t, fhir.R4, "Observation", "category")
 	tests := []struct {
 		name  string
 		p     Param
@@ -249,17 +251,17 @@ func TestMatchTokenNotEvaluable(t *testing.T) {
 		{"bar in alternative", cat, obsCat + "|laboratory,x|y|z"},
 		{"bad escape", cat, `lab\oratory`},
 		{"trailing backslash", cat, `laboratory\`},
-		{"reference parameter", lookup(t, R4, "Observation", "subject"), "p1"},
-		{"date parameter", lookup(t, R4, "Observation", "date"), "2024"},
-		{"composite parameter", lookup(t, R4, "Observation", "code-value-concept"), "a$b"},
-		{"unresolved token parameter", lookup(t, R4, "Patient", "email"), "a@b"},
+		{"reference parameter", lookup(t, fhir.R4, "Observation", "subject"), "p1"},
+		{"date parameter", lookup(t, fhir.R4, "Observation", "date"), "2024"},
+		{"composite parameter", lookup(t, fhir.R4, "Observation", "code-value-concept"), "a$b"},
+		{"unresolved token parameter", lookup(t, fhir.R4, "Patient", "email"), "a@b"},
 		{"zero param", Param{}, "laboratory"},
 		{"unresolved with paths", Param{Name: "x", Type: Token, Unresolved: true, Paths: []Path{{Elements: "category"}}}, "laboratory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, ok := MatchToken(lab, tt.p, tt.value); ok || got {
-				t.Errorf("MatchToken(%q) = %v, %v; want false, false", tt.value, got, ok)
+			if got, ok := matchToken(lab, tt.p, tt.value); ok || got {
+				t.Errorf("matchToken(%q) = %v, %v; want false, false", tt.value, got, ok)
 			}
 			if tt.p.Type == Reference {
 				return // Match evaluates it as a reference
@@ -277,7 +279,7 @@ func TestMatchTokenEscapes(t *testing.T) {
 		{"system": "http://x/a|b", "code": "c,d"},
 		{"system": "s", "code": "e\\f"},
 		{"system": "s", "code": "$g"}]}}`)
-	p := lookup(t, R4, "Observation", "code")
+	p := lookup(t, fhir.R4, "Observation", "code")
 	tests := []struct {
 		name  string
 		value string
@@ -293,15 +295,15 @@ func TestMatchTokenEscapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := MatchToken(res, p, tt.value)
+			got, ok := matchToken(res, p, tt.value)
 			if tt.name == "unescaped bar in system splits" {
 				if ok {
-					t.Errorf("MatchToken(%q) ok, want malformed", tt.value)
+					t.Errorf("matchToken(%q) ok, want malformed", tt.value)
 				}
 				return
 			}
 			if !ok || got != tt.want {
-				t.Errorf("MatchToken(%q) = %v, %v; want %v", tt.value, got, ok, tt.want)
+				t.Errorf("matchToken(%q) = %v, %v; want %v", tt.value, got, ok, tt.want)
 			}
 		})
 	}
@@ -310,7 +312,7 @@ func TestMatchTokenEscapes(t *testing.T) {
 // TestMatchTokenMalformedResources checks that odd JSON shapes never match
 // and never panic.
 func TestMatchTokenMalformedResources(t *testing.T) {
-	p := lookup(t, R4, "Observation", "category")
+	p := lookup(t, fhir.R4, "Observation", "category")
 	tests := []struct {
 		name string
 		json string
@@ -328,17 +330,17 @@ func TestMatchTokenMalformedResources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := decode(t, tt.json)
-			got, ok := MatchToken(res, p, obsCat+"|laboratory")
+			got, ok := matchToken(res, p, obsCat+"|laboratory")
 			if !ok || got {
 				t.Errorf("got %v, %v; want false, true", got, ok)
 			}
 		})
 	}
 	// A string category still matches a plain code: it has no system.
-	if got, _ := MatchToken(decode(t, `{"category": "laboratory"}`), p, "laboratory"); !got {
+	if got, _ := matchToken(decode(t, `{"category": "laboratory"}`), p, "laboratory"); !got {
 		t.Error("string element with code form")
 	}
-	if got, ok := MatchToken(nil, p, "laboratory"); got || !ok {
+	if got, ok := matchToken(nil, p, "laboratory"); got || !ok {
 		t.Error("nil resource")
 	}
 }
@@ -360,17 +362,17 @@ func TestWalkExactNames(t *testing.T) {
 	p := Param{Name: "x", Type: Token, Paths: []Path{{Elements: "effective"}}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := MatchToken(decode(t, tt.json), p, "laboratory")
+			got, ok := matchToken(decode(t, tt.json), p, "laboratory")
 			if !ok || got != tt.want {
 				t.Errorf("got %v, %v; want %v", got, ok, tt.want)
 			}
 		})
 	}
 	nested := Param{Name: "x", Type: Token, Paths: []Path{{Elements: "a.b.c"}}}
-	if got, _ := MatchToken(decode(t, `{"a": [{"b": {"c": "x"}}, {"b": [{"c": "laboratory"}]}]}`), nested, "laboratory"); !got {
+	if got, _ := matchToken(decode(t, `{"a": [{"b": {"c": "x"}}, {"b": [{"c": "laboratory"}]}]}`), nested, "laboratory"); !got {
 		t.Error("arrays at two steps")
 	}
-	if got, _ := MatchToken(decode(t, `{"a": {"b": "laboratory"}}`), nested, "laboratory"); got {
+	if got, _ := matchToken(decode(t, `{"a": {"b": "laboratory"}}`), nested, "laboratory"); got {
 		t.Error("path ending early matched")
 	}
 }
@@ -414,10 +416,10 @@ func TestMatchReference(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := lookup(t, R4, "Observation", tt.code)
-			got, ok := MatchReference(tt.res, p, tt.value)
+			p := lookup(t, fhir.R4, "Observation", tt.code)
+			got, ok := matchReference(tt.res, p, tt.value)
 			if !ok || got != tt.want {
-				t.Errorf("MatchReference(%s=%s) = %v, %v; want %v, true", tt.code, tt.value, got, ok, tt.want)
+				t.Errorf("matchReference(%s=%s) = %v, %v; want %v, true", tt.code, tt.value, got, ok, tt.want)
 			}
 			if g2, ok2 := Match(tt.res, p, tt.value); g2 != got || ok2 != ok {
 				t.Errorf("Match differs: %v, %v", g2, ok2)
@@ -426,27 +428,27 @@ func TestMatchReference(t *testing.T) {
 	}
 	// Absolute reference with a target: the type comes from the URL.
 	abs := decode(t, `{"resourceType": "Observation", "subject": {"reference": "https://fhir.example/Patient/p1"}}`)
-	if got, ok := MatchReference(abs, lookup(t, R4, "Observation", "patient"), "https://fhir.example/Patient/p1"); !got || !ok {
+	if got, ok := matchReference(abs, lookup(t, fhir.R4, "Observation", "patient"), "https://fhir.example/Patient/p1"); !got || !ok {
 		t.Error("absolute reference to a Patient")
 	}
 	absGroup := decode(t, `{"resourceType": "Observation", "subject": {"reference": "https://fhir.example/Group/p1"}}`)
-	if got, _ := MatchReference(absGroup, lookup(t, R4, "Observation", "patient"), "https://fhir.example/Group/p1"); got {
+	if got, _ := matchReference(absGroup, lookup(t, fhir.R4, "Observation", "patient"), "https://fhir.example/Group/p1"); got {
 		t.Error("absolute reference to a Group matched patient")
 	}
 	// R5 CodeableReference.reference.
 	mr := decode(t, `{"resourceType": "MedicationRequest", "medication": {"reference": {"reference": "Medication/m1"}}}`)
-	if got, ok := MatchReference(mr, lookup(t, R5, "MedicationRequest", "medication"), "Medication/m1"); !got || !ok {
+	if got, ok := matchReference(mr, lookup(t, fhir.R5, "MedicationRequest", "medication"), "Medication/m1"); !got || !ok {
 		t.Error("R5 medication reference")
 	}
 	// Canonical: R5 _profile is a reference parameter on meta.profile.
 	prof := decode(t, `{"resourceType": "Patient", "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"]}}`)
-	pp := lookup(t, R5, "Patient", "_profile")
+	pp := lookup(t, fhir.R5, "Patient", "_profile")
 	for value, want := range map[string]bool{
 		"http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient":       true,
 		"http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0": true,
 		"http://hl7.org/fhir/us/core/StructureDefinition/us-core":               false,
 	} {
-		if got, ok := MatchReference(prof, pp, value); got != want || !ok {
+		if got, ok := matchReference(prof, pp, value); got != want || !ok {
 			t.Errorf("canonical %s = %v, %v", value, got, ok)
 		}
 	}
@@ -454,14 +456,14 @@ func TestMatchReference(t *testing.T) {
 
 func TestMatchReferenceNotEvaluable(t *testing.T) {
 	obs := decode(t, `{"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}`)
-	p := lookup(t, R4, "Observation", "patient")
+	p := lookup(t, fhir.R4, "Observation", "patient")
 	for _, value := range []string{"", ",", "p1,", "Patient/", "/p1", "patient/p1", "Patient/p 1", "Patient/p1/x",
 		`p\,1`, "Patient/" + string(make([]byte, 65)), "a/b/c", "Patient%2Fp1", " p1", "Patient/p1 "} {
-		if got, ok := MatchReference(obs, p, value); ok || got {
-			t.Errorf("MatchReference(%q) = %v, %v; want not evaluable", value, got, ok)
+		if got, ok := matchReference(obs, p, value); ok || got {
+			t.Errorf("matchReference(%q) = %v, %v; want not evaluable", value, got, ok)
 		}
 	}
-	if _, ok := MatchReference(obs, lookup(t, R4, "Observation", "category"), "p1"); ok {
+	if _, ok := matchReference(obs, lookup(t, fhir.R4, "Observation", "category"), "p1"); ok {
 		t.Error("token parameter evaluated as reference")
 	}
 }
@@ -497,34 +499,34 @@ func TestMatchString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := lookup(t, R4, "Patient", tt.code)
-			got, ok := MatchString(pat, p, tt.value)
+			p := lookup(t, fhir.R4, "Patient", tt.code)
+			got, ok := matchString(pat, p, tt.value)
 			if !ok || got != tt.want {
-				t.Errorf("MatchString(%s=%s) = %v, %v; want %v, true", tt.code, tt.value, got, ok, tt.want)
+				t.Errorf("matchString(%s=%s) = %v, %v; want %v, true", tt.code, tt.value, got, ok, tt.want)
 			}
 		})
 	}
 	for _, value := range []string{"", ",", "a,", `a\b`} {
-		if got, ok := MatchString(pat, lookup(t, R4, "Patient", "family"), value); ok || got {
-			t.Errorf("MatchString(%q) = %v, %v; want not evaluable", value, got, ok)
+		if got, ok := matchString(pat, lookup(t, fhir.R4, "Patient", "family"), value); ok || got {
+			t.Errorf("matchString(%q) = %v, %v; want not evaluable", value, got, ok)
 		}
 	}
-	if _, ok := MatchString(pat, lookup(t, R4, "Patient", "gender"), "f"); ok {
+	if _, ok := matchString(pat, lookup(t, fhir.R4, "Patient", "gender"), "f"); ok {
 		t.Error("token parameter evaluated as string")
 	}
-	if _, ok := Match(pat, lookup(t, R4, "Patient", "birthdate"), "2000"); ok {
+	if _, ok := Match(pat, lookup(t, fhir.R4, "Patient", "birthdate"), "2000"); ok {
 		t.Error("date parameter evaluated")
 	}
 }
 
 func TestMatchAllocs(t *testing.T) {
 	lab := decode(t, labObservation)
-	cat := lookup(t, R4, "Observation", "category")
-	subj := lookup(t, R4, "Observation", "patient")
+	cat := lookup(t, fhir.R4, "Observation", "category")
+	subj := lookup(t, fhir.R4, "Observation", "patient")
 	n := testing.AllocsPerRun(100, func() {
-		MatchToken(lab, cat, "exam,"+obsCat+"|laboratory")
-		MatchReference(lab, subj, "Patient/p1")
-		MatchToken(lab, lookup(t, R4, "Observation", "_tag"), "x")
+		matchToken(lab, cat, "exam,"+obsCat+"|laboratory")
+		matchReference(lab, subj, "Patient/p1")
+		matchToken(lab, lookup(t, fhir.R4, "Observation", "_tag"), "x")
 	})
 	if n != 0 {
 		t.Errorf("Match allocates %v times", n)
@@ -535,7 +537,7 @@ func TestMatchAllocs(t *testing.T) {
 // one parsing round holds.
 func TestMatchTokenManyAlternatives(t *testing.T) {
 	lab := decode(t, labObservation)
-	p := lookup(t, R4, "Observation", "category")
+	p := lookup(t, fhir.R4, "Observation", "category")
 	many := func(n int, last string) string {
 		var s string
 		for i := range n {
@@ -560,7 +562,7 @@ func TestMatchTokenManyAlternatives(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := MatchToken(lab, p, tt.value)
+			got, ok := matchToken(lab, p, tt.value)
 			if got != tt.wantMatch || ok != tt.wantOK {
 				t.Errorf("MatchToken = %v, %v; want %v, %v", got, ok, tt.wantMatch, tt.wantOK)
 			}
@@ -574,31 +576,31 @@ func TestMatchParam(t *testing.T) {
 		"clinicalStatus": {"coding": [{"system": "`+condClin+`", "code": "active"}]}, "subject": {"reference": "Patient/p1"}}`)
 	tests := []struct {
 		name      string
-		v         Version
+		v         fhir.Release
 		res       map[string]any
 		param     string
 		value     string
 		wantMatch bool
 		wantOK    bool
 	}{
-		{"token", R4, lab, "category", obsCat + "|laboratory", true, true},
-		{"token no match", R4, lab, "category", obsCat + "|vital-signs", false, true},
-		{"token r5", R5, lab, "category", "laboratory", true, true},
-		{"reference", R4, lab, "patient", "Patient/p1", true, true},
-		{"string on condition has no such param", R4, cond, "family", "x", false, false},
-		{"condition category", R4, cond, "category", condCat + "|problem-list-item", true, true},
-		{"condition clinical-status", R4, cond, "clinical-status", condClin + "|active", true, true},
-		{"observation param on a condition", R4, cond, "value-concept", "active", false, false},
-		{"base param", R4, cond, "_id", "x", false, true},
-		{"modifier", R4, lab, "category:not", "laboratory", false, false},
-		{"chain", R4, lab, "patient.name", "x", false, false},
-		{"date not evaluated", R4, lab, "date", "2024", false, false},
-		{"unknown param", R4, lab, "nope", "x", false, false},
-		{"no resourceType", R4, decode(t, `{"category": [{"coding": [{"code": "laboratory"}]}]}`), "category", "laboratory", false, false},
-		{"unknown resourceType", R4, decode(t, `{"resourceType": "Observations", "category": [{"coding": [{"code": "laboratory"}]}]}`), "category", "laboratory", false, false},
-		{"resourceType not a string", R4, decode(t, `{"resourceType": 1}`), "_id", "x", false, false},
-		{"unknown version", Version(0), lab, "category", "laboratory", false, false},
-		{"malformed", R4, lab, "category", "a|b|c", false, false},
+		{"token", fhir.R4, lab, "category", obsCat + "|laboratory", true, true},
+		{"token no match", fhir.R4, lab, "category", obsCat + "|vital-signs", false, true},
+		{"token r5", fhir.R5, lab, "category", "laboratory", true, true},
+		{"reference", fhir.R4, lab, "patient", "Patient/p1", true, true},
+		{"string on condition has no such param", fhir.R4, cond, "family", "x", false, false},
+		{"condition category", fhir.R4, cond, "category", condCat + "|problem-list-item", true, true},
+		{"condition clinical-status", fhir.R4, cond, "clinical-status", condClin + "|active", true, true},
+		{"observation param on a condition", fhir.R4, cond, "value-concept", "active", false, false},
+		{"base param", fhir.R4, cond, "_id", "x", false, true},
+		{"modifier", fhir.R4, lab, "category:not", "laboratory", false, false},
+		{"chain", fhir.R4, lab, "patient.name", "x", false, false},
+		{"date not evaluated", fhir.R4, lab, "date", "2024", false, false},
+		{"unknown param", fhir.R4, lab, "nope", "x", false, false},
+		{"no resourceType", fhir.R4, decode(t, `{"category": [{"coding": [{"code": "laboratory"}]}]}`), "category", "laboratory", false, false},
+		{"unknown resourceType", fhir.R4, decode(t, `{"resourceType": "Observations", "category": [{"coding": [{"code": "laboratory"}]}]}`), "category", "laboratory", false, false},
+		{"resourceType not a string", fhir.R4, decode(t, `{"resourceType": 1}`), "_id", "x", false, false},
+		{"unknown version", fhir.Release(0), lab, "category", "laboratory", false, false},
+		{"malformed", fhir.R4, lab, "category", "a|b|c", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -608,7 +610,7 @@ func TestMatchParam(t *testing.T) {
 			}
 		})
 	}
-	if n := testing.AllocsPerRun(50, func() { MatchParam(R4, lab, "category", obsCat+"|laboratory") }); n != 0 {
+	if n := testing.AllocsPerRun(50, func() { MatchParam(fhir.R4, lab, "category", obsCat+"|laboratory") }); n != 0 {
 		t.Errorf("MatchParam allocates %v times", n)
 	}
 }

@@ -3,27 +3,9 @@ package searchparam
 import (
 	"sort"
 	"strconv"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
-
-// Version is a FHIR release.
-type Version uint8
-
-// The FHIR releases the table covers.
-const (
-	R4 Version = iota + 1 // FHIR R4 (4.0.1)
-	R5                    // FHIR R5 (5.0.0)
-)
-
-// String returns "R4" or "R5".
-func (v Version) String() string {
-	switch v {
-	case R4:
-		return "R4"
-	case R5:
-		return "R5"
-	}
-	return "Version(" + strconv.Itoa(int(v)) + ")"
-}
 
 // Type is the type of a search parameter (SearchParameter.type).
 type Type uint8
@@ -97,21 +79,15 @@ type Path struct {
 	Target string
 }
 
-// UnresolvedExpression is a search parameter term the generator could not
-// turn into element paths, or a parameter it does not evaluate.
-type UnresolvedExpression struct {
-	Version    Version
+// unresolvedExpression is a search parameter term the generator could not
+// turn into element paths, or a parameter it does not evaluate (the
+// generated unresolved table, which the tests pin).
+type unresolvedExpression struct {
+	Version    fhir.Release
 	Resource   string // the resource type, or Resource / DomainResource for base parameters
 	Param      string
 	Expression string // the term, or the parameter's expression
 	Reason     string
-}
-
-// UnresolvedExpressions returns every search parameter term the generator
-// could not read and every parameter it does not evaluate, by version,
-// resource type and parameter. The slice is a copy.
-func UnresolvedExpressions() []UnresolvedExpression {
-	return append([]UnresolvedExpression(nil), unresolved[:]...)
 }
 
 type typeParams struct {
@@ -126,11 +102,11 @@ type table struct {
 	types    []typeParams // sorted by name
 }
 
-func tableOf(v Version) *table {
-	switch v {
-	case R4:
+func tableOf(r fhir.Release) *table {
+	switch r {
+	case fhir.R4:
 		return &r4Table
-	case R5:
+	case fhir.R5:
 		return &r5Table
 	}
 	return nil
@@ -165,14 +141,14 @@ func findParam(ps []Param, code string) (int, bool) {
 	return lo, lo < len(ps) && ps[lo].Name == code
 }
 
-// Lookup returns search parameter code of resourceType in FHIR release v,
+// Lookup returns search parameter code of resourceType in FHIR release r,
 // including the parameters every resource has (_id, _lastUpdated, _tag, …).
 // ok is false for an unknown release, resource type or parameter.
 //
 // Lookup does not allocate: the returned Param shares its Paths with the
 // table, and must not be modified.
-func Lookup(v Version, resourceType, code string) (p Param, ok bool) {
-	t := tableOf(v)
+func Lookup(r fhir.Release, resourceType, code string) (p Param, ok bool) {
+	t := tableOf(r)
 	if t == nil {
 		return Param{}, false
 	}
@@ -195,9 +171,9 @@ func Lookup(v Version, resourceType, code string) (p Param, ok bool) {
 }
 
 // Params returns the codes of every search parameter of resourceType in FHIR
-// release v, sorted, or nil for an unknown release or resource type.
-func Params(v Version, resourceType string) []string {
-	t := tableOf(v)
+// release r, sorted, or nil for an unknown release or resource type.
+func Params(r fhir.Release, resourceType string) []string {
+	t := tableOf(r)
 	if t == nil {
 		return nil
 	}
@@ -218,19 +194,5 @@ func Params(v Version, resourceType string) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
-}
-
-// ResourceTypes returns the concrete resource types of FHIR release v,
-// sorted, or nil for an unknown release.
-func ResourceTypes(v Version) []string {
-	t := tableOf(v)
-	if t == nil {
-		return nil
-	}
-	out := make([]string, len(t.types))
-	for i := range t.types {
-		out[i] = t.types[i].name
-	}
 	return out
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 func TestLookup(t *testing.T) {
@@ -17,61 +19,61 @@ func TestLookup(t *testing.T) {
 	patient := []Path{{Elements: "subject", Target: "Patient"}}
 	tests := []struct {
 		name     string
-		v        Version
+		v        fhir.Release
 		rt, code string
 		typ      Type
 		paths    []Path
 	}{
 		// The parameters of the SMART and ONC / US Core granular scope examples.
-		{"observation category", R4, "Observation", "category", Token, p("category")},
-		{"observation code", R4, "Observation", "code", Token, p("code")},
-		{"observation status", R4, "Observation", "status", Token, p("status")},
-		{"observation value-concept", R4, "Observation", "value-concept", Token, p("valueCodeableConcept")},
-		{"observation component-code", R4, "Observation", "component-code", Token, p("component.code")},
-		{"observation combo-code", R4, "Observation", "combo-code", Token, p("code", "component.code")},
-		{"observation date r4 (choice, no cast)", R4, "Observation", "date", Date, p("effective")},
-		{"observation patient", R4, "Observation", "patient", Reference, patient},
-		{"observation subject", R4, "Observation", "subject", Reference, p("subject")},
-		{"condition category", R4, "Condition", "category", Token, p("category")},
-		{"condition clinical-status", R4, "Condition", "clinical-status", Token, p("clinicalStatus")},
-		{"condition code", R4, "Condition", "code", Token, p("code")},
-		{"condition onset-date (as function)", R4, "Condition", "onset-date", Date, p("onsetDateTime", "onsetPeriod")},
-		{"allergy clinical-status", R4, "AllergyIntolerance", "clinical-status", Token, p("clinicalStatus")},
-		{"medicationrequest status", R4, "MedicationRequest", "status", Token, p("status")},
-		{"medicationrequest intent", R4, "MedicationRequest", "intent", Token, p("intent")},
-		{"medicationrequest code r4 (as cast)", R4, "MedicationRequest", "code", Token, p("medicationCodeableConcept")},
-		{"medicationrequest medication r4", R4, "MedicationRequest", "medication", Reference, p("medicationReference")},
-		{"diagnosticreport category", R4, "DiagnosticReport", "category", Token, p("category")},
-		{"documentreference category", R4, "DocumentReference", "category", Token, p("category")},
-		{"encounter class", R4, "Encounter", "class", Token, p("class")},
-		{"encounter type", R4, "Encounter", "type", Token, p("type")},
-		{"immunization status", R4, "Immunization", "status", Token, p("status")},
-		{"procedure code", R4, "Procedure", "code", Token, p("code")},
-		{"servicerequest category", R4, "ServiceRequest", "category", Token, p("category")},
-		{"careplan category", R4, "CarePlan", "category", Token, p("category")},
-		{"goal lifecycle-status", R4, "Goal", "lifecycle-status", Token, p("lifecycleStatus")},
-		{"patient identifier", R4, "Patient", "identifier", Token, p("identifier")},
-		{"patient name", R4, "Patient", "name", String, p("name")},
-		{"observation value-string (cast then element)", R4, "Observation", "value-string", String, p("valueString", "valueCodeableConcept.text")},
+		{"observation category", fhir.R4, "Observation", "category", Token, p("category")},
+		{"observation code", fhir.R4, "Observation", "code", Token, p("code")},
+		{"observation status", fhir.R4, "Observation", "status", Token, p("status")},
+		{"observation value-concept", fhir.R4, "Observation", "value-concept", Token, p("valueCodeableConcept")},
+		{"observation component-code", fhir.R4, "Observation", "component-code", Token, p("component.code")},
+		{"observation combo-code", fhir.R4, "Observation", "combo-code", Token, p("code", "component.code")},
+		{"observation date r4 (choice, no cast)", fhir.R4, "Observation", "date", Date, p("effective")},
+		{"observation patient", fhir.R4, "Observation", "patient", Reference, patient},
+		{"observation subject", fhir.R4, "Observation", "subject", Reference, p("subject")},
+		{"condition category", fhir.R4, "Condition", "category", Token, p("category")},
+		{"condition clinical-status", fhir.R4, "Condition", "clinical-status", Token, p("clinicalStatus")},
+		{"condition code", fhir.R4, "Condition", "code", Token, p("code")},
+		{"condition onset-date (as function)", fhir.R4, "Condition", "onset-date", Date, p("onsetDateTime", "onsetPeriod")},
+		{"allergy clinical-status", fhir.R4, "AllergyIntolerance", "clinical-status", Token, p("clinicalStatus")},
+		{"medicationrequest status", fhir.R4, "MedicationRequest", "status", Token, p("status")},
+		{"medicationrequest intent", fhir.R4, "MedicationRequest", "intent", Token, p("intent")},
+		{"medicationrequest code r4 (as cast)", fhir.R4, "MedicationRequest", "code", Token, p("medicationCodeableConcept")},
+		{"medicationrequest medication r4", fhir.R4, "MedicationRequest", "medication", Reference, p("medicationReference")},
+		{"diagnosticreport category", fhir.R4, "DiagnosticReport", "category", Token, p("category")},
+		{"documentreference category", fhir.R4, "DocumentReference", "category", Token, p("category")},
+		{"encounter class", fhir.R4, "Encounter", "class", Token, p("class")},
+		{"encounter type", fhir.R4, "Encounter", "type", Token, p("type")},
+		{"immunization status", fhir.R4, "Immunization", "status", Token, p("status")},
+		{"procedure code", fhir.R4, "Procedure", "code", Token, p("code")},
+		{"servicerequest category", fhir.R4, "ServiceRequest", "category", Token, p("category")},
+		{"careplan category", fhir.R4, "CarePlan", "category", Token, p("category")},
+		{"goal lifecycle-status", fhir.R4, "Goal", "lifecycle-status", Token, p("lifecycleStatus")},
+		{"patient identifier", fhir.R4, "Patient", "identifier", Token, p("identifier")},
+		{"patient name", fhir.R4, "Patient", "name", String, p("name")},
+		{"observation value-string (cast then element)", fhir.R4, "Observation", "value-string", String, p("valueString", "valueCodeableConcept.text")},
 		// Resource parameters apply to every type.
-		{"_id", R4, "Observation", "_id", Token, p("id")},
-		{"_tag", R4, "Condition", "_tag", Token, p("meta.tag")},
-		{"_security", R4, "Patient", "_security", Token, p("meta.security")},
-		{"_profile", R4, "Binary", "_profile", URI, p("meta.profile")},
-		{"_lastUpdated", R4, "Bundle", "_lastUpdated", Date, p("meta.lastUpdated")},
-		{"_source", R4, "Goal", "_source", URI, p("meta.source")},
+		{"_id", fhir.R4, "Observation", "_id", Token, p("id")},
+		{"_tag", fhir.R4, "Condition", "_tag", Token, p("meta.tag")},
+		{"_security", fhir.R4, "Patient", "_security", Token, p("meta.security")},
+		{"_profile", fhir.R4, "Binary", "_profile", URI, p("meta.profile")},
+		{"_lastUpdated", fhir.R4, "Bundle", "_lastUpdated", Date, p("meta.lastUpdated")},
+		{"_source", fhir.R4, "Goal", "_source", URI, p("meta.source")},
 		// R5.
-		{"r5 observation category", R5, "Observation", "category", Token, p("category")},
-		{"r5 observation value-concept (ofType)", R5, "Observation", "value-concept", Token, p("valueCodeableConcept")},
-		{"r5 observation date", R5, "Observation", "date", Date, p("effectiveDateTime", "effectivePeriod", "effectiveTiming", "effectiveInstant")},
-		{"r5 observation patient", R5, "Observation", "patient", Reference, patient},
-		{"r5 condition clinical-status", R5, "Condition", "clinical-status", Token, p("clinicalStatus")},
-		{"r5 medicationrequest code (CodeableReference)", R5, "MedicationRequest", "code", Token, p("medication.concept")},
-		{"r5 medicationrequest medication", R5, "MedicationRequest", "medication", Reference, p("medication.reference")},
-		{"r5 goal lifecycle-status", R5, "Goal", "lifecycle-status", Token, p("lifecycleStatus")},
-		{"r5 encounter class", R5, "Encounter", "class", Token, p("class")},
-		{"r5 _profile is a reference", R5, "Patient", "_profile", Reference, p("meta.profile")},
-		{"r5 _language", R5, "Patient", "_language", Token, p("language")},
+		{"r5 observation category", fhir.R5, "Observation", "category", Token, p("category")},
+		{"r5 observation value-concept (ofType)", fhir.R5, "Observation", "value-concept", Token, p("valueCodeableConcept")},
+		{"r5 observation date", fhir.R5, "Observation", "date", Date, p("effectiveDateTime", "effectivePeriod", "effectiveTiming", "effectiveInstant")},
+		{"r5 observation patient", fhir.R5, "Observation", "patient", Reference, patient},
+		{"r5 condition clinical-status", fhir.R5, "Condition", "clinical-status", Token, p("clinicalStatus")},
+		{"r5 medicationrequest code (CodeableReference)", fhir.R5, "MedicationRequest", "code", Token, p("medication.concept")},
+		{"r5 medicationrequest medication", fhir.R5, "MedicationRequest", "medication", Reference, p("medication.reference")},
+		{"r5 goal lifecycle-status", fhir.R5, "Goal", "lifecycle-status", Token, p("lifecycleStatus")},
+		{"r5 encounter class", fhir.R5, "Encounter", "class", Token, p("class")},
+		{"r5 _profile is a reference", fhir.R5, "Patient", "_profile", Reference, p("meta.profile")},
+		{"r5 _language", fhir.R5, "Patient", "_language", Token, p("language")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,23 +94,23 @@ func TestLookup(t *testing.T) {
 func TestLookupMisses(t *testing.T) {
 	tests := []struct {
 		name     string
-		v        Version
+		v        fhir.Release
 		rt, code string
 	}{
-		{"unknown version", Version(0), "Observation", "category"},
-		{"version out of range", Version(9), "Observation", "category"},
-		{"unknown type", R4, "Observations", "category"},
-		{"lower-case type", R4, "observation", "category"},
-		{"abstract Resource", R4, "Resource", "_id"},
-		{"abstract DomainResource", R4, "DomainResource", "_text"},
-		{"unknown param", R4, "Observation", "categories"},
-		{"param of another type", R4, "Observation", "clinical-status"},
-		{"empty code", R4, "Observation", ""},
-		{"empty type", R4, "", "_id"},
-		{"modifier is not part of the code", R4, "Observation", "category:not"},
-		{"r5 only type in r4", R4, "NutritionIntake", "_id"},
-		{"r4 only type in r5", R5, "MedicinalProduct", "_id"},
-		{"DomainResource param on Bundle (r4)", R4, "Bundle", "_text"},
+		{"unknown version", fhir.Release(0), "Observation", "category"},
+		{"version out of range", fhir.Release(9), "Observation", "category"},
+		{"unknown type", fhir.R4, "Observations", "category"},
+		{"lower-case type", fhir.R4, "observation", "category"},
+		{"abstract Resource", fhir.R4, "Resource", "_id"},
+		{"abstract DomainResource", fhir.R4, "DomainResource", "_text"},
+		{"unknown param", fhir.R4, "Observation", "categories"},
+		{"param of another type", fhir.R4, "Observation", "clinical-status"},
+		{"empty code", fhir.R4, "Observation", ""},
+		{"empty type", fhir.R4, "", "_id"},
+		{"modifier is not part of the code", fhir.R4, "Observation", "category:not"},
+		{"r5 only type in r4", fhir.R4, "NutritionIntake", "_id"},
+		{"r4 only type in r5", fhir.R5, "MedicinalProduct", "_id"},
+		{"DomainResource param on Bundle (r4)", fhir.R4, "Bundle", "_text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,13 +122,17 @@ func TestLookupMisses(t *testing.T) {
 }
 
 func TestLookupBaseParamsOnEveryType(t *testing.T) {
-	for _, v := range []Version{R4, R5} {
-		types := ResourceTypes(v)
-		if len(types) < 140 {
-			t.Fatalf("%v: %d resource types", v, len(types))
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
+		// The table holds every resource type of the release, and no other.
+		types := fhir.ResourceTypes(v)
+		tb := tableOf(v)
+		if len(tb.types) != len(types) {
+			t.Fatalf("%v: %d types in the table, %d resource types", v, len(tb.types), len(types))
 		}
-		if !slices.IsSorted(types) {
-			t.Errorf("%v: ResourceTypes not sorted", v)
+		for i, rt := range types {
+			if tb.types[i].name != rt {
+				t.Fatalf("%v: table type %d is %q, want %q", v, i, tb.types[i].name, rt)
+			}
 		}
 		for _, rt := range types {
 			for _, code := range []string{"_id", "_lastUpdated", "_tag", "_security", "_profile", "_source"} {
@@ -136,13 +142,13 @@ func TestLookupBaseParamsOnEveryType(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := Lookup(R4, "Observation", "_text"); !ok {
+	if _, ok := Lookup(fhir.R4, "Observation", "_text"); !ok {
 		t.Error("DomainResource parameter missing on Observation")
 	}
 }
 
 func TestParams(t *testing.T) {
-	got := Params(R4, "Observation")
+	got := Params(fhir.R4, "Observation")
 	for _, want := range []string{"_id", "_lastUpdated", "_tag", "_text", "category", "code", "patient", "value-concept"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("Params(R4, Observation) lacks %q", want)
@@ -152,23 +158,20 @@ func TestParams(t *testing.T) {
 		t.Error("Params not sorted")
 	}
 	for _, name := range got {
-		if _, ok := Lookup(R4, "Observation", name); !ok {
+		if _, ok := Lookup(fhir.R4, "Observation", name); !ok {
 			t.Errorf("Params lists %q, Lookup does not find it", name)
 		}
 	}
-	if slices.Contains(Params(R4, "Bundle"), "_text") {
+	if slices.Contains(Params(fhir.R4, "Bundle"), "_text") {
 		t.Error("Bundle has no DomainResource parameters")
 	}
-	if Params(R4, "Nope") != nil || Params(Version(0), "Observation") != nil {
+	if Params(fhir.R4, "Nope") != nil || Params(fhir.Release(0), "Observation") != nil {
 		t.Error("Params of unknown type or version not nil")
-	}
-	if ResourceTypes(Version(3)) != nil {
-		t.Error("ResourceTypes of unknown version not nil")
 	}
 }
 
 func TestTablesSorted(t *testing.T) {
-	for _, v := range []Version{R4, R5} {
+	for _, v := range []fhir.Release{fhir.R4, fhir.R5} {
 		tb := tableOf(v)
 		sorted := func(ps []Param) bool {
 			return slices.IsSortedFunc(ps, func(a, b Param) int {
@@ -202,10 +205,10 @@ func TestTablesSorted(t *testing.T) {
 
 func TestLookupAllocs(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() {
-		if _, ok := Lookup(R4, "Observation", "category"); !ok {
+		if _, ok := Lookup(fhir.R4, "Observation", "category"); !ok {
 			t.Fatal("not found")
 		}
-		if _, ok := Lookup(R5, "Patient", "_id"); !ok {
+		if _, ok := Lookup(fhir.R5, "Patient", "_id"); !ok {
 			t.Fatal("not found")
 		}
 	})
@@ -220,9 +223,6 @@ func TestStrings(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"R4", R4.String(), "R4"},
-		{"R5", R5.String(), "R5"},
-		{"bad version", Version(7).String(), "Version(7)"},
 		{"token", Token.String(), "token"},
 		{"uri", URI.String(), "uri"},
 		{"number", Number.String(), "number"},

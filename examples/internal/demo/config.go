@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // ErrConfig reports invalid flags or an invalid Config; errors from
@@ -281,7 +281,7 @@ func (c Config) validate() error {
 		if err := checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs); err != nil {
 			return bad("-app-launch-url: %v", err)
 		}
-		if !compartment.ValidID(c.Patient) {
+		if !fhir.ValidID(c.Patient) {
 			return bad("-patient %q is not a FHIR id ([A-Za-z0-9.-], at most 64)", c.Patient)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fhirguard/fhirguard/compartment"
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -249,7 +249,7 @@ func FuzzParseFlags(f *testing.F) {
 			return
 		}
 		if c.Issuer == "" {
-			if len(c.AppRedirectURIs) == 0 || checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs) != nil || !compartment.ValidID(c.Patient) {
+			if len(c.AppRedirectURIs) == 0 || checkLaunchURL(c.AppLaunchURL, c.AppRedirectURIs) != nil || !fhir.ValidID(c.Patient) {
 				t.Fatalf("accepted app configuration %q %q %q", c.AppRedirectURIs, c.AppLaunchURL, c.Patient)
 			}
 		}

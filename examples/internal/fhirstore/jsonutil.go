@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"sort"
 
-	"github.com/fhirguard/fhirguard/scope"
+	"github.com/fhirguard/fhirguard/fhir"
 )
 
 // decodeObject parses a JSON object, keeping numbers as json.Number so that
@@ -71,10 +71,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 func validID(s string) bool { return idPattern.MatchString(s) }
 
 // isR4Type reports whether name is a FHIR R4 resource type.
-func isR4Type(name string) bool {
-	id, ok := scope.LookupType(name)
-	return ok && id.Versions()&scope.R4 != 0
-}
+func isR4Type(name string) bool { return fhir.IsResourceType(name, fhir.R4) }
 
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,7 +1,8 @@
-// Command resourcetypes generates scope/resourcetypes_gen.go: the concrete FHIR
-// resource types of R4 (4.0.1) and R5 (5.0.0), read from internal/fhirdata.
+// Command resourcetypes generates internal/resourcetypes/table_gen.go: the
+// concrete FHIR resource types of R4 (4.0.1) and R5 (5.0.0), read from
+// internal/fhirdata.
 //
-// Run it through `go generate ./scope`.
+// Run it through `go generate ./internal/resourcetypes`.
 package main
 
 import (
@@ -14,7 +15,7 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "resourcetypes_gen.go", "output file")
+	out := flag.String("o", "table_gen.go", "output file")
 	flag.Parse()
 	src, err := gen.Generate(fhirdata.FS)
 	if err != nil {

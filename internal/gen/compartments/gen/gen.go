@@ -23,11 +23,12 @@ package gen
 import (
 	"bytes"
 	"fmt"
-	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 	"go/format"
 	"io/fs"
 	"sort"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 )
 
 // Compartments lists the compartment types in generated order, with the file
@@ -106,6 +107,8 @@ func Generate(fsys fs.FS) ([]byte, error) {
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "package compartment")
 	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, `import "github.com/fhirguard/fhirguard/fhir"`)
+	fmt.Fprintln(&b)
 	var unresolved []Unresolved
 	fmt.Fprintln(&b, "// generated holds every CompartmentDefinition of R4 and R5 with the element")
 	fmt.Fprintln(&b, "// paths of its linking search parameters.")
@@ -166,7 +169,7 @@ func Generate(fsys fs.FS) ([]byte, error) {
 				rs = append(rs, res)
 			}
 			sort.Slice(rs, func(i, j int) bool { return rs[i].name < rs[j].name })
-			fmt.Fprintf(&b, "\t{version: %s, typ: %s, url: %q, resources: []genResource{\n", v.name, c.code, def.URL)
+			fmt.Fprintf(&b, "\t{version: fhir.%s, typ: %s, url: %q, resources: []genResource{\n", v.name, c.code, def.URL)
 			for _, r := range rs {
 				fmt.Fprintf(&b, "\t\t{name: %q, self: %t, narrow: Param%s, params: []Param{\n", r.name, r.self, paramLit(r.narrow))
 				for _, p := range r.params {
@@ -181,9 +184,9 @@ func Generate(fsys fs.FS) ([]byte, error) {
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "// unresolved lists every term of a linking search parameter expression that")
 	fmt.Fprintln(&b, "// the generator could not turn into element paths. Such a term links nothing.")
-	fmt.Fprintln(&b, "var unresolved = [...]UnresolvedExpression{")
+	fmt.Fprintln(&b, "var unresolved = [...]unresolvedExpression{")
 	for _, u := range unresolved {
-		fmt.Fprintf(&b, "\t{Version: %s, Compartment: %s, Resource: %q, Param: %q, Expression: %q, Reason: %q},\n",
+		fmt.Fprintf(&b, "\t{Version: fhir.%s, Compartment: %s, Resource: %q, Param: %q, Expression: %q, Reason: %q},\n",
 			u.Version, u.Compartment, u.Resource, u.Param, u.Expression, u.Reason)
 	}
 	fmt.Fprintln(&b, "}")

@@ -36,11 +36,12 @@ package gen
 import (
 	"bytes"
 	"fmt"
-	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 	"go/format"
 	"io/fs"
 	"sort"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/gen/fhirpath"
 )
 
 var versions = []struct{ name, dir string }{
@@ -186,6 +187,8 @@ func Generate(fsys fs.FS) ([]byte, error) {
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "package searchparam")
 	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, `import "github.com/fhirguard/fhirguard/fhir"`)
+	fmt.Fprintln(&b)
 	for _, v := range vs {
 		fmt.Fprintf(&b, "// %s holds the search parameters of FHIR %s, types and parameters sorted by name.\n", strings.ToLower(v.name)+"Table", v.name)
 		fmt.Fprintf(&b, "var %sTable = table{\n", strings.ToLower(v.name))
@@ -214,9 +217,9 @@ func Generate(fsys fs.FS) ([]byte, error) {
 	fmt.Fprintln(&b, "// unresolved lists every search parameter term the generator could not turn")
 	fmt.Fprintln(&b, "// into element paths, and every parameter it does not evaluate. Their")
 	fmt.Fprintln(&b, "// parameters are Unresolved.")
-	fmt.Fprintln(&b, "var unresolved = [...]UnresolvedExpression{")
+	fmt.Fprintln(&b, "var unresolved = [...]unresolvedExpression{")
 	for _, u := range unresolved {
-		fmt.Fprintf(&b, "\t{Version: %s, Resource: %q, Param: %q, Expression: %q, Reason: %q},\n",
+		fmt.Fprintf(&b, "\t{Version: fhir.%s, Resource: %q, Param: %q, Expression: %q, Reason: %q},\n",
 			u.Version, u.Resource, u.Param, u.Expression, u.Reason)
 	}
 	fmt.Fprintln(&b, "}")
