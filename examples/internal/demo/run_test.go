@@ -56,22 +56,22 @@ func get(t *testing.T, url, token string) (int, string) {
 // TestBannerEmpty checks that the banner's statuses hold without seed data.
 func TestBannerEmpty(t *testing.T) {
 	s := demotest.Start(t, routes, "-empty")
-	cmds, err := demotest.BannerCommands(s.Banner)
+	bs, err := demotest.ReadBanner(s.Banner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cmds) != 7 {
-		t.Fatalf("%d commands", len(cmds))
+	if len(bs.Commands) != 7 {
+		t.Fatalf("%d commands", len(bs.Commands))
 	}
 	if s.Store().Len() != 0 {
 		t.Fatalf("-empty store holds %d resources", s.Store().Len())
 	}
-	for _, c := range cmds {
-		req, err := demotest.ParseCurl(c.Command)
+	for _, c := range bs.Commands {
+		call, err := demotest.ParseCurl(c.Args)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := http.DefaultClient.Do(call.Request)
 		if err != nil {
 			t.Fatal(err)
 		}
