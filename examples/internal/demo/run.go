@@ -83,7 +83,9 @@ type Server struct {
 }
 
 // Curl is one command of the start-up banner: what it shows, the HTTP
-// status it answers with, and the command line itself.
+// status it answers with, and the command line itself, which reads the
+// tokens from the shell variables the banner sets (PatientTokenVar,
+// SystemTokenVar).
 type Curl struct {
 	Title   string
 	Status  int
