@@ -120,7 +120,8 @@ func TestParseCurl(t *testing.T) {
 		t.Fatalf("got %s %s %v %+v", req.Method, req.URL, req.Header, call)
 	}
 	call, err = ParseCurl(mustSplit(t, `curl -sS 'http://127.0.0.1:1/fhir/Patient?name=smith'`))
-	if err != nil || call.Request.Method != "GET" || call.Request.URL.Query().Get("name") != "smith" || len(call.Request.Header) != 0 ||
+	if err != nil || call.Request.Method != "GET" || call.Request.URL.Query().Get("name") != "smith" || len(call.Request.Header) != 1 ||
+		call.Request.Header.Get("Accept") != "*/*" ||
 		call.Include || call.WriteOut != "" {
 		t.Fatalf("GET: %+v %v", call, err)
 	}

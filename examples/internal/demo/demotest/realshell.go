@@ -2,12 +2,14 @@ package demotest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // argvDumper replaces curl in testBannerShells: it prints the arguments
@@ -83,14 +85,17 @@ func testBannerCurl(t *testing.T, bs *BannerScript) {
 }
 
 // shellCommand runs script with the shell at path in a clean environment:
-// no start-up files, no proxies, no curl configuration.
+// no start-up files, no proxies, no curl configuration. Its deadline only
+// ends a hang.
 func shellCommand(t *testing.T, path, script string) *exec.Cmd {
 	home := t.TempDir()
 	args := []string{"-c", script}
 	if strings.HasSuffix(path, "zsh") {
 		args = append([]string{"-f"}, args...) // no start-up files
 	}
-	cmd := exec.Command(path, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "CURL_HOME=" + home, "XDG_CONFIG_HOME=" + home, "LC_ALL=C"}
 	return cmd
 }

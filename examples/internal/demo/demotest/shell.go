@@ -119,7 +119,8 @@ type CurlCall struct {
 }
 
 // ParseCurl turns curl's arguments (Args of a BannerCommand, or the words
-// of SplitShell) into the HTTP request curl would send. It understands
+// of SplitShell) into the HTTP request curl would send (with curl's
+// default "Accept: */*" unless -H sets Accept). It understands
 // the options -s, -S, -sS, -i, -X METHOD, -H 'Name: value' and -w with
 // plain text and \n, \r, \t; anything else is an error wrapping ErrCurl,
 // so that a banner the test cannot replay fails the test.
@@ -171,6 +172,9 @@ func ParseCurl(args []string) (*CurlCall, error) {
 	req, err := http.NewRequest(method, target, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCurl, err)
+	}
+	if header.Get("Accept") == "" {
+		header.Set("Accept", "*/*")
 	}
 	req.Header = header
 	call.Request = req
