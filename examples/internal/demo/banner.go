@@ -21,15 +21,24 @@ const (
 // refuses tokens living longer than an hour).
 const tokenLifetime = 55 * time.Minute
 
+// Shell variables the banner sets to its tokens; its curl commands use
+// them, so that each token is printed once.
+const (
+	PatientTokenVar = "PATIENT_TOKEN"
+	SystemTokenVar  = "SYSTEM_TOKEN"
+)
+
 // prepareBanner mints the banner's tokens (embedded server only) and
-// builds its curl commands.
+// builds its curl commands. Every command ends the body with a newline on
+// the terminal: -w '\n' unless the body ends with one already (the
+// discovery documents do).
 func (s *Server) prepareBanner() error {
 	base := s.base.String()
 	s.curls = []Curl{{Title: "The SMART configuration (public, no token)", Status: http.StatusOK,
 		Command: "curl -sS " + quote(s.discovery)}}
 	if s.auth == nil {
 		s.curls = append(s.curls, Curl{Title: "Any FHIR request without a token is refused", Status: http.StatusUnauthorized,
-			Command: "curl -sS -i " + quote(base+"/Patient")})
+			Command: `curl -sS -i -w '\n' ` + quote(base+"/Patient")})
 		return nil
 	}
 	var err error
@@ -43,29 +52,33 @@ func (s *Server) prepareBanner() error {
 	if err != nil {
 		return err
 	}
-	bearer := func(tok string) string { return "-H " + quote("Authorization: Bearer "+tok) + " " }
+	// The variable is expanded inside double quotes: one word, whatever
+	// the token holds, in sh, bash and zsh alike.
+	bearer := func(variable string) string { return `-H "Authorization: Bearer $` + variable + `" ` }
 	own := http.StatusOK
 	if s.cfg.Empty {
 		own = http.StatusNotFound
 	}
+	const body, head = `curl -sS -w '\n' `, `curl -sS -i -w '\n' `
 	s.curls = append(s.curls,
 		Curl{Title: "Patient token: its own patient", Status: own,
-			Command: "curl -sS " + bearer(s.patient) + quote(base+"/Patient/123")},
+			Command: body + bearer(PatientTokenVar) + quote(base+"/Patient/123")},
 		Curl{Title: "Patient token: a search, narrowed to patient 123's laboratory results", Status: http.StatusOK,
-			Command: "curl -sS " + bearer(s.patient) + quote(base+"/Observation?category=laboratory")},
+			Command: body + bearer(PatientTokenVar) + quote(base+"/Observation?category=laboratory")},
 		Curl{Title: "Patient token: another patient's record is refused (404, as if it did not exist)", Status: http.StatusNotFound,
-			Command: "curl -sS -i " + bearer(s.patient) + quote(base+"/Patient/456")},
+			Command: head + bearer(PatientTokenVar) + quote(base+"/Patient/456")},
 		Curl{Title: "Patient token: a delete is refused (403 insufficient_scope: the token only reads and searches)", Status: http.StatusForbidden,
-			Command: "curl -sS -i -X DELETE " + bearer(s.patient) + quote(base+"/Observation/lab1")},
+			Command: head + "-X DELETE " + bearer(PatientTokenVar) + quote(base+"/Observation/lab1")},
 		Curl{Title: "System token: a search across patients", Status: http.StatusOK,
-			Command: "curl -sS " + bearer(s.system) + quote(base+"/Patient?name=smith")},
+			Command: body + bearer(SystemTokenVar) + quote(base+"/Patient?name=smith")},
 		Curl{Title: "No token: refused (401)", Status: http.StatusUnauthorized,
-			Command: "curl -sS -i " + quote(base+"/Patient")},
+			Command: head + quote(base+"/Patient")},
 	)
 	return nil
 }
 
-// quote single-quotes a word for POSIX shells.
+// quote single-quotes a word for POSIX shells (and bash and zsh, where
+// nothing inside single quotes is special either).
 func quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
@@ -76,16 +89,15 @@ func (s *Server) printBanner(w io.Writer) {
 	fmt.Fprintf(&b, "  FHIR base:  %s\n", s.base)
 	fmt.Fprintf(&b, "  discovery:  %s\n", s.discovery)
 	if s.auth != nil {
-		fmt.Fprintf(&b, "  issuer:     %s (embedded smarttest authorization server: NOT FOR PRODUCTION)\n", s.issuer)
+		fmt.Fprintf(&b, "  issuer:     %s (embedded smarttest authorization server)\n", s.issuer)
 	} else {
 		fmt.Fprintf(&b, "  issuer:     %s (external)\n", s.issuer)
 	}
-	if s.insecure {
-		fmt.Fprintf(&b, "\n  !! INSECURE: bearer tokens are accepted over plain HTTP (loopback only). Never do this in production. !!\n")
-	}
+	s.printInsecure(&b)
 	if s.auth != nil {
-		fmt.Fprintf(&b, "\nPatient token (patient 123; %s; valid %v):\n\n%s\n", PatientScopes, tokenLifetime, s.patient)
-		fmt.Fprintf(&b, "\nSystem token (%s; valid %v):\n\n%s\n", SystemScopes, tokenLifetime, s.system)
+		fmt.Fprintf(&b, "\nTokens: paste these two lines once into sh, bash or zsh; the commands below use them.\n")
+		fmt.Fprintf(&b, "Patient 123 (%s) and system (%s), valid %v:\n\n", PatientScopes, SystemScopes, tokenLifetime)
+		fmt.Fprintf(&b, "%s=%s\n%s=%s\n", PatientTokenVar, quote(s.patient), SystemTokenVar, quote(s.system))
 	} else {
 		fmt.Fprintf(&b, "\nTokens come from %s; send them as \"Authorization: Bearer <token>\".\n", s.issuer)
 	}
@@ -102,6 +114,18 @@ func (s *Server) printBanner(w io.Writer) {
 	}
 	fmt.Fprintf(&b, "\nStop with Ctrl-C.\n\n")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// printInsecure prints the one warning about everything insecure the demo
+// turned on, each with the flags that turn it off.
+func (s *Server) printInsecure(b *strings.Builder) {
+	if len(s.insecureOn) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n  !! INSECURE, for local development only (never in production). Turned on:\n")
+	for _, in := range s.insecureOn {
+		fmt.Fprintf(b, "  !!   - %s: %s\n  !!     off: %s\n", in.setting, in.what, in.off)
+	}
 }
 
 // logRequests logs one line per request: method, path (without the query,
@@ -179,7 +203,7 @@ func (s *Server) printApps(b *strings.Builder) {
 	fmt.Fprintf(b, "  requests:       %s; user %s\n", who, "Practitioner/9")
 	fmt.Fprintf(b, "\nEHR launch: open this URL in a browser. Playing the EHR, it makes a single-use launch for patient %s\n", cfg.Patient)
 	fmt.Fprintf(b, "and sends the browser to %s?iss=...&launch=... (change patient=, add &encounter=<id>;\n", cfg.AppLaunchURL)
-	fmt.Fprintf(b, "launch_uri= may name any page at the origin of a redirect URI):\n\n")
+	fmt.Fprintf(b, "its launch_uri= may name any page at the origin of a redirect URI):\n\n")
 	fmt.Fprintf(b, "  %s\n", s.launchURL)
 	pick := "launch/patient gets patient " + cfg.Patient
 	if cfg.Consent {

@@ -24,16 +24,22 @@
 //   - CORS for browser apps: the FHIR API and the embedded token endpoint
 //     both allow -cors-origins and the origins of -app-redirect-uris;
 //   - request logging (log/slog), a start-up banner with the FHIR base,
-//     the discovery URL, ready-made tokens and curl commands that work as
-//     printed, the app client, its redirect URIs, a ready-to-open EHR
-//     launch URL and a standalone launch call for npm fhirclient, and a
-//     clean shutdown on SIGINT or SIGTERM.
+//     the discovery URL, one INSECURE warning, ready-made tokens printed
+//     once as shell assignments (PatientTokenVar, SystemTokenVar) and curl
+//     commands that use them and work as printed in sh, bash and zsh, the
+//     app client, its redirect URIs, a ready-to-open EHR launch URL and a
+//     standalone launch call for npm fhirclient, and a clean shutdown on
+//     SIGINT or SIGTERM.
 //
 // Bearer tokens normally require TLS. When the server listens on a loopback
 // address and -base-url is http, the demo sets the middleware's
-// InsecureAllowHTTP and InsecureAllowHTTPKeyURLs and says so at start-up;
-// on any other address an http base URL is a configuration error: put a
-// TLS-terminating proxy in front and give an https -base-url.
+// InsecureAllowHTTP (and InsecureAllowHTTPKeyURLs when a key or
+// introspection URL is http); on any other address an http base URL is a
+// configuration error: put a TLS-terminating proxy in front and give an
+// https -base-url. The banner's one INSECURE warning lists these, an http
+// -issuer fetched on loopback and the embedded authorization server, each
+// with the flags that turn it off; the Guard's own start-up warnings about
+// them are held back so that it is said once.
 //
 // Run is the entry point for tests (it accepts a ready listener and reports
 // the running Server); Main is the entry point for the examples' main

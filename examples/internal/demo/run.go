@@ -65,22 +65,27 @@ type Options struct {
 
 // Server is a running demo server.
 type Server struct {
-	cfg       Config
-	base      *url.URL
-	issuer    string
-	insecure  bool
-	auth      *smarttest.Server
-	store     *fhirstore.Store
-	guard     *middleware.Guard
-	patient   string
-	system    string
-	curls     []Curl
-	discovery string
-	launchURL string // the banner's EHR launch (embedded server only)
+	cfg      Config
+	base     *url.URL
+	issuer   string
+	insecure bool
+	// insecureOn lists what the demo turned on that weakens security, for
+	// the banner's INSECURE warning.
+	insecureOn []insecureSetting
+	auth       *smarttest.Server
+	store      *fhirstore.Store
+	guard      *middleware.Guard
+	patient    string
+	system     string
+	curls      []Curl
+	discovery  string
+	launchURL  string // the banner's EHR launch (embedded server only)
 }
 
 // Curl is one command of the start-up banner: what it shows, the HTTP
-// status it answers with, and the command line itself.
+// status it answers with, and the command line itself, which reads the
+// tokens from the shell variables the banner sets (PatientTokenVar,
+// SystemTokenVar).
 type Curl struct {
 	Title   string
 	Status  int
@@ -245,13 +250,16 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		return nil, cleanup, fmt.Errorf("%w: the FHIR base path %s collides with the embedded authorization server at %s", ErrConfig, base.Path, AuthPath)
 	}
 
-	// Plain HTTP: allowed only on loopback, and said loudly.
+	// Plain HTTP: allowed only on loopback, and said loudly (the banner's
+	// INSECURE warning).
 	if base.Scheme == "http" {
 		if !isLoopback(bound) {
 			return nil, cleanup, fmt.Errorf("%w: an http -base-url needs a loopback -addr (bearer tokens over plain HTTP are refused elsewhere); terminate TLS in front of the server and give an https -base-url", ErrConfig)
 		}
 		s.insecure = true
-		log.Warn("INSECURE: bearer tokens are accepted over plain HTTP because the server listens on loopback only; never do this in production")
+		s.insecureOn = append(s.insecureOn, insecureSetting{setting: "AuthConfig.InsecureAllowHTTP", guardField: "InsecureAllowHTTP",
+			what: "bearer tokens are accepted over plain HTTP (loopback only)",
+			off:  "an https -base-url, with TLS terminated in front (-trusted-proxies)"})
 	}
 
 	store, err := fhirstore.New(fhirstore.Config{BasePath: base.Path, BaseURL: base.String()})
@@ -266,11 +274,9 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 	s.store = store
 
 	auth := middleware.AuthConfig{
-		InsecureAllowHTTP:        s.insecure,
-		InsecureAllowHTTPKeyURLs: s.insecure,
-		JWKSRefetchCooldown:      cfg.JWKSRefetchCooldown,
-		TrustedProxies:           cfg.TrustedProxies,
-		Logger:                   log,
+		InsecureAllowHTTP:   s.insecure,
+		JWKSRefetchCooldown: cfg.JWKSRefetchCooldown,
+		TrustedProxies:      cfg.TrustedProxies,
 	}
 	var dh *discovery.Handler
 	var prh *discovery.ProtectedResourceHandler
@@ -324,7 +330,12 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("%w: -issuer: %v", ErrConfig, err)
 		}
-		httpOK := s.insecure && isLoopbackHost(iss)
+		httpOK := s.insecure && iss.Scheme == "http" && isLoopbackHost(iss)
+		if httpOK {
+			s.insecureOn = append(s.insecureOn, insecureSetting{setting: "discovery FetchConfig.InsecureAllowHTTP",
+				what: "the authorization server's OpenID configuration is fetched over plain HTTP (loopback only)",
+				off:  "an https -issuer"})
+		}
 		remote, err := discovery.NewRemote(ctx, discovery.RemoteConfig{
 			Issuer: cfg.Issuer,
 			// Without -capabilities they are derived from the server's
@@ -370,6 +381,40 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 			ClientSecret: cfg.IntrospectionClientSecret,
 		}
 	}
+	// Keys and introspection answers over plain HTTP: only with an http
+	// base on loopback, and only when one of their URLs is http.
+	var httpIn []string // where those URLs come from
+	if isHTTP(auth.JWKSURL) {
+		switch {
+		case s.auth != nil:
+			httpIn = append(httpIn, "-base-url (the embedded server shares its listener)")
+		case cfg.JWKSURL != "":
+			httpIn = append(httpIn, "-jwks-url")
+		default:
+			httpIn = append(httpIn, "the jwks_uri of the -issuer")
+		}
+	}
+	if auth.Introspection != nil && isHTTP(auth.Introspection.Endpoint) {
+		if cfg.IntrospectionURL != "" {
+			httpIn = append(httpIn, "-introspection-url")
+		} else if s.auth == nil || !isHTTP(auth.JWKSURL) {
+			httpIn = append(httpIn, "-base-url (the embedded server shares its listener)")
+		}
+	}
+	if s.insecure && len(httpIn) > 0 {
+		auth.InsecureAllowHTTPKeyURLs = true
+		s.insecureOn = append(s.insecureOn, insecureSetting{setting: "AuthConfig.InsecureAllowHTTPKeyURLs", guardField: "InsecureAllowHTTPKeyURLs",
+			what: "keys and introspection answers are fetched over plain HTTP", off: "https in " + strings.Join(httpIn, " and ")})
+	}
+	if s.auth != nil {
+		s.insecureOn = append(s.insecureOn, insecureSetting{setting: "embedded authorization server (smarttest)",
+			what: "issues tokens to anyone who reaches it, without any login", off: "-issuer with your authorization server"})
+	}
+	// The Guard's own start-up warnings about the settings above would
+	// repeat the banner's INSECURE warning: they are held back while New
+	// runs (warnings about any other setting pass).
+	quiet := newQuietInsecure(log.Handler(), s.insecureOn)
+	auth.Logger = slog.New(quiet)
 
 	authz := middleware.AuthorizeConfig{BaseURL: base.String(), Logger: log,
 		EnforceEncounter: cfg.EnforceEncounter, RequireEncounter: cfg.RequireEncounter}
@@ -396,6 +441,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		ProtectedResource:  prh,
 		PatchCapabilities:  true,
 	})
+	quiet.release()
 	if err != nil {
 		return nil, cleanup, err
 	}

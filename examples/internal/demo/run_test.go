@@ -6,8 +6,10 @@ import (
 	"flag"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,22 +58,22 @@ func get(t *testing.T, url, token string) (int, string) {
 // TestBannerEmpty checks that the banner's statuses hold without seed data.
 func TestBannerEmpty(t *testing.T) {
 	s := demotest.Start(t, routes, "-empty")
-	cmds, err := demotest.BannerCommands(s.Banner)
+	bs, err := demotest.ReadBanner(s.Banner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cmds) != 7 {
-		t.Fatalf("%d commands", len(cmds))
+	if len(bs.Commands) != 7 {
+		t.Fatalf("%d commands", len(bs.Commands))
 	}
 	if s.Store().Len() != 0 {
 		t.Fatalf("-empty store holds %d resources", s.Store().Len())
 	}
-	for _, c := range cmds {
-		req, err := demotest.ParseCurl(c.Command)
+	for _, c := range bs.Commands {
+		call, err := demotest.ParseCurl(c.Args)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := http.DefaultClient.Do(call.Request)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,5 +212,54 @@ func TestCORSOrigins(t *testing.T) {
 				t.Errorf("preflight from %s: %d, allow-origin %q", tt.origin, res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
 			}
 		})
+	}
+}
+
+// TestREADMEBanner checks that the banner excerpt the README quotes in its
+// Quickstart is what the banner prints, up to the address (the default
+// 127.0.0.1:8080 there) and the tokens (their first ten characters and an
+// ellipsis there).
+func TestREADMEBanner(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, quick, _ := strings.Cut(string(readme), "## Quickstart")
+	quick, _, _ = strings.Cut(quick, "\n## ")
+	// The first plain ``` block (no language) holding a curl command.
+	var excerpt string
+	var block []string
+	fence := "" // the opening fence while inside a block
+	for _, l := range strings.Split(quick, "\n") {
+		switch {
+		case fence == "" && strings.HasPrefix(l, "```"):
+			fence, block = l, nil
+		case fence != "" && strings.HasPrefix(l, "```"):
+			if text := strings.Join(block, "\n"); fence == "```" && excerpt == "" && strings.Contains(text, "curl ") {
+				excerpt = text
+			}
+			fence = ""
+		case fence != "":
+			block = append(block, l)
+		}
+	}
+	if excerpt == "" {
+		t.Fatal("no banner excerpt (a ``` block with a curl command) in the README's Quickstart")
+	}
+	s := demotest.Start(t, routes)
+	banner := s.Banner
+	for _, tok := range []string{s.PatientToken(), s.SystemToken()} {
+		banner = strings.ReplaceAll(banner, tok, tok[:10]+"…")
+	}
+	u, err := url.Parse(s.BaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner = strings.ReplaceAll(banner, u.Host, "127.0.0.1:8080")
+	lines := strings.Split(banner, "\n")
+	for _, l := range strings.Split(excerpt, "\n") {
+		if l != "" && !slices.Contains(lines, l) {
+			t.Errorf("the README quotes a line the banner does not print:\n%s\nbanner:\n%s", l, banner)
+		}
 	}
 }

@@ -74,16 +74,17 @@ func testSignals(t *testing.T) {
 				_ = wait()
 				t.Fatal("the demo did not print its banner")
 			}
-			cmds, err := BannerCommands(banner)
-			if err != nil || len(cmds) == 0 {
+			bs, err := ReadBanner(banner)
+			if err != nil || len(bs.Commands) == 0 {
 				t.Fatalf("banner: %v", err)
 			}
-			req, err := ParseCurl(cmds[0].Command)
+			first := bs.Commands[0]
+			call, err := ParseCurl(first.Args)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if code, _ := do(t, req); code != cmds[0].Status {
-				t.Fatalf("%s: %d", cmds[0].Title, code)
+			if code, _ := do(t, call.Request); code != first.Status {
+				t.Fatalf("%s: %d", first.Title, code)
 			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)

@@ -141,12 +141,12 @@ func bundleIDs(t testing.TB, body []byte) []string {
 }
 
 func testBanner(t *testing.T, s *Started, want int) {
-	cmds, err := BannerCommands(s.Banner)
+	bs, err := ReadBanner(s.Banner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cmds) != want {
-		t.Fatalf("banner has %d curl commands, want %d:\n%s", len(cmds), want, s.Banner)
+	if len(bs.Commands) != want {
+		t.Fatalf("banner has %d curl commands, want %d:\n%s", len(bs.Commands), want, s.Banner)
 	}
 	for _, needle := range []string{s.BaseURL(), s.DiscoveryURL()} {
 		if !strings.Contains(s.Banner, needle) {
@@ -154,22 +154,31 @@ func testBanner(t *testing.T, s *Started, want int) {
 		}
 	}
 	if s.AuthServer() != nil {
-		for _, tok := range []string{s.PatientToken(), s.SystemToken()} {
-			if tok == "" || !strings.Contains(s.Banner, "\n"+tok+"\n") {
-				t.Errorf("banner does not show the token %.20q on its own line", tok)
+		// Each token is printed once: a shell assignment the commands use.
+		for name, tok := range map[string]string{demo.PatientTokenVar: s.PatientToken(), demo.SystemTokenVar: s.SystemToken()} {
+			if tok == "" || bs.Vars[name] != tok || strings.Count(s.Banner, tok) != 1 {
+				t.Errorf("banner does not set %s to the token %.20q once (%d times in the banner)", name, tok, strings.Count(s.Banner, tok))
 			}
 		}
 	}
-	for _, c := range cmds {
-		req, err := ParseCurl(c.Command)
+	for _, c := range bs.Commands {
+		call, err := ParseCurl(c.Args)
 		if err != nil {
 			t.Errorf("%s: %v", c.Title, err)
 			continue
 		}
-		if code, body := do(t, req); code != c.Status {
+		req := call.Request
+		code, body := do(t, req)
+		if code != c.Status {
 			t.Errorf("%s: %s %s = %d, banner says %d: %.300s", c.Title, req.Method, req.URL, code, c.Status, body)
 		}
+		// On the terminal, what curl writes ends with one newline.
+		if out := string(body) + call.WriteOut; !strings.HasSuffix(out, "\n") || strings.HasSuffix(out, "\n\n") {
+			t.Errorf("%s: curl writes %q at the end", c.Title, out[max(0, len(out)-20):])
+		}
 	}
+	t.Run("real shells", func(t *testing.T) { testBannerShells(t, bs) })
+	t.Run("real curl", func(t *testing.T) { testBannerCurl(t, bs) })
 }
 
 func testPublic(t *testing.T, s *Started, as *smarttest.Server) {
