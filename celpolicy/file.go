@@ -56,23 +56,23 @@ type source struct {
 //
 // Unknown keys are errors. name is used in positions of errors; ParseFile
 // does not compile the expressions (New does). Errors are *CompileError
-// values wrapping ErrInvalidPolicy, joined with errors.Join.
+// values wrapping errInvalidPolicy, joined with errors.Join.
 func ParseFile(data []byte, name string) ([]Rule, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, &CompileError{File: name, Message: "YAML: " + err.Error(), Err: ErrInvalidPolicy}
+		return nil, &CompileError{File: name, Message: "YAML: " + err.Error(), kind: errInvalidPolicy}
 	}
 	if len(doc.Content) == 0 {
-		return nil, &CompileError{File: name, Message: "empty policy file; write `rules: []` for no rules", Err: ErrInvalidPolicy}
+		return nil, &CompileError{File: name, Message: "empty policy file; write `rules: []` for no rules", kind: errInvalidPolicy}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, &CompileError{File: name, Line: extra.Line, Column: extra.Column, Message: "more than one YAML document", Err: ErrInvalidPolicy}
+		return nil, &CompileError{File: name, Line: extra.Line, Column: extra.Column, Message: "more than one YAML document", kind: errInvalidPolicy}
 	}
 	root := doc.Content[0]
 	bad := func(n *yaml.Node, format string, args ...any) error {
-		return &CompileError{File: name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...), Err: ErrInvalidPolicy}
+		return &CompileError{File: name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...), kind: errInvalidPolicy}
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, bad(root, "a policy file is a mapping with a rules key")

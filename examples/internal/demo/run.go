@@ -376,14 +376,13 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 	authz := middleware.AuthorizeConfig{BaseURL: base.String(), Logger: log,
 		EnforceEncounter: cfg.EnforceEncounter, RequireEncounter: cfg.RequireEncounter}
 	if cfg.PolicyFile != "" {
-		p, err := celpolicy.New(celpolicy.Config{File: cfg.PolicyFile, Logger: log})
+		p, err := celpolicy.New(celpolicy.Config{File: cfg.PolicyFile, Logger: log,
+			Watch: celpolicy.WatchConfig{Signals: []os.Signal{syscall.SIGHUP}}})
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("-policy: %w", err)
 		}
 		authz.Policies = []middleware.Policy{p}
-		wctx, stop := context.WithCancel(ctx)
-		closers = append(closers, stop)
-		go func() { _ = p.Watch(wctx, celpolicy.WatchConfig{}) }()
+		closers = append(closers, p.Close)
 		log.Info("CEL policies loaded (SIGHUP reloads them)", "file", cfg.PolicyFile, "rules", len(p.Rules()))
 	}
 
