@@ -55,8 +55,10 @@ type source struct {
 //	    message: ...      # required: shown to the client on denial
 //
 // Unknown keys are errors. name is used in positions of errors; ParseFile
-// does not compile the expressions (New does). Errors are *CompileError
-// values wrapping errInvalidPolicy, joined with errors.Join.
+// does not compile the expressions (New does). An error is a *CompileError.
+// ParseFile takes the file's bytes, so policies can come from go:embed or
+// anywhere else: give the rules to New as Config.Rules. Config.File is for
+// a file on disk that Reload and Config.Watch read again.
 func ParseFile(data []byte, name string) ([]Rule, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
