@@ -290,9 +290,9 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		if s.launchURL, err = registerApps(as, cfg); err != nil {
 			return nil, cleanup, err
 		}
-		s.issuer = as.Issuer()
-		auth.JWKSURL = as.JWKSURL()
-		auth.Issuers = []string{as.Issuer()}
+		s.issuer = as.SMARTConfiguration().Issuer
+		auth.JWKSURL = as.SMARTConfiguration().JWKSURI
+		auth.Issuers = []string{as.SMARTConfiguration().Issuer}
 		if cfg.IntrospectionURL == "" {
 			// Opaque tokens of the embedded server are introspected there,
 			// with a client registered for the purpose.
@@ -301,7 +301,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 				return nil, cleanup, err
 			}
 			auth.Introspection = &middleware.IntrospectionConfig{
-				Endpoint: as.IntrospectionURL(), ClientID: "fhirguard-demo", ClientSecret: secret,
+				Endpoint: as.SMARTConfiguration().IntrospectionEndpoint, ClientID: "fhirguard-demo", ClientSecret: secret,
 			}
 		}
 		b, err := json.Marshal(as.SMARTConfiguration())
@@ -315,10 +315,10 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		if dh, err = discovery.NewHandler(&doc, discovery.HandlerConfig{}); err != nil {
 			return nil, cleanup, err
 		}
-		if prh, err = discovery.NewProtectedResourceHandler(doc.ProtectedResource(base.String(), as.Issuer()), discovery.HandlerConfig{}); err != nil {
+		if prh, err = discovery.NewProtectedResourceHandler(doc.ProtectedResource(base.String(), as.SMARTConfiguration().Issuer), discovery.HandlerConfig{}); err != nil {
 			return nil, cleanup, err
 		}
-		log.Info("embedded SMART authorization server (smarttest; NOT FOR PRODUCTION)", "issuer", as.Issuer())
+		log.Info("embedded SMART authorization server (smarttest; NOT FOR PRODUCTION)", "issuer", as.SMARTConfiguration().Issuer)
 	} else {
 		iss, err := url.Parse(cfg.Issuer)
 		if err != nil {
