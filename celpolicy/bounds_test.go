@@ -63,7 +63,7 @@ func TestBoundedRules(t *testing.T) {
 	})
 	t.Run("resource comparison with a constant bounded", func(t *testing.T) {
 		// Comparing with a constant costs at most the constant's size.
-		p := newTestPolicy(t, Config{Rules: []Rule{{Name: "r", Effect: Deny, On: OnResource, When: "resource.resourceType == 'x'", Message: "m"}}})
+		p := newTestPolicy(t, Config{Rules: []Rule{{Name: "r", Effect: Deny, On: OnResource, When: "resource.resourceType == 'Bundle'", Message: "m"}}})
 		if whenProgram(t, p).fast == nil {
 			t.Error("not bounded")
 		}
@@ -181,8 +181,8 @@ func TestBoundsFallback(t *testing.T) {
 	}
 	s.release()
 	err := p.AuthorizeRequest(big, testToken(), testDecision())
-	if !errors.Is(err, ErrCostLimit) {
-		t.Fatalf("beyond bounds: got %v, want ErrCostLimit", err)
+	if !errors.Is(err, errCostLimit) {
+		t.Fatalf("beyond bounds: got %v, want errCostLimit", err)
 	}
 }
 

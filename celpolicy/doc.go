@@ -65,9 +65,14 @@
 //	refType('Patient/123')                     "Patient" (relative, versioned or absolute references)
 //	refId('Patient/123/_history/2')            "123"
 //
-// Constant arguments are checked when the rule compiles: a malformed scope,
-// unknown resource type, bad permission letters or unknown time zone is a
-// start-up error. The server adds its own functions with Config.EnvOptions
+// Constants are checked when the rule compiles: a scope given to hasScope
+// must follow the SMART scope grammar and name a known resource type; the
+// context, type and letters given to allows, a time zone given to a
+// timestamp accessor, and a constant compared (==, != or in) with
+// request.resourceType, request.compartmentType, resource.resourceType,
+// refType(...) or a fhirContext item's type must be valid. A bad constant
+// is a start-up error naming the function or field, the constant and its
+// position: token.hasScope('patient/Obs.rs') does not compile. The server adds its own functions with Config.EnvOptions
 // and cel.Function, with declared argument and result types, so the rules
 // that use them are type-checked too.
 //
@@ -84,13 +89,15 @@
 // compile, is not of type bool, or whose estimated worst-case cost exceeds
 // Config.MaxEstimatedCost is a start-up error (*CompileError) naming the
 // file, the line and column, and the rule. At run time each expression is
-// evaluated under a cost limit (Config.CostLimit) and the request's context.
-// Any evaluation error denies (fail closed) and is logged: AuthorizeRequest
-// and AuthorizeResource return an *EvalError, which errors.As also reads as
-// a *middleware.PolicyDenial with a generic message.
+// evaluated under a cost limit (Config.CostLimit); once the request's
+// context is done, no further tracked expression starts. Any evaluation
+// error denies (fail closed) and is logged: AuthorizeRequest and
+// AuthorizeResource return an *EvalError, which errors.As also reads as a
+// *middleware.PolicyDenial with a generic message.
 //
-// CEL's runtime cost tracking allocates on every function call. To keep
-// typical rules under a microsecond, New also estimates each expression's
+// CEL's runtime cost tracking observes every evaluation step and allocates
+// on every function call, which makes a tracked rule several times slower
+// than an untracked one. To keep typical rules near a microsecond, New also estimates each expression's
 // worst case with fixed bounds on the request's inputs (strings of at most
 // 4096 characters; scope, audience, query and header collections of at
 // most 256 entries) and nothing assumed about the others (claims,
@@ -103,5 +110,6 @@
 //
 // Reload reads the file again and swaps the compiled rules atomically; a
 // file that does not compile keeps the old rules and returns the reason.
-// Watch reloads on SIGHUP and, optionally, when the file changes.
+// With Config.Watch, the Policy reloads by itself on signals (typically
+// SIGHUP) and, optionally, when the file changes, until Close.
 package celpolicy

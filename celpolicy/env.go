@@ -135,7 +135,7 @@ func newEnvs(extra []cel.EnvOption) (req, res *cel.Env, err error) {
 					if !ok {
 						return types.MaybeNoSuchOverloadErr(v)
 					}
-					t, _ := ParseReference(string(s))
+					t, _ := parseReference(string(s))
 					return types.String(t)
 				}))),
 		cel.Function(functionRefID,
@@ -145,7 +145,7 @@ func newEnvs(extra []cel.EnvOption) (req, res *cel.Env, err error) {
 					if !ok {
 						return types.MaybeNoSuchOverloadErr(v)
 					}
-					_, id := ParseReference(string(s))
+					_, id := parseReference(string(s))
 					return types.String(id)
 				}))),
 	}
@@ -315,13 +315,13 @@ func scopeEntryLookup(m *scope.Matcher) *scopeEntry {
 func scopeList(m *scope.Matcher) ref.Val     { return scopeEntryOf(m).list }
 func scopeStrings(m *scope.Matcher) []string { return scopeEntryOf(m).strs }
 
-// ParseReference returns the resource type and id of a FHIR reference:
+// parseReference returns the resource type and id of a FHIR reference:
 // relative ("Patient/123"), versioned ("Patient/123/_history/2") or absolute
 // ("https://example.org/fhir/Patient/123"). Contained ("#x"), conditional
 // ("Patient?identifier=x"), logical ("urn:uuid:...") and malformed references
 // give two empty strings, as do unknown resource types and invalid ids. CEL
 // rules reach it as refType(reference) and refId(reference).
-func ParseReference(ref string) (resourceType, id string) {
+func parseReference(ref string) (resourceType, id string) {
 	// The kit's one reference normaliser, with no base of its own: an
 	// absolute reference on any server is read for its type and id.
 	r := refReader.ParseReference(ref)
@@ -331,7 +331,7 @@ func ParseReference(ref string) (resourceType, id string) {
 	return "", ""
 }
 
-// refReader parses references for ParseReference.
+// refReader parses references for parseReference.
 var refReader = func() *compartment.Checker {
 	c, err := compartment.New(compartment.Config{FHIRVersion: fhir.R4})
 	if err != nil {

@@ -8,31 +8,28 @@ import (
 	"github.com/fhirguard/fhirguard/middleware"
 )
 
-// Sentinel errors. Compile and evaluation failures wrap them; test with
-// errors.Is.
+// Kinds of failure. They are unexported: callers branch on the typed
+// errors (*CompileError, *EvalError); the texts stay in the messages.
 var (
-	// ErrInvalidPolicy marks a policy file or rule that breaks the schema:
+	// errInvalidPolicy marks a policy file or rule that breaks the schema:
 	// unknown keys, a missing name, effect, when or message, duplicate names.
-	ErrInvalidPolicy = errors.New("celpolicy: invalid policy")
-	// ErrCompile marks a rule expression that does not parse or type-check,
-	// or is not of type bool.
-	ErrCompile = errors.New("celpolicy: rule does not compile")
-	// ErrCostTooHigh marks a rule whose estimated worst-case cost exceeds
+	errInvalidPolicy = errors.New("celpolicy: invalid policy")
+	// errCompile marks a rule expression that does not parse or type-check,
+	// is not of type bool, or has a bad constant argument.
+	errCompile = errors.New("celpolicy: rule does not compile")
+	// errCostTooHigh marks a rule whose estimated worst-case cost exceeds
 	// Config.MaxEstimatedCost.
-	ErrCostTooHigh = errors.New("celpolicy: estimated rule cost over the limit")
-	// ErrEvaluation marks a rule that failed while evaluating; the request
-	// is denied.
-	ErrEvaluation = errors.New("celpolicy: rule evaluation failed")
-	// ErrCostLimit marks an evaluation stopped by the runtime cost limit;
-	// it also matches ErrEvaluation.
-	ErrCostLimit = errors.New("celpolicy: runtime cost limit exceeded")
+	errCostTooHigh = errors.New("celpolicy: estimated rule cost over the limit")
+	// errCostLimit marks an evaluation stopped by the runtime cost limit.
+	errCostLimit = errors.New("celpolicy: runtime cost limit exceeded")
 )
 
 // CompileError is a rule that cannot be used, with where it is: the file
 // (empty for rules built in Go), the rule's name, the field ("when",
 // "match", "effect", ...) and the 1-based line and column in the file (or,
-// for rules built in Go, in the expression). Err is ErrInvalidPolicy,
-// ErrCompile or ErrCostTooHigh.
+// for rules built in Go, in the expression). New, Reload and ParseFile
+// return them, joined with errors.Join when there are several; find them
+// with errors.As.
 type CompileError struct {
 	File    string
 	Rule    string
@@ -40,7 +37,8 @@ type CompileError struct {
 	Line    int
 	Column  int
 	Message string
-	Err     error
+
+	kind error // errInvalidPolicy, errCompile or errCostTooHigh
 }
 
 // Error formats the error as "file:line:column: rule "name": field: message",
@@ -68,9 +66,6 @@ func (e *CompileError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel the error wraps.
-func (e *CompileError) Unwrap() error { return e.Err }
-
 // EvalError is a rule that failed during evaluation (a missing map key, a
 // wrong dynamic type, the cost limit, a cancelled request, an error of a
 // server function). The request is denied: errors.As also finds a
@@ -92,9 +87,6 @@ func (e *EvalError) Error() string {
 
 // Unwrap returns the cause.
 func (e *EvalError) Unwrap() error { return e.Err }
-
-// Is makes errors.Is(err, ErrEvaluation) true.
-func (e *EvalError) Is(target error) bool { return target == ErrEvaluation }
 
 // As fills a **middleware.PolicyDenial with the denial the failure implies.
 func (e *EvalError) As(target any) bool {

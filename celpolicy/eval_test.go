@@ -110,7 +110,7 @@ func TestFailClosed(t *testing.T) {
 			log, buf := testLogger()
 			p := newTestPolicy(t, Config{Rules: []Rule{tc.rule}, Logger: log})
 			err := p.AuthorizeRequest(testRequest(), testToken(), testDecision())
-			if !errors.Is(err, ErrEvaluation) {
+			if !isEvalError(err) {
 				t.Fatalf("got %v, want ErrEvaluation", err)
 			}
 			var ee *EvalError
@@ -149,8 +149,8 @@ func TestRuntimeCostLimit(t *testing.T) {
 	r := testRequest()
 	low := newTestPolicy(t, Config{Rules: []Rule{rule}, CostLimit: 1000, MaxEstimatedCost: 1 << 40})
 	err := low.AuthorizeResource(r, testToken(), testDecision(), middleware.ResourceRead, res)
-	if !errors.Is(err, ErrCostLimit) || !errors.Is(err, ErrEvaluation) {
-		t.Fatalf("low limit: got %v, want ErrCostLimit", err)
+	if !errors.Is(err, errCostLimit) || !isEvalError(err) {
+		t.Fatalf("low limit: got %v, want errCostLimit", err)
 	}
 	high := newTestPolicy(t, Config{Rules: []Rule{rule}, CostLimit: 100_000_000, MaxEstimatedCost: 1 << 40})
 	if err := high.AuthorizeResource(r, testToken(), testDecision(), middleware.ResourceRead, res); err != nil {
@@ -177,7 +177,7 @@ func TestCancelledRequest(t *testing.T) {
 	cancel()
 	r := httptest.NewRequestWithContext(ctx, "GET", "/Bundle/1", nil)
 	err := p.AuthorizeResource(r, testToken(), testDecision(), middleware.ResourceRead, map[string]any{"entry": entries})
-	if !errors.Is(err, ErrEvaluation) || !errors.Is(err, context.Canceled) {
+	if !isEvalError(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want a cancelled evaluation", err)
 	}
 }
@@ -188,14 +188,14 @@ func TestBadInputsDeny(t *testing.T) {
 		{Name: "req", Effect: Deny, When: "false", Message: "m"},
 		{Name: "res", Effect: Deny, On: OnResource, When: "false", Message: "m"},
 	}})
-	if err := p.AuthorizeRequest(nil, testToken(), nil); !errors.Is(err, ErrEvaluation) {
+	if err := p.AuthorizeRequest(nil, testToken(), nil); !isEvalError(err) {
 		t.Errorf("nil request: %v", err)
 	}
 	r := testRequest()
-	if err := p.AuthorizeResource(r, testToken(), nil, middleware.ResourcePhase(9), map[string]any{}); !errors.Is(err, ErrEvaluation) {
+	if err := p.AuthorizeResource(r, testToken(), nil, middleware.ResourcePhase(9), map[string]any{}); !isEvalError(err) {
 		t.Errorf("bad phase: %v", err)
 	}
-	if err := p.AuthorizeResource(r, testToken(), nil, middleware.ResourceRead, nil); !errors.Is(err, ErrEvaluation) {
+	if err := p.AuthorizeResource(r, testToken(), nil, middleware.ResourceRead, nil); !isEvalError(err) {
 		t.Errorf("nil resource: %v", err)
 	}
 	if err := p.AuthorizeResource(r, testToken(), nil, middleware.ResourceRead, map[string]any{}); err != nil {

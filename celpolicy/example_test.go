@@ -1,7 +1,6 @@
 package celpolicy_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -139,25 +139,50 @@ func Example_handler() {
 }
 
 // Reload the policy file on SIGHUP and when it changes; a file that does
-// not compile keeps the rules in force.
-func ExamplePolicy_Watch() {
-	p, err := celpolicy.New(celpolicy.Config{File: "policies.yaml"})
+// not compile keeps the rules in force. Close stops watching.
+func ExampleConfig_watch() {
+	dir, err := os.MkdirTemp("", "policies")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "policies.yaml")
+	err = os.WriteFile(path, []byte(`rules:
+  - name: no-deletes
+    effect: deny
+    when: request.method == 'DELETE'
+    message: Deletes are disabled.
+`), 0o600)
+	if err != nil {
+		log.Fatal(err)
+	}
+	reloaded := make(chan error, 1)
+	p, err := celpolicy.New(celpolicy.Config{
+		File: path,
+		Watch: celpolicy.WatchConfig{
+			Signals:  []os.Signal{syscall.SIGHUP},
+			Interval: 10 * time.Millisecond,
+			OnReload: func(err error) { reloaded <- err },
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	if err != nil {
 		log.Fatal(err) // a broken rule: file, line, column and rule name
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	go func() {
-		_ = p.Watch(ctx, celpolicy.WatchConfig{
-			Interval: 5 * time.Second,
-			OnReload: func(err error) {
-				if err != nil {
-					slog.Error("policies not reloaded", "error", err)
-				}
-			},
-		})
-	}()
-	// ... serve with p as a policy of the enforcement point ...
+	defer p.Close()
+
+	del := httptest.NewRequest("DELETE", "/fhir/Observation/1", nil)
+	fmt.Println("delete denied:", p.AuthorizeRequest(del, nil, nil) != nil)
+	// An operator allows deletes again.
+	if err := os.WriteFile(path, []byte("rules: []\n"), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("reload error:", <-reloaded)
+	fmt.Println("delete denied:", p.AuthorizeRequest(del, nil, nil) != nil)
+	// Output:
+	// delete denied: true
+	// reload error: <nil>
+	// delete denied: false
 }
 
 func ExampleParseFile() {

@@ -55,24 +55,26 @@ type source struct {
 //	    message: ...      # required: shown to the client on denial
 //
 // Unknown keys are errors. name is used in positions of errors; ParseFile
-// does not compile the expressions (New does). Errors are *CompileError
-// values wrapping ErrInvalidPolicy, joined with errors.Join.
+// does not compile the expressions (New does). An error is a *CompileError.
+// ParseFile takes the file's bytes, so policies can come from go:embed or
+// anywhere else: give the rules to New as Config.Rules. Config.File is for
+// a file on disk that Reload and Config.Watch read again.
 func ParseFile(data []byte, name string) ([]Rule, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, &CompileError{File: name, Message: "YAML: " + err.Error(), Err: ErrInvalidPolicy}
+		return nil, &CompileError{File: name, Message: "YAML: " + err.Error(), kind: errInvalidPolicy}
 	}
 	if len(doc.Content) == 0 {
-		return nil, &CompileError{File: name, Message: "empty policy file; write `rules: []` for no rules", Err: ErrInvalidPolicy}
+		return nil, &CompileError{File: name, Message: "empty policy file; write `rules: []` for no rules", kind: errInvalidPolicy}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, &CompileError{File: name, Line: extra.Line, Column: extra.Column, Message: "more than one YAML document", Err: ErrInvalidPolicy}
+		return nil, &CompileError{File: name, Line: extra.Line, Column: extra.Column, Message: "more than one YAML document", kind: errInvalidPolicy}
 	}
 	root := doc.Content[0]
 	bad := func(n *yaml.Node, format string, args ...any) error {
-		return &CompileError{File: name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...), Err: ErrInvalidPolicy}
+		return &CompileError{File: name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...), kind: errInvalidPolicy}
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, bad(root, "a policy file is a mapping with a rules key")

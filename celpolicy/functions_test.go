@@ -1,7 +1,6 @@
 package celpolicy
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -103,9 +102,9 @@ func TestParseReference(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			typ, id := ParseReference(tc.in)
+			typ, id := parseReference(tc.in)
 			if typ != tc.typ || id != tc.id {
-				t.Errorf("ParseReference(%q) = %q, %q; want %q, %q", tc.in, typ, id, tc.typ, tc.id)
+				t.Errorf("parseReference(%q) = %q, %q; want %q, %q", tc.in, typ, id, tc.typ, tc.id)
 			}
 		})
 	}
@@ -165,7 +164,7 @@ func TestServerFunctions(t *testing.T) {
 		tok := testToken()
 		tok.Subject = ""
 		err := p.AuthorizeRequest(testRequest(), tok, testDecision())
-		if !errors.Is(err, ErrEvaluation) {
+		if !isEvalError(err) {
 			t.Fatalf("got %v, want ErrEvaluation", err)
 		}
 	})
@@ -174,13 +173,13 @@ func TestServerFunctions(t *testing.T) {
 			Rules:      []Rule{{Name: "ct", Effect: Require, When: `inCareTeam(token.sub, 123)`, Message: "no"}},
 			EnvOptions: []cel.EnvOption{inCareTeam},
 		})
-		if !errors.Is(err, ErrCompile) || !strings.Contains(err.Error(), "inCareTeam") {
+		if !isKind(err, errCompile) || !strings.Contains(err.Error(), "inCareTeam") {
 			t.Fatalf("got %v, want a compile error about inCareTeam", err)
 		}
 	})
 	t.Run("unregistered", func(t *testing.T) {
 		_, err := New(requireRule(`inCareTeam(token.sub, '1')`))
-		if !errors.Is(err, ErrCompile) {
+		if !isKind(err, errCompile) {
 			t.Fatalf("got %v, want ErrCompile", err)
 		}
 	})

@@ -52,7 +52,7 @@ func FuzzParseReference(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ref string) {
-		typ, id := ParseReference(ref)
+		typ, id := parseReference(ref)
 		if (typ == "") != (id == "") {
 			t.Fatalf("%q: half a result %q %q", ref, typ, id)
 		}

@@ -127,3 +127,19 @@ func requireRule(expr string) Config {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// isKind reports whether err is (or joins) a *CompileError of the kind, or
+// is a plain error wrapping it.
+func isKind(err, kind error) bool {
+	var ce *CompileError
+	if errors.As(err, &ce) {
+		return ce.kind == kind
+	}
+	return errors.Is(err, kind)
+}
+
+// isEvalError reports whether err is an *EvalError.
+func isEvalError(err error) bool {
+	var ee *EvalError
+	return errors.As(err, &ee)
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
@@ -71,18 +72,17 @@ type Rule struct {
 
 // Defaults of Config.
 const (
-	// DefaultCostLimit is the default runtime cost limit of one evaluation
-	// of one expression, in CEL cost units (roughly 0.1 s of work).
-	DefaultCostLimit = 1_000_000
-	// DefaultMaxEstimatedCost is the default limit on a rule expression's
-	// estimated worst-case cost, checked when the rule is compiled.
-	DefaultMaxEstimatedCost = 1_000_000
+	defaultCostLimit        = 1_000_000
+	defaultMaxEstimatedCost = 1_000_000
 )
 
 // Config configures a Policy.
 type Config struct {
-	// File is a YAML policy file (see ParseFile). Its rules come first;
-	// Reload reads it again. Optional when Rules is set.
+	// File is the path of a YAML policy file (see ParseFile for the
+	// schema). Its rules come first; Reload reads it again, and Watch can
+	// make the Policy reload it by itself. Optional when Rules is set; to
+	// use policy bytes from elsewhere (go:embed, a database), give
+	// ParseFile's rules as Rules.
 	File string
 	// Rules are rules built in Go, evaluated after the file's.
 	Rules []Rule
@@ -90,16 +90,17 @@ type Config struct {
 	// own functions (cel.Function with typed overloads) or constants. They
 	// are applied after the package's declarations.
 	EnvOptions []cel.EnvOption
-	// CostLimit is the runtime cost limit of one expression evaluation; an
-	// evaluation over it fails and denies. 0 means DefaultCostLimit.
+	// CostLimit is the runtime cost limit of one expression evaluation, in
+	// CEL cost units; an evaluation over it fails and denies. 0 means
+	// 1,000,000 (roughly 0.1 s of work).
 	CostLimit uint64
-	// InsecureNoCostLimit evaluates without a runtime cost limit and without
-	// watching the request context: faster, but a costly rule can hold a
+	// InsecureNoCostLimit evaluates without a runtime cost limit: faster
+	// for rules that cannot be proven bounded, but a costly rule can hold a
 	// request. The estimated-cost check at compile time still applies.
 	InsecureNoCostLimit bool
 	// MaxEstimatedCost is the highest estimated worst-case cost a rule
 	// expression may have; a rule over it is a compile error. 0 means
-	// DefaultMaxEstimatedCost.
+	// 1,000,000.
 	MaxEstimatedCost uint64
 	// AssumedMaxSize is the number of elements (or characters) assumed for
 	// lists, maps and strings of unknown size (claims, the resource, results
@@ -112,11 +113,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the time given to rules as `now`. nil means time.Now.
 	Now func() time.Time
+	// Watch makes the Policy reload File by itself, on signals and when the
+	// file changes, until Close. The zero value watches nothing.
+	Watch WatchConfig
 }
 
 // Policy is a compiled set of CEL rules. It implements
 // middleware.ResourcePolicy. It is safe for concurrent use; Reload swaps the
-// rule set atomically.
+// rule set atomically. A Policy that watches its file (Config.Watch) runs a
+// goroutine until Close.
 type Policy struct {
 	cfg    Config
 	log    *slog.Logger
@@ -125,6 +130,9 @@ type Policy struct {
 	resEnv *cel.Env
 	cur    atomic.Pointer[ruleSet]
 	mu     sync.Mutex // serialises Reload
+
+	watch     *watcher // nil when not watching
+	closeOnce sync.Once
 }
 
 var _ middleware.ResourcePolicy = (*Policy)(nil)
@@ -158,17 +166,25 @@ type program struct {
 // New reads and compiles the policies. Every rule is parsed and type-checked
 // once, here; a rule that does not compile, or whose estimated cost is over
 // the limit, makes New fail with *CompileError values (joined) naming the
-// rule, the file and the position.
+// rule, the file and the position. With Config.Watch set, New starts
+// watching the file; call Close to stop.
 func New(cfg Config) (*Policy, error) {
 	if cfg.File == "" && cfg.Rules == nil {
-		return nil, fmt.Errorf("%w: Config needs a File or Rules", ErrInvalidPolicy)
+		return nil, fmt.Errorf("%w: Config needs a File or Rules", errInvalidPolicy)
+	}
+	if cfg.Watch.enabled() && cfg.File == "" {
+		return nil, fmt.Errorf("%w: Config.Watch needs a File", errInvalidPolicy)
+	}
+	if cfg.Watch.Interval < 0 {
+		return nil, fmt.Errorf("%w: Config.Watch.Interval is negative", errInvalidPolicy)
 	}
 	cfg.Rules = append([]Rule(nil), cfg.Rules...) // the caller keeps its slice
+	cfg.Watch.Signals = append([]os.Signal(nil), cfg.Watch.Signals...)
 	if cfg.CostLimit == 0 {
-		cfg.CostLimit = DefaultCostLimit
+		cfg.CostLimit = defaultCostLimit
 	}
 	if cfg.MaxEstimatedCost == 0 {
-		cfg.MaxEstimatedCost = DefaultMaxEstimatedCost
+		cfg.MaxEstimatedCost = defaultMaxEstimatedCost
 	}
 	if cfg.AssumedMaxSize == 0 {
 		cfg.AssumedMaxSize = defaultAssumedSize
@@ -190,6 +206,9 @@ func New(cfg Config) (*Policy, error) {
 		return nil, err
 	}
 	p.cur.Store(rs)
+	if cfg.Watch.enabled() {
+		p.startWatch(cfg.Watch)
+	}
 	return p, nil
 }
 
@@ -261,7 +280,7 @@ func (p *Policy) compileRule(r *Rule, seen map[string]bool) (*compiled, []error)
 		src = &source{}
 	}
 	fail := func(field, msg string, sentinel error) error {
-		e := &CompileError{File: src.file, Rule: r.Name, Field: field, Message: msg, Err: sentinel}
+		e := &CompileError{File: src.file, Rule: r.Name, Field: field, Message: msg, kind: sentinel}
 		if pos, ok := src.fields[field]; ok {
 			e.Line, e.Column = pos[0], pos[1]
 		} else if src.line > 0 {
@@ -272,15 +291,15 @@ func (p *Policy) compileRule(r *Rule, seen map[string]bool) (*compiled, []error)
 	var errs []error
 	switch {
 	case r.Name == "":
-		errs = append(errs, fail("name", "missing", ErrInvalidPolicy))
+		errs = append(errs, fail("name", "missing", errInvalidPolicy))
 	case !validName(r.Name):
-		errs = append(errs, fail("name", "use letters, digits and . _ : - (at most 128)", ErrInvalidPolicy))
+		errs = append(errs, fail("name", "use letters, digits and . _ : - (at most 128)", errInvalidPolicy))
 	case seen[r.Name]:
-		errs = append(errs, fail("name", "duplicate rule name", ErrInvalidPolicy))
+		errs = append(errs, fail("name", "duplicate rule name", errInvalidPolicy))
 	}
 	seen[r.Name] = true
 	if r.Effect != Deny && r.Effect != Require {
-		errs = append(errs, fail("effect", fmt.Sprintf("must be deny or require, not %q", r.Effect), ErrInvalidPolicy))
+		errs = append(errs, fail("effect", fmt.Sprintf("must be deny or require, not %q", r.Effect), errInvalidPolicy))
 	}
 	env := p.reqEnv
 	switch r.On {
@@ -288,13 +307,13 @@ func (p *Policy) compileRule(r *Rule, seen map[string]bool) (*compiled, []error)
 	case OnResource:
 		env = p.resEnv
 	default:
-		errs = append(errs, fail("on", fmt.Sprintf("must be request or resource, not %q", r.On), ErrInvalidPolicy))
+		errs = append(errs, fail("on", fmt.Sprintf("must be request or resource, not %q", r.On), errInvalidPolicy))
 	}
 	if r.When == "" {
-		errs = append(errs, fail("when", "missing", ErrInvalidPolicy))
+		errs = append(errs, fail("when", "missing", errInvalidPolicy))
 	}
 	if r.Message == "" {
-		errs = append(errs, fail("message", "missing", ErrInvalidPolicy))
+		errs = append(errs, fail("message", "missing", errInvalidPolicy))
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -334,31 +353,31 @@ func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos expr
 	}
 	at := func(line, col0 int, msg string, sentinel error) error {
 		l, c := pos.filePos(line, col0)
-		return &CompileError{File: file, Rule: r.Name, Field: field, Line: l, Column: c, Message: msg, Err: sentinel}
+		return &CompileError{File: file, Rule: r.Name, Field: field, Line: l, Column: c, Message: msg, kind: sentinel}
 	}
 	checked, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		var errs []error
 		for _, e := range iss.Errors() {
-			errs = append(errs, at(e.Location.Line(), e.Location.Column(), e.Message, ErrCompile))
+			errs = append(errs, at(e.Location.Line(), e.Location.Column(), e.Message, errCompile))
 		}
 		return nil, errs
 	}
 	if !checked.OutputType().IsExactType(types.BoolType) {
-		return nil, []error{at(1, 0, fmt.Sprintf("must be of type bool, not %s (compare dynamic values explicitly, e.g. `== true`)", checked.OutputType()), ErrCompile)}
+		return nil, []error{at(1, 0, fmt.Sprintf("must be of type bool, not %s (compare dynamic values explicitly, e.g. `== true`)", checked.OutputType()), errCompile)}
 	}
 	if errs := checkConstants(checked, func(id int64, msg string) error {
 		loc := checked.NativeRep().SourceInfo().GetStartLocation(id)
-		return at(loc.Line(), loc.Column(), msg, ErrCompile)
+		return at(loc.Line(), loc.Column(), msg, errCompile)
 	}); len(errs) > 0 {
 		return nil, errs
 	}
 	est, err := env.EstimateCost(checked, estimator{size: p.cfg.AssumedMaxSize})
 	if err != nil {
-		return nil, []error{at(1, 0, "cost estimate: "+err.Error(), ErrCostTooHigh)}
+		return nil, []error{at(1, 0, "cost estimate: "+err.Error(), errCostTooHigh)}
 	}
 	if est.Max > p.cfg.MaxEstimatedCost {
-		return nil, []error{at(1, 0, fmt.Sprintf("estimated worst-case cost %d is over the limit %d (lists, maps and strings of unknown size are assumed to hold %d elements; see Config.AssumedMaxSize)", est.Max, p.cfg.MaxEstimatedCost, p.cfg.AssumedMaxSize), ErrCostTooHigh)}
+		return nil, []error{at(1, 0, fmt.Sprintf("estimated worst-case cost %d is over the limit %d (lists, maps and strings of unknown size are assumed to hold %d elements; see Config.AssumedMaxSize)", est.Max, p.cfg.MaxEstimatedCost, p.cfg.AssumedMaxSize), errCostTooHigh)}
 	}
 	out := &program{}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
@@ -368,24 +387,30 @@ func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos expr
 		if est, err := env.EstimateCost(checked, be); err == nil && est.Max <= p.cfg.CostLimit {
 			fast, err := env.Program(checked, opts...)
 			if err != nil {
-				return nil, []error{at(1, 0, err.Error(), ErrCompile)}
+				return nil, []error{at(1, 0, err.Error(), errCompile)}
 			}
 			out.fast, out.groups = fast, be.groups
 		}
-		opts = append(opts, cel.CostLimit(p.cfg.CostLimit), cel.InterruptCheckFrequency(100))
+		opts = append(opts, cel.CostLimit(p.cfg.CostLimit))
 	}
 	prg, err := env.Program(checked, opts...)
 	if err != nil {
-		return nil, []error{at(1, 0, err.Error(), ErrCompile)}
+		return nil, []error{at(1, 0, err.Error(), errCompile)}
 	}
 	out.prg = prg
 	return out, nil
 }
 
-// checkConstants validates constant arguments of the package's functions at
-// compile time: scopes given to hasScope, contexts, types and letters given
-// to allows, and time zones given to timestamp accessors.
+// checkConstants validates constant arguments at compile time: scopes
+// given to hasScope (the SMART scope grammar, known resource types),
+// contexts, types and letters given to allows, time zones given to
+// timestamp accessors, and resource type names compared with a value that
+// holds a resource type (request.resourceType, request.compartmentType,
+// resource.resourceType, refType(...), a fhirContext item's type) by ==,
+// != or in. A misspelt type in such a comparison would otherwise make a
+// rule silently never match.
 func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
+	native := a.NativeRep()
 	var errs []error
 	constArg := func(e ast.Expr) (string, bool) {
 		if e.Kind() != ast.LiteralKind {
@@ -394,7 +419,13 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 		s, ok := e.AsLiteral().(types.String)
 		return string(s), ok
 	}
-	ast.PreOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+	// typeName checks a constant compared with a resource type.
+	typeName := func(e ast.Expr, what string) {
+		if s, ok := constArg(e); ok && s != "" && !scope.IsResourceType(s) {
+			errs = append(errs, fail(e.ID(), fmt.Sprintf("%s: unknown resource type %q", what, s)))
+		}
+	}
+	ast.PreOrderVisit(native.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		if e.Kind() != ast.CallKind {
 			return
 		}
@@ -403,7 +434,7 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 		switch fn := call.FunctionName(); {
 		case fn == functionHasScope && call.IsMemberFunction() && len(args) == 1:
 			if s, ok := constArg(args[0]); ok {
-				if _, err := scope.Parse(s); err != nil {
+				if _, err := scope.ParseStrict(s); err != nil {
 					errs = append(errs, fail(args[0].ID(), fmt.Sprintf("hasScope: %v", err)))
 				}
 			}
@@ -430,9 +461,48 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 					errs = append(errs, fail(args[0].ID(), fmt.Sprintf("%s: %v", fn, err)))
 				}
 			}
+		case (fn == operators.Equals || fn == operators.NotEquals) && len(args) == 2:
+			for i, arg := range args {
+				if what := typeValued(native, arg); what != "" {
+					typeName(args[1-i], what)
+				}
+			}
+		case fn == operators.In && len(args) == 2 && args[1].Kind() == ast.ListKind:
+			if what := typeValued(native, args[0]); what != "" {
+				for _, el := range args[1].AsList().Elements() {
+					typeName(el, what)
+				}
+			}
 		}
 	}))
 	return errs
+}
+
+// typeValued names the expression when it holds a resource type name (or
+// ""), and returns "" for any other expression.
+func typeValued(a *ast.AST, e ast.Expr) string {
+	switch e.Kind() {
+	case ast.CallKind:
+		if c := e.AsCall(); c.FunctionName() == functionRefType && !c.IsMemberFunction() {
+			return functionRefType + "()"
+		}
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() {
+			return ""
+		}
+		op := sel.Operand()
+		opType := a.GetType(op.ID())
+		switch field := sel.FieldName(); {
+		case opType.IsExactType(requestType) && (field == "resourceType" || field == "compartmentType"):
+			return "request." + field
+		case opType.IsExactType(contextItemType) && field == "type":
+			return "fhirContext type"
+		case field == "resourceType" && op.Kind() == ast.IdentKind && op.AsIdent() == variableResource:
+			return "resource.resourceType"
+		}
+	}
+	return ""
 }
 
 func isZoneAccessor(fn string) bool {
@@ -531,12 +601,19 @@ func (p *Policy) eval(ctx context.Context, prg *program, s *evalState) (bool, er
 	case prg.fast != nil && s.withinBounds(prg.groups):
 		out, _, err = prg.fast.Eval(s)
 	default:
-		out, _, err = prg.prg.ContextEval(ctx, s)
+		// Not ContextEval: the cost limit already bounds the evaluation,
+		// and deriving a cancellable context from the request's for every
+		// expression costs a tenth of a tracked evaluation. A request
+		// whose context is done starts no tracked expression.
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		out, _, err = prg.prg.Eval(s)
 	}
 	if err != nil {
 		var ce interpreter.EvalCancelledError
 		if errors.As(err, &ce) && ce.Cause == interpreter.CostLimitExceeded {
-			err = fmt.Errorf("%w: %w", ErrCostLimit, err)
+			err = fmt.Errorf("%w: %w", errCostLimit, err)
 		}
 		return false, err
 	}

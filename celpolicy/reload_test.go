@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/fhirguard/fhirguard/middleware"
 )
 
@@ -126,55 +128,72 @@ func TestReloadConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
+// watchTicks drives the polling watcher of a Policy by hand: each call of
+// the returned function delivers one tick and returns once the watcher has
+// taken it; the previous tick (and any reload it made) is then complete.
+func watchTicks() (chan time.Time, func()) {
+	tick := make(chan time.Time)
+	return tick, func() { tick <- time.Time{} }
+}
+
+func nextResult(t *testing.T, results chan error) error {
+	t.Helper()
+	select {
+	case err := <-results:
+		return err
+	case <-time.After(time.Minute): // bounds a hang only
+		t.Fatal("no reload")
+		return nil
+	}
+}
+
 func TestWatchPolling(t *testing.T) {
 	dir := t.TempDir()
 	path := writeFile(t, dir, "p.yaml", policyA)
-	p := newTestPolicy(t, Config{File: path})
 	results := make(chan error, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() {
-		done <- p.Watch(ctx, WatchConfig{Signals: []os.Signal{}, Interval: 10 * time.Millisecond, OnReload: func(err error) { results <- err }})
-	}()
-	// The watcher may take its first look after a write; rewrite with
-	// fresh content until it reports.
-	if err := writeUntilReload(t, dir, policyB, results); err != nil {
+	tick, step := watchTicks()
+	p := newTestPolicy(t, Config{File: path, Watch: WatchConfig{Interval: time.Second, tick: tick,
+		OnReload: func(err error) { results <- err }}})
+	defer p.Close()
+
+	step() // unchanged: nothing to do
+	writeFile(t, dir, "p.yaml", policyB)
+	step() // changed: wait one interval
+	step() // stable: reload
+	if err := nextResult(t, results); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if got := denyingRule(t, p); got != "only-post" {
 		t.Fatalf("rule %q, want only-post", got)
 	}
-	if err := writeUntilReload(t, dir, broken, results); err == nil {
+	writeFile(t, dir, "p.yaml", broken)
+	step()
+	step()
+	if err := nextResult(t, results); err == nil {
 		t.Fatal("broken file reloaded")
 	}
 	if got := denyingRule(t, p); got != "only-post" {
 		t.Fatalf("broken file replaced the rules: %q", got)
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Watch returned %v", err)
-	}
-}
-
-func writeUntilReload(t *testing.T, dir, content string, results chan error) error {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for i := 0; ; i++ {
-		writeFile(t, dir, "p.yaml", content+strings.Repeat("#\n", i))
-		select {
-		case err := <-results:
-			return err
-		case <-time.After(200 * time.Millisecond):
-		case <-deadline:
-			t.Fatal("no reload")
-		}
+	step() // the broken version is the one seen: no new attempt
+	step()
+	select {
+	case err := <-results:
+		t.Fatalf("reloaded an unchanged file again: %v", err)
+	default:
 	}
 }
 
 func TestWatchNeedsFile(t *testing.T) {
-	p := newTestPolicy(t, requireRule("true"))
-	if err := p.Watch(context.Background(), WatchConfig{}); err == nil {
-		t.Fatal("Watch without a file succeeded")
+	cfg := requireRule("true")
+	cfg.Watch = WatchConfig{Signals: []os.Signal{os.Interrupt}}
+	if _, err := New(cfg); err == nil || !isKind(err, errInvalidPolicy) {
+		t.Fatalf("Watch without a file: %v", err)
+	}
+	cfg.File = writeFile(t, t.TempDir(), "p.yaml", policyA)
+	cfg.Watch = WatchConfig{Interval: -time.Second}
+	if _, err := New(cfg); err == nil {
+		t.Fatal("negative interval accepted")
 	}
 }
 
@@ -183,14 +202,12 @@ func TestWatchNeedsFile(t *testing.T) {
 func TestWatchWaitsForStableFile(t *testing.T) {
 	dir := t.TempDir()
 	path := writeFile(t, dir, "p.yaml", policyA)
-	p := newTestPolicy(t, Config{File: path})
 	results := make(chan error, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		_ = p.Watch(ctx, WatchConfig{Signals: []os.Signal{}, Interval: 200 * time.Millisecond, OnReload: func(err error) { results <- err }})
-	}()
-	time.Sleep(300 * time.Millisecond)
+	tick, step := watchTicks()
+	p := newTestPolicy(t, Config{File: path, Watch: WatchConfig{Interval: time.Second, tick: tick,
+		OnReload: func(err error) { results <- err }}})
+	defer p.Close()
+
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -199,23 +216,41 @@ func TestWatchWaitsForStableFile(t *testing.T) {
 	if _, err := f.WriteString(policyB[:half]); err != nil {
 		t.Fatal(err)
 	}
-	// Shorter than one interval: the half file is seen at most once.
-	time.Sleep(10 * time.Millisecond)
+	step() // sees the half file once
 	if _, err := f.WriteString(policyB[half:]); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-results:
-		if err != nil {
-			t.Fatalf("half-written file reloaded: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no reload")
+	step() // sees the whole file: changed again, wait
+	step() // stable: reload
+	if err := nextResult(t, results); err != nil {
+		t.Fatalf("half-written file reloaded: %v", err)
 	}
 	if got := denyingRule(t, p); got != "only-post" {
 		t.Fatalf("rule %q, want only-post", got)
 	}
+}
+
+// TestCloseStopsWatcher checks that Close stops the watcher goroutine and
+// its ticker and signal subscription.
+func TestCloseStopsWatcher(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	path := writeFile(t, t.TempDir(), "p.yaml", policyA)
+	p, err := New(Config{File: path, Logger: discardLogger(),
+		Watch: WatchConfig{Signals: []os.Signal{os.Interrupt}, Interval: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	p.Close() // a second Close is harmless
+	if err := p.AuthorizeRequest(testRequest(), testToken(), nil); err != nil {
+		t.Fatalf("a closed Policy stopped evaluating: %v", err)
+	}
+	q, err := New(Config{File: path, Logger: discardLogger()}) // watches nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
 }

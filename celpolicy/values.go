@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
 
+	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/middleware"
 )
 
@@ -83,8 +84,39 @@ func stringField[T any](get func(T) string) field {
 	}
 }
 
+// internedStringField is a stringField whose common values are CEL values
+// made once, so that reading them allocates nothing.
+func internedStringField[T any](get func(T) string, common ...string) field {
+	vals := make(map[string]ref.Val, len(common))
+	for _, c := range common {
+		vals[c] = types.String(c)
+	}
+	f := stringField(get)
+	f.get = func(obj any) ref.Val {
+		o, ok := obj.(T)
+		if !ok {
+			return badObject(obj)
+		}
+		s := get(o)
+		if v, ok := vals[s]; ok {
+			return v
+		}
+		return types.String(s)
+	}
+	return f
+}
+
 func badObject(obj any) ref.Val {
 	return types.NewErr("celpolicy: unexpected object %T", obj)
+}
+
+// interactionNames returns the names of the FHIR interaction kinds.
+func interactionNames() []string {
+	var names []string
+	for k := fhirrest.KindUnknown + 1; k.String() != fhirrest.KindUnknown.String(); k++ {
+		names = append(names, k.String())
+	}
+	return names
 }
 
 // requestObj is the CEL value of the request variable. It is the evaluation
@@ -98,18 +130,21 @@ type tokenObj evalState
 type contextItemObj struct{ item *middleware.ContextItem }
 
 var requestFields = newObjectType(requestType, map[string]field{
-	"method":          stringField(func(o *requestObj) string { return (*evalState)(o).method() }),
-	"path":            stringField(func(o *requestObj) string { return o.r.URL.Path }),
-	"interaction":     stringField(func(o *requestObj) string { return (*evalState)(o).interaction() }),
+	"method": internedStringField(func(o *requestObj) string { return (*evalState)(o).method() },
+		"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+	"path": stringField(func(o *requestObj) string { return o.r.URL.Path }),
+	"interaction": internedStringField(func(o *requestObj) string { return (*evalState)(o).interaction() },
+		interactionNames()...),
 	"resourceType":    stringField(func(o *requestObj) string { return (*evalState)(o).in().ResourceType }),
 	"id":              stringField(func(o *requestObj) string { return (*evalState)(o).in().ID }),
 	"versionId":       stringField(func(o *requestObj) string { return (*evalState)(o).in().VersionID }),
 	"operation":       stringField(func(o *requestObj) string { return (*evalState)(o).in().Operation }),
 	"compartmentType": stringField(func(o *requestObj) string { t, _ := (*evalState)(o).compartment(); return t }),
 	"compartmentId":   stringField(func(o *requestObj) string { _, id := (*evalState)(o).compartment(); return id }),
-	"context":         stringField(func(o *requestObj) string { return (*evalState)(o).grantContext() }),
-	"remoteAddr":      stringField(func(o *requestObj) string { return o.r.RemoteAddr }),
-	"remoteIp":        stringField(func(o *requestObj) string { return remoteIP(o.r.RemoteAddr) }),
+	"context": internedStringField(func(o *requestObj) string { return (*evalState)(o).grantContext() },
+		"patient", "user", "system"),
+	"remoteAddr": stringField(func(o *requestObj) string { return o.r.RemoteAddr }),
+	"remoteIp":   stringField(func(o *requestObj) string { return remoteIP(o.r.RemoteAddr) }),
 	"query": {
 		typ: queryMapType,
 		get: func(obj any) ref.Val {

@@ -2,56 +2,72 @@ package celpolicy
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
-	"errors"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 )
 
-// WatchConfig says what makes Watch reload the policy file.
+// WatchConfig says what makes a Policy reload its File by itself. The zero
+// value watches nothing; Reload still reloads on demand.
 type WatchConfig struct {
-	// Signals that trigger a reload. nil means SIGHUP; an empty non-nil
-	// slice means none.
+	// Signals that trigger a reload, typically syscall.SIGHUP. Empty: none.
 	Signals []os.Signal
 	// Interval is how often the file is checked for changes (its size,
-	// modification time and content hash); 0 turns polling off.
+	// modification time and content hash); a change is reloaded once the
+	// file has stayed the same for one interval, so that a file being
+	// written is not read half-way. 0 turns polling off.
 	Interval time.Duration
-	// OnReload, when set, is called after every reload attempt with its
-	// result (nil on success). The old policies stay in force on error.
+	// OnReload, when set, is called after every reload attempt the watcher
+	// makes, with its result (nil on success). The rules in force stay on
+	// error.
 	OnReload func(error)
+
+	tick <-chan time.Time // tests: replaces the polling ticker
 }
 
-// Watch reloads the policy file on the configured signals and, when
-// polling, when the file has changed and then stayed the same for one
-// interval, until ctx is done; it then returns ctx.Err(). Each reload is atomic: a file that fails to read or compile
-// leaves the policies in force and is logged (and given to OnReload). Run
-// it in its own goroutine. A Policy without a file has nothing to watch and
-// Watch returns an error at once.
-func (p *Policy) Watch(ctx context.Context, cfg WatchConfig) error {
-	if p.cfg.File == "" {
-		return errors.New("celpolicy: Watch needs a policy File")
-	}
-	sigs := cfg.Signals
-	if sigs == nil {
-		sigs = []os.Signal{syscall.SIGHUP}
-	}
+func (w *WatchConfig) enabled() bool { return len(w.Signals) > 0 || w.Interval > 0 || w.tick != nil }
+
+// watcher reloads the policy on signals and file changes until Close.
+type watcher struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startWatch starts the watcher goroutine. The file's state is read here,
+// before New returns, so that any later change is seen as one.
+func (p *Policy) startWatch(cfg WatchConfig) {
+	w := &watcher{stop: make(chan struct{}), done: make(chan struct{})}
 	var sigc chan os.Signal
-	if len(sigs) > 0 {
+	if len(cfg.Signals) > 0 {
 		sigc = make(chan os.Signal, 1)
-		signal.Notify(sigc, sigs...)
-		defer signal.Stop(sigc)
+		signal.Notify(sigc, cfg.Signals...)
 	}
-	var tick <-chan time.Time
-	var loaded, pending fileState // the version in force; a change seen once
-	if cfg.Interval > 0 {
-		t := time.NewTicker(cfg.Interval)
-		defer t.Stop()
-		tick = t.C
+	tick := cfg.tick
+	var ticker *time.Ticker
+	if tick == nil && cfg.Interval > 0 {
+		ticker = time.NewTicker(cfg.Interval)
+		tick = ticker.C
+	}
+	var loaded fileState // the version in force
+	if tick != nil {
 		loaded = statFile(p.cfg.File)
 	}
+	p.watch = w
+	go func() {
+		defer close(w.done)
+		if sigc != nil {
+			defer signal.Stop(sigc)
+		}
+		if ticker != nil {
+			defer ticker.Stop()
+		}
+		p.watchLoop(cfg, w.stop, sigc, tick, loaded)
+	}()
+}
+
+func (p *Policy) watchLoop(cfg WatchConfig, stop <-chan struct{}, sigc <-chan os.Signal, tick <-chan time.Time, loaded fileState) {
+	var pending fileState // a change seen once
 	reload := func() {
 		err := p.Reload()
 		if cfg.OnReload != nil {
@@ -60,16 +76,15 @@ func (p *Policy) Watch(ctx context.Context, cfg WatchConfig) error {
 	}
 	for {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-stop:
+			return
 		case <-sigc:
 			if tick != nil {
 				loaded, pending = statFile(p.cfg.File), fileState{}
 			}
 			reload()
 		case <-tick:
-			// Reload once a change has been stable for one interval, so
-			// that a file being written is not read half-way.
+			// Reload once a change has been stable for one interval.
 			now := statFile(p.cfg.File)
 			switch {
 			case !now.changed(loaded):
@@ -82,6 +97,19 @@ func (p *Policy) Watch(ctx context.Context, cfg WatchConfig) error {
 			}
 		}
 	}
+}
+
+// Close stops watching the policy file (Config.Watch) and waits until the
+// watcher has stopped; a reload in progress finishes first. The Policy
+// keeps evaluating with the rules in force, and Reload still works. Close
+// may be called more than once, and on a Policy that watches nothing.
+func (p *Policy) Close() {
+	p.closeOnce.Do(func() {
+		if w := p.watch; w != nil {
+			close(w.stop)
+			<-w.done
+		}
+	})
 }
 
 // fileState identifies a version of the policy file. The content hash

@@ -257,7 +257,7 @@ func TestGuardConfigCopied(t *testing.T) {
 	cfg := Config{
 		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(),
 			SharedTypes: DefaultSharedTypes(), Operations: DefaultOperations(), Policies: []Policy{defaultsAllowPolicy{}}},
-		Auth: AuthConfig{JWKSURL: as.JWKSURL(), Issuers: []string{as.Issuer(), "https://second-issuer.example.org"},
+		Auth: AuthConfig{JWKSURL: as.SMARTConfiguration().JWKSURI, Issuers: []string{as.SMARTConfiguration().Issuer, "https://second-issuer.example.org"},
 			Algorithms: []string{"RS256"}, InsecureAllowHTTPKeyURLs: true, Logger: quietLogger()},
 		CORS: CORSConfig{AllowedOrigins: []string{"https://app.example.org"}},
 	}
@@ -274,7 +274,7 @@ func TestGuardConfigCopied(t *testing.T) {
 	}
 	widenOperations(cfg.Authorize.Operations)
 	cfg.Authorize.Policies[0] = defaultsDenyPolicy{} // must not take effect either
-	cfg.Auth.Issuers[1] = smarttest.WrongIssuer
+	cfg.Auth.Issuers[1] = "https://other-issuer.invalid"
 	cfg.Auth.Algorithms[0] = "ES256"
 	cfg.CORS.AllowedOrigins[0] = "https://evil.example.org"
 
@@ -299,7 +299,7 @@ func TestGuardConfigCopied(t *testing.T) {
 	}
 	patient := mint(smarttest.TokenOptions{Scopes: "launch/patient patient/*.rs", Patient: "123"})
 	system := mint(smarttest.TokenOptions{Scopes: "system/*.rs"})
-	foreign := mint(smarttest.TokenOptions{Scopes: "launch/patient patient/*.rs", Patient: "123", Issuer: smarttest.WrongIssuer})
+	foreign := mint(smarttest.TokenOptions{Scopes: "launch/patient patient/*.rs", Patient: "123", Issuer: "https://other-issuer.invalid"})
 
 	for _, v := range []struct {
 		name, tok, target, origin string

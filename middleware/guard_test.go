@@ -33,7 +33,7 @@ func newGuardStack(t *testing.T) (*smarttest.Server, *leakyFHIR, http.Handler) {
 	}
 	g, err := New(Config{
 		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()},
-		Auth: AuthConfig{JWKSURL: as.JWKSURL(), Issuers: []string{as.Issuer()}, InsecureAllowHTTPKeyURLs: true,
+		Auth: AuthConfig{JWKSURL: as.SMARTConfiguration().JWKSURI, Issuers: []string{as.SMARTConfiguration().Issuer}, InsecureAllowHTTPKeyURLs: true,
 			Logger: quietLogger()},
 		CORS:               CORSConfig{AllowedOrigins: []string{"https://app.example.org"}},
 		SMARTConfiguration: dh,
@@ -92,11 +92,11 @@ func TestGuardEndToEnd(t *testing.T) {
 	}
 	// Public endpoints need no token.
 	rec = get("/.well-known/smart-configuration", "", "Accept", "text/html")
-	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") || !strings.Contains(rec.Body.String(), as.TokenURL()) {
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") || !strings.Contains(rec.Body.String(), as.SMARTConfiguration().TokenEndpoint) {
 		t.Fatalf("smart-configuration: %d %s", rec.Code, rec.Body)
 	}
 	rec = get("/metadata", "")
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "SMART-on-FHIR") || !strings.Contains(rec.Body.String(), as.TokenURL()) {
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "SMART-on-FHIR") || !strings.Contains(rec.Body.String(), as.SMARTConfiguration().TokenEndpoint) {
 		t.Fatalf("metadata: %d %s", rec.Code, rec.Body)
 	}
 	// CORS preflight is answered without a token and without the handler.
@@ -169,13 +169,13 @@ func guardWith(t *testing.T, edit func(cfg *Config, as *smarttest.Server)) (*Gua
 	if err != nil {
 		t.Fatal(err)
 	}
-	prh, err := discovery.NewProtectedResourceHandler(doc.ProtectedResource(testBase, as.Issuer()), discovery.HandlerConfig{})
+	prh, err := discovery.NewProtectedResourceHandler(doc.ProtectedResource(testBase, as.SMARTConfiguration().Issuer), discovery.HandlerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{
 		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()},
-		Auth: AuthConfig{JWKSURL: as.JWKSURL(), Issuers: []string{as.Issuer()}, InsecureAllowHTTPKeyURLs: true,
+		Auth: AuthConfig{JWKSURL: as.SMARTConfiguration().JWKSURI, Issuers: []string{as.SMARTConfiguration().Issuer}, InsecureAllowHTTPKeyURLs: true,
 			Logger: quietLogger()},
 		CORS:               CORSConfig{AllowedOrigins: []string{"https://app.example.org"}},
 		SMARTConfiguration: dh,
@@ -342,7 +342,7 @@ func TestGuardProtectedResourceLocations(t *testing.T) {
 			if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &prm) != nil {
 				t.Fatalf("%s %s: %d %s", name, target, rec.Code, rec.Body)
 			}
-			if prm.Resource != testBase || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != as.Issuer() {
+			if prm.Resource != testBase || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != as.SMARTConfiguration().Issuer {
 				t.Fatalf("%s %s: %+v", name, target, prm)
 			}
 		}

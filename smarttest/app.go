@@ -18,19 +18,19 @@ import (
 // BackendToken return it. Each field is the response member named in its
 // JSON tag.
 type TokenResponse struct {
-	AccessToken       string        `json:"access_token"`
-	TokenType         string        `json:"token_type"`
-	ExpiresIn         int           `json:"expires_in"`
-	Scope             string        `json:"scope"`
-	RefreshToken      string        `json:"refresh_token,omitempty"`
-	IDToken           string        `json:"id_token,omitempty"`
-	Patient           string        `json:"patient,omitempty"`
-	Encounter         string        `json:"encounter,omitempty"`
-	FHIRContext       []ContextItem `json:"fhirContext,omitempty"`
-	NeedPatientBanner *bool         `json:"need_patient_banner,omitempty"`
-	SMARTStyleURL     string        `json:"smart_style_url,omitempty"`
-	Intent            string        `json:"intent,omitempty"`
-	Tenant            string        `json:"tenant,omitempty"`
+	AccessToken       string `json:"access_token"`
+	TokenType         string `json:"token_type"`
+	ExpiresIn         int    `json:"expires_in"`
+	Scope             string `json:"scope"`
+	RefreshToken      string `json:"refresh_token,omitempty"`
+	IDToken           string `json:"id_token,omitempty"`
+	Patient           string `json:"patient,omitempty"`
+	Encounter         string `json:"encounter,omitempty"`
+	FHIRContext       []any  `json:"fhirContext,omitempty"` // items as decoded from JSON
+	NeedPatientBanner *bool  `json:"need_patient_banner,omitempty"`
+	SMARTStyleURL     string `json:"smart_style_url,omitempty"`
+	Intent            string `json:"intent,omitempty"`
+	Tenant            string `json:"tenant,omitempty"`
 }
 
 // ResponseError is an error answer of the authorization or token endpoint
@@ -79,7 +79,7 @@ type AppLaunch struct {
 // mounted on must be serving. Refusals come back as *ResponseError.
 func (s *Server) LaunchApp(ctx context.Context, a AppLaunch) (*TokenResponse, error) {
 	if a.ClientID == "" {
-		return nil, fmt.Errorf("%w: AppLaunch needs a ClientID", ErrConfig)
+		return nil, fmt.Errorf("%w: AppLaunch needs a ClientID", errConfig)
 	}
 	if a.RedirectURI == "" {
 		if c := s.client(a.ClientID); c != nil && len(c.RedirectURIs) > 0 {
@@ -112,7 +112,7 @@ func (s *Server) LaunchApp(ctx context.Context, a AppLaunch) (*TokenResponse, er
 		hc = *a.HTTPClient
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.AuthorizeURL()+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint(pathAuthorize)+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (s *Server) Refresh(ctx context.Context, clientID, clientSecret, refreshTok
 // HTTP with a fresh client assertion signed by key (RS384 for RSA, ES384 for
 // ECDSA P-384).
 func (s *Server) BackendToken(ctx context.Context, clientID string, key crypto.Signer, keyID, scope string) (*TokenResponse, error) {
-	assertion, err := SignClientAssertion(Assertion{ClientID: clientID, Audience: s.TokenURL(), Key: key, KeyID: keyID, IssuedAt: s.cfg.Now()})
+	assertion, err := SignClientAssertion(Assertion{ClientID: clientID, Audience: s.endpoint(pathToken), Key: key, KeyID: keyID, IssuedAt: s.cfg.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (s *Server) postToken(ctx context.Context, hc *http.Client, form url.Values
 	if clientID != "" && secret == "" {
 		form.Set("client_id", clientID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.TokenURL(), strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint(pathToken), strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func TestLaunchApp(t *testing.T) {
 			}
 		})
 	}
-	if _, err := f.srv.LaunchApp(ctx, AppLaunch{}); !errors.Is(err, ErrConfig) {
+	if _, err := f.srv.LaunchApp(ctx, AppLaunch{}); !errors.Is(err, errConfig) {
 		t.Errorf("empty AppLaunch: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ type authRequest struct {
 type launchClaims struct {
 	Patient           string
 	Encounter         string
-	FHIRContext       []ContextItem
+	FHIRContext       []any
 	NeedPatientBanner *bool
 	SMARTStyleURL     string
 	Intent            string
@@ -251,7 +251,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, req *authReques
 	code := randomString(32)
 	s.mu.Lock()
 	s.sweepLocked()
-	s.codes[code] = &authCode{req: req, expires: s.cfg.Now().Add(CodeLifetime)}
+	s.codes[code] = &authCode{req: req, expires: s.cfg.Now().Add(codeLifetime)}
 	s.mu.Unlock()
 	redirectWith(w, r, req.redirectURI, url.Values{"code": {code}}, req.state)
 }

@@ -121,7 +121,7 @@ func TestStateReturnedVerbatim(t *testing.T) {
 
 func TestAuthorizePOST(t *testing.T) {
 	f := newFixture(t, nil)
-	req, _ := http.NewRequest(http.MethodPost, f.srv.AuthorizeURL(), strings.NewReader(authParams("patient/*.rs").Encode()))
+	req, _ := http.NewRequest(http.MethodPost, f.srv.SMARTConfiguration().AuthorizationEndpoint, strings.NewReader(authParams("patient/*.rs").Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := noRedirect.Do(req)
 	must(t, err)
@@ -131,7 +131,7 @@ func TestAuthorizePOST(t *testing.T) {
 		t.Fatalf("POST authorize: %d %v", resp.StatusCode, loc)
 	}
 	// Only GET and POST.
-	req, _ = http.NewRequest(http.MethodPut, f.srv.AuthorizeURL(), nil)
+	req, _ = http.NewRequest(http.MethodPut, f.srv.SMARTConfiguration().AuthorizationEndpoint, nil)
 	resp, err = noRedirect.Do(req)
 	must(t, err)
 	resp.Body.Close()
@@ -170,7 +170,7 @@ func TestScopeFiltering(t *testing.T) {
 func TestConsentPage(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Consent = true })
 	page := func() string {
-		resp, err := noRedirect.Get(f.srv.AuthorizeURL() + "?" + authParams("launch/patient patient/*.rs").Encode())
+		resp, err := noRedirect.Get(f.srv.SMARTConfiguration().AuthorizationEndpoint + "?" + authParams("launch/patient patient/*.rs").Encode())
 		must(t, err)
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {

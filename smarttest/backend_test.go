@@ -37,7 +37,7 @@ func TestClientCredentials(t *testing.T) {
 	f := newFixture(t, nil)
 	now := f.clock.Now()
 	goodClaims := func() map[string]any {
-		return map[string]any{"iss": "backend", "sub": "backend", "aud": f.srv.TokenURL(), "exp": now.Add(4 * time.Minute).Unix(), "jti": randomString(8)}
+		return map[string]any{"iss": "backend", "sub": "backend", "aud": f.srv.SMARTConfiguration().TokenEndpoint, "exp": now.Add(4 * time.Minute).Unix(), "jti": randomString(8)}
 	}
 	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	must(t, err)
@@ -57,7 +57,7 @@ func TestClientCredentials(t *testing.T) {
 		{name: "exp at five minutes", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Lifetime = 5 * time.Minute }) }, status: 200},
 		{name: "aud as array", assertion: func() string {
 			c := goodClaims()
-			c["aud"] = []string{"https://other.example/token", f.srv.TokenURL()}
+			c["aud"] = []string{"https://other.example/token", f.srv.SMARTConfiguration().TokenEndpoint}
 			return rawAssertion(t, jwa.RS384, f.rsa, map[string]any{"kid": "rsa-1", "typ": "JWT"}, c)
 		}, status: 200},
 		{name: "typ absent", assertion: func() string {
@@ -100,10 +100,12 @@ func TestClientCredentials(t *testing.T) {
 			delete(c, "jti")
 			return rawAssertion(t, jwa.RS384, f.rsa, map[string]any{"kid": "rsa-1"}, c)
 		}, status: 401, errCode: "invalid_client"},
-		{name: "wrong aud", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.Issuer() }) }, status: 401, errCode: "invalid_client"},
+		{name: "wrong aud", assertion: func() string {
+			return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.SMARTConfiguration().Issuer })
+		}, status: 401, errCode: "invalid_client"},
 		{name: "aud the FHIR base", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = testFHIRBase }) }, status: 401, errCode: "invalid_client"},
 		{name: "aud token URL with slash", assertion: func() string {
-			return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.TokenURL() + "/" })
+			return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Audience = f.srv.SMARTConfiguration().TokenEndpoint + "/" })
 		}, status: 401, errCode: "invalid_client"},
 		{name: "sub differs from iss", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.Subject = "someone" }) }, status: 401, errCode: "invalid_client"},
 		{name: "unknown client", assertion: func() string { return f.assertion(f.rsa, "rsa-1", func(a *Assertion) { a.ClientID = "intruder" }) }, status: 401, errCode: "invalid_client"},
@@ -201,7 +203,7 @@ func TestClientCredentialsScopes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a, err := SignClientAssertion(Assertion{ClientID: c.client, Audience: f.srv.TokenURL(), Key: f.ec, KeyID: kidFor(c.client), IssuedAt: f.clock.Now()})
+			a, err := SignClientAssertion(Assertion{ClientID: c.client, Audience: f.srv.SMARTConfiguration().TokenEndpoint, Key: f.ec, KeyID: kidFor(c.client), IssuedAt: f.clock.Now()})
 			must(t, err)
 			st, resp := f.token(backendForm(a, c.requested), nil)
 			if c.want == "" {
@@ -237,7 +239,7 @@ func TestClientCredentialsNeedsPrivateKeyJWT(t *testing.T) {
 }
 
 func TestBackendTokenLifetime(t *testing.T) {
-	if _, err := New(Config{FHIRBase: testFHIRBase, Issuer: "http://x.invalid", BackendTokenLifetime: 6 * time.Minute}); !errors.Is(err, ErrConfig) {
+	if _, err := New(Config{FHIRBase: testFHIRBase, Issuer: "http://x.invalid", BackendTokenLifetime: 6 * time.Minute}); !errors.Is(err, errConfig) {
 		t.Errorf("6-minute backend tokens accepted: %v", err)
 	}
 	f := newFixture(t, func(c *Config) { c.BackendTokenLifetime = time.Minute })
@@ -270,17 +272,17 @@ func TestRegisterClientValidates(t *testing.T) {
 		{"ok public", Client{ID: "ok-1", RedirectURIs: []string{"https://a.example/cb"}}, nil},
 		{"ok JWKS", Client{ID: "ok-2", JWKS: goodJWKS()}, nil},
 		{"ok RSA", Client{ID: "ok-3", PublicKeys: map[string]crypto.PublicKey{"r": rsaKey.Public()}}, nil},
-		{"duplicate", Client{ID: appID}, ErrDuplicateClient},
-		{"empty id", Client{}, ErrConfig},
-		{"id with space", Client{ID: "a b"}, ErrConfig},
-		{"relative redirect", Client{ID: "x1", RedirectURIs: []string{"/cb"}}, ErrConfig},
-		{"redirect with fragment", Client{ID: "x2", RedirectURIs: []string{"https://a.example/cb#f"}}, ErrConfig},
-		{"short RSA key", Client{ID: "x3", PublicKeys: map[string]crypto.PublicKey{"s": small.Public()}}, ErrConfig},
-		{"P-256 key", Client{ID: "x4", PublicKeys: map[string]crypto.PublicKey{"p": p256.Public()}}, ErrConfig},
-		{"private key", Client{ID: "x5", PublicKeys: map[string]crypto.PublicKey{"p": rsaKey}}, ErrConfig},
-		{"key without kid", Client{ID: "x6", PublicKeys: map[string]crypto.PublicKey{"": rsaKey.Public()}}, ErrConfig},
-		{"bad JWKS", Client{ID: "x7", JWKS: []byte("{")}, ErrConfig},
-		{"bad allowed scope", Client{ID: "x8", AllowedScopes: []string{"patient/Observation.dus"}}, ErrConfig},
+		{"duplicate", Client{ID: appID}, errDuplicateClient},
+		{"empty id", Client{}, errConfig},
+		{"id with space", Client{ID: "a b"}, errConfig},
+		{"relative redirect", Client{ID: "x1", RedirectURIs: []string{"/cb"}}, errConfig},
+		{"redirect with fragment", Client{ID: "x2", RedirectURIs: []string{"https://a.example/cb#f"}}, errConfig},
+		{"short RSA key", Client{ID: "x3", PublicKeys: map[string]crypto.PublicKey{"s": small.Public()}}, errConfig},
+		{"P-256 key", Client{ID: "x4", PublicKeys: map[string]crypto.PublicKey{"p": p256.Public()}}, errConfig},
+		{"private key", Client{ID: "x5", PublicKeys: map[string]crypto.PublicKey{"p": rsaKey}}, errConfig},
+		{"key without kid", Client{ID: "x6", PublicKeys: map[string]crypto.PublicKey{"": rsaKey.Public()}}, errConfig},
+		{"bad JWKS", Client{ID: "x7", JWKS: []byte("{")}, errConfig},
+		{"bad allowed scope", Client{ID: "x8", AllowedScopes: []string{"patient/Observation.dus"}}, errConfig},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -291,7 +293,7 @@ func TestRegisterClientValidates(t *testing.T) {
 		})
 	}
 	// The JWKS key works for an assertion.
-	a, err := SignClientAssertion(Assertion{ClientID: "ok-2", Audience: f.srv.TokenURL(), Key: ecKey, KeyID: "j-1", IssuedAt: f.clock.Now()})
+	a, err := SignClientAssertion(Assertion{ClientID: "ok-2", Audience: f.srv.SMARTConfiguration().TokenEndpoint, Key: ecKey, KeyID: "j-1", IssuedAt: f.clock.Now()})
 	must(t, err)
 	if st, resp := f.token(backendForm(a, "system/*.rs"), nil); st != http.StatusOK {
 		t.Errorf("JWKS client: %d %v", st, resp)
@@ -308,7 +310,7 @@ func TestSignClientAssertionValidates(t *testing.T) {
 		"no kid":    {ClientID: "c", Audience: "x", Key: rsaKey},
 		"P-256":     {ClientID: "c", Audience: "x", Key: p256, KeyID: "k"},
 	} {
-		if _, err := SignClientAssertion(a); !errors.Is(err, ErrConfig) {
+		if _, err := SignClientAssertion(a); !errors.Is(err, errConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

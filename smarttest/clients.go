@@ -60,11 +60,11 @@ type registeredClient struct {
 	allowed []scope.Scope
 }
 
-// RegisterClient adds a client. It fails with ErrDuplicateClient when the
-// id is taken and with ErrConfig when the registration is invalid.
+// RegisterClient adds a client. It fails when the id is taken or the
+// registration is invalid.
 func (s *Server) RegisterClient(c Client) error {
 	if c.ID == "" || strings.ContainsAny(c.ID, " \t\r\n") {
-		return fmt.Errorf("%w: client ID must be non-empty and without white space", ErrConfig)
+		return fmt.Errorf("%w: client ID must be non-empty and without white space", errConfig)
 	}
 	rc := &registeredClient{Client: c, keys: map[string]crypto.PublicKey{}}
 	rc.RedirectURIs = append([]string(nil), c.RedirectURIs...)
@@ -72,7 +72,7 @@ func (s *Server) RegisterClient(c Client) error {
 	for _, u := range c.RedirectURIs {
 		p, err := url.Parse(u)
 		if err != nil || !p.IsAbs() || p.Fragment != "" {
-			return fmt.Errorf("%w: redirect URI %q must be absolute without fragment", ErrConfig, u)
+			return fmt.Errorf("%w: redirect URI %q must be absolute without fragment", errConfig, u)
 		}
 	}
 	for kid, k := range c.PublicKeys {
@@ -84,13 +84,13 @@ func (s *Server) RegisterClient(c Client) error {
 	if len(c.JWKS) > 0 {
 		set, err := jwk.Parse(c.JWKS)
 		if err != nil {
-			return fmt.Errorf("%w: client JWKS: %v", ErrConfig, err)
+			return fmt.Errorf("%w: client JWKS: %v", errConfig, err)
 		}
 		for i := 0; i < set.Len(); i++ {
 			k, _ := set.Key(i)
 			var raw any
 			if err := k.Raw(&raw); err != nil {
-				return fmt.Errorf("%w: client JWKS key %d: %v", ErrConfig, i, err)
+				return fmt.Errorf("%w: client JWKS key %d: %v", errConfig, i, err)
 			}
 			if err := checkClientKey(k.KeyID(), raw); err != nil {
 				return err
@@ -101,14 +101,14 @@ func (s *Server) RegisterClient(c Client) error {
 	for _, a := range c.AllowedScopes {
 		sc, err := scope.Parse(a)
 		if err != nil {
-			return fmt.Errorf("%w: allowed scope %q: %v", ErrConfig, a, err)
+			return fmt.Errorf("%w: allowed scope %q: %v", errConfig, a, err)
 		}
 		rc.allowed = append(rc.allowed, sc)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.clients[c.ID]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateClient, c.ID)
+		return fmt.Errorf("%w: %q", errDuplicateClient, c.ID)
 	}
 	s.clients[c.ID] = rc
 	for _, u := range rc.RedirectURIs {
@@ -121,19 +121,19 @@ func (s *Server) RegisterClient(c Client) error {
 
 func checkClientKey(kid string, k any) error {
 	if kid == "" {
-		return fmt.Errorf("%w: client keys need a key id", ErrConfig)
+		return fmt.Errorf("%w: client keys need a key id", errConfig)
 	}
 	switch k := k.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
-			return fmt.Errorf("%w: RSA key %q shorter than 2048 bits", ErrConfig, kid)
+			return fmt.Errorf("%w: RSA key %q shorter than 2048 bits", errConfig, kid)
 		}
 	case *ecdsa.PublicKey:
 		if k.Curve != elliptic.P384() {
-			return fmt.Errorf("%w: EC key %q is not on P-384", ErrConfig, kid)
+			return fmt.Errorf("%w: EC key %q is not on P-384", errConfig, kid)
 		}
 	default:
-		return fmt.Errorf("%w: key %q is %T; want *rsa.PublicKey or *ecdsa.PublicKey", ErrConfig, kid, k)
+		return fmt.Errorf("%w: key %q is %T; want *rsa.PublicKey or *ecdsa.PublicKey", errConfig, kid, k)
 	}
 	return nil
 }
@@ -144,27 +144,22 @@ func (s *Server) client(id string) *registeredClient {
 	return s.clients[id]
 }
 
-// ContextItem is one entry of the SMART fhirContext array (App Launch 2.2).
-// At least one of Reference, Canonical and Identifier must be set.
-type ContextItem struct {
-	Reference  string         `json:"reference,omitempty"`  // relative reference, "DiagnosticReport/123"
-	Canonical  string         `json:"canonical,omitempty"`  // canonical URL, optionally with |version
-	Identifier map[string]any `json:"identifier,omitempty"` // a FHIR Identifier
-	Type       string         `json:"type,omitempty"`       // resource type, with Canonical or Identifier
-	Role       string         `json:"role,omitempty"`       // role URI; absent means "launch"
-}
-
 // LaunchContext is the context an EHR launch binds to its launch value.
 // Every field is returned in the token response and carried in the access
 // token.
 type LaunchContext struct {
-	Patient           string        // a FHIR id: the patient claim
-	Encounter         string        // a FHIR id: the encounter claim
-	FHIRContext       []ContextItem // the fhirContext claim
-	NeedPatientBanner bool          // need_patient_banner (always sent in an EHR launch)
-	SMARTStyleURL     string        // smart_style_url
-	Intent            string        // intent
-	Tenant            string        // tenant
+	Patient   string // a FHIR id: the patient claim
+	Encounter string // a FHIR id: the encounter claim
+	// FHIRContext is the fhirContext claim (SMART App Launch 2.2): each
+	// item is written as JSON and must be an object with a reference,
+	// canonical or identifier, such as a middleware.ContextItem (the type a
+	// resource server reads the claim into) or a map[string]any, or a
+	// relative reference string (SMART 2.0).
+	FHIRContext       []any
+	NeedPatientBanner bool   // need_patient_banner (always sent in an EHR launch)
+	SMARTStyleURL     string // smart_style_url
+	Intent            string // intent
+	Tenant            string // tenant
 	// User overrides Config.User for this launch ("Practitioner/7").
 	User string
 }
@@ -173,26 +168,25 @@ type LaunchContext struct {
 // to pass to the app (the launch parameter of the launch URL). A launch value
 // from RegisterLaunch may be used any number of times, by any client (the
 // launch simulator's values are single-use and bound to one app; see
-// EHRLaunchURL). It fails with ErrConfig when an id is
-// not a FHIR id or User is not a user reference.
+// EHRLaunchURL). It fails when an id is not a FHIR id, User is not a user
+// reference or a fhirContext item is not one.
 func (s *Server) RegisterLaunch(lc LaunchContext) (string, error) {
 	if lc.Patient != "" && !validID(lc.Patient) {
-		return "", fmt.Errorf("%w: launch patient %q is not a FHIR id", ErrConfig, lc.Patient)
+		return "", fmt.Errorf("%w: launch patient %q is not a FHIR id", errConfig, lc.Patient)
 	}
 	if lc.Encounter != "" && !validID(lc.Encounter) {
-		return "", fmt.Errorf("%w: launch encounter %q is not a FHIR id", ErrConfig, lc.Encounter)
+		return "", fmt.Errorf("%w: launch encounter %q is not a FHIR id", errConfig, lc.Encounter)
 	}
 	if lc.User != "" {
 		if err := checkUser(lc.User); err != nil {
 			return "", err
 		}
 	}
-	for _, it := range lc.FHIRContext {
-		if it.Reference == "" && it.Canonical == "" && it.Identifier == nil {
-			return "", fmt.Errorf("%w: a fhirContext item needs a reference, canonical or identifier", ErrConfig)
-		}
+	items, err := contextItems(lc.FHIRContext)
+	if err != nil {
+		return "", err
 	}
-	lc.FHIRContext = append([]ContextItem(nil), lc.FHIRContext...)
+	lc.FHIRContext = items
 	id := randomString(12)
 	s.mu.Lock()
 	s.launches[id] = &launchRecord{ctx: lc}
@@ -347,7 +341,7 @@ func (s *Server) verifyAssertion(assertion string) (*registeredClient, error) {
 	if cl.Iss != c.ID || cl.Sub != c.ID {
 		return nil, bad("client assertion iss and sub must both be the client_id")
 	}
-	if !audienceHas(cl.Aud, s.TokenURL()) {
+	if !audienceHas(cl.Aud, s.endpoint(pathToken)) {
 		return nil, bad("client assertion aud must be the token URL")
 	}
 	now := s.cfg.Now()
@@ -358,7 +352,7 @@ func (s *Server) verifyAssertion(assertion string) (*registeredClient, error) {
 	if !now.Before(exp.Add(clockSkew)) {
 		return nil, bad("client assertion expired")
 	}
-	if exp.After(now.Add(MaxAssertionLifetime + clockSkew)) {
+	if exp.After(now.Add(maxAssertionLifetime + clockSkew)) {
 		return nil, bad("client assertion exp more than five minutes ahead")
 	}
 	if cl.Nbf != nil {
@@ -446,7 +440,7 @@ type Assertion struct {
 // RSA, ES384 for ECDSA P-384.
 func SignClientAssertion(a Assertion) (string, error) {
 	if a.ClientID == "" || a.Audience == "" || a.Key == nil || a.KeyID == "" {
-		return "", fmt.Errorf("%w: an assertion needs ClientID, Audience, Key and KeyID", ErrConfig)
+		return "", fmt.Errorf("%w: an assertion needs ClientID, Audience, Key and KeyID", errConfig)
 	}
 	var alg jwa.SignatureAlgorithm
 	switch k := a.Key.(type) {
@@ -454,11 +448,11 @@ func SignClientAssertion(a Assertion) (string, error) {
 		alg = jwa.RS384
 	case *ecdsa.PrivateKey:
 		if k.Curve != elliptic.P384() {
-			return "", fmt.Errorf("%w: EC assertion keys must be on P-384", ErrConfig)
+			return "", fmt.Errorf("%w: EC assertion keys must be on P-384", errConfig)
 		}
 		alg = jwa.ES384
 	default:
-		return "", fmt.Errorf("%w: assertion key is %T; want *rsa.PrivateKey or *ecdsa.PrivateKey", ErrConfig, a.Key)
+		return "", fmt.Errorf("%w: assertion key is %T; want *rsa.PrivateKey or *ecdsa.PrivateKey", errConfig, a.Key)
 	}
 	if a.Subject == "" {
 		a.Subject = a.ClientID
@@ -491,4 +485,39 @@ func SignClientAssertion(a Assertion) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// contextItems checks the fhirContext items of a launch and returns them as
+// JSON values (a string or a map[string]any each), so that later changes to
+// the caller's values do not reach the launch.
+func contextItems(items []any) ([]any, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(items)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fhirContext does not encode as JSON: %v", errConfig, err)
+	}
+	var out []any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%w: fhirContext: %v", errConfig, err)
+	}
+	for i, it := range out {
+		switch it := it.(type) {
+		case string:
+			typ, id, ok := strings.Cut(it, "/")
+			if !ok || typ == "" || !validID(id) {
+				return nil, fmt.Errorf("%w: fhirContext item %d: %q is not a relative reference", errConfig, i, it)
+			}
+		case map[string]any:
+			ref, _ := it["reference"].(string)
+			canonical, _ := it["canonical"].(string)
+			if ref == "" && canonical == "" && it["identifier"] == nil {
+				return nil, fmt.Errorf("%w: fhirContext item %d needs a reference, canonical or identifier", errConfig, i)
+			}
+		default:
+			return nil, fmt.Errorf("%w: fhirContext item %d is neither an object nor a reference string", errConfig, i)
+		}
+	}
+	return out, nil
 }

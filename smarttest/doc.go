@@ -28,7 +28,10 @@
 // its code and refresh its token.
 //
 // The FHIR server's own .well-known/smart-configuration is served by the FHIR
-// server; [Server.SMARTConfiguration] returns the values it needs.
+// server; [Server.SMARTConfiguration] returns the values it needs, and with
+// them every URL a test needs: the issuer and JWKS URL to configure a
+// resource server with, the token endpoint (the audience of client
+// assertions) and the other endpoints.
 //
 // # Flows
 //
@@ -58,7 +61,8 @@
 //   - Direct minting for unit tests: [Server.MintToken] issues a JWT or an
 //     opaque token with any claims; [Server.MintFlawedToken] makes
 //     deliberately bad tokens (expired, wrong audience, alg none, unknown
-//     key, ...) for negative tests.
+//     key, ...) for negative tests. Each [Flaw] documents the token it
+//     makes and what a correct resource server answers to it.
 //
 // For end-to-end tests, [Server.LaunchApp], [Server.Refresh] and
 // [Server.BackendToken] play the app's side of each flow over real HTTP
@@ -75,8 +79,8 @@
 //
 // # Standalone or mounted
 //
-// With an empty Config.Issuer, [New] starts its own httptest.Server (close it
-// with [Server.Close]). With Config.Issuer set, nothing is started: the
+// With an empty Config.Issuer, [New] starts its own httptest.Server; stop it
+// with [Server.Close]. With Config.Issuer set, nothing is started: the
 // Server is an http.Handler to mount at the issuer's path on another
 // server, for example
 //

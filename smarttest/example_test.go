@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/fhirguard/fhirguard/middleware"
 	"github.com/fhirguard/fhirguard/smarttest"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -24,11 +25,14 @@ import (
 // A unit test mints a token and verifies it the way a resource server does:
 // against the JWKS, for its own audience.
 func Example() {
-	srv, err := smarttest.New(smarttest.Config{FHIRBase: "https://fhir.example.org/r4"})
+	const fhirBase = "https://fhir.example.org/r4"
+	srv, err := smarttest.New(smarttest.Config{FHIRBase: fhirBase})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
+	// The URLs a resource server is configured with.
+	as := srv.SMARTConfiguration()
 
 	tok, err := srv.MintToken(smarttest.TokenOptions{
 		Scopes:   "launch/patient patient/Observation.rs",
@@ -39,11 +43,11 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	keys, err := jwk.Fetch(context.Background(), srv.JWKSURL())
+	keys, err := jwk.Fetch(context.Background(), as.JWKSURI)
 	if err != nil {
 		log.Fatal(err)
 	}
-	t, err := jwt.Parse([]byte(tok), jwt.WithKeySet(keys), jwt.WithIssuer(srv.Issuer()), jwt.WithAudience(srv.FHIRBase()))
+	t, err := jwt.Parse([]byte(tok), jwt.WithKeySet(keys), jwt.WithIssuer(as.Issuer), jwt.WithAudience(fhirBase))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -72,13 +76,13 @@ func Example_standaloneLaunch() {
 
 	verifier := "a-fresh-random-verifier-of-at-least-43-characters"
 	sum := sha256.Sum256([]byte(verifier))
-	authURL := srv.AuthorizeURL() + "?" + url.Values{
+	authURL := srv.SMARTConfiguration().AuthorizationEndpoint + "?" + url.Values{
 		"response_type":         {"code"},
 		"client_id":             {"my-app"},
 		"redirect_uri":          {redirect},
 		"scope":                 {"launch/patient openid fhirUser offline_access patient/*.rs"},
 		"state":                 {"af0ifjsldkj"},
-		"aud":                   {srv.FHIRBase()},
+		"aud":                   {"https://fhir.example.org/r4"},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
 	}.Encode()
@@ -91,7 +95,7 @@ func Example_standaloneLaunch() {
 	back, _ := url.Parse(resp.Header.Get("Location"))
 	fmt.Println("state:", back.Query().Get("state"))
 
-	resp, err = http.PostForm(srv.TokenURL(), url.Values{
+	resp, err = http.PostForm(srv.SMARTConfiguration().TokenEndpoint, url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {back.Query().Get("code")},
 		"redirect_uri":  {redirect},
@@ -132,7 +136,7 @@ func ExampleServer_RegisterLaunch() {
 	launch, err := srv.RegisterLaunch(smarttest.LaunchContext{
 		Patient:           "123",
 		Encounter:         "456",
-		FHIRContext:       []smarttest.ContextItem{{Reference: "DiagnosticReport/789"}},
+		FHIRContext:       []any{middleware.ContextItem{Reference: "DiagnosticReport/789"}},
 		NeedPatientBanner: true,
 		SMARTStyleURL:     "https://ehr.example/smart-style.json",
 	})
@@ -205,14 +209,14 @@ func Example_backendServices() {
 	}
 	assertion, err := smarttest.SignClientAssertion(smarttest.Assertion{
 		ClientID: "bulk-exporter",
-		Audience: srv.TokenURL(),
+		Audience: srv.SMARTConfiguration().TokenEndpoint,
 		Key:      key,
 		KeyID:    "key-1",
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	resp, err := http.PostForm(srv.TokenURL(), url.Values{
+	resp, err := http.PostForm(srv.SMARTConfiguration().TokenEndpoint, url.Values{
 		"grant_type":            {"client_credentials"},
 		"scope":                 {"system/Observation.rs patient/Patient.rs"},
 		"client_assertion_type": {smarttest.AssertionType},
@@ -270,7 +274,7 @@ func Example_mounted() {
 	ts.Start()
 	defer ts.Close()
 
-	resp, err := http.Get(srv.DiscoveryURL())
+	resp, err := http.Get(srv.SMARTConfiguration().Issuer + "/.well-known/openid-configuration")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -39,10 +39,10 @@ func fuzzServer(f *testing.F) (*Server, *fakeClock) {
 func seedAssertions(f *testing.F, srv *Server, now time.Time) []string {
 	var out []string
 	for _, a := range []Assertion{
-		{ClientID: "backend", Audience: srv.TokenURL(), Key: rsaKey, KeyID: "rsa-1", IssuedAt: now},
-		{ClientID: "backend", Audience: srv.TokenURL(), Key: ecKey, KeyID: "ec-1", IssuedAt: now},
-		{ClientID: "backend", Audience: srv.TokenURL(), Key: ecKey, KeyID: "ec-1", IssuedAt: now, Lifetime: time.Hour},
-		{ClientID: "backend", Subject: "x", Audience: srv.TokenURL(), Key: rsaKey, KeyID: "rsa-1", IssuedAt: now},
+		{ClientID: "backend", Audience: srv.SMARTConfiguration().TokenEndpoint, Key: rsaKey, KeyID: "rsa-1", IssuedAt: now},
+		{ClientID: "backend", Audience: srv.SMARTConfiguration().TokenEndpoint, Key: ecKey, KeyID: "ec-1", IssuedAt: now},
+		{ClientID: "backend", Audience: srv.SMARTConfiguration().TokenEndpoint, Key: ecKey, KeyID: "ec-1", IssuedAt: now, Lifetime: time.Hour},
+		{ClientID: "backend", Subject: "x", Audience: srv.SMARTConfiguration().TokenEndpoint, Key: rsaKey, KeyID: "rsa-1", IssuedAt: now},
 	} {
 		s, err := SignClientAssertion(a)
 		if err != nil {

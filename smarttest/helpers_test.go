@@ -132,7 +132,7 @@ func authParams(scope string) url.Values {
 // redirect's query (nil when there is no redirect).
 func (f *fixture) authorize(q url.Values) (int, url.Values) {
 	f.t.Helper()
-	resp, err := noRedirect.Get(f.srv.AuthorizeURL() + "?" + q.Encode())
+	resp, err := noRedirect.Get(f.srv.SMARTConfiguration().AuthorizationEndpoint + "?" + q.Encode())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func (f *fixture) post(endpoint string, form url.Values, hdr map[string]string) 
 
 func (f *fixture) token(form url.Values, hdr map[string]string) (int, map[string]any) {
 	f.t.Helper()
-	return f.post(f.srv.TokenURL(), form, hdr)
+	return f.post(f.srv.SMARTConfiguration().TokenEndpoint, form, hdr)
 }
 
 func (f *fixture) redeem(code string) (int, map[string]any) {
@@ -195,7 +195,7 @@ func (f *fixture) redeem(code string) (int, map[string]any) {
 // introspect calls the introspection endpoint as the resource server.
 func (f *fixture) introspect(tok string) map[string]any {
 	f.t.Helper()
-	st, m := f.post(f.srv.IntrospectionURL(), url.Values{"token": {tok}}, map[string]string{"Authorization": basicAuth(rsID, rsSecret)})
+	st, m := f.post(f.srv.SMARTConfiguration().IntrospectionEndpoint, url.Values{"token": {tok}}, map[string]string{"Authorization": basicAuth(rsID, rsSecret)})
 	if st != http.StatusOK {
 		f.t.Fatalf("introspect: status %d %v", st, m)
 	}
@@ -204,7 +204,7 @@ func (f *fixture) introspect(tok string) map[string]any {
 
 func (f *fixture) assertion(key any, kid string, mod func(*Assertion)) string {
 	f.t.Helper()
-	a := Assertion{ClientID: "backend", Audience: f.srv.TokenURL(), KeyID: kid, IssuedAt: f.clock.Now()}
+	a := Assertion{ClientID: "backend", Audience: f.srv.SMARTConfiguration().TokenEndpoint, KeyID: kid, IssuedAt: f.clock.Now()}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
 		a.Key = k
@@ -230,11 +230,11 @@ func backendForm(assertion, scope string) url.Values {
 // the served JWKS, iss, aud, and a required exp.
 func (f *fixture) verifyJWT(tok, aud string) (jwt.Token, error) {
 	f.t.Helper()
-	set, err := jwk.Fetch(f.t.Context(), f.srv.JWKSURL())
+	set, err := jwk.Fetch(f.t.Context(), f.srv.SMARTConfiguration().JWKSURI)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return jwt.Parse([]byte(tok), jwt.WithKeySet(set), jwt.WithIssuer(f.srv.Issuer()), jwt.WithAudience(aud),
+	return jwt.Parse([]byte(tok), jwt.WithKeySet(set), jwt.WithIssuer(f.srv.SMARTConfiguration().Issuer), jwt.WithAudience(aud),
 		jwt.WithRequiredClaim("exp"), jwt.WithClock(jwt.ClockFunc(f.clock.Now)))
 }
 

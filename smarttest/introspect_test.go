@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/fhirguard/fhirguard/middleware"
 )
 
 func TestIntrospection(t *testing.T) {
 	f := newFixture(t, nil)
 	banner := true
 	opts := TokenOptions{ClientID: appID, Scopes: "launch/patient openid fhirUser patient/*.rs", Patient: "123", Encounter: "e-1",
-		FHIRUser: "Practitioner/7", FHIRContext: []ContextItem{{Reference: "Appointment/a-1"}}, NeedPatientBanner: &banner,
+		FHIRUser: "Practitioner/7", FHIRContext: []any{middleware.ContextItem{Reference: "Appointment/a-1"}}, NeedPatientBanner: &banner,
 		SMARTStyleURL: "https://ehr.example/s.json", Tenant: "t-9"}
 	jwtTok, err := f.srv.MintToken(opts)
 	must(t, err)
@@ -34,7 +36,7 @@ func TestIntrospection(t *testing.T) {
 	must(t, err)
 	revokedTok, err := f.srv.MintToken(TokenOptions{ClientID: appID, Scopes: "patient/*.rs"})
 	must(t, err)
-	if st, _ := f.post(f.srv.RevocationURL(), url.Values{"token": {revokedTok}, "client_id": {appID}}, nil); st != 200 {
+	if st, _ := f.post(f.srv.SMARTConfiguration().RevocationEndpoint, url.Values{"token": {revokedTok}, "client_id": {appID}}, nil); st != 200 {
 		t.Fatalf("revoke: %d", st)
 	}
 	revokedOpaque, err := f.srv.MintToken(TokenOptions{ClientID: appID, Scopes: "patient/*.rs", Opaque: true})
@@ -45,7 +47,7 @@ func TestIntrospection(t *testing.T) {
 	f.clock.Advance(2 * time.Minute) // shortTok is now expired
 
 	want := map[string]any{"active": true, "token_type": "Bearer", "client_id": appID, "scope": opts.Scopes, "patient": "123",
-		"encounter": "e-1", "fhirUser": "Practitioner/7", "sub": "Practitioner/7", "iss": f.srv.Issuer(), "aud": testFHIRBase,
+		"encounter": "e-1", "fhirUser": "Practitioner/7", "sub": "Practitioner/7", "iss": f.srv.SMARTConfiguration().Issuer, "aud": testFHIRBase,
 		"need_patient_banner": true, "smart_style_url": opts.SMARTStyleURL, "tenant": "t-9",
 		"fhirContext": []any{map[string]any{"reference": "Appointment/a-1"}}}
 	for _, c := range []struct{ name, tok string }{{"jwt", jwtTok}, {"opaque", opaqueTok}} {
@@ -90,7 +92,7 @@ func TestIntrospection(t *testing.T) {
 	t.Run("wrong audience visible", func(t *testing.T) {
 		tok, err := f.srv.MintFlawedToken(FlawWrongAudience, TokenOptions{Scopes: "patient/*.rs"})
 		must(t, err)
-		if got := f.introspect(tok); got["active"] != true || got["aud"] != WrongAudience {
+		if got := f.introspect(tok); got["active"] != true || got["aud"] != wrongAudience {
 			t.Errorf("got %v", got)
 		}
 	})
@@ -128,7 +130,7 @@ func TestIntrospectionCallerAuth(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.form.Set("token", tok)
-			st, resp := f.post(f.srv.IntrospectionURL(), c.form, c.hdr)
+			st, resp := f.post(f.srv.SMARTConfiguration().IntrospectionEndpoint, c.form, c.hdr)
 			if st != c.status {
 				t.Fatalf("status %d %v, want %d", st, resp, c.status)
 			}
@@ -140,7 +142,7 @@ func TestIntrospectionCallerAuth(t *testing.T) {
 			}
 		})
 	}
-	if st, resp := f.post(f.srv.IntrospectionURL(), url.Values{}, map[string]string{"Authorization": basicAuth(rsID, rsSecret)}); st != 400 || resp["error"] != "invalid_request" {
+	if st, resp := f.post(f.srv.SMARTConfiguration().IntrospectionEndpoint, url.Values{}, map[string]string{"Authorization": basicAuth(rsID, rsSecret)}); st != 400 || resp["error"] != "invalid_request" {
 		t.Errorf("no token: %d %v", st, resp)
 	}
 }
@@ -153,7 +155,7 @@ func TestIntrospectRefreshToken(t *testing.T) {
 	if got["active"] != true || got["token_type"] != "refresh_token" || got["client_id"] != appID || got["scope"] != "offline_access patient/*.rs" {
 		t.Errorf("refresh token introspection %v", got)
 	}
-	if st, _ := f.post(f.srv.RevocationURL(), url.Values{"token": {rt}, "client_id": {appID}}, nil); st != 200 {
+	if st, _ := f.post(f.srv.SMARTConfiguration().RevocationEndpoint, url.Values{"token": {rt}, "client_id": {appID}}, nil); st != 200 {
 		t.Fatal("revoke refresh token")
 	}
 	if got := f.introspect(rt); got["active"] != false {
@@ -193,7 +195,7 @@ func TestRevocation(t *testing.T) {
 			for k, v := range c.form {
 				form[k] = v
 			}
-			st, resp := f.post(f.srv.RevocationURL(), form, c.hdr)
+			st, resp := f.post(f.srv.SMARTConfiguration().RevocationEndpoint, form, c.hdr)
 			if st != c.status {
 				t.Fatalf("status %d %v, want %d", st, resp, c.status)
 			}
@@ -210,7 +212,7 @@ func TestRevocation(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	f := newFixture(t, nil)
 	fetch := func() jwk.Set {
-		set, err := jwk.Fetch(t.Context(), f.srv.JWKSURL())
+		set, err := jwk.Fetch(t.Context(), f.srv.SMARTConfiguration().JWKSURI)
 		must(t, err)
 		return set
 	}
@@ -239,7 +241,7 @@ func TestKeyRotation(t *testing.T) {
 	if kid == old || f.srv.SigningKeyID() != kid {
 		t.Fatalf("rotated kid %q, signing %q, old %q", kid, f.srv.SigningKeyID(), old)
 	}
-	if got := kids(fetch()); !reflect.DeepEqual(got, []string{old, kid}) || !reflect.DeepEqual(f.srv.KeyIDs(), got) {
+	if got := kids(fetch()); !reflect.DeepEqual(got, []string{old, kid}) || !reflect.DeepEqual(f.srv.keyIDs(), got) {
 		t.Fatalf("JWKS after rotation %v", got)
 	}
 	newTok, err := f.srv.MintToken(TokenOptions{Scopes: "patient/*.rs"})
@@ -262,10 +264,10 @@ func TestKeyRotation(t *testing.T) {
 	if len(f.srv.PublicKeys()) != 1 {
 		t.Errorf("PublicKeys %v", f.srv.PublicKeys())
 	}
-	if err := f.srv.RemoveKey(kid); !errors.Is(err, ErrLastKey) {
+	if err := f.srv.RemoveKey(kid); !errors.Is(err, errLastKey) {
 		t.Errorf("removing the last key: %v", err)
 	}
-	if err := f.srv.RemoveKey("nope"); !errors.Is(err, ErrUnknownKey) {
+	if err := f.srv.RemoveKey("nope"); !errors.Is(err, errUnknownKey) {
 		t.Errorf("removing an unknown key: %v", err)
 	}
 	// Removing the signing key hands over to the newest remaining one.
@@ -288,7 +290,7 @@ func headerOf(t *testing.T, tok string) map[string]any {
 
 func TestDiscovery(t *testing.T) {
 	f := newFixture(t, nil)
-	resp, err := http.Get(f.srv.DiscoveryURL())
+	resp, err := http.Get(f.srv.SMARTConfiguration().Issuer + "/.well-known/openid-configuration")
 	must(t, err)
 	defer resp.Body.Close()
 	var doc map[string]any
@@ -296,9 +298,9 @@ func TestDiscovery(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("content type %q", resp.Header.Get("Content-Type"))
 	}
-	for k, v := range map[string]any{"issuer": f.srv.Issuer(), "jwks_uri": f.srv.JWKSURL(), "token_endpoint": f.srv.TokenURL(),
-		"authorization_endpoint": f.srv.AuthorizeURL(), "introspection_endpoint": f.srv.IntrospectionURL(),
-		"revocation_endpoint": f.srv.RevocationURL(), "code_challenge_methods_supported": []any{"S256"}} {
+	for k, v := range map[string]any{"issuer": f.srv.SMARTConfiguration().Issuer, "jwks_uri": f.srv.SMARTConfiguration().JWKSURI, "token_endpoint": f.srv.SMARTConfiguration().TokenEndpoint,
+		"authorization_endpoint": f.srv.SMARTConfiguration().AuthorizationEndpoint, "introspection_endpoint": f.srv.SMARTConfiguration().IntrospectionEndpoint,
+		"revocation_endpoint": f.srv.SMARTConfiguration().RevocationEndpoint, "code_challenge_methods_supported": []any{"S256"}} {
 		if !reflect.DeepEqual(doc[k], v) {
 			t.Errorf("%s = %v, want %v", k, doc[k], v)
 		}
@@ -335,7 +337,7 @@ func TestDiscovery(t *testing.T) {
 		t.Error("SMARTConfiguration shares its slices")
 	}
 	for _, p := range []string{"/nope", "/.well-known/smart-configuration", "/token/x"} {
-		r, err := http.Get(f.srv.Issuer() + p)
+		r, err := http.Get(f.srv.SMARTConfiguration().Issuer + p)
 		must(t, err)
 		r.Body.Close()
 		if r.StatusCode != 404 {
@@ -367,15 +369,15 @@ func TestMounted(t *testing.T) {
 			ts.Config.Handler = mux
 			ts.Start()
 			defer ts.Close()
-			if srv.TokenURL() != base+"/auth/token" || srv.FHIRBase() != base+"/fhir" {
-				t.Fatalf("URLs %s %s", srv.TokenURL(), srv.FHIRBase())
+			if srv.SMARTConfiguration().TokenEndpoint != base+"/auth/token" || srv.fhirBase != base+"/fhir" {
+				t.Fatalf("URLs %s %s", srv.SMARTConfiguration().TokenEndpoint, srv.fhirBase)
 			}
 			f := &fixture{t: t, srv: srv, clock: &fakeClock{t: time.Now()}, rsa: rsaKey, ec: ecKey}
 			must(t, srv.RegisterClient(Client{ID: appID, RedirectURIs: []string{appRedirect}}))
 			must(t, srv.RegisterClient(Client{ID: "backend", PublicKeys: map[string]crypto.PublicKey{"rsa-1": rsaKey.Public()}}))
 			must(t, srv.RegisterClient(Client{ID: rsID, Secret: rsSecret, Introspect: true}))
 			q := authParams("launch/patient patient/*.rs")
-			q.Set("aud", srv.FHIRBase())
+			q.Set("aud", srv.fhirBase)
 			st, resp := f.redeem(f.code(q))
 			if st != 200 || resp["patient"] != "p1" {
 				t.Fatalf("auth code flow: %d %v", st, resp)
@@ -386,7 +388,7 @@ func TestMounted(t *testing.T) {
 			if st, resp := f.token(backendForm(f.assertion(rsaKey, "rsa-1", nil), "system/*.rs"), nil); st != 200 {
 				t.Errorf("backend: %d %v", st, resp)
 			}
-			if _, err := jwk.Fetch(t.Context(), srv.JWKSURL()); err != nil {
+			if _, err := jwk.Fetch(t.Context(), srv.SMARTConfiguration().JWKSURI); err != nil {
 				t.Errorf("JWKS: %v", err)
 			}
 		})
@@ -422,7 +424,7 @@ func TestConfigValidation(t *testing.T) {
 			if c.ok != (err == nil) {
 				t.Fatalf("err %v, want ok=%v", err, c.ok)
 			}
-			if err != nil && !errors.Is(err, ErrConfig) {
+			if err != nil && !errors.Is(err, errConfig) {
 				t.Errorf("error %v is not ErrConfig", err)
 			}
 			if s != nil {
@@ -451,7 +453,7 @@ func TestCORS(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req, _ := http.NewRequest(c.method, f.srv.Issuer()+c.path, nil)
+			req, _ := http.NewRequest(c.method, f.srv.SMARTConfiguration().Issuer+c.path, nil)
 			req.Header.Set("Origin", c.origin)
 			if c.method == http.MethodOptions {
 				req.Header.Set("Access-Control-Request-Method", "POST")

@@ -64,13 +64,13 @@ func (kr *keyring) remove(kid string) error {
 	for i, k := range kr.keys {
 		if k.kid == kid {
 			if len(kr.keys) == 1 {
-				return ErrLastKey
+				return errLastKey
 			}
 			kr.keys = append(kr.keys[:i:i], kr.keys[i+1:]...)
 			return kr.rebuild()
 		}
 	}
-	return fmt.Errorf("%w: %q", ErrUnknownKey, kid)
+	return fmt.Errorf("%w: %q", errUnknownKey, kid)
 }
 
 // rebuild recomputes the public set; kr.mu is held.
@@ -108,13 +108,12 @@ func (s *Server) RotateKey() (kid string, err error) { return s.keys.rotate() }
 
 // RemoveKey withdraws a key from the JWKS. Tokens it signed no longer
 // introspect as active. When it was the signing key, the newest remaining
-// key takes over. Removing an unknown key fails with ErrUnknownKey, the
-// last key with ErrLastKey.
+// key takes over. Removing an unknown key or the last key fails.
 func (s *Server) RemoveKey(kid string) error { return s.keys.remove(kid) }
 
-// KeyIDs returns the ids of the published keys, oldest first; the last one
+// keyIDs returns the ids of the published keys, oldest first; the last one
 // signs.
-func (s *Server) KeyIDs() []string {
+func (s *Server) keyIDs() []string {
 	s.keys.mu.RLock()
 	defer s.keys.mu.RUnlock()
 	ids := make([]string, len(s.keys.keys))
@@ -139,7 +138,7 @@ func (s *Server) PublicKeys() map[string]crypto.PublicKey {
 	return m
 }
 
-// JWKS returns the JWK Set document served at JWKSURL.
+// JWKS returns the JWK Set document served at SMARTConfiguration().JWKSURI.
 func (s *Server) JWKS() []byte {
 	s.keys.mu.RLock()
 	defer s.keys.mu.RUnlock()
@@ -154,7 +153,7 @@ func (s *Server) signJWT(claims map[string]any, typ string) (string, error) {
 func signWith(k *signingKey, claims map[string]any, typ string) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", fmt.Errorf("%w: claims do not encode as JSON: %v", ErrConfig, err)
+		return "", fmt.Errorf("%w: claims do not encode as JSON: %v", errConfig, err)
 	}
 	h := jws.NewHeaders()
 	if err := h.Set(jws.KeyIDKey, k.kid); err != nil {

@@ -36,7 +36,7 @@ const maxLaunchURI = 2048
 //	encounter   the encounter id of the context; absent or empty: none.
 //
 // A launch value it makes can be used once, within
-// SimulatedLaunchLifetime, and only by an authorization request whose
+// five minutes, and only by an authorization request whose
 // redirect URI has the origin of launch_uri. Only launch URLs at the
 // origin of a registered redirect URI are accepted, so that the simulator
 // is not an open redirector. Anyone who can reach the simulator can start
@@ -50,7 +50,7 @@ func (s *Server) EHRLaunchURL(launchURI, patient, encounter string) string {
 	if encounter != "" {
 		q.Set("encounter", encounter)
 	}
-	return s.LaunchSimulatorURL() + "?" + q.Encode()
+	return s.endpoint(pathLaunch) + "?" + q.Encode()
 }
 
 // launchRefused answers a launch simulator request that cannot be
@@ -87,7 +87,7 @@ func (s *Server) handleLaunch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := randomString(24)
-	rec := &launchRecord{ctx: lc, once: true, expires: s.cfg.Now().Add(SimulatedLaunchLifetime), origin: origin}
+	rec := &launchRecord{ctx: lc, once: true, expires: s.cfg.Now().Add(simulatedLaunchLifetime), origin: origin}
 	s.mu.Lock()
 	s.sweepLocked()
 	s.launches[id] = rec

@@ -16,7 +16,7 @@ import (
 // status and the redirect target (nil without a redirect).
 func (f *fixture) simulate(rawQuery string) (int, *url.URL) {
 	f.t.Helper()
-	resp, err := noRedirect.Get(f.srv.LaunchSimulatorURL() + "?" + rawQuery)
+	resp, err := noRedirect.Get(f.srv.SMARTConfiguration().Issuer + "/launch" + "?" + rawQuery)
 	must(f.t, err)
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
@@ -119,7 +119,7 @@ func TestEHRLaunchSimulatorDefaults(t *testing.T) {
 	// EHRLaunchURL builds what the simulator reads.
 	u, err := url.Parse(f.srv.EHRLaunchURL("https://app.example/l?a=b", "p1", "e1"))
 	must(t, err)
-	if u.Scheme+"://"+u.Host+u.Path != f.srv.Issuer()+"/launch" || u.Query().Get("launch_uri") != "https://app.example/l?a=b" ||
+	if u.Scheme+"://"+u.Host+u.Path != f.srv.SMARTConfiguration().Issuer+"/launch" || u.Query().Get("launch_uri") != "https://app.example/l?a=b" ||
 		u.Query().Get("patient") != "p1" || u.Query().Get("encounter") != "e1" {
 		t.Errorf("EHRLaunchURL: %s", u)
 	}
@@ -163,7 +163,7 @@ func TestEHRLaunchSimulatorRefused(t *testing.T) {
 		})
 	}
 	// Only GET.
-	resp, err := http.Post(f.srv.LaunchSimulatorURL(), "application/x-www-form-urlencoded", strings.NewReader(lu("https://app.example/l")))
+	resp, err := http.Post(f.srv.SMARTConfiguration().Issuer+"/launch", "application/x-www-form-urlencoded", strings.NewReader(lu("https://app.example/l")))
 	must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
@@ -217,7 +217,7 @@ func TestEHRLaunchValueBinding(t *testing.T) {
 
 	// Expiry, on the server's clock.
 	v = f.launchValue("https://app.example/launch", "p1", "")
-	f.clock.Advance(SimulatedLaunchLifetime - time.Second)
+	f.clock.Advance(simulatedLaunchLifetime - time.Second)
 	w := f.launchValue("https://app.example/launch", "p1", "")
 	f.clock.Advance(time.Second)
 	refused("expired launch value", request(appID, appRedirect, v))
@@ -378,7 +378,7 @@ func TestBrowserAppFlow(t *testing.T) {
 	must(t, f.srv.RegisterClient(Client{ID: "demo-app", RedirectURIs: []string{redirect}}))
 	scope := "launch/patient openid fhirUser patient/*.rs offline_access"
 	state := "fhirclient-state-key"
-	authURL := f.srv.AuthorizeURL() + "?response_type=code&client_id=demo-app&scope=" + url.QueryEscape(scope) +
+	authURL := f.srv.SMARTConfiguration().AuthorizationEndpoint + "?response_type=code&client_id=demo-app&scope=" + url.QueryEscape(scope) +
 		"&redirect_uri=" + url.QueryEscape(redirect) + "&aud=" + url.QueryEscape(testFHIRBase) + "&state=" + state +
 		"&code_challenge=" + S256Challenge(verifier) + "&code_challenge_method=S256"
 	resp, err := noRedirect.Get(authURL)
@@ -392,7 +392,7 @@ func TestBrowserAppFlow(t *testing.T) {
 
 	post := func(form string, origin string) (*http.Response, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, f.srv.TokenURL(), strings.NewReader(form))
+		req, _ := http.NewRequest(http.MethodPost, f.srv.SMARTConfiguration().TokenEndpoint, strings.NewReader(form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", origin)
 		resp, err := http.DefaultClient.Do(req)
@@ -405,7 +405,7 @@ func TestBrowserAppFlow(t *testing.T) {
 	}
 	preflight := func(origin string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodOptions, f.srv.TokenURL(), nil)
+		req, _ := http.NewRequest(http.MethodOptions, f.srv.SMARTConfiguration().TokenEndpoint, nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		req.Header.Set("Access-Control-Request-Headers", "content-type")
@@ -471,7 +471,7 @@ func TestCORSOriginsConfig(t *testing.T) {
 			if c.ok != (err == nil) {
 				t.Fatalf("New: %v, want ok %t", err, c.ok)
 			}
-			if err != nil && !errors.Is(err, ErrConfig) {
+			if err != nil && !errors.Is(err, errConfig) {
 				t.Errorf("error %v does not wrap ErrConfig", err)
 			}
 			if s == nil {
@@ -513,7 +513,7 @@ func TestConsentPatientPicker(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, func(cfg *Config) { cfg.Consent = true; cfg.Patient = c.configPatient })
-			resp, err := noRedirect.Get(f.srv.AuthorizeURL() + "?" + authParams("launch/patient patient/*.rs").Encode())
+			resp, err := noRedirect.Get(f.srv.SMARTConfiguration().AuthorizationEndpoint + "?" + authParams("launch/patient patient/*.rs").Encode())
 			must(t, err)
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -553,7 +553,7 @@ func TestConsentPatientPicker(t *testing.T) {
 	v := f.launchValue("https://app.example/launch", "p-9", "")
 	q := authParams("launch launch/patient patient/*.rs")
 	q.Set("launch", v)
-	resp, err := noRedirect.Get(f.srv.AuthorizeURL() + "?" + q.Encode())
+	resp, err := noRedirect.Get(f.srv.SMARTConfiguration().AuthorizationEndpoint + "?" + q.Encode())
 	must(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -19,14 +19,14 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
-// DefaultClientID is the client_id of minted tokens that name none.
-const DefaultClientID = "smarttest-client"
+// defaultClientID is the client_id of minted tokens that name none.
+const defaultClientID = "smarttest-client"
 
 // TokenOptions describes a token for MintToken. Values are taken as given
 // (they are not checked against the scope grammar or FHIR id rules), so
 // negative tests can mint odd tokens.
 type TokenOptions struct {
-	// ClientID is the client_id claim. Default DefaultClientID.
+	// ClientID is the client_id claim. Default "smarttest-client".
 	ClientID string
 	// Subject is sub. Default FHIRUser, else ClientID.
 	Subject string
@@ -35,10 +35,14 @@ type TokenOptions struct {
 	Scopes string
 
 	// SMART launch context claims; empty values are left out.
-	Patient           string
-	Encounter         string
-	FHIRUser          string // "Practitioner/1"
-	FHIRContext       []ContextItem
+	Patient   string
+	Encounter string
+	FHIRUser  string // "Practitioner/1"
+	// FHIRContext is the fhirContext claim: each item is written as JSON,
+	// so it may be a middleware.ContextItem (the type a resource server
+	// reads the claim into), a map[string]any, or a string (SMART 2.0's
+	// relative references).
+	FHIRContext       []any
 	NeedPatientBanner *bool
 	SMARTStyleURL     string
 	Intent            string
@@ -68,7 +72,7 @@ func scopeSet(scopes []string) scope.Set { return scope.ParseSet(strings.Join(sc
 // claims builds the claim set of a token.
 func (s *Server) claims(o TokenOptions, now time.Time) map[string]any {
 	if o.ClientID == "" {
-		o.ClientID = DefaultClientID
+		o.ClientID = defaultClientID
 	}
 	if o.Subject == "" {
 		o.Subject = o.FHIRUser
@@ -169,30 +173,81 @@ func (s *Server) MintToken(o TokenOptions) (string, error) {
 	return tok, err
 }
 
-// Flaw names a defect MintFlawedToken builds into a token.
+// Flaw names a defect MintFlawedToken builds into a token, for negative
+// tests of a resource server. Every flawed token must be refused: a correct
+// resource server answers each with 401 Unauthorized and
+// WWW-Authenticate: Bearer error="invalid_token" (RFC 6750 §3.1), except
+// FlawJSONSerialization, which is not a bearer token at all and gets 400
+// Bad Request with error="invalid_request". None of them may reach the
+// protected handler, and a server that introspects or fetches keys must not
+// be led elsewhere by them (FlawEmbeddedJWK, FlawForeignJKU).
+//
+// The claims are those MintToken would write for the TokenOptions given;
+// the flaw changes only what its description says.
 type Flaw int
 
-// Flaws. Every flawed token must be refused by a correct resource server.
-// FlawExpired, FlawNotYetValid, FlawWrongAudience, FlawWrongIssuer,
-// FlawNoExpiry and FlawIDTokenType carry a valid signature by the current
-// key, so only the claim checks catch them; FlawJSONSerialization carries a
-// valid signature in the wrong serialization; the rest fail signature
-// verification against the JWKS.
+// Flaws. The claim flaws (FlawExpired to FlawNoExpiry, and FlawIDTokenType)
+// carry a valid RS256 signature by the current key, so only the claim and
+// header checks catch them; FlawJSONSerialization carries a valid signature
+// in the wrong serialization; the others fail signature verification
+// against the JWKS.
 const (
-	FlawExpired           Flaw = iota + 1 // exp an hour ago
-	FlawNotYetValid                       // nbf an hour ahead
-	FlawWrongAudience                     // aud another FHIR server
-	FlawWrongIssuer                       // iss another issuer (signed by this server's key)
-	FlawNoExpiry                          // no exp claim
-	FlawAlgNone                           // alg "none", empty signature
-	FlawUnknownKey                        // signed by a key the JWKS does not hold, with its own kid
-	FlawForeignKeySameKID                 // signed by another key, carrying the current kid
-	FlawBadSignature                      // one signature byte changed
-	FlawHMACConfusion                     // HS256 keyed with the public key's DER bytes, current kid
-	FlawEmbeddedJWK                       // signed by an attacker key published in the jwk header
-	FlawForeignJKU                        // signed by an attacker key, jku header pointing elsewhere
-	FlawJSONSerialization                 // a valid signature in JWS JSON serialization, not compact
-	FlawIDTokenType                       // a valid signature, but typ JWT and aud the client (an id_token)
+	// FlawExpired: exp an hour ago (iat two hours ago). Refused as expired
+	// (401 invalid_token) beyond any clock skew allowance.
+	FlawExpired Flaw = iota + 1
+	// FlawNotYetValid: nbf an hour ahead, exp two hours ahead. Refused as
+	// not yet valid (401 invalid_token).
+	FlawNotYetValid
+	// FlawWrongAudience: aud "https://other-fhir-server.invalid/fhir", a
+	// token for another FHIR server. Refused for its audience (401
+	// invalid_token).
+	FlawWrongAudience
+	// FlawWrongIssuer: iss "https://other-issuer.invalid", signed by this
+	// server's key (as if two issuers shared a key). Refused for its issuer
+	// (401 invalid_token), even though the signature verifies.
+	FlawWrongIssuer
+	// FlawNoExpiry: no exp claim. Refused: an access token without an
+	// expiry is never accepted (401 invalid_token).
+	FlawNoExpiry
+	// FlawAlgNone: header alg "none" with the current kid and an empty
+	// signature. Refused: unsigned tokens are never accepted (401
+	// invalid_token).
+	FlawAlgNone
+	// FlawUnknownKey: signed by a fresh RSA key under its own kid, which
+	// the JWKS does not hold. Refused (401 invalid_token) after at most one
+	// rate-limited refetch of the JWKS.
+	FlawUnknownKey
+	// FlawForeignKeySameKID: signed by a fresh RSA key but carrying the
+	// current kid. Refused: the signature does not verify with the
+	// published key (401 invalid_token).
+	FlawForeignKeySameKID
+	// FlawBadSignature: signed by the current key, one signature byte
+	// changed. Refused (401 invalid_token).
+	FlawBadSignature
+	// FlawHMACConfusion: alg HS256, keyed with the DER bytes of the
+	// current public key, current kid (the RS/HS algorithm confusion
+	// attack). Refused: only the configured asymmetric algorithms are
+	// accepted (401 invalid_token).
+	FlawHMACConfusion
+	// FlawEmbeddedJWK: ES256, signed by an attacker key published in the
+	// token's own jwk header, current kid. Refused: keys come from the
+	// configured key source, never from the token (401 invalid_token).
+	FlawEmbeddedJWK
+	// FlawForeignJKU: ES256, signed by an attacker key, kid "attacker" and
+	// a jku header pointing at https://attacker.invalid/jwks.json. Refused
+	// without fetching the jku (401 invalid_token).
+	FlawForeignJKU
+	// FlawJSONSerialization: a valid signature by the current key, in JWS
+	// JSON serialization ({"protected":...,"payload":...,"signature":...})
+	// instead of the compact form. Its braces and quotes are not b64token
+	// characters, so it is not a bearer token: a correct server answers 400
+	// invalid_request (RFC 6750 §3.1) and never parses it as JSON.
+	FlawJSONSerialization
+	// FlawIDTokenType: a valid signature by the current key, but header
+	// typ "JWT" and aud the client_id: an id_token presented as an access
+	// token. Refused for its audience (401 invalid_token); a server that
+	// checks typ (RFC 9068 at+jwt) refuses it for that too.
+	FlawIDTokenType
 )
 
 var flawNames = map[Flaw]string{
@@ -221,16 +276,16 @@ func Flaws() []Flaw {
 	return out
 }
 
-// Audience used by FlawWrongAudience and issuer used by FlawWrongIssuer.
+// The audience of FlawWrongAudience and the issuer of FlawWrongIssuer.
 const (
-	WrongAudience = "https://other-fhir-server.invalid/fhir"
-	WrongIssuer   = "https://other-issuer.invalid"
+	wrongAudience = "https://other-fhir-server.invalid/fhir"
+	wrongIssuer   = "https://other-issuer.invalid"
 )
 
 // MintFlawedToken mints a JWT access token like MintToken and builds the
 // flaw into it. With o.Opaque only the claim flaws (FlawExpired,
 // FlawNotYetValid, FlawWrongAudience, FlawWrongIssuer, FlawNoExpiry) are
-// possible; the others fail with ErrConfig.
+// possible; the others fail.
 func (s *Server) MintFlawedToken(f Flaw, o TokenOptions) (string, error) {
 	now := s.cfg.Now()
 	switch f {
@@ -242,17 +297,17 @@ func (s *Server) MintFlawedToken(f Flaw, o TokenOptions) (string, error) {
 			o.Lifetime = 2 * time.Hour
 		}
 	case FlawWrongAudience:
-		o.Audience = []string{WrongAudience}
+		o.Audience = []string{wrongAudience}
 	case FlawWrongIssuer:
-		o.Issuer = WrongIssuer
+		o.Issuer = wrongIssuer
 	case FlawNoExpiry:
 		o.OmitClaims = append(o.OmitClaims, "exp")
 	default:
 		if _, ok := flawNames[f]; !ok {
-			return "", fmt.Errorf("%w: unknown flaw %d", ErrConfig, int(f))
+			return "", fmt.Errorf("%w: unknown flaw %d", errConfig, int(f))
 		}
 		if o.Opaque {
-			return "", fmt.Errorf("%w: flaw %v needs a JWT", ErrConfig, f)
+			return "", fmt.Errorf("%w: flaw %v needs a JWT", errConfig, f)
 		}
 		return s.signatureFlaw(f, s.claims(o, now))
 	}
@@ -334,5 +389,5 @@ func (s *Server) signatureFlaw(f Flaw, claims map[string]any) (string, error) {
 		claims["aud"] = claims["client_id"]
 		return s.signJWT(claims, "JWT")
 	}
-	return "", fmt.Errorf("%w: unknown flaw %d", ErrConfig, int(f))
+	return "", fmt.Errorf("%w: unknown flaw %d", errConfig, int(f))
 }

@@ -20,7 +20,7 @@ func TestMintToken(t *testing.T) {
 		check func(t *testing.T, claims map[string]any)
 	}{
 		{"defaults", TokenOptions{Scopes: "system/*.rs"}, func(t *testing.T, c map[string]any) {
-			if c["client_id"] != DefaultClientID || c["sub"] != DefaultClientID || c["aud"] != testFHIRBase || c["iss"] != f.srv.Issuer() {
+			if c["client_id"] != defaultClientID || c["sub"] != defaultClientID || c["aud"] != testFHIRBase || c["iss"] != f.srv.SMARTConfiguration().Issuer {
 				t.Errorf("claims %v", c)
 			}
 			if exp, iat := c["exp"].(float64), c["iat"].(float64); exp-iat != 3600 {
@@ -68,7 +68,7 @@ func TestMintToken(t *testing.T) {
 			c.check(t, claimsOf(t, tok))
 		})
 	}
-	if _, err := f.srv.MintToken(TokenOptions{ExtraClaims: map[string]any{"bad": func() {}}}); !errors.Is(err, ErrConfig) {
+	if _, err := f.srv.MintToken(TokenOptions{ExtraClaims: map[string]any{"bad": func() {}}}); !errors.Is(err, errConfig) {
 		t.Errorf("unencodable claim: %v", err)
 	}
 }
@@ -78,7 +78,7 @@ func TestMintToken(t *testing.T) {
 // form, typ at+jwt), and that the unflawed token passes the same check.
 func TestFlawedTokensRefused(t *testing.T) {
 	f := newFixture(t, nil)
-	set, err := jwk.Fetch(t.Context(), f.srv.JWKSURL())
+	set, err := jwk.Fetch(t.Context(), f.srv.SMARTConfiguration().JWKSURI)
 	must(t, err)
 	strict := func(tok string) error {
 		if !looksCompact(tok) {
@@ -91,7 +91,7 @@ func TestFlawedTokensRefused(t *testing.T) {
 		if typ := msg.Signatures()[0].ProtectedHeaders().Type(); typ != "at+jwt" {
 			return errors.New("typ " + typ)
 		}
-		_, err = jwt.Parse([]byte(tok), jwt.WithKeySet(set), jwt.WithIssuer(f.srv.Issuer()), jwt.WithAudience(f.srv.FHIRBase()),
+		_, err = jwt.Parse([]byte(tok), jwt.WithKeySet(set), jwt.WithIssuer(f.srv.SMARTConfiguration().Issuer), jwt.WithAudience(f.srv.fhirBase),
 			jwt.WithRequiredClaim("exp"), jwt.WithClock(jwt.ClockFunc(f.clock.Now)))
 		return err
 	}
@@ -128,7 +128,7 @@ func TestFlawedTokensRefused(t *testing.T) {
 			}
 		}
 	})
-	if _, err := f.srv.MintFlawedToken(Flaw(99), opts); !errors.Is(err, ErrConfig) {
+	if _, err := f.srv.MintFlawedToken(Flaw(99), opts); !errors.Is(err, errConfig) {
 		t.Errorf("unknown flaw: %v", err)
 	}
 	if Flaw(99).String() != "Flaw(99)" || FlawAlgNone.String() != "alg-none" {

@@ -15,18 +15,18 @@ import (
 
 // Limits the server applies whatever the configuration says.
 const (
-	// MaxBackendTokenLifetime caps the lifetime of client_credentials
+	// maxBackendTokenLifetime caps the lifetime of client_credentials
 	// tokens (SMART Backend Services: expires_in SHOULD NOT exceed 300).
-	MaxBackendTokenLifetime = 5 * time.Minute
-	// MaxAssertionLifetime is how far in the future a client assertion's exp
+	maxBackendTokenLifetime = 5 * time.Minute
+	// maxAssertionLifetime is how far in the future a client assertion's exp
 	// may lie.
-	MaxAssertionLifetime = 5 * time.Minute
-	// CodeLifetime is how long an authorization code can be redeemed.
-	CodeLifetime = time.Minute
-	// SimulatedLaunchLifetime is how long a launch value made by the EHR
+	maxAssertionLifetime = 5 * time.Minute
+	// codeLifetime is how long an authorization code can be redeemed.
+	codeLifetime = time.Minute
+	// simulatedLaunchLifetime is how long a launch value made by the EHR
 	// launch simulator (the /launch endpoint) can be used. It can be used
 	// once.
-	SimulatedLaunchLifetime = 5 * time.Minute
+	simulatedLaunchLifetime = 5 * time.Minute
 
 	defaultAccessLifetime  = time.Hour
 	defaultRefreshLifetime = 24 * time.Hour
@@ -34,19 +34,20 @@ const (
 	clockSkew              = 30 * time.Second
 )
 
-// Sentinel errors. Errors from New, the Register methods, the key methods,
-// the minting methods and SignClientAssertion wrap one of them; use
-// errors.Is. The client-side helpers return *ResponseError for refusals.
+// Errors of New, the Register methods, the key methods, the minting methods
+// and SignClientAssertion wrap one of these; their messages say what is
+// wrong. A test fixture's caller has nothing to branch on, so they are not
+// exported. The client-side helpers return *ResponseError for refusals.
 var (
-	// ErrConfig reports an invalid Config, Client, LaunchContext,
+	// errConfig reports an invalid Config, Client, LaunchContext,
 	// TokenOptions or Assertion.
-	ErrConfig = errors.New("smarttest: invalid configuration")
-	// ErrUnknownKey reports a key id the server does not hold.
-	ErrUnknownKey = errors.New("smarttest: unknown key id")
-	// ErrLastKey reports an attempt to remove the only signing key.
-	ErrLastKey = errors.New("smarttest: cannot remove the last signing key")
-	// ErrDuplicateClient reports a client id that is already registered.
-	ErrDuplicateClient = errors.New("smarttest: client already registered")
+	errConfig = errors.New("smarttest: invalid configuration")
+	// errUnknownKey reports a key id the server does not hold.
+	errUnknownKey = errors.New("smarttest: unknown key id")
+	// errLastKey reports an attempt to remove the only signing key.
+	errLastKey = errors.New("smarttest: cannot remove the last signing key")
+	// errDuplicateClient reports a client id that is already registered.
+	errDuplicateClient = errors.New("smarttest: client already registered")
 )
 
 // Config configures a Server. FHIRBase is required; everything else has a
@@ -100,7 +101,7 @@ type Config struct {
 	AccessTokenLifetime time.Duration
 
 	// BackendTokenLifetime is the lifetime of client_credentials access
-	// tokens. Default and maximum MaxBackendTokenLifetime.
+	// tokens. Default and maximum five minutes.
 	BackendTokenLifetime time.Duration
 
 	// RefreshTokenLifetime is the lifetime of refresh tokens. Default 24 h.
@@ -155,16 +156,16 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.Patient != "" && !validID(cfg.Patient) {
-		return nil, fmt.Errorf("%w: Patient %q is not a FHIR id", ErrConfig, cfg.Patient)
+		return nil, fmt.Errorf("%w: Patient %q is not a FHIR id", errConfig, cfg.Patient)
 	}
 	if cfg.Encounter != "" && !validID(cfg.Encounter) {
-		return nil, fmt.Errorf("%w: Encounter %q is not a FHIR id", ErrConfig, cfg.Encounter)
+		return nil, fmt.Errorf("%w: Encounter %q is not a FHIR id", errConfig, cfg.Encounter)
 	}
 	var err error
 	if cfg.AccessTokenLifetime, err = lifetime("AccessTokenLifetime", cfg.AccessTokenLifetime, defaultAccessLifetime, 24*time.Hour); err != nil {
 		return nil, err
 	}
-	if cfg.BackendTokenLifetime, err = lifetime("BackendTokenLifetime", cfg.BackendTokenLifetime, MaxBackendTokenLifetime, MaxBackendTokenLifetime); err != nil {
+	if cfg.BackendTokenLifetime, err = lifetime("BackendTokenLifetime", cfg.BackendTokenLifetime, maxBackendTokenLifetime, maxBackendTokenLifetime); err != nil {
 		return nil, err
 	}
 	if cfg.RefreshTokenLifetime, err = lifetime("RefreshTokenLifetime", cfg.RefreshTokenLifetime, defaultRefreshLifetime, 90*24*time.Hour); err != nil {
@@ -187,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		n, ok := parseOrigin(o)
 		if !ok {
-			return nil, fmt.Errorf("%w: CORS origin %q must be \"*\" or scheme://host[:port] (http or https, no path)", ErrConfig, o)
+			return nil, fmt.Errorf("%w: CORS origin %q must be \"*\" or scheme://host[:port] (http or https, no path)", errConfig, o)
 		}
 		corsExtra[n] = true
 	}
@@ -227,7 +228,7 @@ func lifetime(name string, d, def, maxD time.Duration) (time.Duration, error) {
 	case d == 0:
 		return def, nil
 	case d < 0 || d > maxD:
-		return 0, fmt.Errorf("%w: %s %v must lie in (0, %v]", ErrConfig, name, d, maxD)
+		return 0, fmt.Errorf("%w: %s %v must lie in (0, %v]", errConfig, name, d, maxD)
 	}
 	return d, nil
 }
@@ -235,7 +236,7 @@ func lifetime(name string, d, def, maxD time.Duration) (time.Duration, error) {
 func checkBaseURL(name, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%w: %s %q must be an absolute http(s) URL without query, fragment or user info", ErrConfig, name, s)
+		return fmt.Errorf("%w: %s %q must be an absolute http(s) URL without query, fragment or user info", errConfig, name, s)
 	}
 	return nil
 }
@@ -245,7 +246,7 @@ var fhirUserTypes = map[string]bool{"Patient": true, "Practitioner": true, "Prac
 func checkUser(s string) error {
 	typ, id, ok := strings.Cut(s, "/")
 	if !ok || !fhirUserTypes[typ] || !validID(id) {
-		return fmt.Errorf("%w: User %q must be Patient/<id>, Practitioner/<id>, PractitionerRole/<id>, RelatedPerson/<id> or Person/<id>", ErrConfig, s)
+		return fmt.Errorf("%w: User %q must be Patient/<id>, Practitioner/<id>, PractitionerRole/<id>, RelatedPerson/<id> or Person/<id>", errConfig, s)
 	}
 	return nil
 }
@@ -264,47 +265,18 @@ func validID(s string) bool {
 	return true
 }
 
-// Close shuts down the httptest.Server New started, if any. The Server's
-// methods keep working (minting, for example).
+// Close shuts down the httptest.Server New started, if any, closing its
+// connections and stopping its goroutines. The Server's methods keep
+// working (minting, for example); a mounted Server (Config.Issuer set)
+// owns nothing to close. Close may be called more than once.
 func (s *Server) Close() {
 	if s.ts != nil {
 		s.ts.Close()
 	}
 }
 
-// Issuer returns the issuer URL (iss of every token), without a trailing
-// slash.
-func (s *Server) Issuer() string { return s.issuer }
-
-// FHIRBase returns the FHIR base URL, the audience of the tokens, without a
-// trailing slash.
-func (s *Server) FHIRBase() string { return s.fhirBase }
-
-// URL of each endpoint.
+// endpoint returns the URL of an endpoint.
 func (s *Server) endpoint(p string) string { return s.issuer + p }
-
-// DiscoveryURL returns the URL of the OpenID Connect discovery document.
-func (s *Server) DiscoveryURL() string { return s.endpoint(pathDiscovery) }
-
-// JWKSURL returns the URL of the JWK Set.
-func (s *Server) JWKSURL() string { return s.endpoint(pathJWKS) }
-
-// AuthorizeURL returns the URL of the authorization endpoint.
-func (s *Server) AuthorizeURL() string { return s.endpoint(pathAuthorize) }
-
-// TokenURL returns the URL of the token endpoint, the audience of client
-// assertions.
-func (s *Server) TokenURL() string { return s.endpoint(pathToken) }
-
-// IntrospectionURL returns the URL of the introspection endpoint.
-func (s *Server) IntrospectionURL() string { return s.endpoint(pathIntrospect) }
-
-// RevocationURL returns the URL of the revocation endpoint.
-func (s *Server) RevocationURL() string { return s.endpoint(pathRevoke) }
-
-// LaunchSimulatorURL returns the URL of the EHR launch simulator (see
-// EHRLaunchURL).
-func (s *Server) LaunchSimulatorURL() string { return s.endpoint(pathLaunch) }
 
 const (
 	pathDiscovery  = "/.well-known/openid-configuration"
@@ -319,8 +291,13 @@ const (
 
 // SMARTConfiguration holds the values a FHIR server's
 // .well-known/smart-configuration document needs from this authorization
-// server. Each field is the SMART App Launch 2.2 member named in its JSON
-// tag; every URL is absolute.
+// server, and the server's URLs a test needs: Issuer (iss of every token,
+// without a trailing slash) and JWKSURI for a resource server's key
+// source, TokenEndpoint (the audience of client assertions) and the other
+// endpoints for hand-built requests. Each field is the SMART App Launch 2.2
+// member named in its JSON tag; every URL is absolute. The OpenID Connect
+// discovery document is at Issuer + "/.well-known/openid-configuration",
+// the EHR launch simulator at Issuer + "/launch" (see EHRLaunchURL).
 type SMARTConfiguration struct {
 	Issuer                                     string   `json:"issuer"`
 	JWKSURI                                    string   `json:"jwks_uri"`
@@ -343,11 +320,11 @@ type SMARTConfiguration struct {
 func (s *Server) SMARTConfiguration() SMARTConfiguration {
 	return SMARTConfiguration{
 		Issuer:                            s.issuer,
-		JWKSURI:                           s.JWKSURL(),
-		AuthorizationEndpoint:             s.AuthorizeURL(),
-		TokenEndpoint:                     s.TokenURL(),
-		IntrospectionEndpoint:             s.IntrospectionURL(),
-		RevocationEndpoint:                s.RevocationURL(),
+		JWKSURI:                           s.endpoint(pathJWKS),
+		AuthorizationEndpoint:             s.endpoint(pathAuthorize),
+		TokenEndpoint:                     s.endpoint(pathToken),
+		IntrospectionEndpoint:             s.endpoint(pathIntrospect),
+		RevocationEndpoint:                s.endpoint(pathRevoke),
 		GrantTypesSupported:               []string{"authorization_code", "client_credentials", "refresh_token"},
 		ResponseTypesSupported:            []string{"code"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
@@ -373,7 +350,7 @@ func (s *Server) SMARTConfiguration() SMARTConfiguration {
 }
 
 // OpenIDConfiguration returns the OpenID Connect discovery document served
-// at DiscoveryURL.
+// at Issuer + "/.well-known/openid-configuration".
 func (s *Server) OpenIDConfiguration() map[string]any {
 	c := s.SMARTConfiguration()
 	return map[string]any{

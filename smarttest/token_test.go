@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fhirguard/fhirguard/middleware"
 )
 
 func TestStandaloneLaunch(t *testing.T) {
@@ -38,7 +40,7 @@ func TestStandaloneLaunch(t *testing.T) {
 	}
 	claims := claimsOf(t, at)
 	for k, v := range map[string]any{"patient": "123", "encounter": "enc-1", "fhirUser": "Practitioner/7", "client_id": appID,
-		"sub": "Practitioner/7", "scope": want["scope"], "aud": testFHIRBase, "iss": f.srv.Issuer()} {
+		"sub": "Practitioner/7", "scope": want["scope"], "aud": testFHIRBase, "iss": f.srv.SMARTConfiguration().Issuer} {
 		if claims[k] != v {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], v)
 		}
@@ -99,9 +101,10 @@ func TestStandalonePatientUser(t *testing.T) {
 func TestEHRLaunch(t *testing.T) {
 	f := newFixture(t, nil)
 	lc := LaunchContext{
-		Patient:           "p-1",
-		Encounter:         "e-1",
-		FHIRContext:       []ContextItem{{Reference: "DiagnosticReport/dr-1"}, {Reference: "List/l-1", Role: "https://example.org/med-list-at-home"}},
+		Patient:   "p-1",
+		Encounter: "e-1",
+		FHIRContext: []any{middleware.ContextItem{Reference: "DiagnosticReport/dr-1"},
+			map[string]any{"reference": "List/l-1", "role": "https://example.org/med-list-at-home"}},
 		NeedPatientBanner: true,
 		SMARTStyleURL:     "https://ehr.example/style.json",
 		Intent:            "reconcile-medications",
@@ -145,10 +148,13 @@ func TestEHRLaunch(t *testing.T) {
 func TestRegisterLaunchValidates(t *testing.T) {
 	f := newFixture(t, nil)
 	for name, lc := range map[string]LaunchContext{
-		"bad patient":       {Patient: "Patient/1"},
-		"bad encounter":     {Encounter: "a b"},
-		"bad user":          {User: "Organization/1"},
-		"empty fhirContext": {FHIRContext: []ContextItem{{Role: "x"}}},
+		"bad patient":           {Patient: "Patient/1"},
+		"bad encounter":         {Encounter: "a b"},
+		"bad user":              {User: "Organization/1"},
+		"empty fhirContext":     {FHIRContext: []any{middleware.ContextItem{Role: "x"}}},
+		"number in fhirContext": {FHIRContext: []any{42}},
+		"bad 2.0 reference":     {FHIRContext: []any{"DiagnosticReport"}},
+		"unencodable":           {FHIRContext: []any{func() {}}},
 	} {
 		if _, err := f.srv.RegisterLaunch(lc); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -230,12 +236,12 @@ func TestCodeReuseRevokes(t *testing.T) {
 func TestCodeExpires(t *testing.T) {
 	f := newFixture(t, nil)
 	code := f.code(authParams("patient/*.rs"))
-	f.clock.Advance(CodeLifetime + time.Second)
+	f.clock.Advance(codeLifetime + time.Second)
 	if st, resp := f.redeem(code); st != 400 || resp["error"] != "invalid_grant" {
 		t.Fatalf("expired code: %d %v", st, resp)
 	}
 	code = f.code(authParams("patient/*.rs"))
-	f.clock.Advance(CodeLifetime - time.Second)
+	f.clock.Advance(codeLifetime - time.Second)
 	if st, _ := f.redeem(code); st != 200 {
 		t.Fatalf("code just before expiry: %d", st)
 	}
@@ -373,7 +379,7 @@ func TestTokenEndpointRequestShape(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req, _ := http.NewRequest(c.method, f.srv.TokenURL(), strings.NewReader(c.body))
+			req, _ := http.NewRequest(c.method, f.srv.SMARTConfiguration().TokenEndpoint, strings.NewReader(c.body))
 			if c.ctype != "" {
 				req.Header.Set("Content-Type", c.ctype)
 			}

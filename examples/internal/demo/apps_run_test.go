@@ -48,7 +48,7 @@ func TestAppBanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	if u.Query().Get("launch_uri") != "https://app.example.org/smart/launch.html" || u.Query().Get("patient") != "456" ||
-		!strings.HasPrefix(s.EHRLaunchURL(), s.AuthServer().LaunchSimulatorURL()+"?") {
+		!strings.HasPrefix(s.EHRLaunchURL(), s.AuthServer().SMARTConfiguration().Issuer+"/launch"+"?") {
 		t.Errorf("EHR launch URL %s", s.EHRLaunchURL())
 	}
 	// The banner's EHR launch works, with the configured patient.
@@ -115,7 +115,7 @@ func TestConsentFlag(t *testing.T) {
 		q := url.Values{"response_type": {"code"}, "client_id": {demo.AppClientID}, "redirect_uri": {redirect},
 			"scope": {demo.StandaloneScopes}, "state": {"st"}, "aud": {s.BaseURL()},
 			"code_challenge": {smarttest.S256Challenge(verifier)}, "code_challenge_method": {"S256"}}
-		res, err := noRedirect.Get(as.AuthorizeURL() + "?" + q.Encode())
+		res, err := noRedirect.Get(as.SMARTConfiguration().AuthorizationEndpoint + "?" + q.Encode())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestConsentFlag(t *testing.T) {
 	if back.Get("state") != "st" || back.Get("code") == "" {
 		t.Fatalf("approved: %v", back)
 	}
-	res, err := http.PostForm(as.TokenURL(), url.Values{"grant_type": {"authorization_code"}, "code": {back.Get("code")},
+	res, err := http.PostForm(as.SMARTConfiguration().TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {back.Get("code")},
 		"redirect_uri": {redirect}, "client_id": {demo.AppClientID}, "code_verifier": {verifier}})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestConsentFlag(t *testing.T) {
 // nothing else is.
 func TestAppCORSFlags(t *testing.T) {
 	s := demotest.Start(t, routes, "-cors-origins", "https://other.example.org", "-app-redirect-uris", "https://app.example.org/smart/")
-	for _, u := range []string{s.AuthServer().TokenURL(), s.BaseURL() + "/Patient/123"} {
+	for _, u := range []string{s.AuthServer().SMARTConfiguration().TokenEndpoint, s.BaseURL() + "/Patient/123"} {
 		for origin, allowed := range map[string]bool{
 			"https://other.example.org": true,
 			"https://app.example.org":   true,

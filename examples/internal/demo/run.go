@@ -296,9 +296,9 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		if s.launchURL, err = registerApps(as, cfg); err != nil {
 			return nil, cleanup, err
 		}
-		s.issuer = as.Issuer()
-		auth.JWKSURL = as.JWKSURL()
-		auth.Issuers = []string{as.Issuer()}
+		s.issuer = as.SMARTConfiguration().Issuer
+		auth.JWKSURL = as.SMARTConfiguration().JWKSURI
+		auth.Issuers = []string{as.SMARTConfiguration().Issuer}
 		if cfg.IntrospectionURL == "" {
 			// Opaque tokens of the embedded server are introspected there,
 			// with a client registered for the purpose.
@@ -307,7 +307,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 				return nil, cleanup, err
 			}
 			auth.Introspection = &middleware.IntrospectionConfig{
-				Endpoint: as.IntrospectionURL(), ClientID: "fhirguard-demo", ClientSecret: secret,
+				Endpoint: as.SMARTConfiguration().IntrospectionEndpoint, ClientID: "fhirguard-demo", ClientSecret: secret,
 			}
 		}
 		b, err := json.Marshal(as.SMARTConfiguration())
@@ -321,10 +321,10 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		if dh, err = discovery.NewHandler(&doc, discovery.HandlerConfig{}); err != nil {
 			return nil, cleanup, err
 		}
-		if prh, err = discovery.NewProtectedResourceHandler(doc.ProtectedResource(base.String(), as.Issuer()), discovery.HandlerConfig{}); err != nil {
+		if prh, err = discovery.NewProtectedResourceHandler(doc.ProtectedResource(base.String(), as.SMARTConfiguration().Issuer), discovery.HandlerConfig{}); err != nil {
 			return nil, cleanup, err
 		}
-		log.Info("embedded SMART authorization server (smarttest; NOT FOR PRODUCTION)", "issuer", as.Issuer())
+		log.Info("embedded SMART authorization server (smarttest; NOT FOR PRODUCTION)", "issuer", as.SMARTConfiguration().Issuer)
 	} else {
 		iss, err := url.Parse(cfg.Issuer)
 		if err != nil {
@@ -419,14 +419,13 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 	authz := middleware.AuthorizeConfig{BaseURL: base.String(), Logger: log,
 		EnforceEncounter: cfg.EnforceEncounter, RequireEncounter: cfg.RequireEncounter}
 	if cfg.PolicyFile != "" {
-		p, err := celpolicy.New(celpolicy.Config{File: cfg.PolicyFile, Logger: log})
+		p, err := celpolicy.New(celpolicy.Config{File: cfg.PolicyFile, Logger: log,
+			Watch: celpolicy.WatchConfig{Signals: []os.Signal{syscall.SIGHUP}}})
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("-policy: %w", err)
 		}
 		authz.Policies = []middleware.Policy{p}
-		wctx, stop := context.WithCancel(ctx)
-		closers = append(closers, stop)
-		go func() { _ = p.Watch(wctx, celpolicy.WatchConfig{}) }()
+		closers = append(closers, p.Close)
 		log.Info("CEL policies loaded (SIGHUP reloads them)", "file", cfg.PolicyFile, "rules", len(p.Rules()))
 	}
 

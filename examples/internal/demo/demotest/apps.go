@@ -174,7 +174,7 @@ func testAppCORS(t *testing.T, s *Started) {
 		res.Body.Close()
 		return res.Header
 	}
-	for _, u := range []string{s.AuthServer().TokenURL(), s.BaseURL() + "/Patient/123"} {
+	for _, u := range []string{s.AuthServer().SMARTConfiguration().TokenEndpoint, s.BaseURL() + "/Patient/123"} {
 		for origin, want := range map[string]string{
 			appOrigin:                  appOrigin,
 			"http://localhost:9000":    "http://localhost:9000",

@@ -188,11 +188,11 @@ func testPublic(t *testing.T, s *Started, as *smarttest.Server) {
 	if code != 200 || json.Unmarshal(body, &doc) != nil {
 		t.Fatalf("smart-configuration: %d %.300s", code, body)
 	}
-	if doc["token_endpoint"] != as.TokenURL() || doc["authorization_endpoint"] != as.AuthorizeURL() {
-		t.Errorf("smart-configuration endpoints %v, %v; want %s, %s", doc["token_endpoint"], doc["authorization_endpoint"], as.TokenURL(), as.AuthorizeURL())
+	if doc["token_endpoint"] != as.SMARTConfiguration().TokenEndpoint || doc["authorization_endpoint"] != as.SMARTConfiguration().AuthorizationEndpoint {
+		t.Errorf("smart-configuration endpoints %v, %v; want %s, %s", doc["token_endpoint"], doc["authorization_endpoint"], as.SMARTConfiguration().TokenEndpoint, as.SMARTConfiguration().AuthorizationEndpoint)
 	}
 	code, body = c.call("GET", "/metadata", "", nil)
-	if code != 200 || !strings.Contains(string(body), "SMART-on-FHIR") || !strings.Contains(string(body), as.TokenURL()) {
+	if code != 200 || !strings.Contains(string(body), "SMART-on-FHIR") || !strings.Contains(string(body), as.SMARTConfiguration().TokenEndpoint) {
 		t.Errorf("metadata lacks the SMART security block: %d %.300s", code, body)
 	}
 	code, body = c.call("GET", "/.well-known/oauth-protected-resource", "", nil)
@@ -326,7 +326,7 @@ func testBackend(c *client, as *smarttest.Server) {
 	}
 	// A replayed client assertion (same jti) is refused at the token
 	// endpoint, reached through the demo's listener.
-	assertion, err := smarttest.SignClientAssertion(smarttest.Assertion{ClientID: "backend-RS384", Audience: as.TokenURL(),
+	assertion, err := smarttest.SignClientAssertion(smarttest.Assertion{ClientID: "backend-RS384", Audience: as.SMARTConfiguration().TokenEndpoint,
 		Key: rsaKey, KeyID: "k1", JTI: "replayed-jti"})
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +334,7 @@ func testBackend(c *client, as *smarttest.Server) {
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"system/Patient.rs"},
 		"client_assertion_type": {smarttest.AssertionType}, "client_assertion": {assertion}}
 	for i, want := range []int{200, 401} { // the replay: invalid_client
-		req, err := http.NewRequest("POST", as.TokenURL(), strings.NewReader(form.Encode()))
+		req, err := http.NewRequest("POST", as.SMARTConfiguration().TokenEndpoint, strings.NewReader(form.Encode()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,8 +461,8 @@ func testExternal(t *testing.T, router demo.Router) {
 	if err := ext.RegisterClient(smarttest.Client{ID: "resource-server", Secret: "rs-secret", Introspect: true}); err != nil {
 		t.Fatal(err)
 	}
-	s := StartOn(t, ln, router, "-issuer", ext.Issuer(), "-jwks-url", ext.JWKSURL(),
-		"-introspection-url", ext.IntrospectionURL(), "-introspection-client-id", "resource-server",
+	s := StartOn(t, ln, router, "-issuer", ext.SMARTConfiguration().Issuer, "-jwks-url", ext.SMARTConfiguration().JWKSURI,
+		"-introspection-url", ext.SMARTConfiguration().IntrospectionEndpoint, "-introspection-client-id", "resource-server",
 		"-introspection-client-secret", "rs-secret", "-empty")
 	if s.AuthServer() != nil || s.PatientToken() != "" {
 		t.Fatal("an authorization server was embedded despite -issuer")
