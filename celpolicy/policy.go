@@ -421,7 +421,7 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 	}
 	// typeName checks a constant compared with a resource type.
 	typeName := func(e ast.Expr, what string) {
-		if s, ok := constArg(e); ok && s != "" && !scope.IsResourceType(s) {
+		if s, ok := constArg(e); ok && s != "" && !fhir.IsResourceType(s) {
 			errs = append(errs, fail(e.ID(), fmt.Sprintf("%s: unknown resource type %q", what, s)))
 		}
 	}
@@ -434,8 +434,10 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 		switch fn := call.FunctionName(); {
 		case fn == functionHasScope && call.IsMemberFunction() && len(args) == 1:
 			if s, ok := constArg(args[0]); ok {
-				if _, err := scope.ParseStrict(s); err != nil {
+				if sc, err := scope.Parse(s); err != nil {
 					errs = append(errs, fail(args[0].ID(), fmt.Sprintf("hasScope: %v", err)))
+				} else if sc.Kind == scope.KindResource && !sc.KnownType {
+					errs = append(errs, fail(args[0].ID(), fmt.Sprintf("hasScope: scope: unknown resource type: %q", sc.ResourceType)))
 				}
 			}
 		case fn == functionAllows && call.IsMemberFunction() && (len(args) == 2 || len(args) == 3):

@@ -59,7 +59,7 @@ func TestInsecureWarning(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(ext.Close)
-				return []string{"-issuer", ext.Issuer(), "-empty"}
+				return []string{"-issuer", ext.SMARTConfiguration().Issuer, "-empty"}
 			},
 			want: []string{
 				"- AuthConfig.InsecureAllowHTTP:", "off: an https -base-url",
