@@ -31,7 +31,8 @@
 //
 // A flag given on the command line wins over the file. An unknown key, a
 // key given twice or a value the flag refuses is an error naming the file
-// and line.
+// and line. Paths in the file are used as given (relative ones to the
+// working directory).
 //
 // # discovery lint
 //

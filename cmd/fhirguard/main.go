@@ -57,10 +57,7 @@ func dispatch(ctx context.Context, cmds []command, args []string, stdout, stderr
 			return exitOK
 		}
 		if c, rest := lookup(cmds, args[1:]); c != nil && len(rest) == 0 {
-			fs := newFlagSet(c)
-			if c.setup != nil {
-				c.setup(fs)
-			}
+			fs, _ := commandFlags(c)
 			printCommandUsage(stdout, c, fs)
 			return exitOK
 		}
@@ -93,8 +90,8 @@ func dispatch(ctx context.Context, cmds []command, args []string, stdout, stderr
 		return exitUsage
 	}
 
-	fs := newFlagSet(c)
-	if c.setup == nil {
+	fs, runCmd := commandFlags(c)
+	if runCmd == nil {
 		for _, a := range rest {
 			if isHelp(a) {
 				printCommandUsage(stdout, c, fs)
@@ -104,7 +101,6 @@ func dispatch(ctx context.Context, cmds []command, args []string, stdout, stderr
 		fmt.Fprintf(stderr, "fhirguard %s: not yet available\n", c.name)
 		return exitUsage
 	}
-	runCmd := c.setup(fs)
 	positional, err := cliconfig.Parse(fs, rest)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -182,13 +178,19 @@ func usageError(stderr io.Writer, cmds []command, msg string) int {
 	return exitUsage
 }
 
-// newFlagSet returns the flag set of c, which reports errors to its
-// caller without printing them.
-func newFlagSet(c *command) *flag.FlagSet {
+// commandFlags returns the flag set of c, which reports errors to its
+// caller without printing them, with c's flags and --config defined, and
+// the function running c (nil when c is not yet available).
+func commandFlags(c *command) (*flag.FlagSet, runFunc) {
 	fs := flag.NewFlagSet("fhirguard "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	return fs
+	if c.setup == nil {
+		return fs, nil
+	}
+	runCmd := c.setup(fs)
+	cliconfig.Define(fs)
+	return fs, runCmd
 }
 
 func printMainUsage(w io.Writer, cmds []command) {
@@ -252,9 +254,6 @@ func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 		return
 	}
 	fmt.Fprintf(w, "%s\n", strings.TrimSpace(c.help))
-	if fs.Lookup("config") == nil {
-		fs.String("config", "", "read flags from the YAML `file` (keys are flag names; the command line wins)")
-	}
 	fmt.Fprint(w, "\nFlags:\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)

@@ -44,9 +44,7 @@ const configFlag = "config"
 // fs.Parse (flag.ErrHelp for -h and -help) and of the configuration file;
 // set fs's error handling to flag.ContinueOnError to receive them.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	if fs.Lookup(configFlag) == nil {
-		fs.String(configFlag, "", "read flags from the YAML `file` (keys are flag names; the command line wins)")
-	}
+	Define(fs)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -75,6 +73,14 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, err
 	}
 	return positional, nil
+}
+
+// Define defines the -config flag on fs unless fs already has it, so that
+// a usage message printed before Parse lists it.
+func Define(fs *flag.FlagSet) {
+	if fs.Lookup(configFlag) == nil {
+		fs.String(configFlag, "", "read flags from the YAML `file` (keys are flag names; the command line wins)")
+	}
 }
 
 // List is a flag value holding a list of strings. Each use of the flag
