@@ -371,7 +371,10 @@ func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	it, err := a.classifier.Classify(r)
 	if err != nil {
 		if errors.Is(err, fhirrest.ErrWellKnown) {
-			next.ServeHTTP(w, r) // public documents (smart-configuration)
+			// The Guard serves the well-known documents it is given and
+			// answers the other well-known paths before authentication;
+			// none of them reaches the FHIR handler.
+			a.refuse(w, r, nil, statusRefusal(http.StatusNotFound, "no such well-known document", err))
 			return
 		}
 		status := fhirrest.StatusCode(err)

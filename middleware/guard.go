@@ -55,7 +55,10 @@ type Guard struct {
 	cors     func(http.Handler) http.Handler
 	client   func(http.Handler) http.Handler
 	corsAPI  bool                    // CORS is configured for the API
-	public   map[string]http.Handler // escaped request path → public document
+	public   map[string]http.Handler // escaped request path → public document (or its 404)
+	// wellKnown is <base>/.well-known: the Guard answers every path at or
+	// below it, serving the configured documents and 404 for the rest.
+	wellKnown string
 }
 
 // New validates cfg and builds the Guard. The Guard keeps copies of the
@@ -83,7 +86,7 @@ func New(cfg Config) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	var prPaths []string
+	prPaths, prErr := discovery.ProtectedResourcePaths(cfg.Authorize.BaseURL)
 	if cfg.ProtectedResource != nil {
 		if prh, ok := cfg.ProtectedResource.(*discovery.ProtectedResourceHandler); ok {
 			base := strings.TrimRight(cfg.Authorize.BaseURL, "/")
@@ -91,8 +94,8 @@ func New(cfg Config) (*Guard, error) {
 				return nil, fmt.Errorf("middleware: Config.ProtectedResource names the resource %q, not the FHIR base URL %q (RFC 9728 §3.3: clients compare them exactly)", res, base)
 			}
 		}
-		if prPaths, err = discovery.ProtectedResourcePaths(cfg.Authorize.BaseURL); err != nil {
-			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", err)
+		if prErr != nil {
+			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", prErr)
 		}
 	}
 	authn, err := NewAuthenticator(cfg.Auth)
@@ -102,17 +105,21 @@ func New(cfg Config) (*Guard, error) {
 	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by NewAuthorizer
 	g := &Guard{authn: authn, authz: authz, cfg: cfg, basePath: strings.TrimRight(u.EscapedPath(), "/"),
 		public: map[string]http.Handler{}}
+	g.wellKnown = g.basePath + "/.well-known"
 	g.cors = CORS(cfg.CORS)
 	g.client = CORSForClient(cfg.CORS)
 	g.corsAPI = len(cfg.CORS.AllowedOrigins) > 0 || cfg.CORS.AllowOrigin != nil
 	if cfg.SMARTConfiguration != nil {
 		g.public[g.basePath+discovery.SMARTConfigurationPath] = publicDocument(cfg.SMARTConfiguration)
 	}
+	// Without ProtectedResource its RFC 9728 locations are answered 404
+	// like the other unconfigured well-known documents.
+	h := http.Handler(http.HandlerFunc(wellKnownNotFound))
 	if cfg.ProtectedResource != nil {
-		h := publicDocument(cfg.ProtectedResource)
-		for _, p := range prPaths {
-			g.public[p] = h
-		}
+		h = publicDocument(cfg.ProtectedResource)
+	}
+	for _, p := range prPaths {
+		g.public[p] = h
 	}
 	return g, nil
 }
@@ -151,8 +158,13 @@ func (g *Guard) Close() { g.authn.Close() }
 // Handler wraps next, the FHIR server, with the whole stack:
 //
 //	public documents (well-known documents, /metadata): any origin, no token
+//	other well-known paths: 404, token or not, any method
 //	otherwise: CORS (configured origins; preflights answered) →
 //	Authenticate → Authorize → next
+//
+// The well-known paths are <base>/.well-known and every path below it,
+// and the RFC 9728 location of the base's protected-resource metadata:
+// next never sees them, whether Config sets their documents or not.
 //
 // The public documents answer every origin with
 // Access-Control-Allow-Origin: * and never allow credentials, preflights
@@ -172,6 +184,10 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		if strings.HasPrefix(path, g.wellKnown) && (len(path) == len(g.wellKnown) || path[len(g.wellKnown)] == '/') {
+			wellKnownNotFound(w, r)
+			return
+		}
 		if path == metadataPath && (r.Method == http.MethodGet || r.Method == http.MethodHead || IsPreflight(r)) {
 			if n, _ := countTokenParams(r.URL.RawQuery); n > 0 {
 				// Public, but an access token in its URL would still reach
@@ -187,6 +203,13 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		}
 		api.ServeHTTP(w, r) // Authorize answers 404 outside the base
 	})
+}
+
+// wellKnownNotFound answers a well-known path whose document the Guard
+// does not serve: the wrapped handler never sees such a request.
+func wellKnownNotFound(w http.ResponseWriter, r *http.Request) {
+	closeUnreadBody(w, r)
+	writeOutcome(w, http.StatusNotFound, "no such well-known document")
 }
 
 // Public documents: methods and preflight answers.

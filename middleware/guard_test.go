@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/fhirguard/fhirguard/discovery"
+	"github.com/fhirguard/fhirguard/scope"
 	"github.com/fhirguard/fhirguard/smarttest"
 )
 
@@ -300,10 +302,10 @@ func TestGuardPublicDocumentsCORS(t *testing.T) {
 					t.Errorf("API preflight from %s: %d, allow-origin %q", origin, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
 				}
 			}
-			// A path next to a public one is the API's.
+			// A well-known path next to a public one is not public: 404.
 			rec = httptest.NewRecorder()
 			h.ServeHTTP(rec, preflightReq(testBase+"/.well-known/other", "https://evil.example.org", "GET", ""))
-			if rec.Code != http.StatusForbidden || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+			if rec.Code != http.StatusNotFound || rec.Header().Get("Access-Control-Allow-Origin") != "" {
 				t.Errorf("preflight next to a public document: %d %v", rec.Code, rec.Header())
 			}
 			// Writes to /metadata are not public.
@@ -390,6 +392,132 @@ func TestGuardRefusesBadOrigins(t *testing.T) {
 			Auth: AuthConfig{JWKSURL: "https://as.example.org/jwks", Issuers: []string{"https://as.example.org"}}})
 		if !errors.Is(err, ErrInvalidOrigin) {
 			t.Errorf("%q: %v", origins, err)
+		}
+	}
+}
+
+// TestGuardWellKnownNeverPassedThrough: the Guard answers every path at or
+// below <base>/.well-known (and the RFC 9728 location) itself. A document
+// Config does not set is a 404 with an OperationOutcome, with or without a
+// valid token, for any method: the FHIR handler never sees the request.
+// The configured documents and the API keep working.
+func TestGuardWellKnownNeverPassedThrough(t *testing.T) {
+	unconfigured := func(cfg *Config, _ *smarttest.Server) {
+		cfg.SMARTConfiguration, cfg.ProtectedResource, cfg.PatchCapabilities = nil, nil, false
+	}
+	onlySMART := func(cfg *Config, _ *smarttest.Server) { cfg.ProtectedResource = nil }
+	always := []string{
+		"/fhir/.well-known",
+		"/fhir/.well-known/",
+		"/fhir/.well-known/smart-configuration/",
+		"/fhir/.well-known/smart-configuration/x",
+		"/fhir/.well-known/openid-configuration",
+		"/fhir/.well-known/jwks.json",
+		"/fhir/.well-known/Patient/123",
+		"/fhir/.well-known/oauth-protected-resource/x",
+	}
+	for _, tc := range []struct {
+		name     string
+		edit     func(*Config, *smarttest.Server)
+		notFound []string // besides always
+		served   []string
+	}{
+		{"nothing configured", unconfigured, []string{"/fhir/.well-known/smart-configuration",
+			"/fhir/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/fhir"}, nil},
+		{"SMART configuration only", onlySMART, []string{"/fhir/.well-known/oauth-protected-resource",
+			"/.well-known/oauth-protected-resource/fhir"}, []string{"/fhir/.well-known/smart-configuration"}},
+		{"both configured", nil, nil, []string{"/fhir/.well-known/smart-configuration",
+			"/fhir/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/fhir"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, as, store, h := guardWith(t, tc.edit)
+			tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.cruds"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range append(slices.Clone(always), tc.notFound...) {
+				for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "preflight"} {
+					for _, bearer := range []string{"", tok} {
+						var r *http.Request
+						if method == "preflight" {
+							r = preflightReq("https://ehr.example.org"+path, "https://app.example.org", "GET", "authorization")
+						} else {
+							r = httptest.NewRequest(method, "https://ehr.example.org"+path, strings.NewReader(`{"resourceType":"Patient"}`))
+						}
+						if bearer != "" {
+							r.Header.Set("Authorization", "Bearer "+bearer)
+						}
+						before := len(store.calls())
+						rec := httptest.NewRecorder()
+						h.ServeHTTP(rec, r)
+						if rec.Code != http.StatusNotFound || len(store.calls()) != before {
+							t.Errorf("%s %s (token %v): %d, handler calls %v", method, path, bearer != "", rec.Code, store.calls()[before:])
+							continue
+						}
+						var oo struct {
+							ResourceType string `json:"resourceType"`
+							Issue        []struct {
+								Code string `json:"code"`
+							} `json:"issue"`
+						}
+						if err := json.Unmarshal(rec.Body.Bytes(), &oo); err != nil || oo.ResourceType != "OperationOutcome" ||
+							len(oo.Issue) != 1 || oo.Issue[0].Code != "not-found" || rec.Header().Get("Content-Type") != "application/fhir+json" {
+							t.Errorf("%s %s (token %v): %v %s", method, path, bearer != "", rec.Header(), rec.Body)
+						}
+					}
+				}
+			}
+			for _, path := range tc.served {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://ehr.example.org"+path, nil))
+				if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+					t.Errorf("configured %s: %d %s", path, rec.Code, rec.Body)
+				}
+			}
+			// The API and /metadata still reach the handler.
+			r := httptest.NewRequest(http.MethodGet, testBase+"/Observation/lab1", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusOK {
+				t.Errorf("read: %d %s", rec.Code, rec.Body)
+			}
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/metadata", nil))
+			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "CapabilityStatement") {
+				t.Errorf("metadata: %d %s", rec.Code, rec.Body)
+			}
+			// Paths that only look alike are the API's (a 401 without a token).
+			for _, path := range []string{"/fhir/.well-knownx", "/fhir/well-known/smart-configuration", "/.well-known/smart-configuration"} {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://ehr.example.org"+path, nil))
+				if rec.Code != http.StatusUnauthorized {
+					t.Errorf("%s: %d", path, rec.Code)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorizeWellKnownNotFound: the enforcement point on its own never
+// passes a well-known path to the handler either.
+func TestAuthorizeWellKnownNotFound(t *testing.T) {
+	authz, err := Authorize(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	h := authz(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	tok := &Token{Scopes: scope.Compile(scope.ParseSet("system/*.cruds"))}
+	for _, path := range []string{"/fhir/.well-known/smart-configuration", "/fhir/.well-known", "/fhir/.well-known/a/b"} {
+		for _, method := range []string{"GET", "POST", "DELETE"} {
+			r := httptest.NewRequest(method, "https://ehr.example.org"+path, nil)
+			r = r.WithContext(NewContextWithToken(r.Context(), tok))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusNotFound || called || !strings.Contains(rec.Body.String(), "OperationOutcome") {
+				t.Errorf("%s %s: %d called=%v", method, path, rec.Code, called)
+			}
 		}
 	}
 }
