@@ -203,6 +203,9 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	case a.maxBody >= a.maxResp:
 		return nil, fmt.Errorf("middleware: AuthorizeConfig.MaxBodyBytes (%d) must be below MaxResponseBytes (%d), so that what is written can be read back", a.maxBody, a.maxResp)
 	}
+	if err := checkLogger("AuthorizeConfig.Logger", a.log); err != nil {
+		return nil, err
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -212,6 +215,9 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	}
 	a.bases = append(a.bases, a.realm)
 	for _, b := range cfg.AlternateBaseURLs {
+		if au, err := url.Parse(b); err != nil || strings.TrimRight(au.EscapedPath(), "/") != a.basePath {
+			return nil, fmt.Errorf("middleware: AuthorizeConfig.AlternateBaseURLs: %q must be an absolute http(s) URL with the path of BaseURL, %q", b, a.basePath)
+		}
 		a.bases = append(a.bases, strings.TrimRight(b, "/"))
 	}
 	if a.checker, err = compartment.New(compartment.Config{Version: version, BaseURLs: a.bases, ExcludeLinked: !cfg.IncludeLinkedPatients}); err != nil {
@@ -247,8 +253,8 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		return nil, err
 	}
 	for _, p := range a.policies {
-		if p == nil {
-			return nil, errors.New("middleware: nil Policy")
+		if p == nil || isNil(p) {
+			return nil, fmt.Errorf("middleware: AuthorizeConfig.Policies holds a nil Policy (%T)", p)
 		}
 		if rp, ok := p.(ResourcePolicy); ok {
 			a.resPols = append(a.resPols, rp)

@@ -185,6 +185,42 @@ func CORSForClient(cfg CORSConfig) func(http.Handler) http.Handler {
 	}
 }
 
+// checkCORS validates what New accepts: the origins (ValidateOrigins) and
+// header names that can be sent back as they are.
+func checkCORS(cfg CORSConfig) error {
+	if err := ValidateOrigins(cfg.AllowedOrigins); err != nil {
+		return fmt.Errorf("middleware: Config.CORS.AllowedOrigins: %w", err)
+	}
+	for _, f := range [...]struct {
+		name  string
+		names []string
+	}{{"AllowedHeaders", cfg.AllowedHeaders}, {"ExposedHeaders", cfg.ExposedHeaders}} {
+		for _, n := range f.names {
+			if !isFieldName(n) {
+				return fmt.Errorf("middleware: Config.CORS.%s: %q is not an HTTP header name", f.name, n)
+			}
+		}
+	}
+	return nil
+}
+
+// isFieldName reports whether s is an HTTP field name (RFC 9110 token).
+func isFieldName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // ErrInvalidOrigin is wrapped by the errors of ValidateOrigin,
 // ValidateOrigins and ParseOrigins.
 var ErrInvalidOrigin = errors.New("invalid CORS origin")

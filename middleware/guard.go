@@ -3,8 +3,10 @@ package middleware
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -73,8 +75,14 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.PatchCapabilities && cfg.SMARTConfiguration == nil {
 		return nil, errors.New("middleware: PatchCapabilities needs SMARTConfiguration")
 	}
-	if err := ValidateOrigins(cfg.CORS.AllowedOrigins); err != nil {
-		return nil, fmt.Errorf("middleware: Config.CORS.AllowedOrigins: %w", err)
+	if err := checkDocuments(cfg); err != nil {
+		return nil, err
+	}
+	if err := checkLogger("Config.Auth.Logger", cfg.Auth.Logger); err != nil {
+		return nil, err
+	}
+	if err := checkCORS(cfg.CORS); err != nil {
+		return nil, err
 	}
 	// The caller keeps its slices: NewAuthorizer and CORS copy theirs, and
 	// the Guard copies the Authenticator's allow-lists, so that changing
@@ -88,7 +96,7 @@ func New(cfg Config) (*Guard, error) {
 	}
 	prPaths, prErr := discovery.ProtectedResourcePaths(cfg.Authorize.BaseURL)
 	if cfg.ProtectedResource != nil {
-		if prh, ok := cfg.ProtectedResource.(*discovery.ProtectedResourceHandler); ok {
+		if prh, ok := cfg.ProtectedResource.(*discovery.ProtectedResourceHandler); ok { // built: see checkDocuments
 			base := strings.TrimRight(cfg.Authorize.BaseURL, "/")
 			if res := prh.Metadata().Resource; res != base && res != cfg.Authorize.BaseURL {
 				return nil, fmt.Errorf("middleware: Config.ProtectedResource names the resource %q, not the FHIR base URL %q (RFC 9728 §3.3: clients compare them exactly)", res, base)
@@ -122,6 +130,63 @@ func New(cfg Config) (*Guard, error) {
 		g.public[p] = h
 	}
 	return g, nil
+}
+
+// checkDocuments refuses public documents that would panic on their first
+// request: a nil pointer (or func) in ProtectedResource, and discovery
+// handlers that were declared rather than built by their constructors.
+func checkDocuments(cfg Config) error {
+	if h := cfg.SMARTConfiguration; h != nil && !usable(func() { _ = h.ETag() }) {
+		return errors.New("middleware: Config.SMARTConfiguration is an empty discovery.Handler; build it with discovery.NewHandler")
+	}
+	switch h := cfg.ProtectedResource.(type) {
+	case nil:
+	case *discovery.ProtectedResourceHandler:
+		if h == nil {
+			return errors.New("middleware: Config.ProtectedResource is a nil *discovery.ProtectedResourceHandler (discovery.Remote gives none without RemoteConfig.Resource); leave the field nil instead")
+		}
+		if !usable(func() { _ = h.Metadata() }) {
+			return errors.New("middleware: Config.ProtectedResource is an empty discovery.ProtectedResourceHandler; build it with discovery.NewProtectedResourceHandler")
+		}
+	default:
+		if isNil(h) {
+			return fmt.Errorf("middleware: Config.ProtectedResource is a nil %T; leave the field nil instead", h)
+		}
+	}
+	return nil
+}
+
+// isNil reports whether v, a non-nil interface value, holds a nil pointer,
+// func, map, channel or slice: a typed nil, whose methods would panic.
+func isNil(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Invalid:
+		return true
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Slice, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// usable reports whether f returns without panicking: whether a value
+// declared instead of built (a zero discovery handler) can be used.
+func usable(f func()) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	f()
+	return true
+}
+
+// checkLogger refuses a declared slog.Logger, which has no handler and
+// panics on its first record.
+func checkLogger(field string, l *slog.Logger) error {
+	if l != nil && l.Handler() == nil {
+		return fmt.Errorf("middleware: %s has no handler; use slog.New, or leave it nil for slog.Default()", field)
+	}
+	return nil
 }
 
 // MountProtectedResource registers the RFC 9728 metadata

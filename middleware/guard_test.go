@@ -3,6 +3,7 @@ package middleware
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fhirguard/fhirguard/discovery"
+	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/scope"
 	"github.com/fhirguard/fhirguard/smarttest"
 )
@@ -519,5 +521,96 @@ func TestAuthorizeWellKnownNotFound(t *testing.T) {
 				t.Errorf("%s %s: %d called=%v", method, path, rec.Code, called)
 			}
 		}
+	}
+}
+
+// TestNewRefusesConfigsThatWouldPanic: New refuses what would panic (or
+// silently judge nothing) on the first request, with an error that names
+// the field; the built counterparts are accepted.
+func TestNewRefusesConfigsThatWouldPanic(t *testing.T) {
+	fx := newGuardFixtures(t)
+	base := func() Config {
+		return Config{
+			Authorize: AuthorizeConfig{BaseURL: testBase, Logger: fx.quiet},
+			Auth:      AuthConfig{JWKS: fx.jwks, Issuers: []string{fx.issuer}, Logger: fx.quiet},
+		}
+	}
+	op := func(edit func(*Operation)) []Operation {
+		o := Operation{Name: "export", Levels: []fhirrest.Level{fhirrest.LevelSystem}, Permission: scope.Read}
+		edit(&o)
+		return []Operation{o}
+	}
+	for _, tc := range []struct {
+		name      string
+		bad, good func(*Config)
+		want      string // in the error
+	}{
+		{"nil ProtectedResourceHandler",
+			func(c *Config) { c.ProtectedResource = (*discovery.ProtectedResourceHandler)(nil) },
+			func(c *Config) { c.ProtectedResource = fx.prh }, "Config.ProtectedResource is a nil"},
+		{"declared ProtectedResourceHandler",
+			func(c *Config) { c.ProtectedResource = &discovery.ProtectedResourceHandler{} },
+			func(c *Config) { c.ProtectedResource = fx.prh }, "NewProtectedResourceHandler"},
+		{"nil HandlerFunc",
+			func(c *Config) { c.ProtectedResource = http.HandlerFunc(nil) },
+			func(c *Config) { c.ProtectedResource = http.NotFoundHandler() }, "nil http.HandlerFunc"},
+		{"nil pointer handler",
+			func(c *Config) { c.ProtectedResource = (*nilHandler)(nil) },
+			func(c *Config) { c.ProtectedResource = &nilHandler{body: "{}"} }, "nil *middleware.nilHandler"},
+		{"declared discovery.Handler",
+			func(c *Config) { c.SMARTConfiguration = &discovery.Handler{} },
+			func(c *Config) { c.SMARTConfiguration = fx.dh }, "discovery.NewHandler"},
+		{"declared Authorize logger",
+			func(c *Config) { c.Authorize.Logger = &slog.Logger{} },
+			func(c *Config) { c.Authorize.Logger = nil }, "AuthorizeConfig.Logger"},
+		{"declared Auth logger",
+			func(c *Config) { c.Auth.Logger = &slog.Logger{} },
+			func(c *Config) { c.Auth.Logger = slog.New(slog.DiscardHandler) }, "Config.Auth.Logger"},
+		{"nil policy pointer",
+			func(c *Config) { c.Authorize.Policies = []Policy{(*fuzzPolicy)(nil)} },
+			func(c *Config) {
+				c.Authorize.Policies = []Policy{&fuzzPolicy{deny: func(*http.Request, *Token, *Decision) error { return nil }}}
+			}, "nil Policy"},
+		{"operation permission without a letter",
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Permission = 1 << 6 }) },
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Permission = scope.All }) }, "no SMART permission"},
+		{"operation response",
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Response = ResponseBundle + 1 }) },
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Response = ResponseBundle }) }, "unknown Response"},
+		{"operation level",
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{0} }) },
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{fhirrest.LevelInstance} }) }, "unknown level"},
+		{"alternate base with another path",
+			func(c *Config) { c.Authorize.AlternateBaseURLs = []string{"https://alt.example.org/other"} },
+			func(c *Config) { c.Authorize.AlternateBaseURLs = []string{"http://10.0.0.1:8080/fhir/"} }, "AlternateBaseURLs"},
+		{"CORS header name",
+			func(c *Config) { c.CORS.AllowedHeaders = []string{"bad header"} },
+			func(c *Config) { c.CORS.AllowedHeaders = []string{"X-Custom", "Authorization"} }, "CORS.AllowedHeaders"},
+		{"CORS exposed header name",
+			func(c *Config) { c.CORS.ExposedHeaders = []string{"a\r\nb"} },
+			func(c *Config) { c.CORS.ExposedHeaders = []string{"ETag"} }, "CORS.ExposedHeaders"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base()
+			tc.bad(&cfg)
+			if g, err := New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				if g != nil {
+					g.Close()
+				}
+				t.Fatalf("accepted or wrong error: %v", err)
+			}
+			cfg = base()
+			tc.good(&cfg)
+			g, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			for _, path := range []string{"/Observation/lab1", "/$export", "/.well-known/oauth-protected-resource", "/.well-known/smart-configuration"} {
+				r := httptest.NewRequest(http.MethodGet, testBase+path, nil)
+				r.Header.Set("Authorization", "Bearer "+fx.tokens[1])
+				g.Handler(newLeaky()).ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
 	}
 }
