@@ -579,7 +579,9 @@ func TestNewRefusesConfigsThatWouldPanic(t *testing.T) {
 			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Response = ResponseBundle }) }, "unknown Response"},
 		{"operation level",
 			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{0} }) },
-			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{fhirrest.LevelInstance} }) }, "unknown level"},
+			func(c *Config) {
+				c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{fhirrest.LevelInstance} })
+			}, "unknown level"},
 		{"alternate base with another path",
 			func(c *Config) { c.Authorize.AlternateBaseURLs = []string{"https://alt.example.org/other"} },
 			func(c *Config) { c.Authorize.AlternateBaseURLs = []string{"http://10.0.0.1:8080/fhir/"} }, "AlternateBaseURLs"},
