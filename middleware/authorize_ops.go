@@ -75,7 +75,7 @@ func DefaultOperations() []Operation {
 	}
 }
 
-func (a *Authorizer) setOperations(ops []Operation) error {
+func (a *authorizer) setOperations(ops []Operation) error {
 	if ops == nil {
 		ops = DefaultOperations()
 	}

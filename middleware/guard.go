@@ -25,8 +25,8 @@ type Config struct {
 	Auth AuthConfig
 	// CORS configures cross-origin access to the FHIR API (token-bearing
 	// requests); with no AllowedOrigins (and no AllowOrigin) the API sends
-	// no CORS headers. New refuses AllowedOrigins that ValidateOrigins
-	// refuses. The public documents (the well-known documents and
+	// no CORS headers. New refuses AllowedOrigins that ParseOrigins would
+	// refuse. The public documents (the well-known documents and
 	// /metadata) allow any origin whatever this says: SMART requires it.
 	CORS CORSConfig
 	// SMARTConfiguration, when set, is served at
@@ -51,7 +51,7 @@ type Config struct {
 // stops.
 type Guard struct {
 	authn    *Authenticator
-	authz    *Authorizer
+	authz    *authorizer
 	cfg      Config
 	basePath string
 	cors     func(http.Handler) http.Handler
@@ -84,13 +84,13 @@ func New(cfg Config) (*Guard, error) {
 	if err := checkCORS(cfg.CORS); err != nil {
 		return nil, err
 	}
-	// The caller keeps its slices: NewAuthorizer and CORS copy theirs, and
+	// The caller keeps its slices: newAuthorizer and newCORS copy theirs, and
 	// the Guard copies the Authenticator's allow-lists, so that changing
 	// cfg afterwards cannot widen the stack.
 	cfg.Auth.Issuers = slices.Clone(cfg.Auth.Issuers)
 	cfg.Auth.Algorithms = slices.Clone(cfg.Auth.Algorithms)
 	cfg.Auth.TrustedProxies = slices.Clone(cfg.Auth.TrustedProxies)
-	authz, err := NewAuthorizer(cfg.Authorize)
+	authz, err := newAuthorizer(cfg.Authorize)
 	if err != nil {
 		return nil, err
 	}
@@ -110,12 +110,12 @@ func New(cfg Config) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by NewAuthorizer
+	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by newAuthorizer
 	g := &Guard{authn: authn, authz: authz, cfg: cfg, basePath: strings.TrimRight(u.EscapedPath(), "/"),
 		public: map[string]http.Handler{}}
 	g.wellKnown = g.basePath + "/.well-known"
-	g.cors = CORS(cfg.CORS)
-	g.client = CORSForClient(cfg.CORS)
+	g.cors = corsMiddleware(cfg.CORS)
+	g.client = corsForClient(cfg.CORS)
 	g.corsAPI = len(cfg.CORS.AllowedOrigins) > 0 || cfg.CORS.AllowOrigin != nil
 	if cfg.SMARTConfiguration != nil {
 		g.public[g.basePath+discovery.SMARTConfigurationPath] = publicDocument(cfg.SMARTConfiguration)
@@ -211,12 +211,6 @@ func (g *Guard) MountProtectedResource(mux discovery.Mux) error {
 	return err
 }
 
-// Authenticator returns the Guard's Authenticator.
-func (g *Guard) Authenticator() *Authenticator { return g.authn }
-
-// Authorizer returns the Guard's Authorizer.
-func (g *Guard) Authorizer() *Authorizer { return g.authz }
-
 // Close stops background work (the JWKS refresh).
 func (g *Guard) Close() { g.authn.Close() }
 
@@ -253,7 +247,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			wellKnownNotFound(w, r)
 			return
 		}
-		if path == metadataPath && (r.Method == http.MethodGet || r.Method == http.MethodHead || IsPreflight(r)) {
+		if path == metadataPath && (r.Method == http.MethodGet || r.Method == http.MethodHead || isPreflight(r)) {
 			if n, _ := countTokenParams(r.URL.RawQuery); n > 0 {
 				// Public, but an access token in its URL would still reach
 				// the server's logs.
@@ -290,7 +284,7 @@ const (
 // Access-Control-Allow-Credentials, whatever h sets.
 func publicDocument(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if IsPreflight(r) {
+		if isPreflight(r) {
 			hdr := w.Header()
 			setPublicCORS(hdr)
 			hdr.Set("Access-Control-Allow-Methods", publicMethods)
@@ -362,7 +356,7 @@ func (p *publicWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 // patchCapabilities merges the security block into JSON CapabilityStatements.
 func (g *Guard) patchCapabilities(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := newRecorder(DefaultMaxResponseBytes)
+		rec := newRecorder(defaultMaxResponseBytes)
 		inner := r.Clone(r.Context())
 		inner.Header.Del("Accept-Encoding")
 		if inner.Method == http.MethodHead {

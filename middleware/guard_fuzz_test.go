@@ -162,7 +162,7 @@ func fuzzConfig(c *chooser, fx *guardFixtures) Config {
 		[]Policy{&fuzzResourcePolicy{fuzzPolicy{deny: deny}}},
 		[]Policy{&fuzzPolicy{deny: func(*http.Request, *Token, *Decision) error { return errors.New("broken") }}},
 		[]Policy{(*fuzzResourcePolicy)(nil)})
-	az.GranularSearch = GranularSearch(c.n(4))
+	az.StrictGranularSearch = c.bit()
 	switch c.n(4) {
 	case 1:
 		az.Operations = []Operation{}

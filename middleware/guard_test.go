@@ -392,7 +392,7 @@ func TestGuardRefusesBadOrigins(t *testing.T) {
 	for _, origins := range [][]string{{"https://app.example.org/"}, {"*", "https://app.example.org"}, {"null"}, {"https://*.example.org"}} {
 		_, err := New(Config{Authorize: AuthorizeConfig{BaseURL: testBase}, CORS: CORSConfig{AllowedOrigins: origins},
 			Auth: AuthConfig{JWKSURL: "https://as.example.org/jwks", Issuers: []string{"https://as.example.org"}}})
-		if !errors.Is(err, ErrInvalidOrigin) {
+		if !errors.Is(err, errInvalidOrigin) {
 			t.Errorf("%q: %v", origins, err)
 		}
 	}
@@ -504,7 +504,7 @@ func TestGuardWellKnownNeverPassedThrough(t *testing.T) {
 // TestAuthorizeWellKnownNotFound: the enforcement point on its own never
 // passes a well-known path to the handler either.
 func TestAuthorizeWellKnownNotFound(t *testing.T) {
-	authz, err := Authorize(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	authz, err := authorize(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestAuthorizeWellKnownNotFound(t *testing.T) {
 	for _, path := range []string{"/fhir/.well-known/smart-configuration", "/fhir/.well-known", "/fhir/.well-known/a/b"} {
 		for _, method := range []string{"GET", "POST", "DELETE"} {
 			r := httptest.NewRequest(method, "https://ehr.example.org"+path, nil)
-			r = r.WithContext(NewContextWithToken(r.Context(), tok))
+			r = r.WithContext(newContextWithToken(r.Context(), tok))
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, r)
 			if rec.Code != http.StatusNotFound || called || !strings.Contains(rec.Body.String(), "OperationOutcome") {
