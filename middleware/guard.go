@@ -211,7 +211,11 @@ func (g *Guard) MountProtectedResource(mux discovery.Mux) error {
 	return err
 }
 
-// Close stops background work (the JWKS refresh).
+// Close stops everything the Guard started: the JWKS refresh and any
+// fetch in flight (it waits for them), and the idle connections to the
+// authorization server (those of an AuthConfig.HTTPClient or
+// IntrospectionConfig.HTTPClient of your own are yours to close). Call it
+// once the server has stopped; calling it again does nothing.
 func (g *Guard) Close() { g.authn.Close() }
 
 // Handler wraps next, the FHIR server, with the whole stack:

@@ -14,6 +14,7 @@ import (
 	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/scope"
 	"github.com/fhirguard/fhirguard/smarttest"
+	"go.uber.org/goleak"
 )
 
 // newGuardStack builds the whole stack in front of the leaky server, with
@@ -615,4 +616,51 @@ func TestNewRefusesConfigsThatWouldPanic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuardCloseStopsEverything: a Guard that fetches its keys from a JWKS
+// URL and introspects opaque tokens starts background work (the key
+// refresh, connections to the authorization server); once Close returns,
+// none of it is left running. Close may be called again.
+func TestGuardCloseStopsEverything(t *testing.T) {
+	as, err := smarttest.New(smarttest.Config{FHIRBase: testBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close() // after the check: its goroutines predate the Guard
+	if err := as.RegisterClient(smarttest.Client{ID: "rs", Secret: "s3cret", Introspect: true}); err != nil {
+		t.Fatal(err)
+	}
+	jwt, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opaque, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs", Opaque: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := goleak.IgnoreCurrent()
+
+	g, err := New(Config{
+		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()},
+		Auth: AuthConfig{JWKSURL: as.JWKSURL(), Issuers: []string{as.Issuer()}, InsecureAllowHTTPKeyURLs: true,
+			Introspection: &IntrospectionConfig{Endpoint: as.IntrospectionURL(), ClientID: "rs", ClientSecret: "s3cret"},
+			Logger:        quietLogger()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler(newLeaky())
+	for _, tok := range []string{jwt, opaque} {
+		r := httptest.NewRequest(http.MethodGet, testBase+"/Observation/lab1", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("read: %d %s", rec.Code, rec.Body)
+		}
+	}
+	g.Close()
+	g.Close()
+	goleak.VerifyNone(t, before)
 }
