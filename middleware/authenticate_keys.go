@@ -78,7 +78,7 @@ type remoteKeys struct {
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the schedule and fetches; none starts once closed
-	wake   chan struct{} // the schedule changed
+	wake   chan struct{}  // the schedule changed
 
 	cur  atomic.Pointer[keySet]
 	gens atomic.Uint64
