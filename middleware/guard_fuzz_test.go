@@ -299,10 +299,13 @@ func fuzzRequest(ctl uint8, tokens []string, method, target, headers string, bod
 		r.TLS = &tls.ConnectionState{}
 	}
 	if ctl&0x80 != 0 {
-		r = r.WithContext(context.WithValue(r.Context(), struct{}{}, "other"))
+		r = r.WithContext(context.WithValue(r.Context(), fuzzCtxKey{}, "other"))
 	}
 	return r, true
 }
+
+// fuzzCtxKey puts an unrelated value in some requests' context.
+type fuzzCtxKey struct{}
 
 // hasCredentials reports whether r could carry an access token anywhere.
 func hasCredentials(r *http.Request, body []byte) bool {
