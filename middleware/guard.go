@@ -30,7 +30,12 @@ type Config struct {
 	// /metadata) allow any origin whatever this says: SMART requires it.
 	CORS CORSConfig
 	// SMARTConfiguration, when set, is served at
-	// <base>/.well-known/smart-configuration, without a token.
+	// <base>/.well-known/smart-configuration, without a token. Build it
+	// with discovery.NewHandler (or take discovery.Remote's).
+	//
+	// The Guard answers every path at or below <base>/.well-known itself:
+	// a document not set here (or in ProtectedResource) is a 404, with or
+	// without a token, for any method; the wrapped handler never sees it.
 	SMARTConfiguration *discovery.Handler
 	// ProtectedResource, when set, is served without a token at the RFC 9728
 	// location, /.well-known/oauth-protected-resource followed by the base
@@ -38,7 +43,8 @@ type Config struct {
 	// outside the FHIR base: when the router sends only the base to Handler,
 	// register it with MountProtectedResource. A
 	// *discovery.ProtectedResourceHandler must name the FHIR base URL
-	// (Authorize.BaseURL) as its resource, or New fails.
+	// (Authorize.BaseURL) as its resource, or New fails; so does a nil
+	// pointer in the interface (leave the field nil instead).
 	ProtectedResource http.Handler
 	// PatchCapabilities merges the SMART security block of
 	// SMARTConfiguration into the CapabilityStatement the wrapped handler
