@@ -10,10 +10,10 @@ import (
 
 	"github.com/fhirguard/fhirguard/celpolicy"
 	"github.com/fhirguard/fhirguard/middleware"
-	"github.com/fhirguard/fhirguard/scope"
+	"github.com/fhirguard/fhirguard/smarttest"
 )
 
-// TestPoliciesInAuthorize runs celpolicy inside middleware.Authorize: a
+// TestPoliciesInAuthorize runs celpolicy inside a middleware.Guard: a
 // request rule denies before the handler, a resource rule withholds a
 // resource the scopes allow, and the decision records the rule.
 func TestPoliciesInAuthorize(t *testing.T) {
@@ -26,18 +26,26 @@ func TestPoliciesInAuthorize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	as, err := smarttest.New(smarttest.Config{FHIRBase: "https://ehr.example.org/fhir", Issuer: "https://as.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rules []string
-	authorize, err := middleware.Authorize(middleware.AuthorizeConfig{
-		BaseURL: "https://ehr.example.org/fhir", Policies: []middleware.Policy{pol}, Logger: quiet,
-		OnDecision: func(r *http.Request, d *middleware.Decision, refusal error) {
-			if d != nil && d.Rule != "" {
-				rules = append(rules, d.Rule)
-			}
+	g, err := middleware.New(middleware.Config{
+		Authorize: middleware.AuthorizeConfig{
+			BaseURL: "https://ehr.example.org/fhir", Policies: []middleware.Policy{pol}, Logger: quiet,
+			OnDecision: func(r *http.Request, d *middleware.Decision, refusal error) {
+				if d != nil && d.Rule != "" {
+					rules = append(rules, d.Rule)
+				}
+			},
 		},
+		Auth: middleware.AuthConfig{Issuers: []string{as.SMARTConfiguration().Issuer}, JWKS: as.JWKS(), Logger: quiet},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer g.Close()
 	called := 0
 	fhir := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		called++
@@ -53,11 +61,14 @@ func TestPoliciesInAuthorize(t *testing.T) {
 			io.WriteString(w, `{"resourceType":"Observation","id":"plain","subject":{"reference":"Patient/123"}}`)
 		}
 	})
-	h := authorize(fhir)
+	h := g.Handler(fhir)
 	do := func(scopes, patient, method, path string) *httptest.ResponseRecorder {
-		tok := &middleware.Token{Patient: patient, Scopes: scope.Compile(scope.ParseSet(scopes))}
+		tok, err := as.MintToken(smarttest.TokenOptions{Scopes: scopes, Patient: patient})
+		if err != nil {
+			t.Fatal(err)
+		}
 		r := httptest.NewRequest(method, "https://ehr.example.org"+path, nil)
-		r = r.WithContext(middleware.NewContextWithToken(r.Context(), tok))
+		r.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		return rec

@@ -104,7 +104,7 @@ func ExampleConfig_envOptions() {
 }
 
 // How an enforcement point uses a Policy: after scopes, before the handler.
-// (middleware.Authorize does this and renders the OperationOutcome; this
+// (a middleware.Guard does this and renders the OperationOutcome; this
 // sketch only shows the calls.)
 func Example_handler() {
 	p, err := celpolicy.New(celpolicy.Config{

@@ -437,11 +437,14 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 	return nil
 }
 
-// Close stops JWKS fetching. The middleware keeps working with the keys it
-// has.
+// Close stops JWKS fetching and closes idle connections to the
+// authorization server. The middleware keeps working with the keys it has.
 func (a *Authenticator) Close() {
 	if a.keys != nil {
 		a.keys.close()
+	}
+	if a.intro != nil {
+		a.intro.client.CloseIdleConnections()
 	}
 }
 

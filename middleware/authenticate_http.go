@@ -46,11 +46,17 @@ func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampM
 	if c.Timeout == 0 || c.Timeout > timeout {
 		c.Timeout = timeout
 	}
-	next := c.Transport
-	if next == nil {
-		next = http.DefaultTransport
+	lt := &limitTransport{next: c.Transport, maxBody: maxBody, clampMin: clampMin, clampMax: clampMax}
+	if lt.next == nil {
+		// A transport of its own, so that Close can drop its idle
+		// connections without touching anyone else's.
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			lt.next, lt.owned = dt.Clone(), true
+		} else {
+			lt.next = http.DefaultTransport
+		}
 	}
-	c.Transport = &limitTransport{next: next, maxBody: maxBody, clampMin: clampMin, clampMax: clampMax}
+	c.Transport = lt
 	c.Jar = nil
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 3 {
@@ -70,8 +76,18 @@ func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampM
 
 type limitTransport struct {
 	next               http.RoundTripper
+	owned              bool // next was made for this client
 	maxBody            int64
 	clampMin, clampMax time.Duration
+}
+
+// CloseIdleConnections closes the idle connections of a transport made
+// for this client (http.Client.CloseIdleConnections calls it); a
+// caller's transport is left alone.
+func (t *limitTransport) CloseIdleConnections() {
+	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok && t.owned {
+		ci.CloseIdleConnections()
+	}
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -77,7 +77,8 @@ type remoteKeys struct {
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
-	wake   chan struct{} // the schedule changed
+	wg     sync.WaitGroup // the schedule and fetches; none starts once closed
+	wake   chan struct{}  // the schedule changed
 
 	cur  atomic.Pointer[keySet]
 	gens atomic.Uint64
@@ -119,15 +120,23 @@ func newRemoteKeys(p *keyPolicy, o remoteOptions, log *slog.Logger, now func() t
 	r.mu.Lock()
 	r.startLocked()
 	r.mu.Unlock()
-	go r.schedule()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.schedule()
+	}()
 	return r
 }
 
+// close stops the schedule and any fetch, waits for them, and drops the
+// client's idle connections.
 func (r *remoteKeys) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
 	r.cancel()
+	r.wg.Wait()
+	r.client.CloseIdleConnections()
 }
 
 // startLocked starts a fetch; r.mu is held and no fetch is in flight.
@@ -135,7 +144,11 @@ func (r *remoteKeys) startLocked() *flight {
 	f := &flight{done: make(chan struct{})}
 	r.inflight = f
 	r.next.Store(math.MaxInt64)
-	go r.run(f)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.run(f)
+	}()
 	return f
 }
 

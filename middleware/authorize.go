@@ -16,26 +16,17 @@ import (
 	"github.com/fhirguard/fhirguard/scope"
 )
 
-// defaultSharedTypes backs DefaultSharedTypes. It is never handed out, so
-// no code outside the package can widen it.
+// defaultSharedTypes is the default of AuthorizeConfig.SharedTypes. It is
+// never handed out, so no code outside the package can widen it.
 var defaultSharedTypes = [...]string{"Medication", "Organization", "Location", "Practitioner", "PractitionerRole", "Substance"}
 
-// DefaultSharedTypes returns the resource types that belong to no patient's
-// compartment but that patient-scoped apps routinely need to read (what an
-// Observation's performer or a MedicationRequest's medication points to):
-// Medication, Organization, Location, Practitioner, PractitionerRole and
-// Substance. Patient grants may read and search them (subject to the
-// grant's type and letters); they may never write them. It is the default
-// of AuthorizeConfig.SharedTypes.
-//
-// Each call returns a new slice: changing it changes no default. To extend
-// the list, pass the changed copy as AuthorizeConfig.SharedTypes.
-func DefaultSharedTypes() []string { return slices.Clone(defaultSharedTypes[:]) }
+// defaultMaxResponseBytes is the default of AuthorizeConfig.MaxResponseBytes.
+const defaultMaxResponseBytes = 32 << 20
 
-// DefaultMaxResponseBytes caps a response body Authorize buffers to verify.
-const DefaultMaxResponseBytes = 32 << 20
-
-// AuthorizeConfig configures Authorize.
+// AuthorizeConfig configures the Guard's enforcement point
+// (Config.Authorize), which classifies each request, checks the token's
+// scopes and launch context, narrows searches, checks request bodies and
+// verifies responses.
 type AuthorizeConfig struct {
 	// BaseURL is the absolute URL of the FHIR base, such as
 	// "https://ehr.example.org/fhir". Its path is the prefix below which
@@ -54,9 +45,13 @@ type AuthorizeConfig struct {
 	// absent id) or 403.
 	DenyStatus int
 	// SharedTypes lists the types outside every patient compartment that
-	// patient grants may read and search. nil means DefaultSharedTypes(); an
-	// empty non-nil slice allows none. NewAuthorizer copies it: changing the
-	// slice afterwards changes nothing.
+	// patient-scoped apps routinely need to read (what an Observation's
+	// performer or a MedicationRequest's medication points to): patient
+	// grants may read and search them (subject to the grant's type and
+	// letters), never write them. nil means the default list: Medication,
+	// Organization, Location, Practitioner, PractitionerRole and Substance;
+	// to extend it, list those and yours. An empty non-nil slice allows
+	// none. New copies the slice: changing it afterwards changes nothing.
 	SharedTypes []string
 	// IncludeLinkedPatients makes Patient.link a path into a patient's
 	// compartment, as the FHIR CompartmentDefinition lists it: a patient
@@ -102,20 +97,25 @@ type AuthorizeConfig struct {
 	RequireEncounter bool
 	// Policies run after scopes and compartments have allowed a request; each
 	// may deny, none may widen. A ResourcePolicy also judges every resource
-	// returned or written. NewAuthorizer copies the slice: replacing an
+	// returned or written. New copies the slice: replacing an
 	// element afterwards changes nothing.
 	Policies []Policy
-	// GranularSearch says how searches under granular scopes are handled:
-	// GranularNarrow (default) or GranularRefuse. Results are verified in
-	// both modes.
-	GranularSearch GranularSearch
+	// StrictGranularSearch refuses a search under granular (constrained)
+	// scopes whose query does not already hold every constraint of one
+	// granted constraint set (ONC allows treating a query syntactically
+	// outside the granted scopes as unauthorised). By default the guard
+	// adds the constraint parameters to the search when the grant has one
+	// constraint set (or several on the same parameter, as an OR list).
+	// Results are verified either way: resources outside the constraints
+	// are removed from the response.
+	StrictGranularSearch bool
 	// Operations is the table of permitted extended operations; nil means
 	// DefaultOperations(). Operations not listed are refused, and $graphql
-	// is always refused. NewAuthorizer copies the table, Levels and Types
+	// is always refused. New copies the table, Levels and Types
 	// included: changing it afterwards changes nothing.
 	Operations []Operation
 	// MaxResponseBytes caps a response body buffered for verification
-	// (default DefaultMaxResponseBytes); a larger one is refused with 502.
+	// (default 32 MiB); a larger one is refused with 502.
 	MaxResponseBytes int64
 	// MaxBodyBytes caps a request body Authorize reads to check a write
 	// (default 16 MiB, or half of MaxResponseBytes when that is smaller).
@@ -132,10 +132,10 @@ type AuthorizeConfig struct {
 	OnDecision func(r *http.Request, d *Decision, refusal error)
 }
 
-// Authorizer is the policy enforcement point: it classifies each request,
+// authorizer is the policy enforcement point: it classifies each request,
 // checks the token's scopes and launch context, narrows searches, checks
-// request bodies and verifies responses. Build it with NewAuthorizer.
-type Authorizer struct {
+// request bodies and verifies responses. Build it with newAuthorizer.
+type authorizer struct {
 	classifier *fhirrest.Classifier
 	checker    *compartment.Checker
 	patientDef *compartment.Definition
@@ -158,17 +158,17 @@ type Authorizer struct {
 	requireEncounter  bool
 	encounterDef      *compartment.Definition
 	ops               map[string]*Operation
-	granular          GranularSearch
+	strictGranular    bool
 	spVersion         fhir.Release
 }
 
-// NewAuthorizer validates cfg and returns its Authorizer.
-func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
+// newAuthorizer validates cfg and returns its authorizer.
+func newAuthorizer(cfg AuthorizeConfig) (*authorizer, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("middleware: AuthorizeConfig.BaseURL %q must be an absolute http(s) URL", cfg.BaseURL)
 	}
-	a := &Authorizer{
+	a := &authorizer{
 		realm:      strings.TrimRight(cfg.BaseURL, "/"),
 		basePath:   strings.TrimRight(u.EscapedPath(), "/"),
 		denyStatus: cfg.DenyStatus,
@@ -196,13 +196,16 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		return nil, fmt.Errorf("middleware: AuthorizeConfig.DenyStatus must be 404 or 403, not %d", cfg.DenyStatus)
 	}
 	if a.maxResp <= 0 {
-		a.maxResp = DefaultMaxResponseBytes
+		a.maxResp = defaultMaxResponseBytes
 	}
 	switch {
 	case a.maxBody <= 0:
 		a.maxBody = min(16<<20, a.maxResp/2)
 	case a.maxBody >= a.maxResp:
 		return nil, fmt.Errorf("middleware: AuthorizeConfig.MaxBodyBytes (%d) must be below MaxResponseBytes (%d), so that what is written can be read back", a.maxBody, a.maxResp)
+	}
+	if err := checkLogger("AuthorizeConfig.Logger", a.log); err != nil {
+		return nil, err
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -213,6 +216,9 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	}
 	a.bases = append(a.bases, a.realm)
 	for _, b := range cfg.AlternateBaseURLs {
+		if au, err := url.Parse(b); err != nil || strings.TrimRight(au.EscapedPath(), "/") != a.basePath {
+			return nil, fmt.Errorf("middleware: AuthorizeConfig.AlternateBaseURLs: %q must be an absolute http(s) URL with the path of BaseURL, %q", b, a.basePath)
+		}
 		a.bases = append(a.bases, strings.TrimRight(b, "/"))
 	}
 	if a.checker, err = compartment.New(compartment.Config{FHIRVersion: version, BaseURLs: a.bases, IncludeLinkedPatients: cfg.IncludeLinkedPatients}); err != nil {
@@ -221,10 +227,7 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	a.patientDef = a.checker.Definition(compartment.Patient)
 	a.encounterDef = a.checker.Definition(compartment.Encounter)
 	a.spVersion = version
-	if cfg.GranularSearch > GranularRefuse {
-		return nil, fmt.Errorf("middleware: unknown GranularSearch mode %d", cfg.GranularSearch)
-	}
-	a.granular = cfg.GranularSearch
+	a.strictGranular = cfg.StrictGranularSearch
 	if a.classifier, err = fhirrest.New(fhirrest.Config{Base: a.basePath, BaseURL: a.realm, MaxBundleBytes: a.maxBody}); err != nil {
 		return nil, fmt.Errorf("middleware: %w", err)
 	}
@@ -245,8 +248,8 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 		return nil, err
 	}
 	for _, p := range a.policies {
-		if p == nil {
-			return nil, errors.New("middleware: nil Policy")
+		if p == nil || isNil(p) {
+			return nil, fmt.Errorf("middleware: AuthorizeConfig.Policies holds a nil Policy (%T)", p)
 		}
 		if rp, ok := p.(ResourcePolicy); ok {
 			a.resPols = append(a.resPols, rp)
@@ -255,18 +258,8 @@ func NewAuthorizer(cfg AuthorizeConfig) (*Authorizer, error) {
 	return a, nil
 }
 
-// Authorize returns the enforcement middleware for cfg. Place it after
-// Authenticate; see Authorizer.
-func Authorize(cfg AuthorizeConfig) (func(http.Handler) http.Handler, error) {
-	a, err := NewAuthorizer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return a.Handler, nil
-}
-
 // Handler wraps next, the FHIR server, with the enforcement point.
-func (a *Authorizer) Handler(next http.Handler) http.Handler {
+func (a *authorizer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.serve(next, w, r)
 	})
@@ -317,7 +310,7 @@ func statusRefusal(status int, desc string, cause error) *refusal {
 
 // write renders the refusal: RFC 6750 for 400/401/403, an OperationOutcome
 // in every case.
-func (a *Authorizer) write(w http.ResponseWriter, e *refusal) {
+func (a *authorizer) write(w http.ResponseWriter, e *refusal) {
 	if e.ae != nil {
 		writeError(w, a.realm, e.ae)
 		return
@@ -340,7 +333,7 @@ func writeOutcome(w http.ResponseWriter, status int, msg string) {
 
 // notFound is the answer for instances the token may not see: identical
 // for absent and hidden resources.
-func (a *Authorizer) notFound() *refusal {
+func (a *authorizer) notFound() *refusal {
 	if a.denyStatus == http.StatusForbidden {
 		return &refusal{status: http.StatusForbidden, msg: "access to the resource is not permitted",
 			ae: &AuthError{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: "access to the resource is not permitted"}}
@@ -348,7 +341,7 @@ func (a *Authorizer) notFound() *refusal {
 	return statusRefusal(http.StatusNotFound, "resource not found", nil)
 }
 
-func (a *Authorizer) refuse(w http.ResponseWriter, r *http.Request, d *Decision, e *refusal) {
+func (a *authorizer) refuse(w http.ResponseWriter, r *http.Request, d *Decision, e *refusal) {
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "fhirguard: request refused",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", e.status), slog.String("reason", e.Error()))
 	if a.onDecision != nil {
@@ -358,7 +351,7 @@ func (a *Authorizer) refuse(w http.ResponseWriter, r *http.Request, d *Decision,
 	a.write(w, e)
 }
 
-func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
+func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		// CORS preflights are answered by the CORS middleware; any OPTIONS
 		// that gets here is answered without the FHIR handler.
@@ -369,7 +362,10 @@ func (a *Authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	it, err := a.classifier.Classify(r)
 	if err != nil {
 		if errors.Is(err, fhirrest.ErrWellKnown) {
-			next.ServeHTTP(w, r) // public documents (smart-configuration)
+			// The Guard serves the well-known documents it is given and
+			// answers the other well-known paths before authentication;
+			// none of them reaches the FHIR handler.
+			a.refuse(w, r, nil, statusRefusal(http.StatusNotFound, "no such well-known document", err))
 			return
 		}
 		status := fhirrest.StatusCode(err)
@@ -445,7 +441,7 @@ func neededScope(tok *Token, typ string, p scope.Permission) string {
 // patientOf returns the patient a context holds the token to: the token's
 // patient for patient grants, X for user grants whose fhirUser is
 // Patient/X. ok is false when a patient grant has no valid patient.
-func (a *Authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok bool) {
+func (a *authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok bool) {
 	switch ctx {
 	case scope.Patient:
 		if tok.Patient == "" || !fhir.ValidID(tok.Patient) {
@@ -469,7 +465,7 @@ func (a *Authorizer) patientOf(tok *Token, ctx scope.Context) (id string, ok boo
 // fhirUserPatient reports whether fhirUser names a Patient ("Patient/X" or
 // "<base>/Patient/X" for any base: the user is a patient wherever the
 // record lives) and returns X.
-func (a *Authorizer) fhirUserPatient(fhirUser string) (string, bool) {
+func (a *authorizer) fhirUserPatient(fhirUser string) (string, bool) {
 	if fhirUser == "" {
 		return "", false
 	}
@@ -487,7 +483,7 @@ func (a *Authorizer) fhirUserPatient(fhirUser string) (string, bool) {
 // accesses appends to dst how the token grants permission p on type t,
 // broadest context first. missing is true when a patient grant exists but
 // the token has no usable patient.
-func (a *Authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission, dst []access) (out []access, missing bool) {
+func (a *authorizer) accesses(tok *Token, t scope.TypeID, p scope.Permission, dst []access) (out []access, missing bool) {
 	out = dst
 	for _, ctx := range [...]scope.Context{scope.System, scope.User, scope.Patient} {
 		g := tok.Scopes.Lookup(ctx, t, p)
@@ -550,7 +546,7 @@ func (d *Decision) record(acs []access) {
 
 // memberType reports whether resources of type rt can be in a Patient
 // compartment (Patient itself included).
-func (a *Authorizer) memberType(rt string) bool {
+func (a *authorizer) memberType(rt string) bool {
 	if rt == "Patient" {
 		return true
 	}

@@ -19,7 +19,7 @@ func (w *nopWriter) WriteHeader(int)             {}
 
 func benchRequest(target string, tok *Token) *http.Request {
 	r := httptest.NewRequest("GET", testBase+target, nil)
-	return r.WithContext(NewContextWithToken(r.Context(), tok))
+	return r.WithContext(newContextWithToken(r.Context(), tok))
 }
 
 // BenchmarkAuthorizeDecision measures the enforcement point when no
@@ -28,7 +28,7 @@ func benchRequest(target string, tok *Token) *http.Request {
 // context, as Authenticate does; the baseline pays for it too.
 func BenchmarkAuthorizeDecision(b *testing.B) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func BenchmarkVerifyBundle100(b *testing.B) {
 		w.Header().Set("Content-Type", "application/fhir+json")
 		_, _ = w.Write(body)
 	})
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

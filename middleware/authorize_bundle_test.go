@@ -168,7 +168,7 @@ func TestAuthorizeOperations(t *testing.T) {
 			{{Name: "x", Levels: []fhirrest.Level{fhirrest.LevelSystem}}, {Name: "x", Levels: []fhirrest.Level{fhirrest.LevelSystem}}},
 			{{Name: "x", Levels: []fhirrest.Level{fhirrest.LevelType}, Types: []string{"Nope"}}},
 		} {
-			if _, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Operations: ops}); err == nil {
+			if _, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Operations: ops}); err == nil {
 				t.Errorf("%+v accepted", ops)
 			}
 		}

@@ -147,7 +147,7 @@ func TestCountOnlyUnverifiable(t *testing.T) {
 		`{"resourceType":"Bundle","type":"searchset","total":8,"entry":[{"resource":{"resourceType":"Observation","id":"lab1","subject":{"reference":"Patient/123"}},"search":{"mode":"match"}}]}`,
 	} {
 		t.Run("server counts by itself", func(t *testing.T) {
-			a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+			a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -415,7 +415,7 @@ func FuzzAuthorizeCounts(f *testing.F) {
 			}
 		}
 		shared := false
-		for _, st := range DefaultSharedTypes() {
+		for _, st := range defaultSharedTypes {
 			shared = shared || typ == st
 		}
 		// A paging link is allowed when the server applied the narrowing

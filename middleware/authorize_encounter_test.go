@@ -157,7 +157,7 @@ func TestEnforceEncounter(t *testing.T) {
 		}
 	})
 	t.Run("RequireEncounter needs EnforceEncounter", func(t *testing.T) {
-		if _, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, RequireEncounter: true}); err == nil {
+		if _, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, RequireEncounter: true}); err == nil {
 			t.Fatal("accepted")
 		}
 	})

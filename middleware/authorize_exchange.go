@@ -17,7 +17,7 @@ import (
 
 // exchange is one request going through the enforcement point.
 type exchange struct {
-	a    *Authorizer
+	a    *authorizer
 	next http.Handler
 	w    http.ResponseWriter
 	r    *http.Request
@@ -162,7 +162,7 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 	case x.dctx != nil && src.Context() == x.dctx.Context:
 		ctx = x.dctx // one allocation holds the decision and the context node
 	default:
-		ctx = NewContextWithDecision(src.Context(), x.d)
+		ctx = newContextWithDecision(src.Context(), x.d)
 	}
 	r := src.WithContext(ctx)
 	if x.body != nil && src != x.r {
@@ -277,7 +277,7 @@ func (x *exchange) restoreElements() *refusal {
 // elementsFor lists the top-level elements of type rt that verification
 // reads for these accesses: the compartment links and the constrained
 // parameters' elements. nil means some element is unknown.
-func (a *Authorizer) elementsFor(rt string, acs []access) []string {
+func (a *authorizer) elementsFor(rt string, acs []access) []string {
 	set := map[string]bool{}
 	for _, ac := range acs {
 		if ac.patient != "" && rt != "Patient" {

@@ -31,7 +31,7 @@ func FuzzAuthorizeNoLeak(f *testing.F) {
 	} {
 		f.Add(seed.method, seed.target, seed.body, seed.scopes)
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func FuzzAuthorizeNoLeakWrites(f *testing.F) {
 	} {
 		f.Add(seed.script, seed.scopes)
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		f.Fatal(err)
 	}

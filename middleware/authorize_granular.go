@@ -10,28 +10,10 @@ import (
 	"github.com/fhirguard/fhirguard/searchparam"
 )
 
-// GranularSearch says what Authorize does with a search under granular
-// (constrained) scopes.
-type GranularSearch uint8
-
-// Granular search modes.
-const (
-	// GranularNarrow adds the constraint parameters to the search when the
-	// grant has one constraint set (or several on the same parameter, as an
-	// OR list), and always verifies the results: resources outside the
-	// constraints are removed from the response.
-	GranularNarrow GranularSearch = iota
-	// GranularRefuse refuses a search whose query does not already hold
-	// every constraint of one granted constraint set (ONC allows treating
-	// a query syntactically outside the granted scopes as unauthorised);
-	// the results are verified too.
-	GranularRefuse
-)
-
 // constraintParam resolves the search parameter of a constraint; ok is
 // false when the kit cannot evaluate it (modifier, chain, unknown or
 // unresolved parameter, unsupported type).
-func (a *Authorizer) constraintParam(rt string, c scope.Constraint) (searchparam.Param, bool) {
+func (a *authorizer) constraintParam(rt string, c scope.Constraint) (searchparam.Param, bool) {
 	if c.Modifier != "" || c.Chained() {
 		return searchparam.Param{}, false
 	}
@@ -49,7 +31,7 @@ func (a *Authorizer) constraintParam(rt string, c scope.Constraint) (searchparam
 // matchConstraints reports whether the resource satisfies every constraint
 // of one granular constraint set. A constraint the kit cannot evaluate
 // matches nothing (fail closed) and is logged.
-func (a *Authorizer) matchConstraints(rt string, res map[string]any, cs scope.ConstraintSet) bool {
+func (a *authorizer) matchConstraints(rt string, res map[string]any, cs scope.ConstraintSet) bool {
 	for _, c := range cs {
 		p, ok := a.constraintParam(rt, c)
 		if !ok {
@@ -72,7 +54,7 @@ func (a *Authorizer) matchConstraints(rt string, res map[string]any, cs scope.Co
 
 // constraintElements returns the top-level elements of type rt that the
 // search parameter name reads.
-func (a *Authorizer) constraintElements(rt, name string) ([]string, bool) {
+func (a *authorizer) constraintElements(rt, name string) ([]string, bool) {
 	p, ok := searchparam.Lookup(a.spVersion, rt, name)
 	if !ok || p.Unresolved {
 		return nil, false
@@ -100,8 +82,8 @@ func (x *exchange) constraintSets() (sets []scope.ConstraintSet, constrained boo
 }
 
 // checkConstraintsSearch applies the granular constraints to a search
-// before the handler runs: narrowing it (GranularNarrow) or refusing it
-// when it is outside every granted set (GranularRefuse). Constraints the
+// before the handler runs: narrowing it (by default) or refusing it when
+// it is outside every granted set (StrictGranularSearch). Constraints the
 // kit cannot evaluate refuse the search.
 func (x *exchange) checkConstraintsSearch() *refusal {
 	sets, constrained := x.constraintSets()
@@ -125,7 +107,7 @@ func (x *exchange) checkConstraintsSearch() *refusal {
 		return forbidden("", "the token's granular scopes for "+rt+" cannot be evaluated")
 	}
 	q := x.d.Interaction.Query
-	if x.a.granular == GranularRefuse {
+	if x.a.strictGranular {
 		for _, cs := range usable {
 			if queryHolds(q, cs) {
 				return nil

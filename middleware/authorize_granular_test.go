@@ -73,8 +73,8 @@ func TestAuthorizeGranular(t *testing.T) {
 		{name: "wildcard with constraint", scopes: "patient/*.rs?_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|N", patient: "123", target: "/Condition/c1", status: 404},
 	}, nil)
 
-	t.Run("GranularRefuse", func(t *testing.T) {
-		h := newHarness(t, func(c *AuthorizeConfig) { c.GranularSearch = GranularRefuse })
+	t.Run("StrictGranularSearch", func(t *testing.T) {
+		h := newHarness(t, func(c *AuthorizeConfig) { c.StrictGranularSearch = true })
 		tok := token(labScope, "123")
 		if r := h.do(tok, "GET", "/Observation?patient=123", ""); r.Code != 403 {
 			t.Fatalf("search outside the constraint: %d", r.Code)

@@ -315,11 +315,21 @@ func (s *leakyFHIR) write(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
+// authorize returns the enforcement point's middleware alone, for tests
+// that put the token in the context themselves (withToken).
+func authorize(cfg AuthorizeConfig) (func(http.Handler) http.Handler, error) {
+	a, err := newAuthorizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return a.Handler, nil
+}
+
 // withToken is Authenticate's stand-in: it puts a fixed token in the context.
 func withToken(t *Token, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t != nil {
-			r = r.WithContext(NewContextWithToken(r.Context(), t))
+			r = r.WithContext(newContextWithToken(r.Context(), t))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -334,7 +344,7 @@ const testBase = "https://ehr.example.org/fhir"
 type harness struct {
 	t     *testing.T
 	store *leakyFHIR
-	authz *Authorizer
+	authz *authorizer
 }
 
 func newHarness(t *testing.T, mod func(*AuthorizeConfig)) *harness {
@@ -343,7 +353,7 @@ func newHarness(t *testing.T, mod func(*AuthorizeConfig)) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
-	a, err := NewAuthorizer(cfg)
+	a, err := newAuthorizer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

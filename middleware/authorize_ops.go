@@ -76,7 +76,7 @@ func DefaultOperations() []Operation {
 	}
 }
 
-func (a *Authorizer) setOperations(ops []Operation) error {
+func (a *authorizer) setOperations(ops []Operation) error {
 	if ops == nil {
 		ops = DefaultOperations()
 	}
@@ -94,6 +94,18 @@ func (a *Authorizer) setOperations(ops []Operation) error {
 		}
 		if _, dup := a.ops[op.Name]; dup {
 			return fmt.Errorf("middleware: operation %q listed twice", op.Name)
+		}
+		for _, l := range op.Levels {
+			if l < fhirrest.LevelSystem || l > fhirrest.LevelInstance {
+				return fmt.Errorf("middleware: operation %q: unknown level %d", op.Name, l)
+			}
+		}
+		if op.Permission&^scope.All != 0 {
+			// Bits without a letter would be checked against no grant.
+			return fmt.Errorf("middleware: operation %q: Permission %#x has bits that are no SMART permission", op.Name, uint8(op.Permission))
+		}
+		if op.Response > ResponseBundle {
+			return fmt.Errorf("middleware: operation %q: unknown Response %d", op.Name, op.Response)
 		}
 		for _, t := range op.Types {
 			if !fhir.IsResourceType(t) {

@@ -69,7 +69,7 @@ func (p *rulesPolicy) saw(s string) bool {
 }
 
 // rulesDo is harness.do against any handler.
-func rulesDo(t *testing.T, a *Authorizer, next http.Handler, tok *Token, method, target, body string, hdr ...string) resp {
+func rulesDo(t *testing.T, a *authorizer, next http.Handler, tok *Token, method, target, body string, hdr ...string) resp {
 	t.Helper()
 	var rb io.Reader
 	if body != "" {
@@ -356,7 +356,7 @@ func (outcomeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // kept only when it is an OperationOutcome; any other resource in that
 // mode is removed, even one the token may see.
 func TestRulesOutcomeEntriesAreOperationOutcomes(t *testing.T) {
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestRulesOperationTable(t *testing.T) {
 		{Name: "sysnone", Levels: []fhirrest.Level{fhirrest.LevelSystem}},
 		{Name: "typenone", Levels: []fhirrest.Level{fhirrest.LevelType}},
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Operations: ops})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Operations: ops})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -615,30 +615,30 @@ func TestRulesUnknownTypesGrantNothing(t *testing.T) {
 func TestRulesConfigValidation(t *testing.T) {
 	for _, base := range []string{"", "/fhir", "ftp://ehr.example.org/fhir", "https:///fhir", "https://ehr.example.org/fhir?x=1",
 		"https://ehr.example.org/fhir#x", "ehr.example.org/fhir", "https://ehr.example.org/fhir?", "https://ehr.example.org/%zz"} {
-		if _, err := NewAuthorizer(AuthorizeConfig{BaseURL: base}); err == nil {
+		if _, err := newAuthorizer(AuthorizeConfig{BaseURL: base}); err == nil {
 			t.Errorf("BaseURL %q accepted", base)
 		}
 	}
 	for _, base := range []string{"https://ehr.example.org/fhir", "http://localhost:8080/fhir/", "https://ehr.example.org"} {
-		if _, err := NewAuthorizer(AuthorizeConfig{BaseURL: base}); err != nil {
+		if _, err := newAuthorizer(AuthorizeConfig{BaseURL: base}); err != nil {
 			t.Errorf("BaseURL %q: %v", base, err)
 		}
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.log == nil || a.maxResp != DefaultMaxResponseBytes || a.maxBody != 16<<20 || a.denyStatus != http.StatusNotFound {
+	if a.log == nil || a.maxResp != defaultMaxResponseBytes || a.maxBody != 16<<20 || a.denyStatus != http.StatusNotFound {
 		t.Errorf("defaults: log %v, maxResp %d, maxBody %d, denyStatus %d", a.log, a.maxResp, a.maxBody, a.denyStatus)
 	}
-	a, err = NewAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20})
+	a, err = newAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20})
 	if err != nil || a.maxBody != 1<<19 {
 		t.Errorf("MaxBodyBytes default under a small MaxResponseBytes: %v, %d", err, a.maxBody)
 	}
-	if _, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20, MaxBodyBytes: 1 << 20}); err == nil {
+	if _, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20, MaxBodyBytes: 1 << 20}); err == nil {
 		t.Error("MaxBodyBytes equal to MaxResponseBytes accepted")
 	}
-	if _, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20, MaxBodyBytes: 1<<20 - 1}); err != nil {
+	if _, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20, MaxBodyBytes: 1<<20 - 1}); err != nil {
 		t.Errorf("MaxBodyBytes just below MaxResponseBytes: %v", err)
 	}
 }
@@ -647,11 +647,11 @@ func TestRulesConfigValidation(t *testing.T) {
 // slot of the token's context already taken) authorises on its own
 // decision.
 func TestRulesChainedGuards(t *testing.T) {
-	outer, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	outer, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Policies: []Policy{newRulesPolicy("Observation/vs1")}})
+	inner, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Policies: []Policy{newRulesPolicy("Observation/vs1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -773,7 +773,7 @@ func TestRulesBundlePatchBinary(t *testing.T) {
 // TestRulesBundleEmptyAnswer: a batch answered without a body (or with an
 // error status) is passed on as it is, not judged as JSON.
 func TestRulesBundleEmptyAnswer(t *testing.T) {
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -798,7 +798,7 @@ func (s batchServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // resource is not a searchset Bundle cannot be verified (502), and the
 // outcome of a write entry must be an OperationOutcome.
 func TestRulesBatchAnswersVerified(t *testing.T) {
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -850,7 +850,7 @@ func (s conditionalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handler with If-Modified-Since or If-None-Match, so a 304 cannot tell
 // that a hidden resource exists; open tokens keep them.
 func TestRulesConditionalReadsVerified(t *testing.T) {
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -981,7 +981,7 @@ func TestRulesIncludesAreNotMatches(t *testing.T) {
 		t.Fatalf("total %d, matches %d: %s", r.total(), matches, r.Body)
 	}
 	var d *Decision
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), OnDecision: func(_ *http.Request, dd *Decision, _ error) { d = dd }})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), OnDecision: func(_ *http.Request, dd *Decision, _ error) { d = dd }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1120,7 +1120,7 @@ func (s recorderServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // nothing), a WriteHeader after the body ignored; a gzip body that is not
 // gzip cannot be verified.
 func TestRulesRecordedStatus(t *testing.T) {
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1180,7 +1180,7 @@ func TestRulesWriteRefusals(t *testing.T) {
 		}
 		noWrite(t, h, r)
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1281,7 +1281,7 @@ func TestRulesURLCriteriaNarrowing(t *testing.T) {
 			t.Fatalf("%s: the handler got %v", target, h.store.calls())
 		}
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

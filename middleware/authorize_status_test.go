@@ -12,7 +12,7 @@ import (
 // answer (103 Early Hints) before its real one gets the real one verified:
 // the 1xx is not taken for the final status.
 func TestInformationalAnswerVerified(t *testing.T) {
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -321,7 +321,7 @@ func TestAuthorizeThreatProtocol(t *testing.T) {
 	})
 
 	t.Run("decision in context", func(t *testing.T) {
-		a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+		a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,13 +349,13 @@ func TestNewAuthorizerValidation(t *testing.T) {
 		"shared unknown":               {BaseURL: testBase, SharedTypes: []string{"Foo"}},
 		"nil policy":                   {BaseURL: testBase, Policies: []Policy{nil}},
 		"body limit at response limit": {BaseURL: testBase, MaxBodyBytes: 1 << 20, MaxResponseBytes: 1 << 20},
-		"body limit over default":      {BaseURL: testBase, MaxBodyBytes: DefaultMaxResponseBytes},
+		"body limit over default":      {BaseURL: testBase, MaxBodyBytes: defaultMaxResponseBytes},
 	} {
-		if _, err := NewAuthorizer(cfg); err == nil {
+		if _, err := newAuthorizer(cfg); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, MaxResponseBytes: 1 << 20})
 	if err != nil || a.maxBody != 1<<19 {
 		t.Errorf("default body limit under a 1 MiB response limit = %d, %v; want 512 KiB", a.maxBody, err)
 	}

@@ -24,7 +24,7 @@ func BenchmarkAuthorizeWrite(b *testing.B) {
 			w.WriteHeader(http.StatusOK)
 		}
 	})
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

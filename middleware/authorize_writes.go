@@ -413,7 +413,7 @@ func (x *exchange) internalGet(id string, query url.Values) *recorder {
 		in.Kind, in.Query = fhirrest.SearchType, query
 		path = x.a.basePath + "/" + it.ResourceType
 	}
-	get := x.r.Clone(NewContextWithDecision(x.r.Context(), &Decision{
+	get := x.r.Clone(newContextWithDecision(x.r.Context(), &Decision{
 		Interaction: in,
 		Context:     x.d.Context, Grant: x.d.Grant, CompartmentType: x.d.CompartmentType, CompartmentID: x.d.CompartmentID,
 	}))
@@ -607,7 +607,7 @@ func (x *exchange) otherPatientReference(res map[string]any) string {
 // resources and extensions included), that names or may name a Patient of
 // this server other than Patient/id; "" when there is none. With
 // IncludeLinkedPatients, a Patient's own links do not count.
-func (a *Authorizer) otherPatientRef(res map[string]any, id string) string {
+func (a *authorizer) otherPatientRef(res map[string]any, id string) string {
 	var walk func(v any) string
 	walk = func(v any) string {
 		switch t := v.(type) {
@@ -670,6 +670,6 @@ func resolveURNs(v any, urns map[string]string) any {
 
 // refersToOtherPatient reports whether ref names, or may name, a Patient
 // of this server other than id (see compartment.Checker.RefersToOther).
-func (a *Authorizer) refersToOtherPatient(ref, id string) bool {
+func (a *authorizer) refersToOtherPatient(ref, id string) bool {
 	return a.checker.RefersToOther(ref, compartment.Patient, id)
 }

@@ -261,7 +261,7 @@ func TestAuthorizeWriteAnswers(t *testing.T) {
 			_, _ = w.Write([]byte(answer))
 		}
 	})
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +418,7 @@ func TestInternalReadsCarryTheirDecision(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	})
-	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,31 +11,32 @@ import (
 	"time"
 )
 
-// CORSConfig configures CORS for the FHIR endpoints. Browser apps (SMART
-// public clients) call the FHIR API from their own origin; the browser first
-// sends a preflight OPTIONS request without the token, which CORS answers
-// itself: a preflight never reaches the FHIR handler.
+// CORSConfig configures the Guard's CORS for the FHIR API (Config.CORS).
+// Browser apps (SMART public clients) call the FHIR API from their own
+// origin; the browser first sends a preflight OPTIONS request without the
+// token, which the Guard answers itself (204 when the origin, method and
+// headers are allowed, 403 otherwise): a preflight never reaches the FHIR
+// handler. Responses to allowed origins carry the CORS headers.
 type CORSConfig struct {
 	// AllowedOrigins lists the origins ("https://app.example.org") allowed to
 	// call the API; a lone "*" allows any origin. Empty means CORS is off: no
-	// CORS headers, and preflights are refused with 403. CORS copies it:
+	// CORS headers, and preflights are refused with 403. New copies it:
 	// changing the slice afterwards changes nothing.
 	//
 	// Origins are compared byte for byte with the request's Origin header,
 	// so each must be written as browsers send it: scheme://host[:port],
 	// lower case, without the default port, path, trailing slash, query or
-	// fragment (see ValidateOrigins). New refuses a list that is not; CORS
-	// alone cannot report it, and an entry written otherwise never matches.
-	// The public discovery documents served by a Guard allow any origin
-	// whatever this list says.
+	// fragment (see ParseOrigins, which reads such a list from a flag). New
+	// refuses a list that is not. The public discovery documents served by
+	// a Guard allow any origin whatever this list says.
 	AllowedOrigins []string
 	// AllowOrigin, when set, decides instead of AllowedOrigins (for example
 	// from a client registry).
 	AllowOrigin func(origin string) bool
 	// AllowOriginForClient, when set, is asked on actual (non-preflight)
 	// requests once the token is known, so that each client can be limited
-	// to its registered origins. It runs after Authenticate (see
-	// CORSForClient).
+	// to its registered origins: when it says no, the response carries no
+	// Access-Control-Allow-Origin.
 	AllowOriginForClient func(origin, clientID string) bool
 	// AllowedHeaders are the request headers a preflight may ask for.
 	// Default: Authorization, Content-Type, Accept, If-Match, If-None-Match,
@@ -100,21 +101,21 @@ func (c *cors) allowed(origin string) bool {
 	return c.any || slices.Contains(c.cfg.AllowedOrigins, origin)
 }
 
-// IsPreflight reports whether r is a CORS preflight request.
-func IsPreflight(r *http.Request) bool {
+// isPreflight reports whether r is a CORS preflight request.
+func isPreflight(r *http.Request) bool {
 	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != ""
 }
 
-// CORS returns a middleware that answers preflight requests itself (204 when
-// the origin, method and headers are allowed, 403 otherwise) and adds CORS
-// headers to the responses of allowed origins. Place it outside Authenticate:
+// corsMiddleware answers preflight requests itself (204 when the origin,
+// method and headers are allowed, 403 otherwise) and adds CORS headers to
+// the responses of allowed origins. It runs before authentication:
 // preflights carry no token.
-func CORS(cfg CORSConfig) func(http.Handler) http.Handler {
+func corsMiddleware(cfg CORSConfig) func(http.Handler) http.Handler {
 	c := newCORS(cfg)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			origin := r.Header.Get("Origin")
-			if IsPreflight(r) {
+			if isPreflight(r) {
 				c.preflight(w, r, origin)
 				return
 			}
@@ -163,11 +164,11 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request, origin string) 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// CORSForClient returns a middleware, placed after Authenticate, that
-// removes the Access-Control-Allow-Origin header CORS set when the token's
-// client may not use the request's origin (per cfg.AllowOriginForClient).
-// Without AllowOriginForClient it does nothing.
-func CORSForClient(cfg CORSConfig) func(http.Handler) http.Handler {
+// corsForClient returns a middleware, placed after authentication, that
+// removes the Access-Control-Allow-Origin header corsMiddleware set when
+// the token's client may not use the request's origin (per
+// cfg.AllowOriginForClient). Without AllowOriginForClient it does nothing.
+func corsForClient(cfg CORSConfig) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if cfg.AllowOriginForClient == nil {
 			return next
@@ -185,32 +186,55 @@ func CORSForClient(cfg CORSConfig) func(http.Handler) http.Handler {
 	}
 }
 
-// ErrInvalidOrigin is wrapped by the errors of ValidateOrigin,
-// ValidateOrigins and ParseOrigins.
-var ErrInvalidOrigin = errors.New("invalid CORS origin")
+// checkCORS validates what New accepts: the origins (validateOrigins) and
+// header names that can be sent back as they are.
+func checkCORS(cfg CORSConfig) error {
+	if err := validateOrigins(cfg.AllowedOrigins); err != nil {
+		return fmt.Errorf("middleware: Config.CORS.AllowedOrigins: %w", err)
+	}
+	for _, f := range [...]struct {
+		name  string
+		names []string
+	}{{"AllowedHeaders", cfg.AllowedHeaders}, {"ExposedHeaders", cfg.ExposedHeaders}} {
+		for _, n := range f.names {
+			if !isFieldName(n) {
+				return fmt.Errorf("middleware: Config.CORS.%s: %q is not an HTTP header name", f.name, n)
+			}
+		}
+	}
+	return nil
+}
+
+// isFieldName reports whether s is an HTTP field name (RFC 9110 token).
+func isFieldName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// errInvalidOrigin is wrapped by the errors of validateOrigin,
+// validateOrigins and ParseOrigins.
+var errInvalidOrigin = errors.New("invalid CORS origin")
 
 // maxOriginLen bounds an origin: a host name has at most 253 bytes.
 const maxOriginLen = len("https://") + 253 + len(":65535")
 
-// ValidateOrigin checks that s is an origin exactly as a browser sends it
-// in the Origin header (RFC 6454 §6.2, the WHATWG URL serialisation), so
-// that comparing it with the header byte for byte is right:
-//
-//   - scheme "https" or "http", lower case, then "://";
-//   - a host: a DNS name or IPv4 address in lower case (internationalised
-//     names in their xn-- form), or an IPv6 address in brackets, in its
-//     canonical lower-case form;
-//   - an optional port, 1 to 65535, without leading zeros, and never the
-//     scheme's default (443, 80): browsers leave it out;
-//   - nothing else: no path (not even a trailing slash), query, fragment,
-//     user information, space or wildcard.
-//
-// The opaque origin "null" (sandboxed frames, file: pages, some redirects)
-// is refused: allowing it would let any such document in. The error names
-// s and says what is wrong; it wraps ErrInvalidOrigin.
-func ValidateOrigin(s string) error {
+// validateOrigin checks that s is an origin exactly as a browser sends it
+// (see ParseOrigins). The error names s and says what is wrong; it wraps
+// errInvalidOrigin.
+func validateOrigin(s string) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("middleware: %w %q: %s", ErrInvalidOrigin, s, fmt.Sprintf(format, args...))
+		return fmt.Errorf("middleware: %w %q: %s", errInvalidOrigin, s, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case s == "":
@@ -330,29 +354,46 @@ func checkOriginHost(host string) string {
 	return ""
 }
 
-// ValidateOrigins checks a CORSConfig.AllowedOrigins list: every entry
-// passes ValidateOrigin, or the list is exactly ["*"] (any origin). The
-// error names the first bad entry; it wraps ErrInvalidOrigin. An empty
+// validateOrigins checks a CORSConfig.AllowedOrigins list: every entry
+// passes validateOrigin, or the list is exactly ["*"] (any origin). The
+// error names the first bad entry; it wraps errInvalidOrigin. An empty
 // list (CORS off) is valid.
-func ValidateOrigins(origins []string) error {
+func validateOrigins(origins []string) error {
 	if len(origins) == 1 && origins[0] == "*" {
 		return nil
 	}
 	for _, o := range origins {
 		if o == "*" {
-			return fmt.Errorf("middleware: %w \"*\": any origin is allowed by a lone * only, not next to other origins", ErrInvalidOrigin)
+			return fmt.Errorf("middleware: %w \"*\": any origin is allowed by a lone * only, not next to other origins", errInvalidOrigin)
 		}
-		if err := ValidateOrigin(o); err != nil {
+		if err := validateOrigin(o); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ParseOrigins reads a comma-separated list of origins, such as the value
-// of a command-line flag: items are trimmed of spaces, empty items are
-// dropped, and the list must pass ValidateOrigins. An empty list gives nil
-// (CORS off).
+// ParseOrigins reads a comma-separated list of origins for
+// CORSConfig.AllowedOrigins, such as the value of a command-line flag:
+// items are trimmed of spaces and empty items dropped. An empty list gives
+// nil (CORS off); a lone "*" allows any origin. Every other item must be an
+// origin exactly as a browser sends it in the Origin header (RFC 6454
+// §6.2, the WHATWG URL serialisation), since the Guard compares them byte
+// for byte:
+//
+//   - scheme "https" or "http", lower case, then "://";
+//   - a host: a DNS name or IPv4 address in lower case (internationalised
+//     names in their xn-- form), or an IPv6 address in brackets, in its
+//     canonical lower-case form;
+//   - an optional port, 1 to 65535, without leading zeros, and never the
+//     scheme's default (443, 80): browsers leave it out;
+//   - nothing else: no path (not even a trailing slash), query, fragment,
+//     user information, space or wildcard.
+//
+// The opaque origin "null" (sandboxed frames, file: pages, some redirects)
+// is refused: allowing it would let any such document in. The error names
+// the first bad item and says what is wrong. New applies the same rules to
+// CORSConfig.AllowedOrigins.
 func ParseOrigins(list string) ([]string, error) {
 	var out []string
 	for item := range strings.SplitSeq(list, ",") {
@@ -360,7 +401,7 @@ func ParseOrigins(list string) ([]string, error) {
 			out = append(out, item)
 		}
 	}
-	if err := ValidateOrigins(out); err != nil {
+	if err := validateOrigins(out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -24,9 +24,9 @@ func TestCORS(t *testing.T) {
 		h.ServeHTTP(rec, r)
 		return rec
 	}
-	listed := CORS(CORSConfig{AllowedOrigins: []string{"https://app.example.org"}})(next)
-	anyOrigin := CORS(CORSConfig{AllowedOrigins: []string{"*"}})(next)
-	off := CORS(CORSConfig{})(next)
+	listed := corsMiddleware(CORSConfig{AllowedOrigins: []string{"https://app.example.org"}})(next)
+	anyOrigin := corsMiddleware(CORSConfig{AllowedOrigins: []string{"*"}})(next)
+	off := corsMiddleware(CORSConfig{})(next)
 	tests := []struct {
 		name           string
 		h              http.Handler
@@ -77,7 +77,7 @@ func TestCORS(t *testing.T) {
 		cfg := CORSConfig{AllowedOrigins: []string{"*"}, AllowOriginForClient: func(origin, client string) bool {
 			return client == "app" && origin == "https://app.example.org"
 		}}
-		h := CORS(cfg)(withToken(token("patient/*.rs", "123"), CORSForClient(cfg)(next)))
+		h := corsMiddleware(cfg)(withToken(token("patient/*.rs", "123"), corsForClient(cfg)(next)))
 		for origin, want := range map[string]string{"https://app.example.org": "*", "https://other.example.org": ""} {
 			r := httptest.NewRequest("GET", testBase+"/Observation", nil)
 			r.Header.Set("Origin", origin)
@@ -104,7 +104,7 @@ func TestValidateOrigin(t *testing.T) {
 		"https://h:1",
 	}
 	for _, o := range good {
-		if err := ValidateOrigin(o); err != nil {
+		if err := validateOrigin(o); err != nil {
 			t.Errorf("%q refused: %v", o, err)
 		}
 	}
@@ -160,12 +160,12 @@ func TestValidateOrigin(t *testing.T) {
 		{"https://" + strings.Repeat("a.", 130) + "example", "too long"},
 	}
 	for _, tt := range bad {
-		err := ValidateOrigin(tt.origin)
+		err := validateOrigin(tt.origin)
 		if err == nil {
 			t.Errorf("%q (%s) accepted", tt.origin, tt.why)
 			continue
 		}
-		if !errors.Is(err, ErrInvalidOrigin) || !strings.Contains(err.Error(), strconv.Quote(tt.origin)) {
+		if !errors.Is(err, errInvalidOrigin) || !strings.Contains(err.Error(), strconv.Quote(tt.origin)) {
 			t.Errorf("%q: error %v does not wrap ErrInvalidOrigin or name the value", tt.origin, err)
 		}
 	}
@@ -175,7 +175,7 @@ func TestValidateOrigin(t *testing.T) {
 		"https://app.example.org:443": "write https://app.example.org",
 		"https://[0:0::1]":            "[::1]",
 	} {
-		if err := ValidateOrigin(origin); err == nil || !strings.Contains(err.Error(), hint) {
+		if err := validateOrigin(origin); err == nil || !strings.Contains(err.Error(), hint) {
 			t.Errorf("%q: %v does not say %q", origin, err, hint)
 		}
 	}
@@ -183,17 +183,17 @@ func TestValidateOrigin(t *testing.T) {
 
 func TestValidateOrigins(t *testing.T) {
 	for _, ok := range [][]string{nil, {}, {"*"}, {"https://a.example.org", "http://localhost:9000"}} {
-		if err := ValidateOrigins(ok); err != nil {
+		if err := validateOrigins(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
 	for _, bad := range [][]string{{"*", "https://a.example.org"}, {"https://a.example.org", "*"}, {"*", "*"},
 		{"https://a.example.org", "https://b.example.org/"}, {""}} {
-		if err := ValidateOrigins(bad); !errors.Is(err, ErrInvalidOrigin) {
+		if err := validateOrigins(bad); !errors.Is(err, errInvalidOrigin) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
-	err := ValidateOrigins([]string{"https://a.example.org", "https://b.example.org/app"})
+	err := validateOrigins([]string{"https://a.example.org", "https://b.example.org/app"})
 	if err == nil || !strings.Contains(err.Error(), `"https://b.example.org/app"`) {
 		t.Fatalf("error does not name the bad entry: %v", err)
 	}
@@ -227,7 +227,7 @@ func TestParseOrigins(t *testing.T) {
 // and a variant spelling never does.
 func TestCORSValidatedOriginsMatchBrowsers(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
-	h := CORS(CORSConfig{AllowedOrigins: []string{"http://localhost:9000"}})(next)
+	h := corsMiddleware(CORSConfig{AllowedOrigins: []string{"http://localhost:9000"}})(next)
 	for origin, want := range map[string]string{
 		"http://localhost:9000":  "http://localhost:9000",
 		"http://localhost:9000/": "",
@@ -255,9 +255,9 @@ func FuzzValidateOrigin(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		err := ValidateOrigin(s)
+		err := validateOrigin(s)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidOrigin) {
+			if !errors.Is(err, errInvalidOrigin) {
 				t.Fatalf("error %v does not wrap ErrInvalidOrigin", err)
 			}
 			return
@@ -275,7 +275,7 @@ func FuzzValidateOrigin(f *testing.F) {
 		if p := u.Port(); p == "443" && u.Scheme == "https" || p == "80" && u.Scheme == "http" || strings.HasPrefix(p, "0") {
 			t.Fatalf("accepted %q has a non-canonical port", s)
 		}
-		if ValidateOrigins([]string{s}) != nil {
+		if validateOrigins([]string{s}) != nil {
 			t.Fatal("ValidateOrigins disagrees")
 		}
 		if got, err := ParseOrigins(" " + s + " ,"); err != nil || len(got) != 1 || got[0] != s {

@@ -41,17 +41,8 @@ func sharedTypeVectors(t *testing.T, h *harness) {
 
 func TestDefaultSharedTypesCannotBeWidened(t *testing.T) {
 	want := []string{"Medication", "Organization", "Location", "Practitioner", "PractitionerRole", "Substance"}
-	got := DefaultSharedTypes()
-	if !slices.Equal(got, want) {
-		t.Fatalf("DefaultSharedTypes() = %v, want %v", got, want)
-	}
-	for i := range got {
-		got[i] = "Questionnaire"
-	}
-	got = append(got, "Questionnaire")
-	_ = got
-	if again := DefaultSharedTypes(); !slices.Equal(again, want) {
-		t.Fatalf("after changing a returned slice, DefaultSharedTypes() = %v", again)
+	if !slices.Equal(defaultSharedTypes[:], want) {
+		t.Fatalf("defaultSharedTypes = %v, want %v (the AuthorizeConfig.SharedTypes docs list them)", defaultSharedTypes, want)
 	}
 
 	t.Run("default", func(t *testing.T) {
@@ -59,7 +50,7 @@ func TestDefaultSharedTypesCannotBeWidened(t *testing.T) {
 	})
 
 	t.Run("config slice changed after NewAuthorizer", func(t *testing.T) {
-		shared := DefaultSharedTypes()
+		shared := slices.Clone(defaultSharedTypes[:])
 		h := newHarness(t, func(c *AuthorizeConfig) { c.SharedTypes = shared })
 		for i := range shared {
 			shared[i] = "Questionnaire"
@@ -201,7 +192,7 @@ func TestAuthorizePoliciesCopied(t *testing.T) {
 func TestCORSAllowedOriginsCopied(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
 	cfg := CORSConfig{AllowedOrigins: []string{"https://app.example.org"}, AllowedHeaders: []string{"Authorization"}}
-	h := CORS(cfg)(next)
+	h := corsMiddleware(cfg)(next)
 	cfg.AllowedOrigins[0] = "https://evil.example.org"
 	cfg.AllowedHeaders[0] = "X-Secret"
 	preflight := func(origin, headers string) *httptest.ResponseRecorder {
@@ -256,7 +247,7 @@ func TestGuardConfigCopied(t *testing.T) {
 	t.Cleanup(as.Close)
 	cfg := Config{
 		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(),
-			SharedTypes: DefaultSharedTypes(), Operations: DefaultOperations(), Policies: []Policy{defaultsAllowPolicy{}}},
+			SharedTypes: slices.Clone(defaultSharedTypes[:]), Operations: DefaultOperations(), Policies: []Policy{defaultsAllowPolicy{}}},
 		Auth: AuthConfig{JWKSURL: as.SMARTConfiguration().JWKSURI, Issuers: []string{as.SMARTConfiguration().Issuer, "https://second-issuer.example.org"},
 			Algorithms: []string{"RS256"}, InsecureAllowHTTPKeyURLs: true, Logger: quietLogger()},
 		CORS: CORSConfig{AllowedOrigins: []string{"https://app.example.org"}},

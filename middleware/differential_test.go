@@ -254,7 +254,7 @@ type diffOutcome struct {
 
 // diffDo sends body to target through a with a patient/*.cruds token for
 // patient 123, in front of a fresh lenient server.
-func diffDo(a *Authorizer, target int, body []byte) *diffOutcome {
+func diffDo(a *authorizer, target int, body []byte) *diffOutcome {
 	tg := diffTargets[target]
 	srv := lenientfhir.New(testBase)
 	out := &diffOutcome{target: tg, srv: srv}
@@ -505,7 +505,7 @@ func FuzzBundleDifferential(f *testing.F) {
 			f.Add(uint8(c.target), []byte(c.body), []byte{k, 1, 3, k, 4, 7})
 		}
 	}
-	a, err := NewAuthorizer(diffConfig())
+	a, err := newAuthorizer(diffConfig())
 	if err != nil {
 		f.Fatal(err)
 	}

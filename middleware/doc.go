@@ -1,5 +1,6 @@
 // Package middleware is fhirguard's net/http glue. It turns a FHIR server
-// into a SMART on FHIR resource server:
+// into a SMART on FHIR resource server: New builds a Guard from a Config,
+// and Guard.Handler wraps the FHIR handler (see ExampleNew).
 //
 //   - Authenticate reads the bearer token (Authorization header only, by
 //     default), verifies a JWT against the authorization server's JWKS
@@ -10,8 +11,8 @@
 //     (TokenFromContext; jwtauth.FromContext works too for JWTs). Failures
 //     follow RFC 6750 with a FHIR OperationOutcome body; an unreachable JWKS
 //     or introspection endpoint is a 503, never a 401 and never an allow.
-//   - Authorize is the enforcement point. It classifies each request
-//     (package fhirrest), refuses non-canonical paths and method overrides,
+//   - Authorize, the enforcement point (Config.Authorize), classifies each
+//     request (package fhirrest), refuses non-canonical paths and method overrides,
 //     checks the token's scopes with the compiled matcher (package scope),
 //     holds patient grants to their patient's compartment (package
 //     compartment), narrows searches, authorises batch and transaction
@@ -29,9 +30,9 @@
 //     storage.
 //   - Policy lets extra rules (such as package celpolicy) deny what scopes
 //     would allow, never widen it.
-//   - CORS answers preflights without a token; Guard (New) wires CORS, the
-//     discovery documents, /metadata, Authenticate and Authorize in one
-//     handler.
+//   - The Guard wires CORS (Config.CORS; preflights are answered without a
+//     token), the discovery documents (any other well-known path is a 404),
+//     /metadata, Authenticate and Authorize in one handler.
 //
 // Refusals: 401 without a token (no error parameter) or with a bad one
 // (invalid_token); 403 insufficient_scope with the scope needed; 404 (or

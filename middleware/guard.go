@@ -3,8 +3,10 @@ package middleware
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -24,12 +26,17 @@ type Config struct {
 	Auth AuthConfig
 	// CORS configures cross-origin access to the FHIR API (token-bearing
 	// requests); with no AllowedOrigins (and no AllowOrigin) the API sends
-	// no CORS headers. New refuses AllowedOrigins that ValidateOrigins
-	// refuses. The public documents (the well-known documents and
+	// no CORS headers. New refuses AllowedOrigins that ParseOrigins would
+	// refuse. The public documents (the well-known documents and
 	// /metadata) allow any origin whatever this says: SMART requires it.
 	CORS CORSConfig
 	// SMARTConfiguration, when set, is served at
-	// <base>/.well-known/smart-configuration, without a token.
+	// <base>/.well-known/smart-configuration, without a token. Build it
+	// with discovery.NewHandler (or take discovery.Remote's).
+	//
+	// The Guard answers every path at or below <base>/.well-known itself:
+	// a document not set here (or in ProtectedResource) is a 404, with or
+	// without a token, for any method; the wrapped handler never sees it.
 	SMARTConfiguration *discovery.Handler
 	// ProtectedResource, when set, is served without a token at the RFC 9728
 	// location, /.well-known/oauth-protected-resource followed by the base
@@ -37,7 +44,8 @@ type Config struct {
 	// outside the FHIR base: when the router sends only the base to Handler,
 	// register it with MountProtectedResource. A
 	// *discovery.ProtectedResourceHandler must name the FHIR base URL
-	// (Authorize.BaseURL) as its resource, or New fails.
+	// (Authorize.BaseURL) as its resource, or New fails; so does a nil
+	// pointer in the interface (leave the field nil instead).
 	ProtectedResource http.Handler
 	// PatchCapabilities merges the SMART security block of
 	// SMARTConfiguration into the CapabilityStatement the wrapped handler
@@ -50,13 +58,16 @@ type Config struct {
 // stops.
 type Guard struct {
 	authn    *Authenticator
-	authz    *Authorizer
+	authz    *authorizer
 	cfg      Config
 	basePath string
 	cors     func(http.Handler) http.Handler
 	client   func(http.Handler) http.Handler
 	corsAPI  bool                    // CORS is configured for the API
-	public   map[string]http.Handler // escaped request path → public document
+	public   map[string]http.Handler // escaped request path → public document (or its 404)
+	// wellKnown is <base>/.well-known: the Guard answers every path at or
+	// below it, serving the configured documents and 404 for the rest.
+	wellKnown string
 }
 
 // New validates cfg and builds the Guard. The Guard keeps copies of the
@@ -71,51 +82,118 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.PatchCapabilities && cfg.SMARTConfiguration == nil {
 		return nil, errors.New("middleware: PatchCapabilities needs SMARTConfiguration")
 	}
-	if err := ValidateOrigins(cfg.CORS.AllowedOrigins); err != nil {
-		return nil, fmt.Errorf("middleware: Config.CORS.AllowedOrigins: %w", err)
+	if err := checkDocuments(cfg); err != nil {
+		return nil, err
 	}
-	// The caller keeps its slices: NewAuthorizer and CORS copy theirs, and
+	if err := checkLogger("Config.Auth.Logger", cfg.Auth.Logger); err != nil {
+		return nil, err
+	}
+	if err := checkCORS(cfg.CORS); err != nil {
+		return nil, err
+	}
+	// The caller keeps its slices: newAuthorizer and newCORS copy theirs, and
 	// the Guard copies the Authenticator's allow-lists, so that changing
 	// cfg afterwards cannot widen the stack.
 	cfg.Auth.Issuers = slices.Clone(cfg.Auth.Issuers)
 	cfg.Auth.Algorithms = slices.Clone(cfg.Auth.Algorithms)
 	cfg.Auth.TrustedProxies = slices.Clone(cfg.Auth.TrustedProxies)
-	authz, err := NewAuthorizer(cfg.Authorize)
+	authz, err := newAuthorizer(cfg.Authorize)
 	if err != nil {
 		return nil, err
 	}
-	var prPaths []string
+	prPaths, prErr := wellknown.ProtectedResourcePaths(cfg.Authorize.BaseURL)
 	if cfg.ProtectedResource != nil {
-		if prh, ok := cfg.ProtectedResource.(*discovery.ProtectedResourceHandler); ok {
+		if prh, ok := cfg.ProtectedResource.(*discovery.ProtectedResourceHandler); ok { // built: see checkDocuments
 			base := strings.TrimRight(cfg.Authorize.BaseURL, "/")
 			if res := prh.Metadata().Resource; res != base && res != cfg.Authorize.BaseURL {
 				return nil, fmt.Errorf("middleware: Config.ProtectedResource names the resource %q, not the FHIR base URL %q (RFC 9728 §3.3: clients compare them exactly)", res, base)
 			}
 		}
-		if prPaths, err = wellknown.ProtectedResourcePaths(cfg.Authorize.BaseURL); err != nil {
-			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", err)
+		if prErr != nil {
+			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", prErr)
 		}
 	}
 	authn, err := NewAuthenticator(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by NewAuthorizer
+	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by newAuthorizer
 	g := &Guard{authn: authn, authz: authz, cfg: cfg, basePath: strings.TrimRight(u.EscapedPath(), "/"),
 		public: map[string]http.Handler{}}
-	g.cors = CORS(cfg.CORS)
-	g.client = CORSForClient(cfg.CORS)
+	g.wellKnown = g.basePath + "/.well-known"
+	g.cors = corsMiddleware(cfg.CORS)
+	g.client = corsForClient(cfg.CORS)
 	g.corsAPI = len(cfg.CORS.AllowedOrigins) > 0 || cfg.CORS.AllowOrigin != nil
 	if cfg.SMARTConfiguration != nil {
 		g.public[g.basePath+wellknown.SMARTConfigurationPath] = publicDocument(cfg.SMARTConfiguration)
 	}
+	// Without ProtectedResource its RFC 9728 locations are answered 404
+	// like the other unconfigured well-known documents.
+	h := http.Handler(http.HandlerFunc(wellKnownNotFound))
 	if cfg.ProtectedResource != nil {
-		h := publicDocument(cfg.ProtectedResource)
-		for _, p := range prPaths {
-			g.public[p] = h
-		}
+		h = publicDocument(cfg.ProtectedResource)
+	}
+	for _, p := range prPaths {
+		g.public[p] = h
 	}
 	return g, nil
+}
+
+// checkDocuments refuses public documents that would panic on their first
+// request: a nil pointer (or func) in ProtectedResource, and discovery
+// handlers that were declared rather than built by their constructors.
+func checkDocuments(cfg Config) error {
+	if h := cfg.SMARTConfiguration; h != nil && !usable(func() { _ = h.Document() }) {
+		return errors.New("middleware: Config.SMARTConfiguration is an empty discovery.Handler; build it with discovery.NewHandler")
+	}
+	switch h := cfg.ProtectedResource.(type) {
+	case nil:
+	case *discovery.ProtectedResourceHandler:
+		if h == nil {
+			return errors.New("middleware: Config.ProtectedResource is a nil *discovery.ProtectedResourceHandler; leave the field nil instead")
+		}
+		if !usable(func() { _ = h.Metadata() }) {
+			return errors.New("middleware: Config.ProtectedResource is an empty discovery.ProtectedResourceHandler; build it with discovery.NewProtectedResourceHandler")
+		}
+	default:
+		if isNil(h) {
+			return fmt.Errorf("middleware: Config.ProtectedResource is a nil %T; leave the field nil instead", h)
+		}
+	}
+	return nil
+}
+
+// isNil reports whether v, a non-nil interface value, holds a nil pointer,
+// func, map, channel or slice: a typed nil, whose methods would panic.
+func isNil(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Invalid:
+		return true
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Slice, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// usable reports whether f returns without panicking: whether a value
+// declared instead of built (a zero discovery handler) can be used.
+func usable(f func()) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	f()
+	return true
+}
+
+// checkLogger refuses a declared slog.Logger, which has no handler and
+// panics on its first record.
+func checkLogger(field string, l *slog.Logger) error {
+	if l != nil && l.Handler() == nil {
+		return fmt.Errorf("middleware: %s has no handler; use slog.New, or leave it nil for slog.Default()", field)
+	}
+	return nil
 }
 
 // MountProtectedResource registers the RFC 9728 metadata
@@ -143,20 +221,23 @@ func (g *Guard) MountProtectedResource(mux interface {
 	return err
 }
 
-// Authenticator returns the Guard's Authenticator.
-func (g *Guard) Authenticator() *Authenticator { return g.authn }
-
-// Authorizer returns the Guard's Authorizer.
-func (g *Guard) Authorizer() *Authorizer { return g.authz }
-
-// Close stops background work (the JWKS refresh).
+// Close stops everything the Guard started: the JWKS refresh and any
+// fetch in flight (it waits for them), and the idle connections to the
+// authorization server (those of an AuthConfig.HTTPClient or
+// IntrospectionConfig.HTTPClient of your own are yours to close). Call it
+// once the server has stopped; calling it again does nothing.
 func (g *Guard) Close() { g.authn.Close() }
 
 // Handler wraps next, the FHIR server, with the whole stack:
 //
 //	public documents (well-known documents, /metadata): any origin, no token
+//	other well-known paths: 404, token or not, any method
 //	otherwise: CORS (configured origins; preflights answered) →
 //	Authenticate → Authorize → next
+//
+// The well-known paths are <base>/.well-known and every path below it,
+// and the RFC 9728 location of the base's protected-resource metadata:
+// next never sees them, whether Config sets their documents or not.
 //
 // The public documents answer every origin with
 // Access-Control-Allow-Origin: * and never allow credentials, preflights
@@ -176,7 +257,11 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if path == metadataPath && (r.Method == http.MethodGet || r.Method == http.MethodHead || IsPreflight(r)) {
+		if strings.HasPrefix(path, g.wellKnown) && (len(path) == len(g.wellKnown) || path[len(g.wellKnown)] == '/') {
+			wellKnownNotFound(w, r)
+			return
+		}
+		if path == metadataPath && (r.Method == http.MethodGet || r.Method == http.MethodHead || isPreflight(r)) {
 			if n, _ := countTokenParams(r.URL.RawQuery); n > 0 {
 				// Public, but an access token in its URL would still reach
 				// the server's logs.
@@ -193,6 +278,13 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// wellKnownNotFound answers a well-known path whose document the Guard
+// does not serve: the wrapped handler never sees such a request.
+func wellKnownNotFound(w http.ResponseWriter, r *http.Request) {
+	closeUnreadBody(w, r)
+	writeOutcome(w, http.StatusNotFound, "no such well-known document")
+}
+
 // Public documents: methods and preflight answers.
 const (
 	publicMethods        = "GET, HEAD, OPTIONS"
@@ -206,7 +298,7 @@ const (
 // Access-Control-Allow-Credentials, whatever h sets.
 func publicDocument(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if IsPreflight(r) {
+		if isPreflight(r) {
 			hdr := w.Header()
 			setPublicCORS(hdr)
 			hdr.Set("Access-Control-Allow-Methods", publicMethods)
@@ -278,7 +370,7 @@ func (p *publicWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 // patchCapabilities merges the security block into JSON CapabilityStatements.
 func (g *Guard) patchCapabilities(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := newRecorder(DefaultMaxResponseBytes)
+		rec := newRecorder(defaultMaxResponseBytes)
 		inner := r.Clone(r.Context())
 		inner.Header.Del("Accept-Encoding")
 		if inner.Method == http.MethodHead {

@@ -3,14 +3,19 @@ package middleware
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/fhirguard/fhirguard/discovery"
+	"github.com/fhirguard/fhirguard/fhirrest"
 	"github.com/fhirguard/fhirguard/internal/wellknown"
+	"github.com/fhirguard/fhirguard/scope"
 	"github.com/fhirguard/fhirguard/smarttest"
+	"go.uber.org/goleak"
 )
 
 // newGuardStack builds the whole stack in front of the leaky server, with
@@ -301,10 +306,10 @@ func TestGuardPublicDocumentsCORS(t *testing.T) {
 					t.Errorf("API preflight from %s: %d, allow-origin %q", origin, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
 				}
 			}
-			// A path next to a public one is the API's.
+			// A well-known path next to a public one is not public: 404.
 			rec = httptest.NewRecorder()
 			h.ServeHTTP(rec, preflightReq(testBase+"/.well-known/other", "https://evil.example.org", "GET", ""))
-			if rec.Code != http.StatusForbidden || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+			if rec.Code != http.StatusNotFound || rec.Header().Get("Access-Control-Allow-Origin") != "" {
 				t.Errorf("preflight next to a public document: %d %v", rec.Code, rec.Header())
 			}
 			// Writes to /metadata are not public.
@@ -389,8 +394,274 @@ func TestGuardRefusesBadOrigins(t *testing.T) {
 	for _, origins := range [][]string{{"https://app.example.org/"}, {"*", "https://app.example.org"}, {"null"}, {"https://*.example.org"}} {
 		_, err := New(Config{Authorize: AuthorizeConfig{BaseURL: testBase}, CORS: CORSConfig{AllowedOrigins: origins},
 			Auth: AuthConfig{JWKSURL: "https://as.example.org/jwks", Issuers: []string{"https://as.example.org"}}})
-		if !errors.Is(err, ErrInvalidOrigin) {
+		if !errors.Is(err, errInvalidOrigin) {
 			t.Errorf("%q: %v", origins, err)
 		}
 	}
+}
+
+// TestGuardWellKnownNeverPassedThrough: the Guard answers every path at or
+// below <base>/.well-known (and the RFC 9728 location) itself. A document
+// Config does not set is a 404 with an OperationOutcome, with or without a
+// valid token, for any method: the FHIR handler never sees the request.
+// The configured documents and the API keep working.
+func TestGuardWellKnownNeverPassedThrough(t *testing.T) {
+	unconfigured := func(cfg *Config, _ *smarttest.Server) {
+		cfg.SMARTConfiguration, cfg.ProtectedResource, cfg.PatchCapabilities = nil, nil, false
+	}
+	onlySMART := func(cfg *Config, _ *smarttest.Server) { cfg.ProtectedResource = nil }
+	always := []string{
+		"/fhir/.well-known",
+		"/fhir/.well-known/",
+		"/fhir/.well-known/smart-configuration/",
+		"/fhir/.well-known/smart-configuration/x",
+		"/fhir/.well-known/openid-configuration",
+		"/fhir/.well-known/jwks.json",
+		"/fhir/.well-known/Patient/123",
+		"/fhir/.well-known/oauth-protected-resource/x",
+	}
+	for _, tc := range []struct {
+		name     string
+		edit     func(*Config, *smarttest.Server)
+		notFound []string // besides always
+		served   []string
+	}{
+		{"nothing configured", unconfigured, []string{"/fhir/.well-known/smart-configuration",
+			"/fhir/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/fhir"}, nil},
+		{"SMART configuration only", onlySMART, []string{"/fhir/.well-known/oauth-protected-resource",
+			"/.well-known/oauth-protected-resource/fhir"}, []string{"/fhir/.well-known/smart-configuration"}},
+		{"both configured", nil, nil, []string{"/fhir/.well-known/smart-configuration",
+			"/fhir/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/fhir"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, as, store, h := guardWith(t, tc.edit)
+			tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.cruds"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range append(slices.Clone(always), tc.notFound...) {
+				for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "preflight"} {
+					for _, bearer := range []string{"", tok} {
+						var r *http.Request
+						if method == "preflight" {
+							r = preflightReq("https://ehr.example.org"+path, "https://app.example.org", "GET", "authorization")
+						} else {
+							r = httptest.NewRequest(method, "https://ehr.example.org"+path, strings.NewReader(`{"resourceType":"Patient"}`))
+						}
+						if bearer != "" {
+							r.Header.Set("Authorization", "Bearer "+bearer)
+						}
+						before := len(store.calls())
+						rec := httptest.NewRecorder()
+						h.ServeHTTP(rec, r)
+						if rec.Code != http.StatusNotFound || len(store.calls()) != before {
+							t.Errorf("%s %s (token %v): %d, handler calls %v", method, path, bearer != "", rec.Code, store.calls()[before:])
+							continue
+						}
+						var oo struct {
+							ResourceType string `json:"resourceType"`
+							Issue        []struct {
+								Code string `json:"code"`
+							} `json:"issue"`
+						}
+						if err := json.Unmarshal(rec.Body.Bytes(), &oo); err != nil || oo.ResourceType != "OperationOutcome" ||
+							len(oo.Issue) != 1 || oo.Issue[0].Code != "not-found" || rec.Header().Get("Content-Type") != "application/fhir+json" {
+							t.Errorf("%s %s (token %v): %v %s", method, path, bearer != "", rec.Header(), rec.Body)
+						}
+					}
+				}
+			}
+			for _, path := range tc.served {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://ehr.example.org"+path, nil))
+				if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+					t.Errorf("configured %s: %d %s", path, rec.Code, rec.Body)
+				}
+			}
+			// The API and /metadata still reach the handler.
+			r := httptest.NewRequest(http.MethodGet, testBase+"/Observation/lab1", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusOK {
+				t.Errorf("read: %d %s", rec.Code, rec.Body)
+			}
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/metadata", nil))
+			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "CapabilityStatement") {
+				t.Errorf("metadata: %d %s", rec.Code, rec.Body)
+			}
+			// Paths that only look alike are the API's (a 401 without a token).
+			for _, path := range []string{"/fhir/.well-knownx", "/fhir/well-known/smart-configuration", "/.well-known/smart-configuration"} {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://ehr.example.org"+path, nil))
+				if rec.Code != http.StatusUnauthorized {
+					t.Errorf("%s: %d", path, rec.Code)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorizeWellKnownNotFound: the enforcement point on its own never
+// passes a well-known path to the handler either.
+func TestAuthorizeWellKnownNotFound(t *testing.T) {
+	authz, err := authorize(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	h := authz(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	tok := &Token{Scopes: scope.Compile(scope.ParseSet("system/*.cruds"))}
+	for _, path := range []string{"/fhir/.well-known/smart-configuration", "/fhir/.well-known", "/fhir/.well-known/a/b"} {
+		for _, method := range []string{"GET", "POST", "DELETE"} {
+			r := httptest.NewRequest(method, "https://ehr.example.org"+path, nil)
+			r = r.WithContext(newContextWithToken(r.Context(), tok))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusNotFound || called || !strings.Contains(rec.Body.String(), "OperationOutcome") {
+				t.Errorf("%s %s: %d called=%v", method, path, rec.Code, called)
+			}
+		}
+	}
+}
+
+// TestNewRefusesConfigsThatWouldPanic: New refuses what would panic (or
+// silently judge nothing) on the first request, with an error that names
+// the field; the built counterparts are accepted.
+func TestNewRefusesConfigsThatWouldPanic(t *testing.T) {
+	fx := newGuardFixtures(t)
+	base := func() Config {
+		return Config{
+			Authorize: AuthorizeConfig{BaseURL: testBase, Logger: fx.quiet},
+			Auth:      AuthConfig{JWKS: fx.jwks, Issuers: []string{fx.issuer}, Logger: fx.quiet},
+		}
+	}
+	op := func(edit func(*Operation)) []Operation {
+		o := Operation{Name: "export", Levels: []fhirrest.Level{fhirrest.LevelSystem}, Permission: scope.Read}
+		edit(&o)
+		return []Operation{o}
+	}
+	for _, tc := range []struct {
+		name      string
+		bad, good func(*Config)
+		want      string // in the error
+	}{
+		{"nil ProtectedResourceHandler",
+			func(c *Config) { c.ProtectedResource = (*discovery.ProtectedResourceHandler)(nil) },
+			func(c *Config) { c.ProtectedResource = fx.prh }, "Config.ProtectedResource is a nil"},
+		{"declared ProtectedResourceHandler",
+			func(c *Config) { c.ProtectedResource = &discovery.ProtectedResourceHandler{} },
+			func(c *Config) { c.ProtectedResource = fx.prh }, "NewProtectedResourceHandler"},
+		{"nil HandlerFunc",
+			func(c *Config) { c.ProtectedResource = http.HandlerFunc(nil) },
+			func(c *Config) { c.ProtectedResource = http.NotFoundHandler() }, "nil http.HandlerFunc"},
+		{"nil pointer handler",
+			func(c *Config) { c.ProtectedResource = (*nilHandler)(nil) },
+			func(c *Config) { c.ProtectedResource = &nilHandler{body: "{}"} }, "nil *middleware.nilHandler"},
+		{"declared discovery.Handler",
+			func(c *Config) { c.SMARTConfiguration = &discovery.Handler{} },
+			func(c *Config) { c.SMARTConfiguration = fx.dh }, "discovery.NewHandler"},
+		{"declared Authorize logger",
+			func(c *Config) { c.Authorize.Logger = &slog.Logger{} },
+			func(c *Config) { c.Authorize.Logger = nil }, "AuthorizeConfig.Logger"},
+		{"declared Auth logger",
+			func(c *Config) { c.Auth.Logger = &slog.Logger{} },
+			func(c *Config) { c.Auth.Logger = slog.New(slog.DiscardHandler) }, "Config.Auth.Logger"},
+		{"nil policy pointer",
+			func(c *Config) { c.Authorize.Policies = []Policy{(*fuzzPolicy)(nil)} },
+			func(c *Config) {
+				c.Authorize.Policies = []Policy{&fuzzPolicy{deny: func(*http.Request, *Token, *Decision) error { return nil }}}
+			}, "nil Policy"},
+		{"operation permission without a letter",
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Permission = 1 << 6 }) },
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Permission = scope.All }) }, "no SMART permission"},
+		{"operation response",
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Response = ResponseBundle + 1 }) },
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Response = ResponseBundle }) }, "unknown Response"},
+		{"operation level",
+			func(c *Config) { c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{0} }) },
+			func(c *Config) {
+				c.Authorize.Operations = op(func(o *Operation) { o.Levels = []fhirrest.Level{fhirrest.LevelInstance} })
+			}, "unknown level"},
+		{"alternate base with another path",
+			func(c *Config) { c.Authorize.AlternateBaseURLs = []string{"https://alt.example.org/other"} },
+			func(c *Config) { c.Authorize.AlternateBaseURLs = []string{"http://10.0.0.1:8080/fhir/"} }, "AlternateBaseURLs"},
+		{"CORS header name",
+			func(c *Config) { c.CORS.AllowedHeaders = []string{"bad header"} },
+			func(c *Config) { c.CORS.AllowedHeaders = []string{"X-Custom", "Authorization"} }, "CORS.AllowedHeaders"},
+		{"CORS exposed header name",
+			func(c *Config) { c.CORS.ExposedHeaders = []string{"a\r\nb"} },
+			func(c *Config) { c.CORS.ExposedHeaders = []string{"ETag"} }, "CORS.ExposedHeaders"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base()
+			tc.bad(&cfg)
+			if g, err := New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				if g != nil {
+					g.Close()
+				}
+				t.Fatalf("accepted or wrong error: %v", err)
+			}
+			cfg = base()
+			tc.good(&cfg)
+			g, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			for _, path := range []string{"/Observation/lab1", "/$export", "/.well-known/oauth-protected-resource", "/.well-known/smart-configuration"} {
+				r := httptest.NewRequest(http.MethodGet, testBase+path, nil)
+				r.Header.Set("Authorization", "Bearer "+fx.tokens[1])
+				g.Handler(newLeaky()).ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
+	}
+}
+
+// TestGuardCloseStopsEverything: a Guard that fetches its keys from a JWKS
+// URL and introspects opaque tokens starts background work (the key
+// refresh, connections to the authorization server); once Close returns,
+// none of it is left running. Close may be called again.
+func TestGuardCloseStopsEverything(t *testing.T) {
+	as, err := smarttest.New(smarttest.Config{FHIRBase: testBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close() // after the check: its goroutines predate the Guard
+	if err := as.RegisterClient(smarttest.Client{ID: "rs", Secret: "s3cret", Introspect: true}); err != nil {
+		t.Fatal(err)
+	}
+	jwt, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opaque, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs", Opaque: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := goleak.IgnoreCurrent()
+
+	g, err := New(Config{
+		Authorize: AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()},
+		Auth: AuthConfig{JWKSURL: as.SMARTConfiguration().JWKSURI, Issuers: []string{as.SMARTConfiguration().Issuer}, InsecureAllowHTTPKeyURLs: true,
+			Introspection: &IntrospectionConfig{Endpoint: as.SMARTConfiguration().IntrospectionEndpoint, ClientID: "rs", ClientSecret: "s3cret"},
+			Logger:        quietLogger()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler(newLeaky())
+	for _, tok := range []string{jwt, opaque} {
+		r := httptest.NewRequest(http.MethodGet, testBase+"/Observation/lab1", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("read: %d %s", rec.Code, rec.Body)
+		}
+	}
+	g.Close()
+	g.Close()
+	goleak.VerifyNone(t, before)
 }

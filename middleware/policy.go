@@ -37,8 +37,8 @@ type Decision struct {
 
 type decisionKey struct{}
 
-// NewContextWithDecision returns a copy of ctx carrying d.
-func NewContextWithDecision(ctx context.Context, d *Decision) context.Context {
+// newContextWithDecision returns a copy of ctx carrying d.
+func newContextWithDecision(ctx context.Context, d *Decision) context.Context {
 	return context.WithValue(ctx, decisionKey{}, d)
 }
 

@@ -59,11 +59,11 @@ type ContextItem struct {
 
 type tokenKey struct{}
 
-// NewContextWithToken returns a copy of ctx carrying t. Authenticate uses
-// it; so can tests and servers that authenticate by other means before
-// Authorize. The context also holds the slot where Authorize records its
-// Decision, so that a request is authorised without copying it again.
-func NewContextWithToken(ctx context.Context, t *Token) context.Context {
+// newContextWithToken returns a copy of ctx carrying t, as Authenticate
+// does (tests put their tokens in the context with it). The context also
+// holds the slot where Authorize records its Decision, so that a request
+// is authorised without copying it again.
+func newContextWithToken(ctx context.Context, t *Token) context.Context {
 	return &tokenContext{Context: ctx, tok: t}
 }
 

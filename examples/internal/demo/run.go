@@ -429,7 +429,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		log.Info("CEL policies loaded (SIGHUP reloads them)", "file", cfg.PolicyFile, "rules", len(p.Rules()))
 	}
 
-	if err := middleware.ValidateOrigins(cfg.corsOrigins()); err != nil {
+	if _, err := middleware.ParseOrigins(strings.Join(cfg.corsOrigins(), ",")); err != nil {
 		return nil, cleanup, fmt.Errorf("%w: CORS origins (-cors-origins, -app-redirect-uris): %v", ErrConfig, err)
 	}
 	g, err := middleware.New(middleware.Config{
