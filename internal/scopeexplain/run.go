@@ -34,8 +34,8 @@ the scope string is read from stdin (one trailing line ending removed).
 Only the ASCII space separates scopes, as on a resource server.
 
 Flags may come before or after the scope string; "--" ends the flags.
-  --json   print a JSON report (documented in the package doc of
-           internal/scopeexplain) instead of text
+  --json   print the report as one JSON object (stable lowerCamelCase
+           fields; arrays are never null) instead of text
   -h       print this help
 
 Exit status: 0 every scope is valid, 1 some scope is invalid, 2 usage error.

@@ -36,13 +36,21 @@ func (r Report) WriteText(w io.Writer) error {
 		b.WriteString("  none: no access to FHIR data\n")
 	}
 	width := 0
+	named := map[string]bool{} // contexts with rows for named types
 	for _, e := range r.Effective {
+		if e.ResourceType != "*" {
+			named[e.Context] = true
+		}
 		width = max(width, len(e.Context)+1+len(e.ResourceType))
 	}
 	for _, e := range r.Effective {
 		line := fmt.Sprintf("  %-*s  %-5s", width, e.Context+"/"+e.ResourceType, e.Permissions)
 		if e.ResourceType == "*" {
-			line += "  (every other type)"
+			if named[e.Context] {
+				line += "  (every other type)"
+			} else {
+				line += "  (every type)"
+			}
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		for _, c := range e.Constrained {
