@@ -41,7 +41,7 @@ func FuzzExplain(f *testing.F) {
 		// The same through stdin, and as text.
 		var out2 bytes.Buffer
 		code2 := run([]string{"-"}, strings.NewReader(in+"\n"), &out2, &errOut)
-		if code2 != code {
+		if code2 != code && !strings.HasSuffix(in, "\r") { // stdin drops a CRLF
 			t.Fatalf("%q: exit %d as argument, %d on stdin", in, code, code2)
 		}
 		if out2.Len() == 0 {
