@@ -46,11 +46,7 @@ func commands() []command {
 			name:    "proxy",
 			summary: "guard a FHIR server: a reverse proxy enforcing SMART authorization",
 		},
-		{
-			name:    "scope explain",
-			args:    "<scope string>",
-			summary: "explain what SMART scopes grant",
-		},
+		scopeExplainCommand(),
 		{
 			name:    "token inspect",
 			args:    "<JWT>",

@@ -9,7 +9,7 @@
 //
 //	discovery lint <FHIR base URL>   check a server's SMART configuration and /metadata
 //	proxy                            guard a FHIR server (not yet available)
-//	scope explain <scope string>     explain SMART scopes (not yet available)
+//	scope explain <scope string>     explain SMART scopes: grants, errors, v1/v2 forms (--json)
 //	token inspect <JWT>              decode and check an access token (not yet available)
 //
 // "fhirguard -h" (or "fhirguard help") lists them, "fhirguard <command> -h"

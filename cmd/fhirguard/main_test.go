@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"discovery", "lint", "https://fhir.example.org/r4#"}, "is not a FHIR base URL"},
 		{[]string{"discovery", "lint", "https:///r4"}, "is not a FHIR base URL"},
 		{[]string{"proxy"}, "fhirguard proxy: not yet available"},
-		{[]string{"scope", "explain", "patient/*.rs"}, "fhirguard scope explain: not yet available"},
+		{[]string{"scope", "explain"}, "fhirguard scope explain: "},
 		{[]string{"token", "inspect"}, "fhirguard token inspect: not yet available"},
 	} {
 		code, stdout, stderr := runCmd(t, tc.args...)
@@ -111,6 +112,28 @@ func TestVersion(t *testing.T) {
 		code, stdout, stderr := runCmd(t, arg)
 		if code != exitOK || stderr != "" || !strings.HasPrefix(stdout, "fhirguard ") || !strings.Contains(stdout, "go1.") || strings.Count(stdout, "\n") != 1 {
 			t.Errorf("%s: exit code %d, stdout %q, stderr %q", arg, code, stdout, stderr)
+		}
+	}
+}
+
+func TestScopeExplain(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stdout
+	}{
+		{[]string{"scope", "explain", "patient/Observation.read"}, 0, "v2 form:      patient/Observation.rs"},
+		{[]string{"scope", "explain", "patient/Observation.sr", "openid"}, 1, "did you mean: patient/Observation.rs"},
+		{[]string{"scope", "explain", "--json", "user/*.cruds"}, 0, `"valid": true`},
+		{[]string{"scope", "explain", "user/*.cruds", "--json"}, 0, `"valid": true`},
+		{[]string{"scope", "explain", "--json", "user/Foo.rs"}, 1, `"valid": false`},
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {
+			t.Errorf("%q: exit code %d, want %d (stderr %q)", tc.args, code, tc.code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), tc.want) {
+			t.Errorf("%q: stdout %q lacks %q", tc.args, stdout.String(), tc.want)
 		}
 	}
 }
