@@ -33,9 +33,9 @@ func checkFetchURL(what, raw string, insecureHTTP bool) (*url.URL, error) {
 }
 
 // fetchClient returns the HTTP client used for a JWKS or introspection
-// endpoint: a copy of base (or of a new client) with a timeout, no redirect
-// to another host or from https to http, at most 3 redirects, and response
-// bodies capped at maxBody bytes. When clampMin > 0 the Cache-Control
+// endpoint: a copy of base (or of a new client, with a transport of its
+// own) with a timeout, no redirect to another host or from https to http,
+// at most 3 redirects, and response bodies capped at maxBody bytes. When clampMin > 0 the Cache-Control
 // max-age of responses is clamped into [clampMin, clampMax] (clampMax when
 // absent), which bounds the JWKS refresh interval.
 func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampMin, clampMax time.Duration) *http.Client {
@@ -46,11 +46,17 @@ func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampM
 	if c.Timeout == 0 || c.Timeout > timeout {
 		c.Timeout = timeout
 	}
-	next := c.Transport
-	if next == nil {
-		next = http.DefaultTransport
+	lt := &limitTransport{next: c.Transport, maxBody: maxBody, clampMin: clampMin, clampMax: clampMax}
+	if lt.next == nil {
+		// A transport of its own, so that Close can close its idle
+		// connections without touching anybody else's.
+		lt.next = http.DefaultTransport
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			lt.own = dt.Clone()
+			lt.next = lt.own
+		}
 	}
-	c.Transport = &limitTransport{next: next, maxBody: maxBody, clampMin: clampMin, clampMax: clampMax}
+	c.Transport = lt
 	c.Jar = nil
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 3 {
@@ -70,8 +76,17 @@ func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampM
 
 type limitTransport struct {
 	next               http.RoundTripper
+	own                *http.Transport // next, when the transport is ours
 	maxBody            int64
 	clampMin, clampMax time.Duration
+}
+
+// CloseIdleConnections closes the idle connections of a transport of our
+// own; a caller's transport is left alone.
+func (t *limitTransport) CloseIdleConnections() {
+	if t.own != nil {
+		t.own.CloseIdleConnections()
+	}
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {

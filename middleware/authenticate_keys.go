@@ -77,7 +77,8 @@ type remoteKeys struct {
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
-	wake   chan struct{} // the schedule changed
+	wake   chan struct{}  // the schedule changed
+	tasks  sync.WaitGroup // the schedule and the fetches; close waits for them
 
 	cur  atomic.Pointer[keySet]
 	gens atomic.Uint64
@@ -119,23 +120,37 @@ func newRemoteKeys(p *keyPolicy, o remoteOptions, log *slog.Logger, now func() t
 	r.mu.Lock()
 	r.startLocked()
 	r.mu.Unlock()
-	go r.schedule()
+	r.tasks.Add(1)
+	go func() {
+		defer r.tasks.Done()
+		r.schedule()
+	}()
 	return r
 }
 
+// close stops the schedule and cuts a fetch in flight, waits for both to
+// end, and closes the idle connections of the source's own client. The
+// keys already loaded stay in use.
 func (r *remoteKeys) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
 	r.cancel()
+	r.tasks.Wait()
+	r.client.CloseIdleConnections()
 }
 
-// startLocked starts a fetch; r.mu is held and no fetch is in flight.
+// startLocked starts a fetch; r.mu is held, no fetch is in flight and r is
+// not closed.
 func (r *remoteKeys) startLocked() *flight {
 	f := &flight{done: make(chan struct{})}
 	r.inflight = f
 	r.next.Store(math.MaxInt64)
-	go r.run(f)
+	r.tasks.Add(1)
+	go func() {
+		defer r.tasks.Done()
+		r.run(f)
+	}()
 	return f
 }
 
@@ -143,7 +158,9 @@ func (r *remoteKeys) startLocked() *flight {
 func (r *remoteKeys) run(f *flight) {
 	ks, age, err := r.fetch()
 	if err != nil {
-		r.log.Warn("fhirguard: JWKS fetch failed", "url", r.url, "error", err)
+		if r.ctx.Err() == nil { // not a fetch close cut
+			r.log.Warn("fhirguard: JWKS fetch failed", "url", r.url, "error", err)
+		}
 		age = r.cooldown
 	}
 	now := r.now()
@@ -197,11 +214,11 @@ func (r *remoteKeys) fetch() (*keySet, time.Duration, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading the JWKS: %w", err)
 	}
-	set, err := parseFetchedJWKS(body)
+	entries, err := parseJWKS(body, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("parsing the JWKS: %w", err)
 	}
-	ks, errs := r.policy.buildKeySet(set)
+	ks, errs := r.policy.buildKeySet(entries)
 	for _, err := range errs {
 		r.log.Warn("fhirguard: JWKS key refused", "url", r.url, "error", err)
 	}

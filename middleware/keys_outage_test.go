@@ -70,8 +70,8 @@ func TestKeysOutageUnknownKid(t *testing.T) {
 			// Now a successful fetch lacks the kid: 401.
 			clock.advance(31 * time.Second)
 			expectStatus(t, a, keyES.token(claimsAt(clock.now()), func(h map[string]any) { h["kid"] = freshKid() }), http.StatusUnauthorized)
-			if !errors.Is(last.Err, ErrUnknownKey) {
-				t.Fatalf("cause = %v, want ErrUnknownKey", last.Err)
+			if !errors.Is(last.Err, errUnknownKey) {
+				t.Fatalf("cause = %v, want errUnknownKey", last.Err)
 			}
 		})
 	}
