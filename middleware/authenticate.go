@@ -480,7 +480,7 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 		}
 		a.keys = newRemoteKeys(policy, remoteOptions{
 			url:        cfg.JWKSURL,
-			client:     fetchClient(cfg.HTTPClient, timeout, maxBytes, minR, maxR),
+			client:     fetchClient(cfg.HTTPClient, maxBytes, minR, maxR),
 			minRefresh: minR,
 			maxRefresh: maxR,
 			cooldown:   cool,

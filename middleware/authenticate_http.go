@@ -34,17 +34,15 @@ func checkFetchURL(what, raw string, insecureHTTP bool) (*url.URL, error) {
 
 // fetchClient returns the HTTP client used for a JWKS or introspection
 // endpoint: a copy of base (or of a new client, with a transport of its
-// own) with a timeout, no redirect to another host or from https to http,
-// at most 3 redirects, and response bodies capped at maxBody bytes. When clampMin > 0 the Cache-Control
+// own) with no redirect to another host or from https to http, at most 3
+// redirects, and response bodies capped at maxBody bytes. The callers bound
+// each call with a context (FetchTimeout, Introspection.Timeout). When clampMin > 0 the Cache-Control
 // max-age of responses is clamped into [clampMin, clampMax] (clampMax when
 // absent), which bounds the JWKS refresh interval.
-func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampMin, clampMax time.Duration) *http.Client {
+func fetchClient(base *http.Client, maxBody int64, clampMin, clampMax time.Duration) *http.Client {
 	c := &http.Client{}
 	if base != nil {
 		*c = *base
-	}
-	if c.Timeout == 0 || c.Timeout > timeout {
-		c.Timeout = timeout
 	}
 	lt := &limitTransport{next: c.Transport, maxBody: maxBody, clampMin: clampMin, clampMax: clampMax}
 	if lt.next == nil {

@@ -73,7 +73,7 @@ type remoteKeys struct {
 	minRefresh time.Duration
 	maxRefresh time.Duration
 	cooldown   time.Duration
-	timeout    time.Duration
+	timeout    time.Duration // FetchTimeout; r.mu guards it (tests change it)
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -95,8 +95,9 @@ type remoteKeys struct {
 
 // flight is one fetch; done is closed when it completed, err set before.
 type flight struct {
-	done chan struct{}
-	err  error
+	timeout time.Duration // bounds the fetch
+	done    chan struct{}
+	err     error
 }
 
 type remoteOptions struct {
@@ -143,7 +144,7 @@ func (r *remoteKeys) close() {
 // startLocked starts a fetch; r.mu is held, no fetch is in flight and r is
 // not closed.
 func (r *remoteKeys) startLocked() *flight {
-	f := &flight{done: make(chan struct{})}
+	f := &flight{timeout: r.timeout, done: make(chan struct{})}
 	r.inflight = f
 	r.next.Store(math.MaxInt64)
 	r.tasks.Add(1)
@@ -156,7 +157,7 @@ func (r *remoteKeys) startLocked() *flight {
 
 // run performs f and records its outcome.
 func (r *remoteKeys) run(f *flight) {
-	ks, age, err := r.fetch()
+	ks, age, err := r.fetch(f.timeout)
 	if err != nil {
 		if r.ctx.Err() == nil { // not a fetch close cut
 			r.log.Warn("fhirguard: JWKS fetch failed", "url", r.url, "error", err)
@@ -194,8 +195,8 @@ func (r *remoteKeys) install(ks *keySet) {
 
 // fetch downloads, parses and checks the JWKS; it returns the set and its
 // refresh interval.
-func (r *remoteKeys) fetch() (*keySet, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+func (r *remoteKeys) fetch(timeout time.Duration) (*keySet, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {

@@ -171,7 +171,7 @@ func newIntrospector(c IntrospectionConfig, rules *claimRules, insecureHTTP bool
 		endpoint: c.Endpoint,
 		cfg:      c,
 		method:   method,
-		client:   fetchClient(c.HTTPClient, c.Timeout, c.MaxResponseBytes, 0, 0),
+		client:   fetchClient(c.HTTPClient, c.MaxResponseBytes, 0, 0),
 		cache:    cache,
 		slots:    make(chan struct{}, c.MaxConcurrent),
 		rules:    &r,
