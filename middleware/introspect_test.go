@@ -320,10 +320,11 @@ func TestIntrospectionCache(t *testing.T) {
 	})
 	t.Run("never cached beyond exp", func(t *testing.T) {
 		s := newIntroServer(t)
-		clock := &authClock{}
+		now := time.Now()
+		clock := &authClock{base: now}
 		a := newAuth(t, introConfig(t, s, clock))
 		tok := "opaque-" + b64enc(randBytes(12))
-		s.answer(tok, activeAnswer(time.Now(), "exp", time.Now().Add(20*time.Second).Unix()))
+		s.answer(tok, activeAnswer(now, "exp", now.Add(20*time.Second).Unix()))
 		expectStatus(t, a, tok, 200)
 		// Past exp and the leeway, within MaxTTL: the entry is gone.
 		clock.advance(51 * time.Second)
