@@ -43,6 +43,15 @@ const (
 // AuthConfig configures NewAuthenticator. Audience, and either a key
 // source with Issuers or Introspection, are required; every other field
 // has a safe default.
+//
+// The key source for JWTs is at most one of JWKSURL, JWKS, PublicKeys and
+// JWTAuth. A token is verified with the key its kid names (the only key,
+// for a token without kid), and each key is bound to exactly one
+// algorithm, which must be in Algorithms: the JWK's alg, or else the key
+// type's (RSA: DefaultRSAAlgorithm; EC P-256, P-384, P-521: ES256, ES384,
+// ES512; Ed25519: EdDSA). RSA keys must have 2048 to 8192 bits. A key that
+// breaks these rules makes NewAuthenticator fail (a static source) or is
+// left out with a warning (a fetched JWKS).
 type AuthConfig struct {
 	// Audience is the FHIR base URL: tokens must carry it in aud. It is
 	// also the realm of WWW-Authenticate challenges.
@@ -50,13 +59,6 @@ type AuthConfig struct {
 	// Issuers are the accepted iss values, compared exactly. Required for
 	// JWTs; for introspection a present iss is checked when Issuers is set.
 	Issuers []string
-
-	// The key source for JWTs: at most one of JWKSURL, JWKS, PublicKeys
-	// and JWTAuth. A token is verified with the key its kid names (the only
-	// key, for a token without kid), and each key is bound to exactly one
-	// algorithm, which must be in Algorithms: the JWK's alg, or else the
-	// key type's (RSA: DefaultRSAAlgorithm; EC P-256, P-384, P-521: ES256,
-	// ES384, ES512; Ed25519: EdDSA). RSA keys must have 2048 to 8192 bits.
 
 	// JWKSURL is the authorization server's JWK Set (https), fetched in the
 	// background and refreshed (see JWKS fetching below): the way to
@@ -148,7 +150,9 @@ type AuthConfig struct {
 	// X-Forwarded-Proto is believed when they terminated TLS.
 	TrustedProxies []string
 	// InsecureAllowHTTP accepts bearer tokens over plain HTTP. For local
-	// development only: tokens travel in clear text.
+	// development only: tokens travel in clear text. Without it, a token
+	// that did not come over TLS (directly, or through a trusted proxy
+	// saying https) is refused with 400 invalid_request.
 	InsecureAllowHTTP bool
 	// InsecureAllowHTTPKeyURLs accepts http JWKS and introspection URLs.
 	// For local development only: keys and answers can be forged on the
