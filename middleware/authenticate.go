@@ -516,10 +516,10 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 // Close stops the goroutines the Authenticator started and waits for them:
 // the JWKS schedule and a fetch in flight, and introspection calls in
 // flight (their requests get a 503). It closes the idle connections of the
-// HTTP clients it made (not those of AuthConfig.HTTPClient). Afterwards the
+// transports it made (a transport given in HTTPClient is the caller's). Afterwards the
 // middleware keeps verifying JWTs with the keys it has, without refreshing
-// them, and answers tokens that need introspection with a 503. Close may be
-// called more than once.
+// them, and answers tokens that need an introspection call (not cached)
+// with a 503. Close may be called more than once.
 func (a *Authenticator) Close() {
 	if a.keys != nil {
 		a.keys.close()
