@@ -9,11 +9,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
@@ -42,13 +42,13 @@ var ErrAlgorithm = errors.New("benchmarks: unknown signature algorithm")
 // authorisation server without any network.
 type Issuer struct {
 	keys   map[string]crypto.Signer
-	public jwk.Set
+	public map[string]crypto.PublicKey // by kid
 	now    func() time.Time
 }
 
 // NewIssuer generates one key per algorithm in Algorithms.
 func NewIssuer() (*Issuer, error) {
-	iss := &Issuer{keys: map[string]crypto.Signer{}, public: jwk.NewSet(), now: time.Now}
+	iss := &Issuer{keys: map[string]crypto.Signer{}, public: map[string]crypto.PublicKey{}, now: time.Now}
 	for _, alg := range Algorithms {
 		var (
 			priv crypto.Signer
@@ -65,26 +65,15 @@ func NewIssuer() (*Issuer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("benchmarks: generating the %s key: %w", alg, err)
 		}
-		k, err := jwk.FromRaw(priv.Public())
-		if err != nil {
-			return nil, err
-		}
-		for name, v := range map[string]any{jwk.KeyIDKey: "k-" + alg, jwk.AlgorithmKey: alg, jwk.KeyUsageKey: "sig"} {
-			if err := k.Set(name, v); err != nil {
-				return nil, err
-			}
-		}
-		if err := iss.public.AddKey(k); err != nil {
-			return nil, err
-		}
+		iss.public["k-"+alg] = priv.Public()
 		iss.keys[alg] = priv
 	}
 	return iss, nil
 }
 
-// KeySet returns the public keys as a JWK set (for middleware.AuthConfig's
-// KeySet).
-func (i *Issuer) KeySet() jwk.Set { return i.public }
+// PublicKeys returns the public keys by kid (for middleware.AuthConfig's
+// PublicKeys). Each call returns a new map.
+func (i *Issuer) PublicKeys() map[string]crypto.PublicKey { return maps.Clone(i.public) }
 
 // PublicKey returns the public key for alg.
 func (i *Issuer) PublicKey(alg string) (crypto.PublicKey, error) {

@@ -244,7 +244,7 @@ func BenchmarkVerifyBundle100(b *testing.B) {
 func guarded(b *testing.B, next http.Handler) http.Handler {
 	g, err := middleware.New(middleware.Config{
 		Authorize: middleware.AuthorizeConfig{BaseURL: BaseURL, Logger: quiet()},
-		Auth: middleware.AuthConfig{Issuers: []string{IssuerURL}, KeySet: testIssuer(b).KeySet(),
+		Auth: middleware.AuthConfig{Issuers: []string{IssuerURL}, PublicKeys: testIssuer(b).PublicKeys(),
 			InsecureAllowHTTP: true, Logger: quiet()},
 	})
 	if err != nil {
@@ -347,7 +347,7 @@ func BenchmarkCEL(b *testing.B) {
 // cacheSize bounds its token cache. cached counts answers from the cache.
 func authFor(b *testing.B, cacheSize int, cached *atomic.Int64) http.Handler {
 	a, err := middleware.NewAuthenticator(middleware.AuthConfig{
-		Audience: BaseURL, Issuers: []string{IssuerURL}, KeySet: testIssuer(b).KeySet(),
+		Audience: BaseURL, Issuers: []string{IssuerURL}, PublicKeys: testIssuer(b).PublicKeys(),
 		InsecureAllowHTTP: true, CacheSize: cacheSize, Logger: quiet(),
 		OnDecision: func(e middleware.AuthEvent) {
 			if e.Cached {
@@ -445,7 +445,7 @@ func BenchmarkIntrospection(b *testing.B) {
 		cacheSize int
 	}{{"baseline", 1}, {"fhirguard", 0}} {
 		a, err := middleware.NewAuthenticator(middleware.AuthConfig{
-			Audience: BaseURL, Issuers: []string{IssuerURL}, Mode: middleware.IntrospectionOnly,
+			Audience: BaseURL, Issuers: []string{IssuerURL}, Mode: middleware.ModeIntrospection,
 			Introspection: &middleware.IntrospectionConfig{
 				Endpoint: srv.URL, ClientID: "rs", ClientSecret: "secret", CacheSize: impl.cacheSize,
 			},

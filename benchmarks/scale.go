@@ -110,7 +110,7 @@ func Scale(cfg ScaleConfig) (ScaleResult, error) {
 	a, err := middleware.NewAuthenticator(middleware.AuthConfig{
 		Audience:          BaseURL,
 		Issuers:           []string{IssuerURL},
-		KeySet:            iss.KeySet(),
+		PublicKeys:        iss.PublicKeys(),
 		InsecureAllowHTTP: true,
 		CacheSize:         cfg.CacheSize,
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -93,7 +93,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		Authorize: middleware.AuthorizeConfig{BaseURL: BaseURL, Logger: quiet},
 		Auth: middleware.AuthConfig{
 			Issuers:           []string{IssuerURL},
-			KeySet:            cfg.Issuer.KeySet(),
+			PublicKeys:        cfg.Issuer.PublicKeys(),
 			InsecureAllowHTTP: true,
 			Logger:            quiet,
 			OnDecision:        cfg.OnDecision,

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,28 +18,40 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// TokenMode says which path a bearer token takes.
+// TokenMode says which path a bearer token takes: local JWT verification
+// or introspection (RFC 7662).
 type TokenMode uint8
 
 // Token modes.
 const (
-	// ModeDefault derives the mode from the configuration: AutoDetect when
-	// both a key source and introspection are configured, otherwise the
-	// one configured.
-	ModeDefault TokenMode = iota
-	// JWTOnly verifies every token locally as a signed JWT.
-	JWTOnly
-	// IntrospectionOnly introspects every token (RFC 7662).
-	IntrospectionOnly
-	// AutoDetect verifies JWT-shaped tokens locally and introspects the
-	// rest. A JWT-shaped token that fails verification is refused, never
-	// introspected.
-	AutoDetect
+	// ModeAuto, the zero value, follows the configuration: with a key
+	// source and Introspection, JWT-shaped tokens are verified locally and
+	// the others introspected (a JWT-shaped token that fails verification
+	// is refused, never introspected); with only one of them, every token
+	// takes its path.
+	ModeAuto TokenMode = iota
+	// ModeJWT verifies every token locally as a signed JWT. It needs a key
+	// source and no Introspection.
+	ModeJWT
+	// ModeIntrospection introspects every token, JWT-shaped or not. It
+	// needs Introspection and no key source.
+	ModeIntrospection
+
+	modeBoth // ModeAuto with both paths (internal)
 )
 
-// AuthConfig configures Authenticate. Audience, and either a key source
-// with Issuers or Introspection, are required; every other field has a
-// safe default.
+// AuthConfig configures NewAuthenticator. Audience, and either a key
+// source with Issuers or Introspection, are required; every other field
+// has a safe default.
+//
+// The key source for JWTs is at most one of JWKSURL, JWKS, PublicKeys and
+// JWTAuth. A token is verified with the key its kid names (the only key,
+// for a token without kid), and each key is bound to exactly one
+// algorithm, which must be in Algorithms: the JWK's alg, or else the key
+// type's (RSA: DefaultRSAAlgorithm; EC P-256, P-384, P-521: ES256, ES384,
+// ES512; Ed25519: EdDSA). RSA keys must have 2048 to 8192 bits. A key that
+// breaks these rules makes NewAuthenticator fail (a static source) or is
+// left out with a warning (a fetched JWKS).
 type AuthConfig struct {
 	// Audience is the FHIR base URL: tokens must carry it in aud. It is
 	// also the realm of WWW-Authenticate challenges.
@@ -47,19 +60,32 @@ type AuthConfig struct {
 	// JWTs; for introspection a present iss is checked when Issuers is set.
 	Issuers []string
 
-	// Key source for JWTs: at most one of JWKSURL, KeySet, JWKS, JWTAuth.
-	JWKSURL string           // fetched and refreshed (https)
-	KeySet  JWKSet           // a static JWK set
-	JWKS    []byte           // a static JWK set as a JSON document
-	JWTAuth *jwtauth.JWTAuth // a jwtauth single-key setup (its algorithm must be allowed)
+	// JWKSURL is the authorization server's JWK Set (https), fetched in the
+	// background and refreshed (see JWKS fetching below): the way to
+	// follow key rotations.
+	JWKSURL string
+	// JWKS is a static JWK Set document (RFC 7517 §5).
+	JWKS []byte
+	// PublicKeys are static keys by kid: *rsa.PublicKey, *ecdsa.PublicKey
+	// or ed25519.PublicKey (smarttest.Server.PublicKeys returns such a
+	// map). The key under the empty kid verifies tokens without kid and
+	// must be the only one. NewAuthenticator reads the map once: a key
+	// added later (smarttest.Server.RotateKey, say) is unknown, and its
+	// tokens are refused (401).
+	PublicKeys map[string]crypto.PublicKey
+	// JWTAuth is a go-chi/jwtauth single-key setup; its algorithm must be
+	// in Algorithms, and an HMAC secret at least as long as the hash.
+	JWTAuth *jwtauth.JWTAuth
 
 	// Introspection configures opaque-token introspection.
 	Introspection *IntrospectionConfig
-	// Mode chooses which path tokens take (ModeDefault derives it).
+	// Mode chooses which path tokens take (ModeAuto: from the
+	// configuration).
 	Mode TokenMode
 
-	// Algorithms is the allow-list of JWS algorithms (default
-	// DefaultAlgorithms()). HMAC (HS256…) is accepted only with JWTAuth;
+	// Algorithms is the allow-list of JWS algorithms. The default is
+	// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 and
+	// EdDSA. HMAC (HS256, HS384, HS512) is accepted only with JWTAuth;
 	// "none" never.
 	Algorithms []string
 	// DefaultRSAAlgorithm binds RSA keys published without alg (default
@@ -92,7 +118,8 @@ type AuthConfig struct {
 	// reached, known keys keep verifying and an unknown kid is a 503.
 	// FetchTimeout (default 5 s) bounds a fetch and JWKSMaxBytes (default
 	// 512 KiB) its body. HTTPClient (copied) carries custom transports or
-	// TLS roots.
+	// TLS roots; without one the Authenticator uses a client of its own,
+	// whose idle connections Close closes.
 	JWKSMinRefresh      time.Duration
 	JWKSMaxRefresh      time.Duration
 	JWKSRefetchCooldown time.Duration
@@ -123,7 +150,9 @@ type AuthConfig struct {
 	// X-Forwarded-Proto is believed when they terminated TLS.
 	TrustedProxies []string
 	// InsecureAllowHTTP accepts bearer tokens over plain HTTP. For local
-	// development only: tokens travel in clear text.
+	// development only: tokens travel in clear text. Without it, a token
+	// that did not come over TLS (directly, or through a trusted proxy
+	// saying https) is refused with 400 invalid_request.
 	InsecureAllowHTTP bool
 	// InsecureAllowHTTPKeyURLs accepts http JWKS and introspection URLs.
 	// For local development only: keys and answers can be forged on the
@@ -140,21 +169,21 @@ type AuthConfig struct {
 	Now func() time.Time
 }
 
-// TokenSource says how a token was validated.
-type TokenSource uint8
+// tokenSource says how a token was validated.
+type tokenSource uint8
 
 // Token sources.
 const (
-	SourceNone          TokenSource = iota // no token was validated
-	SourceJWT                              // a signed JWT verified locally
-	SourceIntrospection                    // an opaque token introspected
+	sourceNone          tokenSource = iota // no token was validated
+	sourceJWT                              // a signed JWT verified locally
+	sourceIntrospection                    // an opaque token introspected
 )
 
-func (s TokenSource) String() string {
+func (s tokenSource) String() string {
 	switch s {
-	case SourceJWT:
+	case sourceJWT:
 		return "jwt"
-	case SourceIntrospection:
+	case sourceIntrospection:
 		return "introspection"
 	}
 	return "none"
@@ -165,8 +194,11 @@ type AuthEvent struct {
 	Request *http.Request
 	Token   *Token     // nil when refused
 	Err     *AuthError // nil when accepted
-	Source  TokenSource
-	Cached  bool // answered from the verified-token or introspection cache
+	// Introspected is true when the token went to the introspection
+	// endpoint (or its cache), false when it was verified as a JWT or
+	// refused before either.
+	Introspected bool
+	Cached       bool // answered from the verified-token or introspection cache
 }
 
 const (
@@ -204,7 +236,8 @@ type Authenticator struct {
 
 // NewAuthenticator validates cfg and builds the middleware. With a
 // JWKSURL it starts fetching the key set in the background (start-up does
-// not wait for the authorisation server); call Close to stop refreshing.
+// not wait for the authorisation server). Close stops the goroutines it
+// starts (the JWKS fetches and schedule, introspection calls).
 func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	a := &Authenticator{
 		allowForm:    cfg.AllowFormBody,
@@ -226,10 +259,13 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 		return nil, fmt.Errorf("middleware: Audience %q must be the absolute FHIR base URL", cfg.Audience)
 	}
 	a.realm = cfg.Audience
-	for _, iss := range cfg.Issuers {
+	for i, iss := range cfg.Issuers {
 		if iss == "" {
-			return nil, errors.New("middleware: empty issuer")
+			return nil, fmt.Errorf("middleware: Issuers[%d] is empty", i)
 		}
+	}
+	if a.mode, err = resolveMode(cfg); err != nil {
+		return nil, err
 	}
 
 	leeway, err := durationSetting("Leeway", cfg.Leeway, defaultLeeway, maxLeeway)
@@ -245,11 +281,11 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	case a.maxTokenBytes == 0:
 		a.maxTokenBytes = defaultMaxTokenBytes
 	case a.maxTokenBytes < 256:
-		return nil, errors.New("middleware: MaxTokenBytes below 256")
+		return nil, fmt.Errorf("middleware: MaxTokenBytes %d is below 256", a.maxTokenBytes)
 	}
-	scopeSize := cfg.ScopeCacheSize
-	if scopeSize <= 0 {
-		scopeSize = 1024
+	scopeSize, err := sizeSetting("ScopeCacheSize", cfg.ScopeCacheSize, 1024)
+	if err != nil {
+		return nil, err
 	}
 	scopes, err := newScopeCache(scopeSize)
 	if err != nil {
@@ -271,47 +307,21 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 		if err != nil {
 			addr, aerr := netip.ParseAddr(p)
 			if aerr != nil {
-				return nil, fmt.Errorf("middleware: trusted proxy %q is not a CIDR or an address", p)
+				return nil, fmt.Errorf("middleware: TrustedProxies: %q is not a CIDR or an address", p)
 			}
 			pfx = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		a.proxies = append(a.proxies, pfx.Masked())
 	}
 
-	if err := a.setupKeys(cfg); err != nil {
-		return nil, err
-	}
+	// Introspection first: it starts no goroutine, the JWKS source does.
 	if cfg.Introspection != nil {
 		a.intro, err = newIntrospector(*cfg.Introspection, a.rules, cfg.InsecureAllowHTTPKeyURLs, a.now, a.log)
 		if err != nil {
-			a.Close()
 			return nil, err
 		}
 	}
-	a.mode = cfg.Mode
-	if a.mode == ModeDefault {
-		switch {
-		case a.keys != nil && a.intro != nil:
-			a.mode = AutoDetect
-		case a.keys != nil:
-			a.mode = JWTOnly
-		default:
-			a.mode = IntrospectionOnly
-		}
-	}
-	needKeys := a.mode == JWTOnly || a.mode == AutoDetect
-	needIntro := a.mode == IntrospectionOnly || a.mode == AutoDetect
-	switch {
-	case a.mode > AutoDetect:
-		err = fmt.Errorf("middleware: unknown Mode %d", a.mode)
-	case needKeys && a.keys == nil:
-		err = errors.New("middleware: JWT verification needs a key source (JWKSURL, KeySet, JWKS or JWTAuth)")
-	case needIntro && a.intro == nil:
-		err = errors.New("middleware: this Mode needs Introspection")
-	case needKeys && len(cfg.Issuers) == 0:
-		err = errors.New("middleware: JWT verification needs Issuers")
-	}
-	if err != nil {
+	if err := a.setupKeys(cfg); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -324,10 +334,68 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	return a, nil
 }
 
+// keySourceFields names the key source fields, for messages.
+const keySourceFields = "JWKSURL, JWKS, PublicKeys or JWTAuth"
+
+// resolveMode checks that the configured sources fit cfg.Mode, and
+// resolves ModeAuto.
+func resolveMode(cfg AuthConfig) (TokenMode, error) {
+	var keys []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"JWKSURL", cfg.JWKSURL != ""}, {"JWKS", cfg.JWKS != nil},
+		{"PublicKeys", cfg.PublicKeys != nil}, {"JWTAuth", cfg.JWTAuth != nil},
+	} {
+		if f.set {
+			keys = append(keys, f.name)
+		}
+	}
+	if len(keys) > 1 {
+		return 0, fmt.Errorf("middleware: set at most one key source (%s), not %s", keySourceFields, strings.Join(keys, " and "))
+	}
+	hasKeys, hasIntro := len(keys) == 1, cfg.Introspection != nil
+	mode := cfg.Mode
+	switch mode {
+	case ModeAuto:
+		switch {
+		case hasKeys && hasIntro:
+			mode = modeBoth
+		case hasKeys:
+			mode = ModeJWT
+		case hasIntro:
+			mode = ModeIntrospection
+		default:
+			return 0, fmt.Errorf("middleware: no way to validate tokens: set a key source (%s) for JWTs, or Introspection", keySourceFields)
+		}
+	case ModeJWT:
+		if !hasKeys {
+			return 0, fmt.Errorf("middleware: ModeJWT needs a key source (%s)", keySourceFields)
+		}
+		if hasIntro {
+			return 0, errors.New("middleware: ModeJWT never introspects: remove Introspection, or use ModeAuto")
+		}
+	case ModeIntrospection:
+		if !hasIntro {
+			return 0, errors.New("middleware: ModeIntrospection needs Introspection")
+		}
+		if hasKeys {
+			return 0, fmt.Errorf("middleware: ModeIntrospection verifies no JWT locally: remove %s, or use ModeAuto", keys[0])
+		}
+	default:
+		return 0, fmt.Errorf("middleware: unknown Mode %d", cfg.Mode)
+	}
+	if mode != ModeIntrospection && len(cfg.Issuers) == 0 {
+		return 0, fmt.Errorf("middleware: verifying JWTs (%s is set) needs Issuers, their accepted iss values", keys[0])
+	}
+	return mode, nil
+}
+
 func durationSetting(name string, v, def, limit time.Duration) (time.Duration, error) {
 	switch {
 	case v < 0:
-		return 0, fmt.Errorf("middleware: negative %s", name)
+		return 0, fmt.Errorf("middleware: %s is negative", name)
 	case v == 0:
 		return def, nil
 	case limit > 0 && v > limit:
@@ -336,16 +404,19 @@ func durationSetting(name string, v, def, limit time.Duration) (time.Duration, e
 	return v, nil
 }
 
+func sizeSetting[T int | int64](name string, v, def T) (T, error) {
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("middleware: %s is negative", name)
+	case v == 0:
+		return def, nil
+	}
+	return v, nil
+}
+
+// setupKeys builds the key source, if any. A JWKS URL starts fetching: it
+// comes last, after every check.
 func (a *Authenticator) setupKeys(cfg AuthConfig) error {
-	n := 0
-	for _, set := range []bool{cfg.JWKSURL != "", cfg.KeySet != nil, cfg.JWKS != nil, cfg.JWTAuth != nil} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		return errors.New("middleware: set at most one of JWKSURL, KeySet, JWKS and JWTAuth")
-	}
 	algs := cfg.Algorithms
 	if len(algs) == 0 {
 		algs = defaultAlgorithms[:] // only read: a.allowed is a copy
@@ -354,10 +425,10 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 	for _, alg := range algs {
 		info, ok := algorithms[alg]
 		if !ok {
-			return fmt.Errorf("middleware: unknown or forbidden algorithm %q", alg)
+			return fmt.Errorf("middleware: Algorithms: unknown or forbidden algorithm %q", alg)
 		}
 		if info.family == famHMAC && cfg.JWTAuth == nil {
-			return fmt.Errorf("middleware: %s is only accepted with a JWTAuth key source, never with a key set", alg)
+			return fmt.Errorf("middleware: Algorithms: %s is only accepted with JWTAuth, never with a key set", alg)
 		}
 		a.allowed[alg] = true
 	}
@@ -368,12 +439,14 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 	if f := algorithms[policy.defaultRSA].family; f != famRSA && f != famPSS {
 		return fmt.Errorf("middleware: DefaultRSAAlgorithm %q is not an RSA algorithm", policy.defaultRSA)
 	}
-
-	size := cfg.CacheSize
-	if size <= 0 {
-		size = 10000
+	if a.mode == ModeIntrospection {
+		return nil
 	}
-	var err error
+
+	size, err := sizeSetting("CacheSize", cfg.CacheSize, 10000)
+	if err != nil {
+		return err
+	}
 	if a.jwtCache, err = newTokenCache(size); err != nil {
 		return err
 	}
@@ -395,7 +468,7 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 			return err
 		}
 		if maxR < minR {
-			return errors.New("middleware: JWKSMaxRefresh below JWKSMinRefresh")
+			return fmt.Errorf("middleware: JWKSMaxRefresh %v is below JWKSMinRefresh %v", maxR, minR)
 		}
 		cool, err := durationSetting("JWKSRefetchCooldown", cfg.JWKSRefetchCooldown, 30*time.Second, 0)
 		if err != nil {
@@ -405,28 +478,31 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 		if err != nil {
 			return err
 		}
-		maxBytes := cfg.JWKSMaxBytes
-		if maxBytes <= 0 {
-			maxBytes = 512 << 10
+		maxBytes, err := sizeSetting("JWKSMaxBytes", cfg.JWKSMaxBytes, 512<<10)
+		if err != nil {
+			return err
 		}
 		a.keys = newRemoteKeys(policy, remoteOptions{
 			url:        cfg.JWKSURL,
-			client:     fetchClient(cfg.HTTPClient, timeout, maxBytes, minR, maxR),
+			client:     fetchClient(cfg.HTTPClient, maxBytes, minR, maxR),
 			minRefresh: minR,
 			maxRefresh: maxR,
 			cooldown:   cool,
 			timeout:    timeout,
 		}, a.log, a.now)
-	case cfg.KeySet != nil:
-		if a.keys, err = newStaticKeys(policy, cfg.KeySet); err != nil {
-			return err
-		}
 	case cfg.JWKS != nil:
-		set, err := parseJWKS(cfg.JWKS)
+		entries, err := parseJWKS(cfg.JWKS, false)
 		if err != nil {
 			return fmt.Errorf("middleware: JWKS: %w", err)
 		}
-		if a.keys, err = newStaticKeys(policy, set); err != nil {
+		if a.keys, err = newStaticKeys(policy, "JWKS", entries); err != nil {
+			return err
+		}
+	case cfg.PublicKeys != nil:
+		if _, ok := cfg.PublicKeys[""]; ok && len(cfg.PublicKeys) > 1 {
+			return errors.New(`middleware: PublicKeys: the key without kid ("") must be the only key (it verifies tokens without kid)`)
+		}
+		if a.keys, err = newStaticKeys(policy, "PublicKeys", publicKeyEntries(cfg.PublicKeys)); err != nil {
 			return err
 		}
 	case cfg.JWTAuth != nil:
@@ -437,27 +513,20 @@ func (a *Authenticator) setupKeys(cfg AuthConfig) error {
 	return nil
 }
 
-// Close stops JWKS fetching and closes idle connections to the
-// authorization server. The middleware keeps working with the keys it has.
+// Close stops the goroutines the Authenticator started and waits for them:
+// the JWKS schedule and a fetch in flight, and introspection calls in
+// flight (their requests get a 503). It closes the idle connections of the
+// transports it made (a transport given in HTTPClient is the caller's). Afterwards the
+// middleware keeps verifying JWTs with the keys it has, without refreshing
+// them, and answers tokens that need an introspection call (not cached)
+// with a 503. Close may be called more than once.
 func (a *Authenticator) Close() {
 	if a.keys != nil {
 		a.keys.close()
 	}
 	if a.intro != nil {
-		a.intro.client.CloseIdleConnections()
+		a.intro.close()
 	}
-}
-
-// Authenticate builds an Authenticator and returns its middleware, for
-// routers that take func(http.Handler) http.Handler (chi's r.Use). The
-// background JWKS refresh then lives as long as the process; use
-// NewAuthenticator and Close to stop it.
-func Authenticate(cfg AuthConfig) (func(http.Handler) http.Handler, error) {
-	a, err := NewAuthenticator(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return a.Handler, nil
 }
 
 // Handler wraps next: a request with a valid bearer token reaches next
@@ -474,13 +543,13 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if a.onDecision != nil {
-			a.onDecision(AuthEvent{Request: r, Token: e.tok, Source: src, Cached: cached})
+			a.onDecision(AuthEvent{Request: r, Token: e.tok, Introspected: src == sourceIntrospection, Cached: cached})
 		}
 		next.ServeHTTP(w, r2.WithContext(&authContext{Context: r2.Context(), e: e}))
 	})
 }
 
-func (a *Authenticator) refused(r *http.Request, src TokenSource, cached bool, e *AuthError) {
+func (a *Authenticator) refused(r *http.Request, src tokenSource, cached bool, e *AuthError) {
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelWarn
@@ -489,45 +558,44 @@ func (a *Authenticator) refused(r *http.Request, src TokenSource, cached bool, e
 		"status", e.Status, "code", string(e.Code), "source", src.String(), "cached", cached,
 		"method", r.Method, "path", r.URL.Path, "error", e.Err)
 	if a.onDecision != nil {
-		a.onDecision(AuthEvent{Request: r, Err: e, Source: src, Cached: cached})
+		a.onDecision(AuthEvent{Request: r, Err: e, Introspected: src == sourceIntrospection, Cached: cached})
 	}
 }
 
 // authenticate finds and validates the request's token.
-func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntry, TokenSource, bool, *AuthError) {
+func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntry, tokenSource, bool, *AuthError) {
 	raw, r2, aerr := a.extract(r)
 	if aerr != nil {
-		return r, nil, SourceNone, false, aerr
+		return r, nil, sourceNone, false, aerr
 	}
 	if raw == "" {
-		return r, nil, SourceNone, false, errNoToken()
+		return r, nil, sourceNone, false, unauthenticated()
 	}
 	if !a.secure(r) {
-		return r, nil, SourceNone, false, &AuthError{
-			Status: http.StatusUnauthorized, Code: CodeInvalidRequest,
-			Description: "bearer tokens are only accepted over https", Err: ErrInsecureTransport,
-		}
+		// RFC 6750 §3.1: invalid_request is a 400. The token may have
+		// crossed the network in clear text: the client should revoke it.
+		return r, nil, sourceNone, false, invalidRequest("bearer tokens are only accepted over https", errInsecureTransport)
 	}
 	e, src, cached, aerr := a.validate(r.Context(), raw)
 	return r2, e, src, cached, aerr
 }
 
 // validate routes a token to JWT verification or introspection.
-func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, TokenSource, bool, *AuthError) {
+func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, tokenSource, bool, *AuthError) {
 	h := hashToken(raw)
-	if a.mode == AutoDetect {
+	if a.mode == modeBoth {
 		// A cached JWT skips the shape check.
 		if e, ok := a.cachedJWT(h); ok {
-			return e, SourceJWT, true, nil
+			return e, sourceJWT, true, nil
 		}
 	}
-	jwtPath := a.mode == JWTOnly || (a.mode == AutoDetect && looksLikeJWT(raw))
+	jwtPath := a.mode == ModeJWT || (a.mode == modeBoth && looksLikeJWT(raw))
 	if !jwtPath {
 		e, cached, aerr := a.intro.token(ctx, raw, h)
-		return e, SourceIntrospection, cached, aerr
+		return e, sourceIntrospection, cached, aerr
 	}
 	e, cached, aerr := a.verifyJWT(ctx, raw, h)
-	return e, SourceJWT, cached, aerr
+	return e, sourceJWT, cached, aerr
 }
 
 // verifyJWT answers from the verified-token cache when the entry is alive
@@ -573,7 +641,7 @@ func (a *Authenticator) verifyJWTSlow(ctx context.Context, raw string) (*cacheEn
 		return nil, invalidToken("the access token is malformed", err)
 	}
 	if !a.allowed[t.alg] {
-		return nil, invalidToken("the access token is not valid", fmt.Errorf("%w: %q", ErrAlgorithm, logTrunc(t.alg, 16)))
+		return nil, invalidToken("the access token is not valid", fmt.Errorf("%w: %q", errAlgorithm, logTrunc(t.alg, 16)))
 	}
 	if err := t.checkTyp(a.strictTyp); err != nil {
 		return nil, invalidToken("the token is not an access token", err)
@@ -598,7 +666,7 @@ func (a *Authenticator) verifyJWTSlow(ctx context.Context, raw string) (*cacheEn
 			if ferr != nil {
 				return nil, ferr
 			}
-			err = fmt.Errorf("%w: %v", ErrUnknownKey, err)
+			err = fmt.Errorf("%w: %v", errUnknownKey, err)
 		}
 	}
 	if err != nil {
@@ -628,7 +696,7 @@ func (a *Authenticator) verifyJWTSlow(ctx context.Context, raw string) (*cacheEn
 	}
 	claims, err := decodeObject(t.payload)
 	if err != nil {
-		return nil, invalidToken("the access token is malformed", fmt.Errorf("%w: claims: %v", ErrMalformedToken, err))
+		return nil, invalidToken("the access token is malformed", fmt.Errorf("%w: claims: %v", errMalformedToken, err))
 	}
 	now := a.now()
 	tok, err := a.rules.buildToken(claims, now)
@@ -648,11 +716,11 @@ func claimsError(err error) *AuthError {
 	switch {
 	case errors.Is(err, ErrTokenExpired):
 		desc = "the access token expired"
-	case errors.Is(err, ErrTokenNotYetValid):
+	case errors.Is(err, errTokenNotYetValid):
 		desc = "the access token is not valid yet"
-	case errors.Is(err, ErrAudience):
+	case errors.Is(err, errAudience):
 		desc = "the access token is not meant for this server"
-	case errors.Is(err, ErrTokenLifetime):
+	case errors.Is(err, errTokenLifetime):
 		desc = "the access token lives longer than this server accepts"
 	}
 	return invalidToken(desc, err)

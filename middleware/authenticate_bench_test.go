@@ -91,7 +91,7 @@ func BenchmarkIntrospectionCacheHit(b *testing.B) {
 	defer s.Close()
 	cfg := baseConfig(b)
 	cfg.JWKS = nil
-	cfg.Mode = IntrospectionOnly
+	cfg.Mode = ModeIntrospection
 	cfg.Introspection = &IntrospectionConfig{Endpoint: s.URL, ClientID: "rs", ClientSecret: "s3cret", HTTPClient: s.Client()}
 	a := newAuth(b, cfg)
 	tok := "opaque-" + b64enc(randBytes(12))

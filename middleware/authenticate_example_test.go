@@ -1,105 +1,124 @@
 package middleware_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
-	"time"
-
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/fhirguard/fhirguard/middleware"
+	"github.com/fhirguard/fhirguard/smarttest"
 )
 
-func ExampleAuthenticate() {
-	// The authorisation server's signing key (a real server publishes the
-	// public half at its JWKS URL; set AuthConfig.JWKSURL instead of KeySet).
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	key, _ := jwk.FromRaw(priv)
-	_ = key.Set(jwk.KeyIDKey, "as-key-1")
-	_ = key.Set(jwk.AlgorithmKey, jwa.ES256)
-	pub, _ := key.PublicKey()
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
+// An authorization server's public keys verify its tokens. smarttest
+// stands in for the authorization server; a real one publishes its keys at
+// a JWKS URL (AuthConfig.JWKSURL), which follows key rotations.
+func ExampleNewAuthenticator() {
+	as, err := smarttest.New(smarttest.Config{FHIRBase: "https://fhir.example.org/r4"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer as.Close()
 
-	authenticate, err := middleware.Authenticate(middleware.AuthConfig{
-		Audience: "https://fhir.example.org/r4",
-		Issuers:  []string{"https://as.example.org"},
-		KeySet:   set,
-		// The example serves plain HTTP in-process; never in production.
-		InsecureAllowHTTP: true,
+	a, err := middleware.NewAuthenticator(middleware.AuthConfig{
+		Audience:   "https://fhir.example.org/r4",
+		Issuers:    []string{as.SMARTConfiguration().Issuer},
+		PublicKeys: as.PublicKeys(),
 	})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
-	// With chi: r.Use(authenticate).
-	handler := authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	defer a.Close()
+	// With chi: r.Use(a.Handler).
+	handler := a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, _ := middleware.TokenFromContext(r.Context())
-		fmt.Println("patient:", t.Patient, "client:", t.ClientID)
-		fmt.Println("may read Observations:", t.Scopes.Set().Contains("patient/Observation.rs"))
+		fmt.Fprintf(w, "patient %s, client %s, may read Observations: %v",
+			t.Patient, t.ClientID, t.Scopes.Set().Contains("patient/Observation.rs"))
 	}))
 
-	// An access token as the authorisation server would issue it.
-	tok, _ := jwt.NewBuilder().
-		Issuer("https://as.example.org").
-		Audience([]string{"https://fhir.example.org/r4"}).
-		IssuedAt(time.Now()).
-		Expiration(time.Now().Add(5*time.Minute)).
-		Claim("client_id", "growth-chart").
-		Claim("scope", "launch/patient patient/Observation.rs").
-		Claim("patient", "123").
-		Build()
-	hdr := jws.NewHeaders()
-	_ = hdr.Set(jws.TypeKey, "at+jwt")
-	signed, _ := jwt.Sign(tok, jwt.WithKey(jwa.ES256, key, jws.WithProtectedHeaders(hdr)))
-
-	r := httptest.NewRequest(http.MethodGet, "/Observation?patient=123", nil)
-	r.Header.Set("Authorization", "Bearer "+string(signed))
-	handler.ServeHTTP(httptest.NewRecorder(), r)
-
-	// A request without a token gets an RFC 6750 challenge.
+	tok, err := as.MintToken(smarttest.TokenOptions{
+		ClientID: "growth-chart",
+		Scopes:   "launch/patient patient/Observation.rs",
+		Patient:  "123",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "https://fhir.example.org/r4/Observation?patient=123", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
 	w := httptest.NewRecorder()
-	handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/Observation", nil))
+	handler.ServeHTTP(w, r)
+	fmt.Println(w.Code, w.Body)
+
+	// Without a token: an RFC 6750 challenge.
+	w = httptest.NewRecorder()
+	handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://fhir.example.org/r4/Observation", nil))
+	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
+
+	// Over plain HTTP a token is refused before it is looked at.
+	r = httptest.NewRequest(http.MethodGet, "http://fhir.example.org/r4/Observation", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w = httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
 	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
 	// Output:
-	// patient: 123 client: growth-chart
-	// may read Observations: true
+	// 200 patient 123, client growth-chart, may read Observations: true
 	// 401 Bearer realm="https://fhir.example.org/r4"
+	// 400 Bearer realm="https://fhir.example.org/r4", error="invalid_request", error_description="bearer tokens are only accepted over https"
 }
 
-// A JWKS fetched from the authorisation server, with opaque tokens
-// introspected, and a hook for metrics.
-func ExampleNewAuthenticator() {
+// JWTs verified with the authorization server's JWKS, fetched and
+// refreshed in the background, and opaque tokens introspected; OnDecision
+// feeds metrics.
+func ExampleAuthConfig_introspection() {
+	as, err := smarttest.New(smarttest.Config{FHIRBase: "https://fhir.example.org/r4"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer as.Close()
+	if err := as.RegisterClient(smarttest.Client{ID: "fhir-server", Secret: "from-a-secret-store", Introspect: true}); err != nil {
+		log.Fatal(err)
+	}
+
 	a, err := middleware.NewAuthenticator(middleware.AuthConfig{
 		Audience: "https://fhir.example.org/r4",
-		Issuers:  []string{"https://as.example.org"},
-		JWKSURL:  "https://as.example.org/.well-known/jwks.json",
+		Issuers:  []string{as.SMARTConfiguration().Issuer},
+		JWKSURL:  as.SMARTConfiguration().JWKSURI,
 		Introspection: &middleware.IntrospectionConfig{
-			Endpoint:     "https://as.example.org/introspect",
+			Endpoint:     as.SMARTConfiguration().IntrospectionEndpoint,
 			ClientID:     "fhir-server",
 			ClientSecret: "from-a-secret-store",
 		},
-		// JWT-shaped tokens are verified locally, the others introspected.
-		Mode:           middleware.AutoDetect,
-		TrustedProxies: []string{"10.0.0.0/8"}, // the TLS-terminating load balancer
+		// smarttest serves plain HTTP; never in production.
+		InsecureAllowHTTPKeyURLs: true,
 		OnDecision: func(e middleware.AuthEvent) {
-			if e.Err != nil && e.Err.Status == http.StatusServiceUnavailable {
-				// alert: the authorisation server is unreachable
+			if e.Err != nil {
+				fmt.Println("refused:", e.Err.Status)
+				return
 			}
+			fmt.Println("introspected:", e.Introspected, "cached:", e.Cached, "patient:", e.Token.Patient)
 		},
 	})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
-	defer a.Close()
-	mux := http.NewServeMux()
-	_ = http.Handler(a.Handler(mux))
+	defer a.Close() // stops the JWKS refresh
+	handler := a.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+
+	get := func(tok string) {
+		r := httptest.NewRequest(http.MethodGet, "https://fhir.example.org/r4/Observation", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		handler.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	jwt, _ := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Observation.rs", Patient: "123"})
+	opaque, _ := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Observation.rs", Patient: "456", Opaque: true})
+	get(jwt)
+	get(jwt)
+	get(opaque)
+	get("a-token-the-server-never-issued")
+	// Output:
+	// introspected: false cached: false patient: 123
+	// introspected: false cached: true patient: 123
+	// introspected: true cached: false patient: 456
+	// refused: 401
 }

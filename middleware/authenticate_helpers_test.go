@@ -273,9 +273,21 @@ func doAuth(a *Authenticator, h http.Handler, tok string) *httptest.ResponseReco
 	return w
 }
 
-// authClock is an adjustable clock.
-type authClock struct{ off atomic.Int64 }
+// authClock is an adjustable clock: the real time, or base when set (a
+// frozen clock, for tokens whose times are close to a limit), plus the
+// advances.
+type authClock struct {
+	base time.Time
+	off  atomic.Int64
+}
 
-func (c *authClock) now() time.Time                     { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *authClock) now() time.Time {
+	t := c.base
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.Add(time.Duration(c.off.Load()))
+}
+
 func (c *authClock) advance(d time.Duration)            { c.off.Add(int64(d)) }
 func withClock(cfg AuthConfig, c *authClock) AuthConfig { cfg.Now = c.now; return cfg }

@@ -33,27 +33,25 @@ func checkFetchURL(what, raw string, insecureHTTP bool) (*url.URL, error) {
 }
 
 // fetchClient returns the HTTP client used for a JWKS or introspection
-// endpoint: a copy of base (or of a new client) with a timeout, no redirect
-// to another host or from https to http, at most 3 redirects, and response
-// bodies capped at maxBody bytes. When clampMin > 0 the Cache-Control
+// endpoint: a copy of base (or of a new client, with a transport of its
+// own) with no redirect to another host or from https to http, at most 3
+// redirects, and response bodies capped at maxBody bytes. The callers bound
+// each call with a context (FetchTimeout, Introspection.Timeout). When clampMin > 0 the Cache-Control
 // max-age of responses is clamped into [clampMin, clampMax] (clampMax when
 // absent), which bounds the JWKS refresh interval.
-func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampMin, clampMax time.Duration) *http.Client {
+func fetchClient(base *http.Client, maxBody int64, clampMin, clampMax time.Duration) *http.Client {
 	c := &http.Client{}
 	if base != nil {
 		*c = *base
 	}
-	if c.Timeout == 0 || c.Timeout > timeout {
-		c.Timeout = timeout
-	}
 	lt := &limitTransport{next: c.Transport, maxBody: maxBody, clampMin: clampMin, clampMax: clampMax}
 	if lt.next == nil {
-		// A transport of its own, so that Close can drop its idle
-		// connections without touching anyone else's.
+		// A transport of its own, so that Close can close its idle
+		// connections without touching anybody else's.
+		lt.next = http.DefaultTransport
 		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-			lt.next, lt.owned = dt.Clone(), true
-		} else {
-			lt.next = http.DefaultTransport
+			lt.own = dt.Clone()
+			lt.next = lt.own
 		}
 	}
 	c.Transport = lt
@@ -76,17 +74,16 @@ func fetchClient(base *http.Client, timeout time.Duration, maxBody int64, clampM
 
 type limitTransport struct {
 	next               http.RoundTripper
-	owned              bool // next was made for this client
+	own                *http.Transport // next, when the transport is ours
 	maxBody            int64
 	clampMin, clampMax time.Duration
 }
 
-// CloseIdleConnections closes the idle connections of a transport made
-// for this client (http.Client.CloseIdleConnections calls it); a
-// caller's transport is left alone.
+// CloseIdleConnections closes the idle connections of a transport of our
+// own; a caller's transport is left alone.
 func (t *limitTransport) CloseIdleConnections() {
-	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok && t.owned {
-		ci.CloseIdleConnections()
+	if t.own != nil {
+		t.own.CloseIdleConnections()
 	}
 }
 

@@ -20,7 +20,8 @@ type jwksServer struct {
 	mu      sync.Mutex
 	body    []byte
 	status  int
-	delay   time.Duration
+	never   bool          // never answer: the client gives up
+	gate    chan struct{} // non-nil: answers wait until it is closed
 	cc      string
 	fetches atomic.Int64
 }
@@ -31,11 +32,15 @@ func newJWKSServer(t *testing.T, keys ...*testKey) *jwksServer {
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
 		s.mu.Lock()
-		body, status, delay, cc := s.body, s.status, s.delay, s.cc
+		body, status, never, gate, cc := s.body, s.status, s.never, s.gate, s.cc
 		s.mu.Unlock()
-		if delay > 0 {
+		if never {
+			<-r.Context().Done()
+			return
+		}
+		if gate != nil {
 			select {
-			case <-time.After(delay):
+			case <-gate:
 			case <-r.Context().Done():
 				return
 			}
@@ -56,36 +61,50 @@ func (s *jwksServer) setKeys(keys ...*testKey) {
 	for _, k := range keys {
 		jwks = append(jwks, k.jwk())
 	}
-	s.set(jwksOf(jwks...), 200, 0)
+	s.set(jwksOf(jwks...), 200)
 }
 
-func (s *jwksServer) set(body []byte, status int, delay time.Duration) {
+// set makes the server answer body with status, at once.
+func (s *jwksServer) set(body []byte, status int) {
 	s.mu.Lock()
-	s.body, s.status, s.delay = body, status, delay
+	s.body, s.status, s.never = body, status, false
 	s.mu.Unlock()
 }
 
-// remoteConfig points a config at s with a fake clock.
+// neverAnswer makes the server hold every request until the client gives
+// up.
+func (s *jwksServer) neverAnswer() {
+	s.mu.Lock()
+	s.never = true
+	s.mu.Unlock()
+}
+
+// hold makes answers wait until the returned function is called.
+func (s *jwksServer) hold() (release func()) {
+	g := make(chan struct{})
+	s.mu.Lock()
+	s.gate = g
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.gate = nil
+		s.mu.Unlock()
+		close(g)
+	}
+}
+
+// remoteConfig points a config at s with a fake clock. The fetch timeout
+// is generous: a fetch that should succeed must not time out on a busy
+// machine. Tests of a server that never answers shorten it for the fetches
+// it must cut.
 func remoteConfig(t *testing.T, s *jwksServer, clock *authClock) AuthConfig {
 	cfg := baseConfig(t)
 	cfg.JWKS = nil
 	cfg.JWKSURL = s.URL + "/jwks"
 	cfg.HTTPClient = s.Client()
-	// Generous: a fetch that should succeed must not time out on a busy
-	// machine. Tests of slow servers set a short timeout and a server
-	// that never answers.
-	cfg.FetchTimeout = 30 * time.Second
+	cfg.FetchTimeout = longTimeout
 	cfg.JWKSRefetchCooldown = 30 * time.Second
 	cfg.Now = clock.now
-	return cfg
-}
-
-// faultConfig is remoteConfig with a fetch timeout short enough for the
-// tests of a server that never answers, and long enough never to cut a
-// fetch that is answered.
-func faultConfig(t *testing.T, s *jwksServer, clock *authClock) AuthConfig {
-	cfg := remoteConfig(t, s, clock)
-	cfg.FetchTimeout = 3 * time.Second
 	return cfg
 }
 
@@ -123,24 +142,29 @@ func TestJWKSFaults(t *testing.T) {
 	cases := []struct {
 		name  string
 		fault func(s *jwksServer)
+		cut   bool // the fetch fails only when FetchTimeout cuts it
 	}{
-		{"down (500)", func(s *jwksServer) { s.set([]byte("oops"), 500, 0) }},
-		{"slow", func(s *jwksServer) { s.set(jwksOf(keyRS.jwk()), 200, time.Hour) }}, // answers only when the client gives up
-		{"junk", func(s *jwksServer) { s.set([]byte("<html>not json"), 200, 0) }},
+		{"down (500)", func(s *jwksServer) { s.set([]byte("oops"), 500) }, false},
+		{"never answers", func(s *jwksServer) { s.neverAnswer() }, true},
+		{"junk", func(s *jwksServer) { s.set([]byte("<html>not json"), 200) }, false},
 		{"no usable key", func(s *jwksServer) {
 			weak := keyRS.jwk()
 			weak["use"] = "enc"
-			s.set(jwksOf(weak), 200, 0)
-		}},
-		{"too large", func(s *jwksServer) { s.set([]byte(`{"keys":[],"x":"`+strings.Repeat("a", 600<<10)+`"}`), 200, 0) }},
-		{"404", func(s *jwksServer) { s.set([]byte("{}"), 404, 0) }},
+			s.set(jwksOf(weak), 200)
+		}, false},
+		{"too large", func(s *jwksServer) { s.set([]byte(`{"keys":[],"x":"`+strings.Repeat("a", 600<<10)+`"}`), 200) }, false},
+		{"404", func(s *jwksServer) { s.set([]byte("{}"), 404) }, false},
 	}
 	for _, tc := range cases {
 		t.Run("at start: "+tc.name, func(t *testing.T) {
 			s := newJWKSServer(t, keyRS)
 			tc.fault(s)
 			clock := &authClock{}
-			a := newAuth(t, faultConfig(t, s, clock))
+			cfg := remoteConfig(t, s, clock)
+			if tc.cut {
+				cfg.FetchTimeout = cutTimeout
+			}
+			a := newAuth(t, cfg)
 			tok := keyRS.token(validClaims(), nil)
 			expectStatus(t, a, tok, http.StatusServiceUnavailable)
 			// Within the cooldown the middleware answers 503 without
@@ -153,6 +177,7 @@ func TestJWKSFaults(t *testing.T) {
 				t.Fatalf("%d fetches during the cooldown", got)
 			}
 			// Recovery after the cooldown.
+			remote(a).setFetchTimeout(longTimeout)
 			s.setKeys(keyRS)
 			clock.advance(31 * time.Second)
 			expectStatus(t, a, tok, http.StatusOK)
@@ -160,8 +185,11 @@ func TestJWKSFaults(t *testing.T) {
 		t.Run("later: "+tc.name, func(t *testing.T) {
 			s := newJWKSServer(t, keyRS)
 			clock := &authClock{}
-			a := newAuth(t, faultConfig(t, s, clock))
+			a := newAuth(t, remoteConfig(t, s, clock))
 			expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
+			if tc.cut {
+				remote(a).setFetchTimeout(cutTimeout)
+			}
 			tc.fault(s)
 			clock.advance(31 * time.Second)
 			// A refetch fails (the unknown kid triggers it): the kid may
@@ -171,6 +199,53 @@ func TestJWKSFaults(t *testing.T) {
 			expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
 		})
 	}
+}
+
+// TestJWKSSlow: a JWKS endpoint that answers late (here: when the test
+// releases it, however long that takes). A request that needs the fetch
+// waits for it and is then answered; requests whose keys are loaded never
+// wait. (A server that never answers is "never answers" in
+// TestJWKSFaults.)
+func TestJWKSSlow(t *testing.T) {
+	testKeys(t)
+	// start sends tok in the background; the result comes on the channel.
+	start := func(a *Authenticator, tok string) <-chan int {
+		code := make(chan int, 1)
+		go func() { code <- doAuth(a, &recordHandler{}, tok).Code }()
+		return code
+	}
+	t.Run("at start", func(t *testing.T) {
+		s := newJWKSServer(t, keyRS)
+		release := s.hold()
+		a := newAuth(t, remoteConfig(t, s, &authClock{}))
+		code := start(a, keyRS.token(validClaims(), nil))
+		waitForFlightWaiters(t, 1)
+		release()
+		if st := <-code; st != http.StatusOK {
+			t.Fatalf("status %d, want 200", st)
+		}
+		if f := s.fetches.Load(); f != 1 {
+			t.Fatalf("%d fetches, want 1", f)
+		}
+	})
+	t.Run("later", func(t *testing.T) {
+		s := newJWKSServer(t, keyRS)
+		clock := &authClock{}
+		a := newAuth(t, remoteConfig(t, s, clock))
+		expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
+		newK := newKey("k-new")
+		s.setKeys(keyRS, newK)
+		release := s.hold()
+		clock.advance(31 * time.Second)
+		code := start(a, newK.token(validClaims(), nil)) // its kid is unknown: a refetch
+		waitForFlightWaiters(t, 1)
+		// While the refetch is held, known keys verify without waiting.
+		expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusOK)
+		release()
+		if st := <-code; st != http.StatusOK {
+			t.Fatalf("status %d, want 200", st)
+		}
+	})
 }
 
 func TestJWKSRotation(t *testing.T) {
@@ -256,7 +331,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 func TestJWKSConcurrentColdStart(t *testing.T) {
 	testKeys(t)
 	s := newJWKSServer(t, keyRS)
-	s.set(jwksOf(keyRS.jwk()), 200, 100*time.Millisecond)
+	release := s.hold() // every request arrives while the fetch is held
 	a := newAuth(t, remoteConfig(t, s, &authClock{}))
 	tok := keyRS.token(validClaims(), nil)
 	var wg sync.WaitGroup
@@ -270,6 +345,8 @@ func TestJWKSConcurrentColdStart(t *testing.T) {
 			}
 		}()
 	}
+	waitForFlightWaiters(t, 1) // the others wait for its verification
+	release()
 	wg.Wait()
 	if ok.Load() != 1000 {
 		t.Fatalf("%d of 1000 accepted", ok.Load())
@@ -329,7 +406,7 @@ func TestCacheControlClamp(t *testing.T) {
 				w.Header().Set("Expires", "Thu, 01 Jan 2099 00:00:00 GMT")
 			}))
 			defer srv.Close()
-			c := fetchClient(nil, time.Second, 1<<10, time.Minute, 10*time.Minute)
+			c := fetchClient(nil, 1<<10, time.Minute, 10*time.Minute)
 			res, err := c.Get(srv.URL)
 			if err != nil {
 				t.Fatal(err)
@@ -398,7 +475,7 @@ func TestKeyRefusedAtLoad(t *testing.T) {
 			}
 			// Fetched: the key is dropped, the good one still works.
 			s := newJWKSServer(t)
-			s.set(jwksOf(keyES.jwk(), tc.key), 200, 0)
+			s.set(jwksOf(keyES.jwk(), tc.key), 200)
 			rcfg := remoteConfig(t, s, &authClock{})
 			rcfg.Algorithms = cfg.Algorithms
 			a := newAuth(t, rcfg)
@@ -417,7 +494,7 @@ func TestKeyRefusedAtLoad(t *testing.T) {
 			t.Fatal("duplicate kid accepted")
 		}
 		s := newJWKSServer(t)
-		s.set(jwksOf(keyRS.jwk(), dup, keyES.jwk()), 200, 0)
+		s.set(jwksOf(keyRS.jwk(), dup, keyES.jwk()), 200)
 		a := newAuth(t, remoteConfig(t, s, &authClock{}))
 		expectStatus(t, a, keyES.token(validClaims(), nil), http.StatusOK)
 		expectStatus(t, a, keyRS.token(validClaims(), nil), http.StatusUnauthorized)

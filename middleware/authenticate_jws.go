@@ -45,22 +45,22 @@ func isB64URL(s string) bool {
 func splitCompact(raw string) (h, p, s string, err error) {
 	i := strings.IndexByte(raw, '.')
 	if i < 0 {
-		return "", "", "", fmt.Errorf("%w: not a compact JWS (no dot)", ErrMalformedToken)
+		return "", "", "", fmt.Errorf("%w: not a compact JWS (no dot)", errMalformedToken)
 	}
 	j := strings.IndexByte(raw[i+1:], '.')
 	if j < 0 {
-		return "", "", "", fmt.Errorf("%w: not a compact JWS (one dot)", ErrMalformedToken)
+		return "", "", "", fmt.Errorf("%w: not a compact JWS (one dot)", errMalformedToken)
 	}
 	j += i + 1
 	if strings.IndexByte(raw[j+1:], '.') >= 0 {
-		return "", "", "", fmt.Errorf("%w: more than three segments", ErrMalformedToken)
+		return "", "", "", fmt.Errorf("%w: more than three segments", errMalformedToken)
 	}
 	h, p, s = raw[:i], raw[i+1:j], raw[j+1:]
 	if h == "" || s == "" {
-		return "", "", "", fmt.Errorf("%w: empty header or signature", ErrMalformedToken)
+		return "", "", "", fmt.Errorf("%w: empty header or signature", errMalformedToken)
 	}
 	if !isB64URL(h) || !isB64URL(p) || !isB64URL(s) {
-		return "", "", "", fmt.Errorf("%w: segment is not base64url", ErrMalformedToken)
+		return "", "", "", fmt.Errorf("%w: segment is not base64url", errMalformedToken)
 	}
 	return h, p, s, nil
 }
@@ -99,15 +99,15 @@ func parseJWS(raw string) (*jws, error) {
 	}
 	hb, err := b64.DecodeString(hs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrMalformedToken, err)
+		return nil, fmt.Errorf("%w: header: %v", errMalformedToken, err)
 	}
 	payload, err := b64.DecodeString(ps)
 	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrMalformedToken, err)
+		return nil, fmt.Errorf("%w: payload: %v", errMalformedToken, err)
 	}
 	sig, err := b64.DecodeString(ss)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrMalformedToken, err)
+		return nil, fmt.Errorf("%w: signature: %v", errMalformedToken, err)
 	}
 	t := &jws{raw: raw, signingInput: raw[:len(hs)+1+len(ps)], payload: payload, signature: sig}
 	if err := t.parseHeader(hb); err != nil {
@@ -119,30 +119,30 @@ func parseJWS(raw string) (*jws, error) {
 func (t *jws) parseHeader(hb []byte) error {
 	h, err := decodeObject(hb)
 	if err != nil {
-		return fmt.Errorf("%w: header: %v", ErrMalformedToken, err)
+		return fmt.Errorf("%w: header: %v", errMalformedToken, err)
 	}
 	for name := range h {
 		switch name {
 		case "crit", "b64", "zip", "enc", "cty":
-			return fmt.Errorf("%w: %q", ErrUnsupportedHeader, name)
+			return fmt.Errorf("%w: %q", errUnsupportedHeader, name)
 		}
 	}
 	alg, ok := h["alg"].(string)
 	if !ok {
-		return fmt.Errorf("%w: alg missing or not a string", ErrMalformedToken)
+		return fmt.Errorf("%w: alg missing or not a string", errMalformedToken)
 	}
 	t.alg = alg
 	if v, ok := h["kid"]; ok {
 		kid, isStr := v.(string)
 		if !isStr || len(kid) > maxKidLen {
-			return fmt.Errorf("%w: kid is not a string of at most %d bytes", ErrMalformedToken, maxKidLen)
+			return fmt.Errorf("%w: kid is not a string of at most %d bytes", errMalformedToken, maxKidLen)
 		}
 		t.kid, t.hasKid = kid, true
 	}
 	if v, ok := h["typ"]; ok {
 		typ, isStr := v.(string)
 		if !isStr {
-			return fmt.Errorf("%w: typ is not a string", ErrMalformedToken)
+			return fmt.Errorf("%w: typ is not a string", errMalformedToken)
 		}
 		t.typ, t.hasTyp = typ, true
 	}
@@ -155,7 +155,7 @@ func (t *jws) parseHeader(hb []byte) error {
 func (t *jws) checkTyp(strict bool) error {
 	if !t.hasTyp {
 		if strict {
-			return fmt.Errorf("%w: typ missing (RFC 9068 requires at+jwt)", ErrTokenType)
+			return fmt.Errorf("%w: typ missing (RFC 9068 requires at+jwt)", errTokenType)
 		}
 		return nil
 	}
@@ -167,5 +167,5 @@ func (t *jws) checkTyp(strict bool) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %q", ErrTokenType, logTrunc(t.typ, 64))
+	return fmt.Errorf("%w: %q", errTokenType, logTrunc(t.typ, 64))
 }

@@ -73,12 +73,12 @@ type remoteKeys struct {
 	minRefresh time.Duration
 	maxRefresh time.Duration
 	cooldown   time.Duration
-	timeout    time.Duration
+	timeout    time.Duration // FetchTimeout; r.mu guards it (tests change it)
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the schedule and fetches; none starts once closed
 	wake   chan struct{}  // the schedule changed
+	tasks  sync.WaitGroup // the schedule and the fetches; close waits for them
 
 	cur  atomic.Pointer[keySet]
 	gens atomic.Uint64
@@ -95,8 +95,9 @@ type remoteKeys struct {
 
 // flight is one fetch; done is closed when it completed, err set before.
 type flight struct {
-	done chan struct{}
-	err  error
+	timeout time.Duration // bounds the fetch
+	done    chan struct{}
+	err     error
 }
 
 type remoteOptions struct {
@@ -120,33 +121,35 @@ func newRemoteKeys(p *keyPolicy, o remoteOptions, log *slog.Logger, now func() t
 	r.mu.Lock()
 	r.startLocked()
 	r.mu.Unlock()
-	r.wg.Add(1)
+	r.tasks.Add(1)
 	go func() {
-		defer r.wg.Done()
+		defer r.tasks.Done()
 		r.schedule()
 	}()
 	return r
 }
 
-// close stops the schedule and any fetch, waits for them, and drops the
-// client's idle connections.
+// close stops the schedule and cuts a fetch in flight, waits for both to
+// end, and closes the idle connections of the source's own client. The
+// keys already loaded stay in use.
 func (r *remoteKeys) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
 	r.cancel()
-	r.wg.Wait()
+	r.tasks.Wait()
 	r.client.CloseIdleConnections()
 }
 
-// startLocked starts a fetch; r.mu is held and no fetch is in flight.
+// startLocked starts a fetch; r.mu is held, no fetch is in flight and r is
+// not closed.
 func (r *remoteKeys) startLocked() *flight {
-	f := &flight{done: make(chan struct{})}
+	f := &flight{timeout: r.timeout, done: make(chan struct{})}
 	r.inflight = f
 	r.next.Store(math.MaxInt64)
-	r.wg.Add(1)
+	r.tasks.Add(1)
 	go func() {
-		defer r.wg.Done()
+		defer r.tasks.Done()
 		r.run(f)
 	}()
 	return f
@@ -154,9 +157,11 @@ func (r *remoteKeys) startLocked() *flight {
 
 // run performs f and records its outcome.
 func (r *remoteKeys) run(f *flight) {
-	ks, age, err := r.fetch()
+	ks, age, err := r.fetch(f.timeout)
 	if err != nil {
-		r.log.Warn("fhirguard: JWKS fetch failed", "url", r.url, "error", err)
+		if r.ctx.Err() == nil { // not a fetch close cut
+			r.log.Warn("fhirguard: JWKS fetch failed", "url", r.url, "error", err)
+		}
 		age = r.cooldown
 	}
 	now := r.now()
@@ -190,8 +195,8 @@ func (r *remoteKeys) install(ks *keySet) {
 
 // fetch downloads, parses and checks the JWKS; it returns the set and its
 // refresh interval.
-func (r *remoteKeys) fetch() (*keySet, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+func (r *remoteKeys) fetch(timeout time.Duration) (*keySet, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
@@ -210,11 +215,11 @@ func (r *remoteKeys) fetch() (*keySet, time.Duration, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading the JWKS: %w", err)
 	}
-	set, err := parseFetchedJWKS(body)
+	entries, err := parseJWKS(body, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("parsing the JWKS: %w", err)
 	}
-	ks, errs := r.policy.buildKeySet(set)
+	ks, errs := r.policy.buildKeySet(entries)
 	for _, err := range errs {
 		r.log.Warn("fhirguard: JWKS key refused", "url", r.url, "error", err)
 	}

@@ -82,8 +82,11 @@ type delClaimT struct{}
 
 var delClaim = delClaimT{}
 
-func withClaims(kv ...any) map[string]any {
-	c := validClaims()
+func withClaims(kv ...any) map[string]any { return withClaimsAt(time.Now(), kv...) }
+
+// withClaimsAt is withClaims at now.
+func withClaimsAt(now time.Time, kv ...any) map[string]any {
+	c := claimsAt(now)
 	for i := 0; i < len(kv); i += 2 {
 		name := kv[i].(string)
 		if _, ok := kv[i+1].(delClaimT); ok {
@@ -103,48 +106,49 @@ func TestLegitimateTokens(t *testing.T) {
 		tok  func() string
 		cfg  func(*AuthConfig)
 	}{
-		{"RS256", func() string { return keyRS.token(validClaims(), nil) }, nil},
-		{"ES256", func() string { return keyES.token(validClaims(), nil) }, nil},
-		{"EdDSA", func() string { return keyEd.token(validClaims(), nil) }, nil},
-		{"PS256", func() string { return keyPS.token(validClaims(), nil) }, nil},
-		{"ES384", func() string { return keyES384.token(validClaims(), nil) }, nil},
-		{"ES512", func() string { return keyES512.token(validClaims(), nil) }, nil},
+		{"RS256", func() string { return keyRS.token(claimsAt(now), nil) }, nil},
+		{"ES256", func() string { return keyES.token(claimsAt(now), nil) }, nil},
+		{"EdDSA", func() string { return keyEd.token(claimsAt(now), nil) }, nil},
+		{"PS256", func() string { return keyPS.token(claimsAt(now), nil) }, nil},
+		{"ES384", func() string { return keyES384.token(claimsAt(now), nil) }, nil},
+		{"ES512", func() string { return keyES512.token(claimsAt(now), nil) }, nil},
 		{"aud array containing ours", func() string {
-			return keyRS.token(withClaims("aud", []string{"https://other.example", testAudience}), nil)
+			return keyRS.token(withClaimsAt(now, "aud", []string{"https://other.example", testAudience}), nil)
 		}, nil},
-		{"typ JWT in default mode", func() string { return keyRS.token(validClaims(), func(h map[string]any) { h["typ"] = "JWT" }) }, nil},
-		{"no typ in default mode", func() string { return keyRS.token(validClaims(), func(h map[string]any) { delete(h, "typ") }) }, nil},
-		{"typ at+JWT in strict mode", func() string { return keyRS.token(validClaims(), func(h map[string]any) { h["typ"] = "at+JWT" }) },
+		{"typ JWT in default mode", func() string { return keyRS.token(claimsAt(now), func(h map[string]any) { h["typ"] = "JWT" }) }, nil},
+		{"no typ in default mode", func() string { return keyRS.token(claimsAt(now), func(h map[string]any) { delete(h, "typ") }) }, nil},
+		{"typ at+JWT in strict mode", func() string { return keyRS.token(claimsAt(now), func(h map[string]any) { h["typ"] = "at+JWT" }) },
 			func(c *AuthConfig) { c.StrictTokenType = true }},
 		{"typ application/at+jwt in strict mode", func() string {
-			return keyRS.token(validClaims(), func(h map[string]any) { h["typ"] = "application/at+jwt" })
+			return keyRS.token(claimsAt(now), func(h map[string]any) { h["typ"] = "application/at+jwt" })
 		}, func(c *AuthConfig) { c.StrictTokenType = true }},
 		{"scp array", func() string {
-			return keyRS.token(withClaims("scope", delClaim, "scp", []string{"patient/Observation.rs"}), nil)
+			return keyRS.token(withClaimsAt(now, "scope", delClaim, "scp", []string{"patient/Observation.rs"}), nil)
 		}, nil},
-		{"patient as reference", func() string { return keyRS.token(withClaims("patient", "Patient/123"), nil) }, nil},
+		{"patient as reference", func() string { return keyRS.token(withClaimsAt(now, "patient", "Patient/123"), nil) }, nil},
 		{"header jku ignored", func() string {
-			return keyRS.token(validClaims(), func(h map[string]any) { h["jku"] = "https://attacker.example/jwks" })
+			return keyRS.token(claimsAt(now), func(h map[string]any) { h["jku"] = "https://attacker.example/jwks" })
 		}, nil},
-		{"exp within leeway", func() string { return keyRS.token(withClaims("exp", now.Add(-20*time.Second).Unix()), nil) }, nil},
-		{"nbf within leeway", func() string { return keyRS.token(withClaims("nbf", now.Add(20*time.Second).Unix()), nil) }, nil},
+		{"exp within leeway", func() string { return keyRS.token(withClaimsAt(now, "exp", now.Add(-20*time.Second).Unix()), nil) }, nil},
+		{"nbf within leeway", func() string { return keyRS.token(withClaimsAt(now, "nbf", now.Add(20*time.Second).Unix()), nil) }, nil},
 		{"iat within leeway", func() string {
-			return keyRS.token(withClaims("iat", now.Add(20*time.Second).Unix()), nil)
+			return keyRS.token(withClaimsAt(now, "iat", now.Add(20*time.Second).Unix()), nil)
 		}, nil},
 		{"lifetime exactly one hour", func() string {
-			return keyRS.token(withClaims("iat", now.Unix(), "exp", now.Add(time.Hour).Unix()), nil)
+			return keyRS.token(withClaimsAt(now, "iat", now.Unix(), "exp", now.Add(time.Hour).Unix()), nil)
 		}, nil},
 		{"no iat, exp in 50 minutes", func() string {
-			return keyRS.token(withClaims("iat", delClaim, "exp", now.Add(50*time.Minute).Unix()), nil)
+			return keyRS.token(withClaimsAt(now, "iat", delClaim, "exp", now.Add(50*time.Minute).Unix()), nil)
 		}, nil},
-		{"high-S ECDSA signature is valid", func() string { return highS(keyRS.token(nil, nil), keyES) }, nil},
+		{"high-S ECDSA signature is valid", func() string { return highS(claimsAt(now), keyES) }, nil},
 		{"no kid with a one-key set", func() string {
-			return keyRS.token(validClaims(), func(h map[string]any) { delete(h, "kid") })
+			return keyRS.token(claimsAt(now), func(h map[string]any) { delete(h, "kid") })
 		}, func(c *AuthConfig) { c.JWKS = jwksOf(keyRS.jwk()) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig(t)
+			cfg.Now = func() time.Time { return now } // the tokens' times are relative to now
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
@@ -154,8 +158,8 @@ func TestLegitimateTokens(t *testing.T) {
 }
 
 // highS returns an ES256 token of k whose signature uses s' = n − s.
-func highS(_ string, k *testKey) string {
-	tok := k.token(validClaims(), nil)
+func highS(claims map[string]any, k *testKey) string {
+	tok := k.token(claims, nil)
 	i := strings.LastIndexByte(tok, '.')
 	sig, _ := b64.DecodeString(tok[i+1:])
 	n := elliptic.P256().Params().N
@@ -197,7 +201,7 @@ func TestAttackCatalogue(t *testing.T) {
 
 	hs := func(alg, kid string, key []byte) string {
 		h := mustJSON(map[string]any{"alg": alg, "kid": kid, "typ": "at+jwt"})
-		return compactJWS(h, mustJSON(validClaims()), func(in string) []byte { return hmacSign(alg, key, in) })
+		return compactJWS(h, mustJSON(claimsAt(now)), func(in string) []byte { return hmacSign(alg, key, in) })
 	}
 	rawTok := func(header string, claims map[string]any, k *testKey, alg string) string {
 		return compactJWS([]byte(header), mustJSON(claims), func(in string) []byte { return signWith(k.priv, alg, in) })
@@ -205,7 +209,7 @@ func TestAttackCatalogue(t *testing.T) {
 	rawClaims := func(k *testKey, claims string) string {
 		return compactJWS(mustJSON(k.header()), []byte(claims), func(in string) []byte { return signWith(k.priv, k.alg, in) })
 	}
-	valid := keyRS.token(validClaims(), nil)
+	valid := keyRS.token(claimsAt(now), nil)
 	dot := strings.LastIndexByte(valid, '.')
 	firstDot := strings.IndexByte(valid, '.')
 
@@ -221,61 +225,61 @@ func TestAttackCatalogue(t *testing.T) {
 	// A1: alg none in four casings, with an empty or a left-in signature.
 	for _, alg := range []string{"none", "None", "NONE", "nOnE"} {
 		h := b64enc(mustJSON(map[string]any{"alg": alg, "typ": "at+jwt"}))
-		p := b64enc(mustJSON(validClaims()))
-		add("A1 "+alg+" empty signature", h+"."+p+".", ErrMalformedToken)
-		add("A1 "+alg+" signature left in place", h+"."+p+"."+valid[dot+1:], ErrAlgorithm)
+		p := b64enc(mustJSON(claimsAt(now)))
+		add("A1 "+alg+" empty signature", h+"."+p+".", errMalformedToken)
+		add("A1 "+alg+" signature left in place", h+"."+p+"."+valid[dot+1:], errAlgorithm)
 	}
 	// A2: RS256 → HS256 with the RSA public key in every rendering.
 	for name, key := range rsaRenderings(t) {
 		for _, alg := range []string{"HS256", "HS384", "HS512"} {
-			add("A2 "+alg+" "+name, hs(alg, "k1", key), ErrAlgorithm)
+			add("A2 "+alg+" "+name, hs(alg, "k1", key), errAlgorithm)
 		}
 	}
 	// A3: EC → HS with the point bytes.
 	ecPub := keyES.priv.Public().(*ecdsa.PublicKey)
 	pt := append([]byte{4}, append(ecPub.X.FillBytes(make([]byte, 32)), ecPub.Y.FillBytes(make([]byte, 32))...)...)
-	add("A3 HS256 with 04||x||y", hs("HS256", "k2", pt), ErrAlgorithm)
-	add("A3 HS256 with x||y", hs("HS256", "k2", pt[1:]), ErrAlgorithm)
+	add("A3 HS256 with 04||x||y", hs("HS256", "k2", pt), errAlgorithm)
+	add("A3 HS256 with x||y", hs("HS256", "k2", pt[1:]), errAlgorithm)
 	// A4: right key, wrong algorithm family or size.
-	add("A4 PS256 signed by the RS256 key", rawTok(`{"alg":"PS256","kid":"k1"}`, validClaims(), keyRS, "PS256"), ErrAlgorithm)
-	add("A4 RS384 signed by the RS256 key", rawTok(`{"alg":"RS384","kid":"k1"}`, validClaims(), keyRS, "RS384"), ErrAlgorithm)
-	add("A4 ES384 with the P-256 kid", rawTok(`{"alg":"ES384","kid":"k2"}`, validClaims(), keyES384, "ES384"), ErrAlgorithm)
-	add("A4 ES256 with the Ed25519 kid", rawTok(`{"alg":"ES256","kid":"k3"}`, validClaims(), keyES, "ES256"), ErrAlgorithm)
+	add("A4 PS256 signed by the RS256 key", rawTok(`{"alg":"PS256","kid":"k1"}`, claimsAt(now), keyRS, "PS256"), errAlgorithm)
+	add("A4 RS384 signed by the RS256 key", rawTok(`{"alg":"RS384","kid":"k1"}`, claimsAt(now), keyRS, "RS384"), errAlgorithm)
+	add("A4 ES384 with the P-256 kid", rawTok(`{"alg":"ES384","kid":"k2"}`, claimsAt(now), keyES384, "ES384"), errAlgorithm)
+	add("A4 ES256 with the Ed25519 kid", rawTok(`{"alg":"ES256","kid":"k3"}`, claimsAt(now), keyES, "ES256"), errAlgorithm)
 	// A5: unknown kid.
-	add("A5 unknown kid", keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = "k9" }), ErrUnknownKey)
-	add("A5 attacker key under our kid", keyAtk.token(validClaims(), nil), ErrSignature)
+	add("A5 unknown kid", keyAtk.token(claimsAt(now), func(h map[string]any) { h["kid"] = "k9" }), errUnknownKey)
+	add("A5 attacker key under our kid", keyAtk.token(claimsAt(now), nil), errSignature)
 	// A6: kid injection.
-	add("A6 path kid, HS256, empty key", hs("HS256", "../../../../../../dev/null", nil), ErrAlgorithm)
-	add("A6 SQL kid, HS256", hs("HS256", "x' UNION SELECT '1';--", []byte("1")), ErrAlgorithm)
-	add("A6 shell kid, RS256", keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = "|sleep 10" }), ErrUnknownKey)
-	add("A6 10 KB kid", keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = strings.Repeat("k", 10000) }), ErrMalformedToken)
-	add("A6 numeric kid", keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = 123 }), ErrMalformedToken)
-	add("A6 object kid", keyAtk.token(validClaims(), func(h map[string]any) { h["kid"] = map[string]any{} }), ErrMalformedToken)
+	add("A6 path kid, HS256, empty key", hs("HS256", "../../../../../../dev/null", nil), errAlgorithm)
+	add("A6 SQL kid, HS256", hs("HS256", "x' UNION SELECT '1';--", []byte("1")), errAlgorithm)
+	add("A6 shell kid, RS256", keyAtk.token(claimsAt(now), func(h map[string]any) { h["kid"] = "|sleep 10" }), errUnknownKey)
+	add("A6 10 KB kid", keyAtk.token(claimsAt(now), func(h map[string]any) { h["kid"] = strings.Repeat("k", 10000) }), errMalformedToken)
+	add("A6 numeric kid", keyAtk.token(claimsAt(now), func(h map[string]any) { h["kid"] = 123 }), errMalformedToken)
+	add("A6 object kid", keyAtk.token(claimsAt(now), func(h map[string]any) { h["kid"] = map[string]any{} }), errMalformedToken)
 	// A7: jku / x5u are never fetched.
-	add("A7 jku to attacker", keyAtk.token(validClaims(), func(h map[string]any) { h["jku"] = canary.URL; h["kid"] = "k9" }), ErrUnknownKey)
-	add("A7 x5u to attacker", keyAtk.token(validClaims(), func(h map[string]any) { h["x5u"] = canary.URL }), ErrSignature)
+	add("A7 jku to attacker", keyAtk.token(claimsAt(now), func(h map[string]any) { h["jku"] = canary.URL; h["kid"] = "k9" }), errUnknownKey)
+	add("A7 x5u to attacker", keyAtk.token(claimsAt(now), func(h map[string]any) { h["x5u"] = canary.URL }), errSignature)
 	// A8: embedded keys are never used.
-	add("A8 embedded jwk, no kid", keyAtk.token(validClaims(), func(h map[string]any) {
+	add("A8 embedded jwk, no kid", keyAtk.token(claimsAt(now), func(h map[string]any) {
 		delete(h, "kid")
 		h["jwk"] = (&testKey{kid: "k1", alg: "RS256", priv: keyAtk.priv}).jwk()
-	}), ErrUnknownKey)
+	}), errUnknownKey)
 	add("A8 embedded oct jwk with HS256", compactJWS(mustJSON(map[string]any{"alg": "HS256", "jwk": map[string]any{"kty": "oct", "k": b64enc([]byte("secret-secret-secret-secret-1234"))}}),
-		mustJSON(validClaims()), func(in string) []byte { return hmacSign("HS256", []byte("secret-secret-secret-secret-1234"), in) }), ErrAlgorithm)
-	add("A8 x5c", keyAtk.token(validClaims(), func(h map[string]any) { h["x5c"] = []string{b64enc([]byte("not a cert"))} }), ErrSignature)
+		mustJSON(claimsAt(now)), func(in string) []byte { return hmacSign("HS256", []byte("secret-secret-secret-secret-1234"), in) }), errAlgorithm)
+	add("A8 x5c", keyAtk.token(claimsAt(now), func(h map[string]any) { h["x5c"] = []string{b64enc([]byte("not a cert"))} }), errSignature)
 	// A9: structure.
-	add("A9 empty signature", valid[:dot+1], ErrMalformedToken)
-	add("A9 two segments", valid[:dot], ErrMalformedToken)
-	add("A9 four segments", valid+"."+valid[dot+1:], ErrMalformedToken)
-	add("A9 five segments (JWE shape)", valid+".a.b", ErrMalformedToken)
-	add("A9 trailing dot", valid+".", ErrMalformedToken)
-	add("A9 padding", valid+"==", ErrMalformedToken)
-	add("A9 standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(valid[:firstDot])+valid[firstDot:]+"+/", ErrMalformedToken)
-	add("A9 non-canonical trailing bits", nonCanonical(valid), ErrMalformedToken)
-	add("A9 empty payload, old signature", valid[:firstDot]+".."+valid[dot+1:], ErrSignature)
-	add("A9 empty payload, signed", compactJWS(mustJSON(keyRS.header()), nil, func(in string) []byte { return signWith(keyRS.priv, "RS256", in) }), ErrMalformedToken)
-	add("A9 claims not an object", rawClaims(keyRS, `["iss"]`), ErrMalformedToken)
-	add("A9 claims with trailing data", rawClaims(keyRS, `{"iss":"x"} {}`), ErrMalformedToken)
-	add("A9 claims invalid UTF-8", rawClaims(keyRS, "{\"iss\":\"\xff\"}"), ErrMalformedToken)
+	add("A9 empty signature", valid[:dot+1], errMalformedToken)
+	add("A9 two segments", valid[:dot], errMalformedToken)
+	add("A9 four segments", valid+"."+valid[dot+1:], errMalformedToken)
+	add("A9 five segments (JWE shape)", valid+".a.b", errMalformedToken)
+	add("A9 trailing dot", valid+".", errMalformedToken)
+	add("A9 padding", valid+"==", errMalformedToken)
+	add("A9 standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(valid[:firstDot])+valid[firstDot:]+"+/", errMalformedToken)
+	add("A9 non-canonical trailing bits", nonCanonical(valid), errMalformedToken)
+	add("A9 empty payload, old signature", valid[:firstDot]+".."+valid[dot+1:], errSignature)
+	add("A9 empty payload, signed", compactJWS(mustJSON(keyRS.header()), nil, func(in string) []byte { return signWith(keyRS.priv, "RS256", in) }), errMalformedToken)
+	add("A9 claims not an object", rawClaims(keyRS, `["iss"]`), errMalformedToken)
+	add("A9 claims with trailing data", rawClaims(keyRS, `{"iss":"x"} {}`), errMalformedToken)
+	add("A9 claims invalid UTF-8", rawClaims(keyRS, "{\"iss\":\"\xff\"}"), errMalformedToken)
 	// A10: psychic signatures.
 	n := elliptic.P256().Params().N
 	for name, rs := range map[string][2]*big.Int{
@@ -288,103 +292,104 @@ func TestAttackCatalogue(t *testing.T) {
 		sig := make([]byte, 64)
 		rs[0].FillBytes(sig[:32])
 		rs[1].FillBytes(sig[32:])
-		t2 := keyES.token(validClaims(), nil)
-		add("A10 "+name, t2[:strings.LastIndexByte(t2, '.')+1]+b64enc(sig), ErrSignature)
+		t2 := keyES.token(claimsAt(now), nil)
+		add("A10 "+name, t2[:strings.LastIndexByte(t2, '.')+1]+b64enc(sig), errSignature)
 	}
 	// A11: ECDSA encodings.
 	{
-		t2 := keyES.token(validClaims(), nil)
+		t2 := keyES.token(claimsAt(now), nil)
 		d := strings.LastIndexByte(t2, '.')
 		sig, _ := b64.DecodeString(t2[d+1:])
 		der, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])})
-		add("A11 DER signature", t2[:d+1]+b64enc(der), ErrSignature)
-		add("A11 63-byte signature", t2[:d+1]+b64enc(sig[1:]), ErrSignature)
-		add("A11 65-byte signature", t2[:d+1]+b64enc(append([]byte{0}, sig...)), ErrSignature)
+		add("A11 DER signature", t2[:d+1]+b64enc(der), errSignature)
+		add("A11 63-byte signature", t2[:d+1]+b64enc(sig[1:]), errSignature)
+		add("A11 65-byte signature", t2[:d+1]+b64enc(append([]byte{0}, sig...)), errSignature)
 	}
 	// A13: expiry and times.
-	add("A13 exp in the past", keyRS.token(withClaims("exp", now.Add(-time.Hour).Unix()), nil), ErrTokenExpired)
-	add("A13 exp missing", keyRS.token(withClaims("exp", delClaim), nil), ErrClaims)
-	add("A13 nbf in the future", keyRS.token(withClaims("nbf", now.Add(time.Hour).Unix()), nil), ErrTokenNotYetValid)
-	add("A13 iat in the future", keyRS.token(withClaims("iat", now.Add(time.Hour).Unix(), "exp", now.Add(90*time.Minute).Unix()), nil), ErrTokenNotYetValid)
-	add("A13 exp string", keyRS.token(withClaims("exp", "9999999999"), nil), ErrClaims)
-	add("A13 exp bool", keyRS.token(withClaims("exp", true), nil), ErrClaims)
-	add("A13 exp null", keyRS.token(withClaims("exp", nil), nil), ErrClaims)
-	add("A13 exp year 9999", keyRS.token(withClaims("exp", 253402300799), nil), ErrTokenLifetime)
-	add("A13 exp 1e30", rawClaims(keyRS, `{"iss":"`+testIssuer+`","aud":"`+testAudience+`","exp":1e30}`), ErrClaims)
-	add("A13 lifetime over one hour", keyRS.token(withClaims("iat", now.Unix(), "exp", now.Add(61*time.Minute).Unix()), nil), ErrTokenLifetime)
-	add("A13 no iat, exp in two hours", keyRS.token(withClaims("iat", delClaim, "exp", now.Add(2*time.Hour).Unix()), nil), ErrTokenLifetime)
+	add("A13 exp in the past", keyRS.token(withClaimsAt(now, "exp", now.Add(-time.Hour).Unix()), nil), ErrTokenExpired)
+	add("A13 exp missing", keyRS.token(withClaimsAt(now, "exp", delClaim), nil), errClaims)
+	add("A13 nbf in the future", keyRS.token(withClaimsAt(now, "nbf", now.Add(time.Hour).Unix()), nil), errTokenNotYetValid)
+	add("A13 iat in the future", keyRS.token(withClaimsAt(now, "iat", now.Add(time.Hour).Unix(), "exp", now.Add(90*time.Minute).Unix()), nil), errTokenNotYetValid)
+	add("A13 exp string", keyRS.token(withClaimsAt(now, "exp", "9999999999"), nil), errClaims)
+	add("A13 exp bool", keyRS.token(withClaimsAt(now, "exp", true), nil), errClaims)
+	add("A13 exp null", keyRS.token(withClaimsAt(now, "exp", nil), nil), errClaims)
+	add("A13 exp year 9999", keyRS.token(withClaimsAt(now, "exp", 253402300799), nil), errTokenLifetime)
+	add("A13 exp 1e30", rawClaims(keyRS, `{"iss":"`+testIssuer+`","aud":"`+testAudience+`","exp":1e30}`), errClaims)
+	add("A13 lifetime over one hour", keyRS.token(withClaimsAt(now, "iat", now.Unix(), "exp", now.Add(61*time.Minute).Unix()), nil), errTokenLifetime)
+	add("A13 no iat, exp in two hours", keyRS.token(withClaimsAt(now, "iat", delClaim, "exp", now.Add(2*time.Hour).Unix()), nil), errTokenLifetime)
 	// A14: issuer.
-	add("A14 wrong iss", keyRS.token(withClaims("iss", "https://evil.example"), nil), ErrIssuer)
-	add("A14 iss with trailing slash", keyRS.token(withClaims("iss", testIssuer+"/"), nil), ErrIssuer)
-	add("A14 empty iss", keyRS.token(withClaims("iss", ""), nil), ErrIssuer)
-	add("A14 missing iss", keyRS.token(withClaims("iss", delClaim), nil), ErrIssuer)
-	add("A14 iss array", keyRS.token(withClaims("iss", []string{testIssuer}), nil), ErrIssuer)
+	add("A14 wrong iss", keyRS.token(withClaimsAt(now, "iss", "https://evil.example"), nil), errIssuer)
+	add("A14 iss with trailing slash", keyRS.token(withClaimsAt(now, "iss", testIssuer+"/"), nil), errIssuer)
+	add("A14 empty iss", keyRS.token(withClaimsAt(now, "iss", ""), nil), errIssuer)
+	add("A14 missing iss", keyRS.token(withClaimsAt(now, "iss", delClaim), nil), errIssuer)
+	add("A14 iss array", keyRS.token(withClaimsAt(now, "iss", []string{testIssuer}), nil), errIssuer)
 	// A15: audience.
-	add("A15 wrong aud", keyRS.token(withClaims("aud", "https://other.example/fhir"), nil), ErrAudience)
-	add("A15 missing aud", keyRS.token(withClaims("aud", delClaim), nil), ErrAudience)
-	add("A15 empty array", keyRS.token(withClaims("aud", []string{}), nil), ErrAudience)
-	add("A15 array of empty string", keyRS.token(withClaims("aud", []string{""}), nil), ErrAudience)
-	add("A15 null", keyRS.token(withClaims("aud", nil), nil), ErrAudience)
-	add("A15 number", keyRS.token(withClaims("aud", 123), nil), ErrAudience)
-	add("A15 trailing slash", keyRS.token(withClaims("aud", testAudience+"/"), nil), ErrAudience)
-	add("A15 array with a number", keyRS.token(withClaims("aud", []any{testAudience, 1}), nil), ErrAudience)
+	add("A15 wrong aud", keyRS.token(withClaimsAt(now, "aud", "https://other.example/fhir"), nil), errAudience)
+	add("A15 missing aud", keyRS.token(withClaimsAt(now, "aud", delClaim), nil), errAudience)
+	add("A15 empty array", keyRS.token(withClaimsAt(now, "aud", []string{}), nil), errAudience)
+	add("A15 array of empty string", keyRS.token(withClaimsAt(now, "aud", []string{""}), nil), errAudience)
+	add("A15 null", keyRS.token(withClaimsAt(now, "aud", nil), nil), errAudience)
+	add("A15 number", keyRS.token(withClaimsAt(now, "aud", 123), nil), errAudience)
+	add("A15 trailing slash", keyRS.token(withClaimsAt(now, "aud", testAudience+"/"), nil), errAudience)
+	add("A15 array with a number", keyRS.token(withClaimsAt(now, "aud", []any{testAudience, 1}), nil), errAudience)
 	// A16: typ and cross-JWT confusion.
 	for _, typ := range []string{"dpop+jwt", "secevent+jwt", "logout+jwt", "JOSE", ""} {
 		typ := typ
-		add("A16 typ "+typ, keyRS.token(validClaims(), func(h map[string]any) { h["typ"] = typ }), ErrTokenType)
+		add("A16 typ "+typ, keyRS.token(claimsAt(now), func(h map[string]any) { h["typ"] = typ }), errTokenType)
 	}
-	add("A16 typ not a string", keyRS.token(validClaims(), func(h map[string]any) { h["typ"] = 1 }), ErrMalformedToken)
-	add("A16 ID token", keyRS.token(withClaims("aud", "app-1", "nonce", "n-1"), func(h map[string]any) { h["typ"] = "JWT" }), ErrAudience)
-	add("A16 client assertion", keyRS.token(withClaims("aud", testIssuer+"/token", "iss", "app-1"), nil), ErrIssuer)
+	add("A16 typ not a string", keyRS.token(claimsAt(now), func(h map[string]any) { h["typ"] = 1 }), errMalformedToken)
+	add("A16 ID token", keyRS.token(withClaimsAt(now, "aud", "app-1", "nonce", "n-1"), func(h map[string]any) { h["typ"] = "JWT" }), errAudience)
+	add("A16 client assertion", keyRS.token(withClaimsAt(now, "aud", testIssuer+"/token", "iss", "app-1"), nil), errIssuer)
 	cases = append(cases,
-		tc{"A16 strict: typ JWT", keyRS.token(validClaims(), func(h map[string]any) { h["typ"] = "JWT" }), ErrTokenType, func(c *AuthConfig) { c.StrictTokenType = true }},
-		tc{"A16 strict: no typ", keyRS.token(validClaims(), func(h map[string]any) { delete(h, "typ") }), ErrTokenType, func(c *AuthConfig) { c.StrictTokenType = true }},
+		tc{"A16 strict: typ JWT", keyRS.token(claimsAt(now), func(h map[string]any) { h["typ"] = "JWT" }), errTokenType, func(c *AuthConfig) { c.StrictTokenType = true }},
+		tc{"A16 strict: no typ", keyRS.token(claimsAt(now), func(h map[string]any) { delete(h, "typ") }), errTokenType, func(c *AuthConfig) { c.StrictTokenType = true }},
 	)
 	// A17: crit.
-	add("A17 crit with extension", keyRS.token(validClaims(), func(h map[string]any) { h["crit"] = []string{"x-ext"}; h["x-ext"] = 1 }), ErrUnsupportedHeader)
-	add("A17 empty crit", keyRS.token(validClaims(), func(h map[string]any) { h["crit"] = []string{} }), ErrUnsupportedHeader)
-	add("A17 b64 false", keyRS.token(validClaims(), func(h map[string]any) { h["crit"] = []string{"b64"}; h["b64"] = false }), ErrUnsupportedHeader)
+	add("A17 crit with extension", keyRS.token(claimsAt(now), func(h map[string]any) { h["crit"] = []string{"x-ext"}; h["x-ext"] = 1 }), errUnsupportedHeader)
+	add("A17 empty crit", keyRS.token(claimsAt(now), func(h map[string]any) { h["crit"] = []string{} }), errUnsupportedHeader)
+	add("A17 b64 false", keyRS.token(claimsAt(now), func(h map[string]any) { h["crit"] = []string{"b64"}; h["b64"] = false }), errUnsupportedHeader)
 	// A18: nested, encrypted, compressed.
-	add("A18 cty JWT", keyRS.token(validClaims(), func(h map[string]any) { h["cty"] = "JWT" }), ErrUnsupportedHeader)
-	add("A18 zip", keyRS.token(validClaims(), func(h map[string]any) { h["zip"] = "DEF" }), ErrUnsupportedHeader)
-	add("A18 enc", keyRS.token(validClaims(), func(h map[string]any) { h["enc"] = "A256GCM" }), ErrUnsupportedHeader)
-	add("A18 PBES2 JWE", b64enc([]byte(`{"alg":"PBES2-HS256+A128KW","enc":"A128GCM","p2c":2147483647}`))+".a.b.c.d", ErrMalformedToken)
+	add("A18 cty JWT", keyRS.token(claimsAt(now), func(h map[string]any) { h["cty"] = "JWT" }), errUnsupportedHeader)
+	add("A18 zip", keyRS.token(claimsAt(now), func(h map[string]any) { h["zip"] = "DEF" }), errUnsupportedHeader)
+	add("A18 enc", keyRS.token(claimsAt(now), func(h map[string]any) { h["enc"] = "A256GCM" }), errUnsupportedHeader)
+	add("A18 PBES2 JWE", b64enc([]byte(`{"alg":"PBES2-HS256+A128KW","enc":"A128GCM","p2c":2147483647}`))+".a.b.c.d", errMalformedToken)
 	// A19: huge tokens.
-	add("A19 1 MB token", strings.Repeat("a", 1<<20), ErrTokenTooLarge)
-	add("A19 100000 dots", strings.Repeat(".", 100000), ErrTokenTooLarge)
-	add("A19 15000 dots", strings.Repeat(".", 15000), ErrMalformedToken)
+	add("A19 1 MB token", strings.Repeat("a", 1<<20), errTokenTooLarge)
+	add("A19 100000 dots", strings.Repeat(".", 100000), errTokenTooLarge)
+	add("A19 15000 dots", strings.Repeat(".", 15000), errMalformedToken)
 	// A20: deep JSON.
-	add("A20 claims nested 100 levels", keyRS.token(withClaims("x", deepArray(100)), nil), ErrMalformedToken)
-	add("A20 claims nested 10000 levels", rawClaims(keyRS, `{"x":`+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+`}`), ErrTokenTooLarge)
+	add("A20 claims nested 100 levels", keyRS.token(withClaimsAt(now, "x", deepArray(100)), nil), errMalformedToken)
+	add("A20 claims nested 10000 levels", rawClaims(keyRS, `{"x":`+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+`}`), errTokenTooLarge)
 	// A21: duplicates.
 	past, future := now.Add(-time.Hour).Unix(), now.Add(5*time.Minute).Unix()
 	base := `"iss":"` + testIssuer + `","aud":"` + testAudience + `"`
-	add("A21 duplicate exp", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(past)+`,"exp":`+jsonInt(future)+`}`), ErrMalformedToken)
-	add("A21 duplicate exp, escaped name", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(past)+`,"e\u0078p":`+jsonInt(future)+`}`), ErrMalformedToken)
+	add("A21 duplicate exp", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(past)+`,"exp":`+jsonInt(future)+`}`), errMalformedToken)
+	add("A21 duplicate exp, escaped name", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(past)+`,"e\u0078p":`+jsonInt(future)+`}`), errMalformedToken)
 	// A claim repeated in another case is refused too: a decoder that
 	// matches names case-insensitively would read the other one.
-	add("A21 exp past, EXP future", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(past)+`,"EXP":`+jsonInt(future)+`}`), ErrMalformedToken)
-	add("A21 exp future, Exp past", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(future)+`,"Exp":`+jsonInt(past)+`}`), ErrMalformedToken)
-	add("A21 duplicate aud", rawClaims(keyRS, `{`+base+`,"aud":"https://evil.example","exp":`+jsonInt(future)+`}`), ErrMalformedToken)
-	add("A21 duplicate iss", rawClaims(keyRS, `{"iss":"https://evil.example",`+base+`,"exp":`+jsonInt(future)+`}`), ErrMalformedToken)
-	add("A21 duplicate header alg", rawTok(`{"alg":"none","alg":"RS256","kid":"k1"}`, validClaims(), keyRS, "RS256"), ErrMalformedToken)
+	add("A21 exp past, EXP future", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(past)+`,"EXP":`+jsonInt(future)+`}`), errMalformedToken)
+	add("A21 exp future, Exp past", rawClaims(keyRS, `{`+base+`,"exp":`+jsonInt(future)+`,"Exp":`+jsonInt(past)+`}`), errMalformedToken)
+	add("A21 duplicate aud", rawClaims(keyRS, `{`+base+`,"aud":"https://evil.example","exp":`+jsonInt(future)+`}`), errMalformedToken)
+	add("A21 duplicate iss", rawClaims(keyRS, `{"iss":"https://evil.example",`+base+`,"exp":`+jsonInt(future)+`}`), errMalformedToken)
+	add("A21 duplicate header alg", rawTok(`{"alg":"none","alg":"RS256","kid":"k1"}`, claimsAt(now), keyRS, "RS256"), errMalformedToken)
 	// A23: sender-constrained tokens.
-	add("A23 cnf jkt", keyRS.token(withClaims("cnf", map[string]any{"jkt": "abc"}), nil), ErrClaims)
-	add("A23 cnf x5t#S256", keyRS.token(withClaims("cnf", map[string]any{"x5t#S256": "abc"}), nil), ErrClaims)
+	add("A23 cnf jkt", keyRS.token(withClaimsAt(now, "cnf", map[string]any{"jkt": "abc"}), nil), errClaims)
+	add("A23 cnf x5t#S256", keyRS.token(withClaimsAt(now, "cnf", map[string]any{"x5t#S256": "abc"}), nil), errClaims)
 	// A25: clock skew beyond the leeway.
-	add("A25 exp 40 s ago", keyRS.token(withClaims("exp", now.Add(-40*time.Second).Unix()), nil), ErrTokenExpired)
-	add("A25 nbf in 40 s", keyRS.token(withClaims("nbf", now.Add(40*time.Second).Unix()), nil), ErrTokenNotYetValid)
-	add("A25 iat in 40 s", keyRS.token(withClaims("iat", now.Add(40*time.Second).Unix()), nil), ErrTokenNotYetValid)
+	add("A25 exp 40 s ago", keyRS.token(withClaimsAt(now, "exp", now.Add(-40*time.Second).Unix()), nil), ErrTokenExpired)
+	add("A25 nbf in 40 s", keyRS.token(withClaimsAt(now, "nbf", now.Add(40*time.Second).Unix()), nil), errTokenNotYetValid)
+	add("A25 iat in 40 s", keyRS.token(withClaimsAt(now, "iat", now.Add(40*time.Second).Unix()), nil), errTokenNotYetValid)
 	// A26: expired and badly signed.
-	add("A26 expired and bad signature", keyAtk.token(withClaims("exp", now.Add(-time.Hour).Unix()), nil), ErrSignature)
+	add("A26 expired and bad signature", keyAtk.token(withClaimsAt(now, "exp", now.Add(-time.Hour).Unix()), nil), errSignature)
 	// Context claims that cannot be trusted.
 	// (patient, encounter and fhirUser that cannot be read leave the token
 	// without that context: TestTokenClaimTypesAuthenticate.)
-	add("scope not a string", keyRS.token(withClaims("scope", []string{"a"}), nil), ErrClaims)
+	add("scope not a string", keyRS.token(withClaimsAt(now, "scope", []string{"a"}), nil), errClaims)
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := baseConfig(t)
+			cfg.Now = func() time.Time { return now } // the tokens' times are relative to now
 			if c.cfg != nil {
 				c.cfg(&cfg)
 			}
@@ -463,11 +468,12 @@ func TestConcurrentFirstSight(t *testing.T) {
 }
 
 func TestCacheHitRechecksExpiry(t *testing.T) {
-	clock := &authClock{}
+	now := time.Now()
+	clock := &authClock{base: now}
 	cfg := withClock(baseConfig(t), clock)
 	a := newAuth(t, cfg)
 	h := &recordHandler{}
-	tok := keyRS.token(withClaims("exp", time.Now().Add(2*time.Minute).Unix()), nil)
+	tok := keyRS.token(withClaimsAt(now, "exp", now.Add(2*time.Minute).Unix()), nil)
 	if w := doAuth(a, h, tok); w.Code != 200 {
 		t.Fatalf("first request: %d", w.Code)
 	}

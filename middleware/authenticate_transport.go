@@ -39,7 +39,7 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 	var refused []string
 	hdrs := r.Header.Values("Authorization")
 	if len(hdrs) > 1 {
-		return "", r, invalidRequest("more than one Authorization header", fmt.Errorf("%w: %d Authorization headers", ErrMalformedRequest, len(hdrs)))
+		return "", r, invalidRequest("more than one Authorization header", fmt.Errorf("%w: %d Authorization headers", errMalformedRequest, len(hdrs)))
 	}
 	if len(hdrs) == 1 {
 		t, isBearer, aerr := a.parseAuthorization(hdrs[0])
@@ -80,11 +80,11 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 	}
 	if methods+len(refused) > 1 {
 		return "", r, invalidRequest("more than one method used to send the access token",
-			fmt.Errorf("%w: token sent by %d methods", ErrMalformedRequest, methods+len(refused)))
+			fmt.Errorf("%w: token sent by %d methods", errMalformedRequest, methods+len(refused)))
 	}
 	if methods == 0 && len(refused) > 0 {
-		e := errNoToken()
-		e.Err = fmt.Errorf("%w: an access_token parameter in %s is not accepted", ErrNoToken, refused[0])
+		e := unauthenticated()
+		e.Err = fmt.Errorf("%w: an access_token parameter in %s is not accepted", errNoToken, refused[0])
 		return "", r, e
 	}
 	return tok, r2, nil
@@ -96,7 +96,7 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 // has no bearer credentials.
 func (a *Authenticator) parseAuthorization(v string) (string, bool, *AuthError) {
 	if len(v) > a.maxTokenBytes+64 {
-		return "", true, invalidToken("the access token is too large", ErrTokenTooLarge)
+		return "", true, invalidToken("the access token is too large", errTokenTooLarge)
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
@@ -104,7 +104,7 @@ func (a *Authenticator) parseAuthorization(v string) (string, bool, *AuthError) 
 	}
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
-		return "", true, invalidRequest("the Authorization header has no token", fmt.Errorf("%w: empty bearer token", ErrMalformedRequest))
+		return "", true, invalidRequest("the Authorization header has no token", fmt.Errorf("%w: empty bearer token", errMalformedRequest))
 	}
 	if err := a.checkToken(tok); err != nil {
 		return "", true, err
@@ -116,7 +116,7 @@ func (a *Authenticator) parseAuthorization(v string) (string, bool, *AuthError) 
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func (a *Authenticator) checkToken(tok string) *AuthError {
 	if len(tok) > a.maxTokenBytes {
-		return invalidToken("the access token is too large", fmt.Errorf("%w: %d bytes, limit %d", ErrTokenTooLarge, len(tok), a.maxTokenBytes))
+		return invalidToken("the access token is too large", fmt.Errorf("%w: %d bytes, limit %d", errTokenTooLarge, len(tok), a.maxTokenBytes))
 	}
 	i := 0
 	for ; i < len(tok); i++ {
@@ -126,11 +126,11 @@ func (a *Authenticator) checkToken(tok string) *AuthError {
 		}
 	}
 	if i == 0 {
-		return invalidRequest("the access token is not a b64token", fmt.Errorf("%w: token does not start with a b64token character", ErrMalformedRequest))
+		return invalidRequest("the access token is not a b64token", fmt.Errorf("%w: token does not start with a b64token character", errMalformedRequest))
 	}
 	for ; i < len(tok); i++ {
 		if tok[i] != '=' {
-			return invalidRequest("the access token is not a b64token", fmt.Errorf("%w: character %q at offset %d", ErrMalformedRequest, tok[i], i))
+			return invalidRequest("the access token is not a b64token", fmt.Errorf("%w: character %q at offset %d", errMalformedRequest, tok[i], i))
 		}
 	}
 	return nil
@@ -173,7 +173,7 @@ func (a *Authenticator) fromForm(r *http.Request) (tok string, r2 *http.Request,
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
 	r.Body.Close()
 	if err != nil || len(body) > maxFormBytes {
-		return "", r, false, invalidRequest("the form body is too large or unreadable", fmt.Errorf("%w: form body: %v", ErrMalformedRequest, err))
+		return "", r, false, invalidRequest("the form body is too large or unreadable", fmt.Errorf("%w: form body: %v", errMalformedRequest, err))
 	}
 	rest := string(body)
 	switch n, _ := countTokenParams(rest); {
@@ -265,9 +265,9 @@ func (a *Authenticator) takeParam(s string) (tok, rest string, aerr *AuthError) 
 	case n == 0:
 		return "", s, nil
 	case n > 1:
-		return "", "", invalidRequest("access_token repeated", fmt.Errorf("%w: %d access_token parameters", ErrMalformedRequest, n))
+		return "", "", invalidRequest("access_token repeated", fmt.Errorf("%w: %d access_token parameters", errMalformedRequest, n))
 	case hidden:
-		return "", "", invalidRequest("the access_token parameter is malformed", fmt.Errorf("%w: access_token in a parameter with a ';'", ErrMalformedRequest))
+		return "", "", invalidRequest("the access_token parameter is malformed", fmt.Errorf("%w: access_token in a parameter with a ';'", errMalformedRequest))
 	}
 	var kept []string
 	for _, pair := range strings.Split(s, "&") {
@@ -281,11 +281,11 @@ func (a *Authenticator) takeParam(s string) (tok, rest string, aerr *AuthError) 
 		_, v, _ := strings.Cut(pair, "=")
 		var err error
 		if tok, err = url.QueryUnescape(v); err != nil {
-			return "", "", invalidRequest("the access_token parameter is malformed", fmt.Errorf("%w: %v", ErrMalformedRequest, err))
+			return "", "", invalidRequest("the access_token parameter is malformed", fmt.Errorf("%w: %v", errMalformedRequest, err))
 		}
 	}
 	if tok == "" {
-		return "", "", invalidRequest("empty access_token", fmt.Errorf("%w: empty access_token", ErrMalformedRequest))
+		return "", "", invalidRequest("empty access_token", fmt.Errorf("%w: empty access_token", errMalformedRequest))
 	}
 	if aerr := a.checkToken(tok); aerr != nil {
 		return "", "", aerr

@@ -176,15 +176,16 @@ func TestTransportSecurity(t *testing.T) {
 		status  int
 		code    string
 	}{
-		{name: "plain HTTP refused", req: plain("192.0.2.1:1234"), status: 401, code: "invalid_request"},
+		// RFC 6750 §3.1: invalid_request is a 400.
+		{name: "plain HTTP refused", req: plain("192.0.2.1:1234"), status: 400, code: "invalid_request"},
 		{name: "plain HTTP without token is just unauthenticated", req: plain("192.0.2.1:1234"), noToken: true, status: 401},
 		{name: "TLS accepted", req: func() *http.Request { r := plain("192.0.2.1:1234"); r.TLS = &tls.ConnectionState{}; return r }(), status: 200},
 		{name: "trusted proxy with https", req: plain("10.0.0.5:1234", "https"), proxies: []string{"10.0.0.0/8"}, status: 200},
 		{name: "trusted proxy address with HTTPS", req: plain("[::1]:1234", "HTTPS"), proxies: []string{"::1"}, status: 200},
-		{name: "trusted proxy with http", req: plain("10.0.0.5:1234", "http"), proxies: []string{"10.0.0.0/8"}, status: 401, code: "invalid_request"},
-		{name: "trusted proxy with two values", req: plain("10.0.0.5:1234", "https", "http"), proxies: []string{"10.0.0.0/8"}, status: 401, code: "invalid_request"},
-		{name: "untrusted client claims https", req: plain("192.0.2.1:1234", "https"), proxies: []string{"10.0.0.0/8"}, status: 401, code: "invalid_request"},
-		{name: "no proxies configured", req: plain("10.0.0.5:1234", "https"), status: 401, code: "invalid_request"},
+		{name: "trusted proxy with http", req: plain("10.0.0.5:1234", "http"), proxies: []string{"10.0.0.0/8"}, status: 400, code: "invalid_request"},
+		{name: "trusted proxy with two values", req: plain("10.0.0.5:1234", "https", "http"), proxies: []string{"10.0.0.0/8"}, status: 400, code: "invalid_request"},
+		{name: "untrusted client claims https", req: plain("192.0.2.1:1234", "https"), proxies: []string{"10.0.0.0/8"}, status: 400, code: "invalid_request"},
+		{name: "no proxies configured", req: plain("10.0.0.5:1234", "https"), status: 400, code: "invalid_request"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,15 +224,17 @@ func TestKeyURLsNeedHTTPS(t *testing.T) {
 		cfg := baseConfig(t)
 		cfg.JWKS = nil
 		cfg.JWKSURL = u
-		if a, err := NewAuthenticator(cfg); err == nil {
-			a.Close()
-			t.Errorf("JWKSURL %q accepted", u)
+		if a, err := NewAuthenticator(cfg); err == nil || !strings.Contains(err.Error(), "JWKSURL") {
+			if a != nil {
+				a.Close()
+			}
+			t.Errorf("JWKSURL %q: err = %v", u, err)
 		}
 		cfg = baseConfig(t)
+		cfg.JWKS = nil
 		cfg.Introspection = &IntrospectionConfig{Endpoint: u, ClientID: "rs", ClientSecret: "s"}
-		cfg.Mode = IntrospectionOnly
-		if _, err := NewAuthenticator(cfg); err == nil {
-			t.Errorf("introspection endpoint %q accepted", u)
+		if _, err := NewAuthenticator(cfg); err == nil || !strings.Contains(err.Error(), "Introspection.Endpoint") {
+			t.Errorf("introspection endpoint %q: err = %v", u, err)
 		}
 	}
 	cfg := baseConfig(t)

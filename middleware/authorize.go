@@ -296,7 +296,7 @@ func (e *refusal) Unwrap() error { return e.cause }
 
 func forbidden(scopeNeeded, desc string) *refusal {
 	return &refusal{status: http.StatusForbidden, msg: desc, ae: &AuthError{
-		Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: desc, Scope: scopeNeeded,
+		Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: desc, scopeNeeded: scopeNeeded,
 	}}
 }
 
@@ -389,7 +389,7 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	if !ok || tok.Scopes == nil {
 		// Authorize without Authenticate in front: fail closed.
 		closeUnreadBody(w, r)
-		writeError(w, a.realm, errNoToken())
+		writeError(w, a.realm, unauthenticated())
 		return
 	}
 	x := exchangePool.Get().(*exchange)

@@ -74,26 +74,26 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 	if v, ok := m["iss"]; ok {
 		s, isStr := v.(string)
 		if !isStr {
-			return nil, fmt.Errorf("%w: iss is not a string", ErrIssuer)
+			return nil, fmt.Errorf("%w: iss is not a string", errIssuer)
 		}
 		if len(r.issuers) > 0 && !inList(r.issuers, s) {
-			return nil, fmt.Errorf("%w: %q", ErrIssuer, logTrunc(s, 128))
+			return nil, fmt.Errorf("%w: %q", errIssuer, logTrunc(s, 128))
 		}
 		t.Issuer = s
 	} else if r.requireIssuer {
-		return nil, fmt.Errorf("%w: iss missing", ErrIssuer)
+		return nil, fmt.Errorf("%w: iss missing", errIssuer)
 	}
 
 	// aud
 	if v, ok := m["aud"]; ok {
 		if t.Audience, err = stringOrArray(v); err != nil || len(t.Audience) == 0 {
-			return nil, fmt.Errorf("%w: aud is not a string or an array of strings", ErrAudience)
+			return nil, fmt.Errorf("%w: aud is not a string or an array of strings", errAudience)
 		}
 		if !inList(t.Audience, r.audience) {
-			return nil, fmt.Errorf("%w: %q does not contain the FHIR base URL", ErrAudience, logTrunc(strings.Join(t.Audience, " "), 128))
+			return nil, fmt.Errorf("%w: %q does not contain the FHIR base URL", errAudience, logTrunc(strings.Join(t.Audience, " "), 128))
 		}
 	} else if r.requireAudience {
-		return nil, fmt.Errorf("%w: aud missing", ErrAudience)
+		return nil, fmt.Errorf("%w: aud missing", errAudience)
 	}
 
 	// Times.
@@ -102,7 +102,7 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: exp missing", ErrClaims)
+		return nil, fmt.Errorf("%w: exp missing", errClaims)
 	}
 	nowS := float64(now.UnixNano()) / 1e9
 	lw := r.leeway.Seconds()
@@ -112,23 +112,23 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 	if nbf, ok, err := numericDate(m, "nbf"); err != nil {
 		return nil, err
 	} else if ok && nbf > nowS+lw {
-		return nil, fmt.Errorf("%w: nbf is %.0f s in the future", ErrTokenNotYetValid, nbf-nowS)
+		return nil, fmt.Errorf("%w: nbf is %.0f s in the future", errTokenNotYetValid, nbf-nowS)
 	}
 	iat, hasIat, err := numericDate(m, "iat")
 	if err != nil {
 		return nil, err
 	}
 	if hasIat && iat > nowS+lw {
-		return nil, fmt.Errorf("%w: iat is %.0f s in the future", ErrTokenNotYetValid, iat-nowS)
+		return nil, fmt.Errorf("%w: iat is %.0f s in the future", errTokenNotYetValid, iat-nowS)
 	}
 	if r.maxLifetime > 0 {
 		limit := r.maxLifetime.Seconds()
 		if hasIat {
 			if life := exp - iat; life > limit {
-				return nil, fmt.Errorf("%w: exp - iat = %.0f s, MaxLifetime = %.0f s", ErrTokenLifetime, life, limit)
+				return nil, fmt.Errorf("%w: exp - iat = %.0f s, MaxLifetime = %.0f s", errTokenLifetime, life, limit)
 			}
 		} else if rest := exp - nowS; rest > limit+lw {
-			return nil, fmt.Errorf("%w: no iat and exp - now = %.0f s, MaxLifetime = %.0f s", ErrTokenLifetime, rest, limit)
+			return nil, fmt.Errorf("%w: no iat and exp - now = %.0f s, MaxLifetime = %.0f s", errTokenLifetime, rest, limit)
 		}
 	}
 	t.Expiry = secondsToTime(exp)
@@ -139,7 +139,7 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 	// Sender-constrained tokens need a proof this middleware does not check
 	// (threat model A23): fail closed.
 	if _, ok := m["cnf"]; ok {
-		return nil, fmt.Errorf("%w: sender-constrained token (cnf) presented as a bearer token", ErrClaims)
+		return nil, fmt.Errorf("%w: sender-constrained token (cnf) presented as a bearer token", errClaims)
 	}
 
 	if t.Subject, err = optString(m, "sub"); err != nil {
@@ -155,17 +155,17 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 	if v, ok := m[n.Scope]; ok {
 		s, isStr := v.(string)
 		if !isStr {
-			return nil, fmt.Errorf("%w: %s is not a string", ErrClaims, n.Scope)
+			return nil, fmt.Errorf("%w: %s is not a string", errClaims, n.Scope)
 		}
 		scopeText = s
 	} else if v, ok := m[n.ScopeArray]; ok {
 		list, err := stringOrArray(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s is not an array of strings", ErrClaims, n.ScopeArray)
+			return nil, fmt.Errorf("%w: %s is not an array of strings", errClaims, n.ScopeArray)
 		}
 		for _, s := range list {
 			if strings.ContainsAny(s, " \t\r\n") {
-				return nil, fmt.Errorf("%w: %s entry contains white space", ErrClaims, n.ScopeArray)
+				return nil, fmt.Errorf("%w: %s entry contains white space", errClaims, n.ScopeArray)
 			}
 		}
 		scopeText = strings.Join(list, " ")
@@ -178,7 +178,7 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 		if v, ok := m[n.Context]; ok {
 			o, isObj := v.(map[string]any)
 			if !isObj {
-				return nil, fmt.Errorf("%w: %s is not an object", ErrClaims, n.Context)
+				return nil, fmt.Errorf("%w: %s is not an object", errClaims, n.Context)
 			}
 			ctxObj = o
 		}
@@ -221,13 +221,13 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 	}
 	if v, ok := get(n.FHIRContext); ok {
 		if t.FHIRContext, err = fhirContext(v); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrClaims, n.FHIRContext, err)
+			return nil, fmt.Errorf("%w: %s: %v", errClaims, n.FHIRContext, err)
 		}
 	}
 	if v, ok := get(n.NeedPatientBanner); ok {
 		b, isBool := v.(bool)
 		if !isBool {
-			return nil, fmt.Errorf("%w: %s is not a boolean", ErrClaims, n.NeedPatientBanner)
+			return nil, fmt.Errorf("%w: %s is not a boolean", errClaims, n.NeedPatientBanner)
 		}
 		t.NeedPatientBanner = b
 	}
@@ -238,7 +238,7 @@ func (r *claimRules) buildToken(m map[string]any, now time.Time) (*Token, error)
 		if v, ok := get(f.name); ok {
 			s, isStr := v.(string)
 			if !isStr {
-				return nil, fmt.Errorf("%w: %s is not a string", ErrClaims, f.name)
+				return nil, fmt.Errorf("%w: %s is not a string", errClaims, f.name)
 			}
 			*f.dst = s
 		}
@@ -283,7 +283,7 @@ func numericDate(m map[string]any, name string) (float64, bool, error) {
 	}
 	f, isNum := v.(float64)
 	if !isNum || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
-		return 0, false, fmt.Errorf("%w: %s is not a valid NumericDate", ErrClaims, name)
+		return 0, false, fmt.Errorf("%w: %s is not a valid NumericDate", errClaims, name)
 	}
 	return f, true, nil
 }
@@ -300,7 +300,7 @@ func optString(m map[string]any, name string) (string, error) {
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", fmt.Errorf("%w: %s is not a string", ErrClaims, name)
+		return "", fmt.Errorf("%w: %s is not a string", errClaims, name)
 	}
 	return s, nil
 }

@@ -122,29 +122,29 @@ func TestClaimRefusals(t *testing.T) {
 		claims string
 		want   error
 	}{
-		{"T6 fhirContext item without reference", `{` + base + `,"fhirContext":[{"role":""}]}`, ErrClaims},
-		{"fhirContext empty role", `{` + base + `,"fhirContext":[{"reference":"List/1","role":""}]}`, ErrClaims},
-		{"fhirContext absolute reference string", `{` + base + `,"fhirContext":["https://x/List/1"]}`, ErrClaims},
-		{"fhirContext number", `{` + base + `,"fhirContext":[1]}`, ErrClaims},
-		{"fhirContext not an array", `{` + base + `,"fhirContext":"List/1"}`, ErrClaims},
-		{"fhirContext bad type", `{` + base + `,"fhirContext":[{"canonical":"x","type":"lower"}]}`, ErrClaims},
-		{"fhirContext identifier not object", `{` + base + `,"fhirContext":[{"identifier":"x"}]}`, ErrClaims},
-		{"need_patient_banner string", `{` + base + `,"need_patient_banner":"true"}`, ErrClaims},
-		{"tenant number", `{` + base + `,"tenant":1}`, ErrClaims},
-		{"sub number", `{` + base + `,"sub":1}`, ErrClaims},
-		{"client_id array", `{` + base + `,"client_id":["a"]}`, ErrClaims},
-		{"scp with a space", `{` + base + `,"scp":["a b"]}`, ErrClaims},
-		{"scp with a number", `{` + base + `,"scp":[1]}`, ErrClaims},
+		{"T6 fhirContext item without reference", `{` + base + `,"fhirContext":[{"role":""}]}`, errClaims},
+		{"fhirContext empty role", `{` + base + `,"fhirContext":[{"reference":"List/1","role":""}]}`, errClaims},
+		{"fhirContext absolute reference string", `{` + base + `,"fhirContext":["https://x/List/1"]}`, errClaims},
+		{"fhirContext number", `{` + base + `,"fhirContext":[1]}`, errClaims},
+		{"fhirContext not an array", `{` + base + `,"fhirContext":"List/1"}`, errClaims},
+		{"fhirContext bad type", `{` + base + `,"fhirContext":[{"canonical":"x","type":"lower"}]}`, errClaims},
+		{"fhirContext identifier not object", `{` + base + `,"fhirContext":[{"identifier":"x"}]}`, errClaims},
+		{"need_patient_banner string", `{` + base + `,"need_patient_banner":"true"}`, errClaims},
+		{"tenant number", `{` + base + `,"tenant":1}`, errClaims},
+		{"sub number", `{` + base + `,"sub":1}`, errClaims},
+		{"client_id array", `{` + base + `,"client_id":["a"]}`, errClaims},
+		{"scp with a space", `{` + base + `,"scp":["a b"]}`, errClaims},
+		{"scp with a number", `{` + base + `,"scp":[1]}`, errClaims},
 		{"context not an object", `{` + base + `,"context":"x"}`, nil},
-		{"nbf string", `{` + base + `,"nbf":"1"}`, ErrClaims},
-		{"iat negative", `{` + base + `,"iat":-1}`, ErrClaims},
+		{"nbf string", `{` + base + `,"nbf":"1"}`, errClaims},
+		{"iat negative", `{` + base + `,"iat":-1}`, errClaims},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testRules(t)
 			if tc.name == "context not an object" {
 				r.names.Context = "context"
-				tc.want = ErrClaims
+				tc.want = errClaims
 			}
 			_, err := r.buildToken(mustDecode(t, tc.claims), now)
 			if err == nil || !errors.Is(err, tc.want) {

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"crypto"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -316,17 +317,21 @@ func TestGuardConfigCopied(t *testing.T) {
 	}
 }
 
-func TestDefaultAlgorithmsCannotBeWidened(t *testing.T) {
+// TestDefaultAlgorithms: the default allow-list is the one AuthConfig
+// documents, and HMAC is outside it.
+func TestDefaultAlgorithms(t *testing.T) {
 	want := []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-	got := DefaultAlgorithms()
-	if !slices.Equal(got, want) {
-		t.Fatalf("DefaultAlgorithms() = %v, want %v", got, want)
+	if !slices.Equal(defaultAlgorithms[:], want) {
+		t.Fatalf("default algorithms = %v, want %v (as AuthConfig.Algorithms documents)", defaultAlgorithms, want)
 	}
-	for i := range got {
-		got[i] = "HS256"
+	a := newAuth(t, baseConfig(t))
+	for _, alg := range want {
+		if !a.allowed[alg] {
+			t.Errorf("%s not allowed by default", alg)
+		}
 	}
-	if again := DefaultAlgorithms(); !slices.Equal(again, want) {
-		t.Fatalf("after changing a returned slice, DefaultAlgorithms() = %v", again)
+	if len(a.allowed) != len(want) {
+		t.Errorf("allowed by default: %v", a.allowed)
 	}
 
 	// HS256 is outside the default: a JWTAuth HS256 setup is refused, and
@@ -338,7 +343,6 @@ func TestDefaultAlgorithmsCannotBeWidened(t *testing.T) {
 	if _, err := NewAuthenticator(cfg); err == nil {
 		t.Fatal("HS256 JWTAuth accepted with the default algorithms")
 	}
-	a := newAuth(t, baseConfig(t))
 	hs := compactJWS(mustJSON(map[string]any{"alg": "HS256", "kid": "k1", "typ": "at+jwt"}), mustJSON(validClaims()),
 		func(in string) []byte { return hmacSign("HS256", secret, in) })
 	h := &recordHandler{}
@@ -367,5 +371,25 @@ func TestAuthIssuersCopied(t *testing.T) {
 		return c
 	}(), nil)); rec.Code != http.StatusOK {
 		t.Fatalf("configured issuer: status %d, want 200", rec.Code)
+	}
+}
+
+// TestAuthPublicKeysCopied: a key added to the PublicKeys map after
+// NewAuthenticator is not trusted (and a key removed stays trusted: the
+// map is read once).
+func TestAuthPublicKeysCopied(t *testing.T) {
+	testKeys(t)
+	cfg := baseConfig(t)
+	cfg.JWKS = nil
+	cfg.PublicKeys = map[string]crypto.PublicKey{keyES.kid: keyES.priv.Public()}
+	a := newAuth(t, cfg)
+	atk := newKey("attacker")
+	cfg.PublicKeys[atk.kid] = atk.priv.Public()
+	delete(cfg.PublicKeys, keyES.kid)
+	if rec := doAuth(a, &recordHandler{}, atk.token(validClaims(), nil)); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("key added after NewAuthenticator: status %d, want 401", rec.Code)
+	}
+	if rec := doAuth(a, &recordHandler{}, keyES.token(validClaims(), nil)); rec.Code != http.StatusOK {
+		t.Fatalf("configured key: status %d, want 200", rec.Code)
 	}
 }

@@ -2,12 +2,13 @@
 // into a SMART on FHIR resource server: New builds a Guard from a Config,
 // and Guard.Handler wraps the FHIR handler (see ExampleNew).
 //
-//   - Authenticate reads the bearer token (Authorization header only, by
-//     default), verifies a JWT against the authorization server's JWKS
+//   - The Authenticator (NewAuthenticator; Close stops its background
+//     work) reads the bearer token (Authorization header only, by
+//     default), verifies a JWT against the authorization server's keys
 //     (strict compact JWS, an algorithm allow-list, keys bound to their
 //     algorithm, iss, aud, exp, nbf, iat and a maximum lifetime checked) or
 //     introspects an opaque token (RFC 7662), caches what it learned by
-//     SHA-256 of the token, and puts a *Token in the request context
+//     the token, and puts a *Token in the request context
 //     (TokenFromContext; jwtauth.FromContext works too for JWTs). Failures
 //     follow RFC 6750 with a FHIR OperationOutcome body; an unreachable JWKS
 //     or introspection endpoint is a 503, never a 401 and never an allow.

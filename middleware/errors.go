@@ -21,30 +21,42 @@ const (
 	CodeInsufficientScope ErrorCode = "insufficient_scope"
 )
 
-// Causes of authentication failures. An *AuthError wraps one of them (often
-// with more detail), so errors.Is(err, ErrTokenExpired) works on the error a
-// decision hook receives. They are for logs and metrics; the client only sees
-// the RFC 6750 code and a short description.
+// Causes of authentication failures that callers branch on (metrics,
+// alerts): an *AuthError wraps them, so errors.Is(err, ErrTokenExpired)
+// works on the error AuthConfig.OnDecision receives. Other causes (a bad
+// signature, a wrong audience, a malformed request...) are wrapped too, as
+// unexported errors whose text is in the log; the client only sees the RFC
+// 6750 code and a short description.
 var (
-	ErrNoToken                  = errors.New("no bearer token")
-	ErrMalformedRequest         = errors.New("malformed bearer token request")
-	ErrInsecureTransport        = errors.New("bearer token sent over plain HTTP")
-	ErrMalformedToken           = errors.New("malformed token")
-	ErrTokenTooLarge            = errors.New("token exceeds the size limit")
-	ErrAlgorithm                = errors.New("signature algorithm not allowed")
-	ErrTokenType                = errors.New("token type (typ) not accepted")
-	ErrUnsupportedHeader        = errors.New("unsupported JOSE header parameter")
-	ErrUnknownKey               = errors.New("no key for the token")
-	ErrSignature                = errors.New("signature verification failed")
-	ErrIssuer                   = errors.New("issuer not accepted")
-	ErrAudience                 = errors.New("audience not accepted")
-	ErrTokenExpired             = errors.New("token expired")
-	ErrTokenNotYetValid         = errors.New("token not yet valid")
-	ErrTokenLifetime            = errors.New("token lifetime exceeds the configured maximum")
-	ErrClaims                   = errors.New("invalid token claims")
-	ErrInactive                 = errors.New("token is not active")
-	ErrKeysUnavailable          = errors.New("signing keys unavailable")
+	// ErrTokenExpired: the token's exp has passed (the client should
+	// refresh it). 401 invalid_token.
+	ErrTokenExpired = errors.New("token expired")
+	// ErrKeysUnavailable: the JWKS could not be fetched, so a token could
+	// not be verified. 503.
+	ErrKeysUnavailable = errors.New("signing keys unavailable")
+	// ErrIntrospectionUnavailable: the introspection endpoint did not give
+	// a usable answer. 503.
 	ErrIntrospectionUnavailable = errors.New("introspection unavailable")
+)
+
+// Causes of authentication failures for logs only.
+var (
+	errNoToken           = errors.New("no bearer token")
+	errMalformedRequest  = errors.New("malformed bearer token request")
+	errInsecureTransport = errors.New("bearer token sent over plain HTTP")
+	errMalformedToken    = errors.New("malformed token")
+	errTokenTooLarge     = errors.New("token exceeds the size limit")
+	errAlgorithm         = errors.New("signature algorithm not allowed")
+	errTokenType         = errors.New("token type (typ) not accepted")
+	errUnsupportedHeader = errors.New("unsupported JOSE header parameter")
+	errUnknownKey        = errors.New("no key for the token")
+	errSignature         = errors.New("signature verification failed")
+	errIssuer            = errors.New("issuer not accepted")
+	errAudience          = errors.New("audience not accepted")
+	errTokenNotYetValid  = errors.New("token not yet valid")
+	errTokenLifetime     = errors.New("token lifetime exceeds the configured maximum")
+	errClaims            = errors.New("invalid token claims")
+	errInactive          = errors.New("token is not active")
 )
 
 // AuthError is an authentication or authorisation failure as rendered on
@@ -52,12 +64,13 @@ var (
 // that is safe to show, plus the real cause for logs (Unwrap). It never
 // carries the token or its claims in Description.
 type AuthError struct {
-	Status      int           // HTTP status: 400, 401, 403 or 503
-	Code        ErrorCode     // RFC 6750 error code; CodeNone for a request without a token
-	Description string        // short, safe text for error_description and the OperationOutcome
-	Scope       string        // for CodeInsufficientScope: the scope needed (RFC 6750 scope attribute)
-	RetryAfter  time.Duration // for 503: how long the client should wait
-	Err         error         // the cause, for logs and errors.Is; never sent to the client
+	Status      int       // HTTP status: 400, 401, 403 or 503
+	Code        ErrorCode // RFC 6750 error code; CodeNone for a request without a token
+	Description string    // short, safe text for error_description and the OperationOutcome
+	Err         error     // the cause, for logs and errors.Is; never sent to the client
+
+	scopeNeeded string        // for CodeInsufficientScope: the RFC 6750 scope attribute
+	retry       time.Duration // for 503: the Retry-After
 }
 
 func (e *AuthError) Error() string {
@@ -80,9 +93,9 @@ func (e *AuthError) Error() string {
 // Unwrap returns the cause.
 func (e *AuthError) Unwrap() error { return e.Err }
 
-// errNoToken is the answer to a request without credentials.
-func errNoToken() *AuthError {
-	return &AuthError{Status: http.StatusUnauthorized, Description: "authentication required", Err: ErrNoToken}
+// unauthenticated is the answer to a request without credentials.
+func unauthenticated() *AuthError {
+	return &AuthError{Status: http.StatusUnauthorized, Description: "authentication required", Err: errNoToken}
 }
 
 // invalidRequest is a 400 invalid_request.
@@ -101,7 +114,7 @@ func unavailable(desc string, retry time.Duration, cause error) *AuthError {
 	if retry < time.Second {
 		retry = time.Second
 	}
-	return &AuthError{Status: http.StatusServiceUnavailable, Description: desc, RetryAfter: retry, Err: cause}
+	return &AuthError{Status: http.StatusServiceUnavailable, Description: desc, Err: cause, retry: retry}
 }
 
 // asAuthError turns any error into an *AuthError; an unknown error becomes
@@ -135,7 +148,7 @@ func writeError(w http.ResponseWriter, realm string, e *AuthError) {
 		h.Set("WWW-Authenticate", challenge(realm, e))
 	}
 	if e.Status == http.StatusServiceUnavailable {
-		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		secs := int64((e.retry + time.Second - 1) / time.Second)
 		if secs < 1 {
 			secs = 1
 		}
@@ -178,8 +191,8 @@ func challenge(realm string, e *AuthError) string {
 		if e.Description != "" {
 			param("error_description", e.Description)
 		}
-		if e.Code == CodeInsufficientScope && e.Scope != "" {
-			param("scope", e.Scope)
+		if e.Code == CodeInsufficientScope && e.scopeNeeded != "" {
+			param("scope", e.scopeNeeded)
 		}
 	}
 	return b.String()

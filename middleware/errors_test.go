@@ -21,12 +21,12 @@ func TestWriteError(t *testing.T) {
 		retryAfter string
 		issue      string
 	}{
-		{"no token", errNoToken(), 401, `Bearer realm="https://fhir.example.org/r4"`, "", "login"},
+		{"no token", unauthenticated(), 401, `Bearer realm="https://fhir.example.org/r4"`, "", "login"},
 		{"invalid token", invalidToken("the access token expired", errors.Join(ErrTokenExpired, errSecretCause)), 401,
 			`Bearer realm="https://fhir.example.org/r4", error="invalid_token", error_description="the access token expired"`, "", "login"},
-		{"invalid request", invalidRequest("more than one Authorization header", errors.Join(ErrMalformedRequest, errSecretCause)), 400,
+		{"invalid request", invalidRequest("more than one Authorization header", errors.Join(errMalformedRequest, errSecretCause)), 400,
 			`Bearer realm="https://fhir.example.org/r4", error="invalid_request", error_description="more than one Authorization header"`, "", "invalid"},
-		{"insufficient scope", &AuthError{Status: 403, Code: CodeInsufficientScope, Description: "scope", Scope: "patient/Observation.rs"}, 403,
+		{"insufficient scope", &AuthError{Status: 403, Code: CodeInsufficientScope, Description: "scope", scopeNeeded: "patient/Observation.rs"}, 403,
 			`Bearer realm="https://fhir.example.org/r4", error="insufficient_scope", error_description="scope", scope="patient/Observation.rs"`, "", "forbidden"},
 		{"unavailable", unavailable("down", 1500*time.Millisecond, ErrKeysUnavailable), 503, "", "2", "transient"},
 		{"unavailable, short retry", unavailable("down", 0, ErrKeysUnavailable), 503, "", "1", "transient"},
@@ -69,7 +69,7 @@ func TestAuthErrorIs(t *testing.T) {
 	if !errors.As(error(e), &ae) || !errors.Is(e, ErrTokenExpired) || ae.Status != http.StatusUnauthorized || ae.Code != CodeInvalidToken {
 		t.Fatalf("AuthError = %#v", e)
 	}
-	if errors.Is(e, ErrTokenLifetime) {
+	if errors.Is(e, errTokenLifetime) {
 		t.Fatal("wrong cause matched")
 	}
 	if !strings.Contains(e.Error(), "401 invalid_token") {

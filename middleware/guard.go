@@ -268,7 +268,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 				setPublicCORS(w.Header())
 				closeUnreadBody(w, r)
 				writeError(w, g.authz.realm, invalidRequest("access tokens are not accepted in the URL",
-					fmt.Errorf("%w: access_token parameter on /metadata", ErrMalformedRequest)))
+					fmt.Errorf("%w: access_token parameter on /metadata", errMalformedRequest)))
 				return
 			}
 			metadata.ServeHTTP(w, r)

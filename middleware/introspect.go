@@ -10,25 +10,20 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 )
 
-// ClientAuthMethod is how the middleware authenticates to the
+// clientAuthMethod is how the middleware authenticates to the
 // introspection endpoint (RFC 7662 §2.1 requires some authentication).
-type ClientAuthMethod uint8
+type clientAuthMethod uint8
 
-// Client authentication methods.
 const (
-	// ClientSecretBasic sends ClientID and ClientSecret with HTTP Basic
-	// authentication (RFC 6749 §2.3.1). It is the default.
-	ClientSecretBasic ClientAuthMethod = iota
-	// ClientSecretPost sends client_id and client_secret in the form body.
-	ClientSecretPost
-	// BearerCredential sends "Authorization: Bearer" with the credential
-	// that Credential returns (SMART 2.2: an appropriately scoped token).
-	BearerCredential
+	authClientSecretBasic clientAuthMethod = iota // RFC 6749 §2.3.1 HTTP Basic
+	authClientSecretPost                          // client_id and client_secret in the form body
+	authBearer                                    // Authorization: Bearer <Credential()>
 )
 
 // IntrospectionConfig configures RFC 7662 token introspection under the
@@ -38,14 +33,20 @@ type IntrospectionConfig struct {
 	// AuthConfig.InsecureAllowHTTPKeyURLs.
 	Endpoint string
 
-	ClientAuth   ClientAuthMethod
-	ClientID     string
-	ClientSecret string
-	// Credential returns the bearer credential for BearerCredential.
-	Credential func(ctx context.Context) (string, error)
+	// The middleware authenticates to the endpoint (RFC 7662 §2.1) with
+	// ClientID and ClientSecret: by HTTP Basic authentication
+	// (client_secret_basic, RFC 6749 §2.3.1), or in the form body with
+	// ClientSecretPost. With Credential instead (ClientID and ClientSecret
+	// empty), it sends "Authorization: Bearer" with the credential
+	// Credential returns (SMART 2.2: an appropriately scoped token).
+	ClientID         string
+	ClientSecret     string
+	ClientSecretPost bool
+	Credential       func(ctx context.Context) (string, error)
 
 	// HTTPClient is copied and given the timeout, redirect and size
-	// limits; nil uses a new client.
+	// limits; nil uses a client of the Authenticator's own, whose idle
+	// connections Close closes.
 	HTTPClient *http.Client
 	// Timeout bounds one introspection call (default 5 s).
 	Timeout time.Duration
@@ -87,6 +88,7 @@ const (
 type introspector struct {
 	endpoint string
 	cfg      IntrospectionConfig
+	method   clientAuthMethod
 	client   *http.Client
 	cache    *tokenCache
 	sf       singleflight.Group
@@ -94,27 +96,41 @@ type introspector struct {
 	rules    *claimRules
 	now      func() time.Time
 	log      *slog.Logger
+
+	ctx    context.Context // cancelled by close: calls in flight end
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	calls  sync.WaitGroup // calls in flight
 }
 
 func newIntrospector(c IntrospectionConfig, rules *claimRules, insecureHTTP bool, now func() time.Time, log *slog.Logger) (*introspector, error) {
-	if _, err := checkFetchURL("introspection endpoint", c.Endpoint, insecureHTTP); err != nil {
+	if _, err := checkFetchURL("Introspection.Endpoint", c.Endpoint, insecureHTTP); err != nil {
 		return nil, err
 	}
-	switch c.ClientAuth {
-	case ClientSecretBasic, ClientSecretPost:
-		if c.ClientID == "" || c.ClientSecret == "" {
-			return nil, errors.New("middleware: introspection needs ClientID and ClientSecret")
+	method := authClientSecretBasic
+	switch {
+	case c.Credential != nil:
+		if c.ClientID != "" || c.ClientSecret != "" || c.ClientSecretPost {
+			return nil, errors.New("middleware: set either Introspection.Credential or Introspection.ClientID and ClientSecret, not both")
 		}
-	case BearerCredential:
-		if c.Credential == nil {
-			return nil, errors.New("middleware: introspection with BearerCredential needs Credential")
-		}
-	default:
-		return nil, fmt.Errorf("middleware: unknown introspection client authentication %d", c.ClientAuth)
+		method = authBearer
+	case c.ClientID == "" || c.ClientSecret == "":
+		return nil, errors.New("middleware: Introspection needs ClientID and ClientSecret, or Credential (RFC 7662 §2.1: the endpoint authenticates its callers)")
+	case c.ClientSecretPost:
+		method = authClientSecretPost
 	}
-	if c.Timeout < 0 || c.MaxTTL < 0 || c.NegativeTTL < 0 || c.MaxResponseBytes < 0 || c.CacheSize < 0 ||
-		c.MaxConcurrent < 0 || c.QueueTimeout < 0 {
-		return nil, errors.New("middleware: negative introspection setting")
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{
+		{"Timeout", c.Timeout < 0}, {"MaxTTL", c.MaxTTL < 0}, {"NegativeTTL", c.NegativeTTL < 0},
+		{"MaxResponseBytes", c.MaxResponseBytes < 0}, {"CacheSize", c.CacheSize < 0},
+		{"MaxConcurrent", c.MaxConcurrent < 0}, {"QueueTimeout", c.QueueTimeout < 0},
+	} {
+		if f.neg {
+			return nil, fmt.Errorf("middleware: Introspection.%s is negative", f.name)
+		}
 	}
 	if c.Timeout == 0 {
 		c.Timeout = defaultIntrospectionTimeout
@@ -132,12 +148,12 @@ func newIntrospector(c IntrospectionConfig, rules *claimRules, insecureHTTP bool
 		c.MaxTTL = defaultIntrospectionMaxTTL
 	}
 	if c.MaxTTL > maxIntrospectionTTL {
-		return nil, fmt.Errorf("middleware: introspection MaxTTL %v exceeds %v", c.MaxTTL, maxIntrospectionTTL)
+		return nil, fmt.Errorf("middleware: Introspection.MaxTTL %v exceeds %v", c.MaxTTL, maxIntrospectionTTL)
 	}
-	if c.NegativeTTL == 0 || c.NegativeTTL > maxNegativeTTL {
-		if c.NegativeTTL > maxNegativeTTL {
-			return nil, fmt.Errorf("middleware: introspection NegativeTTL %v exceeds %v", c.NegativeTTL, maxNegativeTTL)
-		}
+	if c.NegativeTTL > maxNegativeTTL {
+		return nil, fmt.Errorf("middleware: Introspection.NegativeTTL %v exceeds %v", c.NegativeTTL, maxNegativeTTL)
+	}
+	if c.NegativeTTL == 0 {
 		c.NegativeTTL = maxNegativeTTL
 	}
 	if c.CacheSize == 0 {
@@ -150,16 +166,43 @@ func newIntrospector(c IntrospectionConfig, rules *claimRules, insecureHTTP bool
 	r := *rules
 	r.requireIssuer = false
 	r.requireAudience = !c.AllowMissingAudience
+	ctx, cancel := context.WithCancel(context.Background())
 	return &introspector{
 		endpoint: c.Endpoint,
 		cfg:      c,
-		client:   fetchClient(c.HTTPClient, c.Timeout, c.MaxResponseBytes, 0, 0),
+		method:   method,
+		client:   fetchClient(c.HTTPClient, c.MaxResponseBytes, 0, 0),
 		cache:    cache,
 		slots:    make(chan struct{}, c.MaxConcurrent),
 		rules:    &r,
 		now:      now,
 		log:      log,
+		ctx:      ctx,
+		cancel:   cancel,
 	}, nil
+}
+
+// close ends the calls in flight (their requests get a 503), waits for
+// them, and closes the idle connections of the introspector's own client.
+// Later calls are 503s.
+func (in *introspector) close() {
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+	in.cancel()
+	in.calls.Wait()
+	in.client.CloseIdleConnections()
+}
+
+// begin registers a call; false once closed.
+func (in *introspector) begin() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return false
+	}
+	in.calls.Add(1)
+	return true
 }
 
 // token returns the facts about an opaque token: from the cache, or from
@@ -184,12 +227,20 @@ func (in *introspector) call(ctx context.Context, raw string, h tokenHash) (*cac
 		if e, ok := in.cache.get(h, in.now().UnixNano()); ok {
 			return e, nil
 		}
+		if !in.begin() {
+			return nil, unavailable("the authorization server is unavailable", time.Second,
+				fmt.Errorf("%w: the Authenticator is closed", ErrIntrospectionUnavailable))
+		}
+		defer in.calls.Done()
 		if err := in.acquire(); err != nil {
 			return nil, err
 		}
 		defer func() { <-in.slots }()
+		// The call outlives the request that started it (others share
+		// it, and the cache), not the introspector.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.Timeout)
 		defer cancel()
+		defer context.AfterFunc(in.ctx, cancel)()
 		e, err := in.introspect(cctx, raw)
 		if err != nil {
 			return nil, err
@@ -229,6 +280,9 @@ func (in *introspector) acquire() error {
 		return nil
 	case <-t.C:
 		return in.fail(time.Second, fmt.Errorf("%d introspection calls in flight, none finished within %v", cap(in.slots), in.cfg.QueueTimeout))
+	case <-in.ctx.Done():
+		return unavailable("the authorization server is unavailable", time.Second,
+			fmt.Errorf("%w: the Authenticator is closed", ErrIntrospectionUnavailable))
 	}
 }
 
@@ -237,7 +291,7 @@ func (in *introspector) acquire() error {
 // holding the refusal.
 func (in *introspector) introspect(ctx context.Context, raw string) (*cacheEntry, error) {
 	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
-	if in.cfg.ClientAuth == ClientSecretPost {
+	if in.method == authClientSecretPost {
 		form.Set("client_id", in.cfg.ClientID)
 		form.Set("client_secret", in.cfg.ClientSecret)
 	}
@@ -247,10 +301,10 @@ func (in *introspector) introspect(ctx context.Context, raw string) (*cacheEntry
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	switch in.cfg.ClientAuth {
-	case ClientSecretBasic:
+	switch in.method {
+	case authClientSecretBasic:
 		req.SetBasicAuth(url.QueryEscape(in.cfg.ClientID), url.QueryEscape(in.cfg.ClientSecret))
-	case BearerCredential:
+	case authBearer:
 		cred, err := in.cfg.Credential(ctx)
 		if err != nil {
 			return nil, in.fail(0, fmt.Errorf("introspection credential: %w", err))
@@ -277,7 +331,7 @@ func (in *introspector) introspect(ctx context.Context, raw string) (*cacheEntry
 	switch active := m["active"].(type) {
 	case bool:
 		if !active {
-			return in.refuse(now, invalidToken("the access token is not active", ErrInactive)), nil
+			return in.refuse(now, invalidToken("the access token is not active", errInactive)), nil
 		}
 	default:
 		// Missing or not the JSON value true/false: the server is broken,
@@ -287,7 +341,7 @@ func (in *introspector) introspect(ctx context.Context, raw string) (*cacheEntry
 	if tt, ok := m["token_type"]; ok {
 		s, isStr := tt.(string)
 		if !isStr || !accessTokenType(s) {
-			return in.refuse(now, invalidToken("the token is not an access token", fmt.Errorf("%w: token_type %q", ErrTokenType, logTrunc(fmt.Sprint(tt), 64)))), nil
+			return in.refuse(now, invalidToken("the token is not an access token", fmt.Errorf("%w: token_type %q", errTokenType, logTrunc(fmt.Sprint(tt), 64)))), nil
 		}
 	}
 	tok, err := in.rules.buildToken(m, now)
@@ -310,7 +364,9 @@ func (in *introspector) fail(retry time.Duration, err error) *AuthError {
 	if retry == 0 {
 		retry = 5 * time.Second
 	}
-	in.log.Warn("fhirguard: token introspection failed", "endpoint", in.endpoint, "error", err)
+	if in.ctx.Err() == nil { // not the end of a call Close cut
+		in.log.Warn("fhirguard: token introspection failed", "endpoint", in.endpoint, "error", err)
+	}
 	return unavailable("the authorization server is unavailable", retry, fmt.Errorf("%w: %v", ErrIntrospectionUnavailable, err))
 }
 

@@ -75,7 +75,7 @@ func (s *heldIntro) peak() int64 {
 func heldConfig(t *testing.T, s *heldIntro, ic func(*IntrospectionConfig)) AuthConfig {
 	cfg := baseConfig(t)
 	cfg.JWKS = nil
-	cfg.Mode = IntrospectionOnly
+	cfg.Mode = ModeIntrospection
 	cfg.Introspection = &IntrospectionConfig{
 		Endpoint: s.URL, ClientID: "rs", ClientSecret: "s3cret",
 		HTTPClient: s.Client(), Timeout: time.Minute,
@@ -275,7 +275,7 @@ func TestAudienceRequiredOnBothPaths(t *testing.T) {
 	testKeys(t)
 	s := newIntroServer(t)
 	cfg := introConfig(t, s, &authClock{})
-	cfg.Mode = AutoDetect
+	cfg.Mode = ModeAuto
 	cfg.JWKS = jwksOf(keyRS.jwk())
 	a := newAuth(t, cfg)
 	noAud := validClaims()

@@ -169,13 +169,14 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // asConfig points a config at s with the fake clock. FetchTimeout is
 // generous, so that a fetch that is answered never times out on a busy
-// machine; tests of a server that never answers shorten it.
+// machine; tests of a server that never answers shorten it for the fetches
+// it must cut (cutTimeout).
 func asConfig(t testing.TB, s *fakeAS, clock *authClock) AuthConfig {
 	cfg := baseConfig(t)
 	cfg.JWKS = nil
 	cfg.JWKSURL = s.URL + "/jwks"
 	cfg.HTTPClient = s.client()
-	cfg.FetchTimeout = 30 * time.Second
+	cfg.FetchTimeout = longTimeout
 	cfg.Now = clock.now
 	return cfg
 }
@@ -200,6 +201,21 @@ func longClaims(clock *authClock) map[string]any {
 	c := claimsAt(now)
 	c["exp"] = now.Add(50 * time.Minute).Unix()
 	return c
+}
+
+// Fetch timeouts of the tests. cutTimeout cuts a fetch from a server that
+// never answers (how soon does not matter: the answer never comes);
+// longTimeout bounds a fetch that must succeed however busy the machine.
+const (
+	cutTimeout  = 200 * time.Millisecond
+	longTimeout = time.Minute
+)
+
+// setFetchTimeout sets FetchTimeout for the fetches that start afterwards.
+func (r *remoteKeys) setFetchTimeout(d time.Duration) {
+	r.mu.Lock()
+	r.timeout = d
+	r.mu.Unlock()
 }
 
 // remote returns a's JWKS key source.

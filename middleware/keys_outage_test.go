@@ -8,14 +8,6 @@ import (
 	"time"
 )
 
-// outageConfig is asConfig with a fetch timeout short enough for a server
-// that never answers, and long enough never to cut one that does.
-func outageConfig(t testing.TB, s *fakeAS, clock *authClock) AuthConfig {
-	cfg := asConfig(t, s, clock)
-	cfg.FetchTimeout = 3 * time.Second
-	return cfg
-}
-
 var outages = []asFault{asRefused, as500, asGarbage, asSlow}
 
 // The authorisation server is down: a token with an unknown kid is a 503
@@ -29,10 +21,13 @@ func TestKeysOutageUnknownKid(t *testing.T) {
 			s := newFakeAS(t, keyRS)
 			clock := &authClock{}
 			var last AuthEvent
-			cfg := outageConfig(t, s, clock)
+			cfg := asConfig(t, s, clock)
 			cfg.OnDecision = func(e AuthEvent) { last = e }
 			a := newAuth(t, cfg)
 			started(t, a)
+			if fault == asSlow {
+				remote(a).setFetchTimeout(cutTimeout) // the server never answers
+			}
 			s.setFault(fault)
 			newK := newKey(freshKid())
 			s.publish(keyRS, newK) // published, but the server cannot deliver it
@@ -64,14 +59,15 @@ func TestKeysOutageUnknownKid(t *testing.T) {
 			expectStatus(t, a, keyRS.token(claimsAt(clock.now()), nil), http.StatusOK)
 
 			// Recovery: the schedule retries after the cooldown.
+			remote(a).setFetchTimeout(longTimeout)
 			s.setFault(asUp)
 			clock.advance(31 * time.Second)
 			expectStatus(t, a, newK.token(claimsAt(clock.now()), nil), http.StatusOK)
 			// Now a successful fetch lacks the kid: 401.
 			clock.advance(31 * time.Second)
 			expectStatus(t, a, keyES.token(claimsAt(clock.now()), func(h map[string]any) { h["kid"] = freshKid() }), http.StatusUnauthorized)
-			if !errors.Is(last.Err, ErrUnknownKey) {
-				t.Fatalf("cause = %v, want ErrUnknownKey", last.Err)
+			if !errors.Is(last.Err, errUnknownKey) {
+				t.Fatalf("cause = %v, want errUnknownKey", last.Err)
 			}
 		})
 	}
@@ -85,8 +81,13 @@ func TestKeysOutageAtStart(t *testing.T) {
 			s := newFakeAS(t, keyRS)
 			s.setFault(fault)
 			clock := &authClock{}
-			a := newAuth(t, outageConfig(t, s, clock))
+			cfg := asConfig(t, s, clock)
+			if fault == asSlow {
+				cfg.FetchTimeout = cutTimeout // the server never answers
+			}
+			a := newAuth(t, cfg)
 			expectStatus(t, a, keyRS.token(claimsAt(clock.now()), nil), http.StatusServiceUnavailable)
+			remote(a).setFetchTimeout(longTimeout)
 			s.setFault(asUp)
 			clock.advance(31 * time.Second)
 			expectStatus(t, a, keyRS.token(claimsAt(clock.now()), nil), http.StatusOK)

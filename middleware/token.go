@@ -7,7 +7,7 @@ import (
 	"github.com/fhirguard/fhirguard/scope"
 )
 
-// Token is what Authenticate learned from a valid bearer token: facts about
+// Token is what the Authenticator learned from a valid bearer token: facts about
 // the token, never authorisation decisions. It is shared between requests
 // that carry the same token; treat it as read-only.
 type Token struct {
@@ -97,7 +97,7 @@ func (c *tokenContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// TokenFromContext returns the token Authenticate stored in the request context.
+// TokenFromContext returns the token the Authenticator stored in the request context.
 func TokenFromContext(ctx context.Context) (*Token, bool) {
 	t, ok := ctx.Value(tokenKey{}).(*Token)
 	return t, ok && t != nil

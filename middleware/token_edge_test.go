@@ -129,7 +129,7 @@ func TestTokenOneMethodOnly(t *testing.T) {
 			check: wantSeen("", "code=1")},
 
 		// The header and a query parameter (the query method is disabled).
-		{name: "header and query access_token", bearer: true, query: "code=1&access_token={T}", status: bad, code: "invalid_request", cause: ErrMalformedRequest},
+		{name: "header and query access_token", bearer: true, query: "code=1&access_token={T}", status: bad, code: "invalid_request", cause: errMalformedRequest},
 		{name: "header and query Access_Token", bearer: true, query: "Access_Token={T}", status: bad, code: "invalid_request"},
 		{name: "header and query ACCESS_TOKEN", bearer: true, query: "ACCESS_TOKEN={T}", status: bad, code: "invalid_request"},
 		{name: "header and query aCcEsS_tOkEn", bearer: true, query: "aCcEsS_tOkEn={T}", status: bad, code: "invalid_request"},
@@ -143,7 +143,7 @@ func TestTokenOneMethodOnly(t *testing.T) {
 		{name: "header and query another token", bearer: true, query: "access_token=other", status: bad, code: "invalid_request"},
 
 		// The header and a form body parameter (the form method is disabled).
-		{name: "header and form access_token", bearer: true, body: "code=1&access_token={T}", status: bad, code: "invalid_request", cause: ErrMalformedRequest},
+		{name: "header and form access_token", bearer: true, body: "code=1&access_token={T}", status: bad, code: "invalid_request", cause: errMalformedRequest},
 		{name: "header and form ACCESS_TOKEN", bearer: true, body: "ACCESS_TOKEN={T}", status: bad, code: "invalid_request"},
 		{name: "header and form Access_Token percent-encoded", bearer: true, body: "code=1&Access%5FToken={T}", status: bad, code: "invalid_request"},
 		{name: "header and form with charset", bearer: true, ctype: "application/x-www-form-urlencoded; charset=utf-8", body: "access_token={T}", status: bad, code: "invalid_request"},
@@ -160,11 +160,11 @@ func TestTokenOneMethodOnly(t *testing.T) {
 		{name: "header and a form over the limit", bearer: true, body: "code=" + strings.Repeat("1", maxFormBytes), status: bad, code: "invalid_request"},
 
 		// A parameter alone: no token accepted (Authorization header only).
-		{name: "query access_token alone", query: "access_token={T}", status: 401, cause: ErrNoToken},
-		{name: "query ACCESS_TOKEN alone", query: "code=1&ACCESS_TOKEN={T}", status: 401, cause: ErrNoToken},
-		{name: "query access_token and Basic", auth: "Basic dXNlcjpwYXNz", query: "access_token={T}", status: 401, cause: ErrNoToken},
-		{name: "form access_token alone", body: "access_token={T}", status: 401, cause: ErrNoToken},
-		{name: "query and form access_token, neither enabled", query: "access_token={T}", body: "access_token={T}", status: 401, cause: ErrNoToken},
+		{name: "query access_token alone", query: "access_token={T}", status: 401, cause: errNoToken},
+		{name: "query ACCESS_TOKEN alone", query: "code=1&ACCESS_TOKEN={T}", status: 401, cause: errNoToken},
+		{name: "query access_token and Basic", auth: "Basic dXNlcjpwYXNz", query: "access_token={T}", status: 401, cause: errNoToken},
+		{name: "form access_token alone", body: "access_token={T}", status: 401, cause: errNoToken},
+		{name: "query and form access_token, neither enabled", query: "access_token={T}", body: "access_token={T}", status: 401, cause: errNoToken},
 
 		// AllowQuery: any case is the same parameter, taken out.
 		{name: "AllowQuery Access_Token", cfg: queryOn, query: "code=1&Access_Token={T}&patient=2", status: 200, check: wantSeen("code=1&patient=2", "")},

@@ -127,7 +127,10 @@ func (s *Server) keyIDs() []string {
 func (s *Server) SigningKeyID() string { return s.keys.active().kid }
 
 // PublicKeys returns the published public keys by key id (each an
-// *rsa.PublicKey), for resource servers configured with static keys.
+// *rsa.PublicKey), for resource servers configured with static keys: it
+// fits middleware.AuthConfig.PublicKeys as it is. The map is a snapshot: a
+// key added later by RotateKey is not in it (a resource server that must
+// follow rotations fetches JWKSURL).
 func (s *Server) PublicKeys() map[string]crypto.PublicKey {
 	s.keys.mu.RLock()
 	defer s.keys.mu.RUnlock()
