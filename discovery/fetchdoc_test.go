@@ -121,10 +121,10 @@ func TestFetchDocumentFailures(t *testing.T) {
 			}
 		})
 	}
-	// InsecureAllowHTTP lets a development server be checked.
-	_, _, err := FetchDocument(context.Background(), plain.URL, FetchConfig{InsecureAllowHTTP: true})
+	// InsecureAllowHTTPURLs lets a development server be checked.
+	_, _, err := FetchDocument(context.Background(), plain.URL, FetchConfig{InsecureAllowHTTPURLs: true})
 	var fe *FetchError
 	if !errors.As(err, &fe) || fe.StatusCode != 404 {
-		t.Fatalf("http with InsecureAllowHTTP: %v", err)
+		t.Fatalf("http with InsecureAllowHTTPURLs: %v", err)
 	}
 }

@@ -72,7 +72,7 @@ var errOpenIDConfiguration = errors.New("discovery: OpenID configuration")
 // Fetch failures, wrapped in a *FetchError.
 var (
 	// errInsecureIssuer: the issuer (or base URL) or a redirect is not
-	// https and FetchConfig.InsecureAllowHTTP is false.
+	// https and FetchConfig.InsecureAllowHTTPURLs is false.
 	errInsecureIssuer = errors.New("not https")
 	// errIssuerMismatch: the document names another issuer than the one
 	// asked for (OpenID Connect Discovery §4.3, RFC 8414 §3.3).
@@ -185,10 +185,10 @@ type FetchConfig struct {
 	Timeout time.Duration
 	// MaxBodyBytes caps the document size; zero means 1 MiB.
 	MaxBodyBytes int64
-	// InsecureAllowHTTP allows an http issuer or FHIR base URL (and http
+	// InsecureAllowHTTPURLs allows an http issuer or FHIR base URL (and http
 	// redirects). For tests and local development only: the document
 	// names the endpoints tokens are sent to.
-	InsecureAllowHTTP bool
+	InsecureAllowHTTPURLs bool
 }
 
 // FetchError describes a failed fetch of a discovery document.
@@ -297,7 +297,7 @@ func checkStartURL(raw, what string, cfg FetchConfig) error {
 	if err != nil || !u.IsAbs() || u.Host == "" {
 		return fmt.Errorf("%w: %s %q", errRelativeURL, what, raw)
 	}
-	if err := checkScheme(u, cfg.InsecureAllowHTTP); err != nil {
+	if err := checkScheme(u, cfg.InsecureAllowHTTPURLs); err != nil {
 		return err
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
@@ -330,7 +330,7 @@ func fetch(ctx context.Context, docURL, origin string, cfg FetchConfig) (fetched
 	}
 	next := client.CheckRedirect
 	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if err := checkScheme(req.URL, cfg.InsecureAllowHTTP); err != nil {
+		if err := checkScheme(req.URL, cfg.InsecureAllowHTTPURLs); err != nil {
 			return fmt.Errorf("redirect to %s: %w", req.URL.Redacted(), err)
 		}
 		if next != nil {

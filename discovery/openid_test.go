@@ -180,7 +180,7 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 		status  int
 	}{
 		{"http refused", nil, plainSrv.URL, FetchConfig{Client: plainSrv.Client()}, nil, errInsecureIssuer, 0},
-		{"other scheme refused", nil, "ftp://as.example.org", FetchConfig{InsecureAllowHTTP: true}, nil, errInsecureIssuer, 0},
+		{"other scheme refused", nil, "ftp://as.example.org", FetchConfig{InsecureAllowHTTPURLs: true}, nil, errInsecureIssuer, 0},
 		{"relative issuer", nil, "/as", FetchConfig{}, nil, errRelativeURL, 0},
 		{"issuer with query", nil, tlsSrv.URL + "?a=b", FetchConfig{Client: tlsSrv.Client()}, nil, errInvalidURL, 0},
 		{"redirect to http refused", nil, redirectToHTTP.URL, FetchConfig{Client: redirectToHTTP.Client()}, nil, errInsecureIssuer, 0},
@@ -252,7 +252,7 @@ func TestFetchOpenIDConfigurationFailures(t *testing.T) {
 		}
 	})
 	t.Run("http allowed when insecure", func(t *testing.T) {
-		oc, err := FetchOpenIDConfiguration(context.Background(), plainSrv.URL, FetchConfig{Client: plainSrv.Client(), InsecureAllowHTTP: true})
+		oc, err := FetchOpenIDConfiguration(context.Background(), plainSrv.URL, FetchConfig{Client: plainSrv.Client(), InsecureAllowHTTPURLs: true})
 		if err != nil || oc.Issuer != plainSrv.URL {
 			t.Fatalf("%v %+v", err, oc)
 		}

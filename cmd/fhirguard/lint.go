@@ -207,9 +207,9 @@ func lint(ctx context.Context, base string, client *http.Client, timeout time.Du
 
 	smart := fetchResult{Name: sourceSMART, URL: trimmed + "/.well-known/smart-configuration"}
 	doc, ps, err := discovery.FetchDocument(ctx, base, discovery.FetchConfig{
-		Client:            client,
-		Timeout:           timeout,
-		InsecureAllowHTTP: true, // reported above as a warning
+		Client:                client,
+		Timeout:               timeout,
+		InsecureAllowHTTPURLs: true, // reported above as a warning
 	})
 	if err != nil {
 		doc = nil

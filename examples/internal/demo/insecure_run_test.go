@@ -63,7 +63,7 @@ func TestInsecureWarning(t *testing.T) {
 			},
 			want: []string{
 				"- AuthConfig.InsecureAllowHTTP:", "off: an https -base-url",
-				"- discovery FetchConfig.InsecureAllowHTTP: the authorization server's OpenID configuration is fetched over plain HTTP",
+				"- discovery FetchConfig.InsecureAllowHTTPURLs: the authorization server's OpenID configuration is fetched over plain HTTP",
 				"off: an https -issuer",
 				"- AuthConfig.InsecureAllowHTTPKeyURLs:", "off: https in the jwks_uri of the -issuer",
 			},

@@ -332,7 +332,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 		}
 		httpOK := s.insecure && iss.Scheme == "http" && isLoopbackHost(iss)
 		if httpOK {
-			s.insecureOn = append(s.insecureOn, insecureSetting{setting: "discovery FetchConfig.InsecureAllowHTTP",
+			s.insecureOn = append(s.insecureOn, insecureSetting{setting: "discovery FetchConfig.InsecureAllowHTTPURLs",
 				what: "the authorization server's OpenID configuration is fetched over plain HTTP (loopback only)",
 				off:  "an https -issuer"})
 		}
@@ -344,7 +344,7 @@ func build(ctx context.Context, cfg Config, bound net.Addr, log *slog.Logger) (s
 			// warning.
 			Local:           &discovery.Document{Capabilities: cfg.Capabilities},
 			Resource:        base.String(),
-			Fetch:           discovery.FetchConfig{InsecureAllowHTTP: httpOK},
+			Fetch:           discovery.FetchConfig{InsecureAllowHTTPURLs: httpOK},
 			RefreshInterval: 10 * time.Minute,
 			OnRefresh: func(err error) {
 				if err != nil {
