@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
+	"time"
 )
 
 // A command is one fhirguard command ("discovery lint"). To add one,
@@ -47,10 +49,6 @@ func commands() []command {
 			summary: "guard a FHIR server: a reverse proxy enforcing SMART authorization",
 		},
 		scopeExplainCommand(),
-		{
-			name:    "token inspect",
-			args:    "<JWT>",
-			summary: "decode an access token and say whether this server would accept it",
-		},
+		tokenInspectCommand(os.Stdin, time.Now, nil),
 	}
 }

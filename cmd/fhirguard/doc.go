@@ -10,7 +10,7 @@
 //	discovery lint <FHIR base URL>   check a server's SMART configuration and /metadata
 //	proxy                            guard a FHIR server (not yet available)
 //	scope explain <scope string>     explain SMART scopes: grants, errors, v1/v2 forms (--json)
-//	token inspect <JWT>              decode and check an access token (not yet available)
+//	token inspect <JWT> | -          decode an access token; would a server accept it, and why not (--json)
 //
 // "fhirguard -h" (or "fhirguard help") lists them, "fhirguard <command> -h"
 // (or "fhirguard help <command>") prints a command's flags; both print to
@@ -62,14 +62,67 @@
 // --ca-file (a PEM file of CA certificates trusted besides the system's,
 // for a server with a private CA), --config.
 //
+// # token inspect
+//
+// "fhirguard token inspect <JWT>" ("-" reads the token from stdin, less
+// one trailing line ending; a "Bearer " prefix is removed) decodes an
+// access token without trusting it. It prints the JOSE header (alg, typ,
+// kid, other members), the claims (iss, sub, aud; exp, iat and nbf in
+// RFC 3339 with the time relative to now, "expires in 42m" or "expired 3h
+// ago"; client_id; scope, with the effective permissions "scope explain"
+// computes; patient, encounter, fhirUser, fhirContext; then the other
+// claims) and the problems found, most serious first: "danger" for
+// header members a lax verifier can be tricked by (jwk, jku, x5u, x5c,
+// crit, b64 false, alg none, HMAC), "error" for what fhirguard refuses
+// (not three parts, bad base64url, JSON that its strict reader refuses,
+// a missing exp or aud, a JWS in JSON serialization, an encrypted JWT),
+// "warning" and "info". An opaque token is said to be one: only
+// introspection can resolve it. The signature is never printed, and the
+// token goes nowhere unless a server check names an introspection
+// endpoint.
+//
+// With --base-url (the FHIR base, the audience) and the authorization
+// server's keys (--issuer with --jwks-url or --jwks-file) and/or its
+// introspection endpoint (--introspection-url, --introspection-client-id,
+// --introspection-client-secret), the token is also run, in memory, over
+// a simulated TLS request, through the middleware's Authenticator built
+// with that configuration (the JWKS is fetched once; --ca-file trusts a
+// private CA; --insecure-allow-http-key-urls allows http key URLs on
+// loopback only; --timeout bounds the check, 30s by default). The
+// verdict is "accepted", with what the middleware learned (subject,
+// client, patient, scopes), or "refused" with the HTTP status, the RFC
+// 6750 error code and description a client would get, the middleware's
+// precise cause and an explanation setting the token's values beside the
+// server's ("audience not accepted: token aud [x], this server is y").
+// With --request "GET /Observation?code=x" and an accepted token, the
+// request also goes through a Guard in front of a stub FHIR server that
+// holds no data: the preview says whether it is allowed (and the request
+// the FHIR server receives, narrowed searches included) or refused and
+// why.
+//
+// --json prints a report for tools instead, with stable lowerCamelCase
+// members: format (jwt, jwsJson, jwe, opaque, malformed), description,
+// length, parts, decoded, header, signatureBytes, claims, times (claim,
+// unix, time, relative), scope (claim, value, valid, effective,
+// invalid), problems (severity, field, message), check (null without a
+// server check; baseUrl, issuer, keys, keyIds, introspection, outcome,
+// status, error, description, cause, explanation, introspected, token,
+// request, notes), now and exitCode.
+//
 // # Exit codes
 //
-//	0  success; for discovery lint, no errors (warnings allowed)
-//	1  discovery lint found errors
+//	0  success; for discovery lint, no errors (warnings allowed); for
+//	   token inspect, the token was decoded and, with a server check,
+//	   accepted
+//	1  discovery lint found errors; the token inspect server check
+//	   refused the token
 //	2  usage error: unknown command or flag, bad argument, bad
 //	   configuration file; also a command not yet available
 //	3  discovery lint could not fetch a document: network or TLS failure,
-//	   HTTP status other than 200, or a body that is not a JSON object
+//	   HTTP status other than 200, or a body that is not a JSON object;
+//	   token inspect could not decode the token (malformed, or encrypted
+//	   or opaque without a server check to judge it), or its server check
+//	   could not get the keys or an introspection answer
 //
 // # Adding a command
 //

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/smarttest"
 )
 
 // handlerTransport answers requests with a handler, in memory.
@@ -97,6 +99,66 @@ func FuzzLint(f *testing.F) {
 			}
 			if last := lines[len(lines)-1]; !strings.HasPrefix(last, "https://fhir.example.org/fhir: ") {
 				t.Fatalf("last line %q is not the summary", last)
+			}
+		}
+	})
+}
+
+// FuzzInspect decodes arbitrary tokens, given as an argument or on
+// stdin: token inspect never panics, exits with 0 or 3 without a server
+// check, writes nothing to stderr, and --json always prints a report.
+func FuzzInspect(f *testing.F) {
+	srv := authServer(f)
+	if tok, err := srv.MintToken(patientToken); err == nil {
+		f.Add(tok, false)
+	}
+	for _, fl := range smarttest.Flaws() {
+		if tok, err := srv.MintFlawedToken(fl, patientToken); err == nil {
+			f.Add(tok, false)
+		}
+	}
+	for _, s := range []string{
+		"", "-", "a", "a.b", "a.b.c", "....", "{", "{}", `{"payload":"e30","signatures":[]}`, "Bearer x.y.z", "x==",
+		"eyJhbGciOiJub25lIn0.e30.", "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjFlOTk5fQ.c2ln", "eyJlbmMiOiJBMjU2R0NNIn0.a.b.c.d",
+		"eyJhbGciOiJSUzI1NiJ9.eyJzY29wZSI6WzFdLCJzY3AiOlsiYSJdLCJhdWQiOltdfQ.c2ln", "eyJ9.e30.c2ln", "e30\n.e30.c2ln",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, tok string, viaStdin bool) {
+		for _, asJSON := range []bool{true, false} {
+			args := []string{"--", tok}
+			stdin := ""
+			if viaStdin {
+				args, stdin = []string{"-"}, tok
+			}
+			if asJSON {
+				args = append([]string{"--json"}, args...)
+			}
+			code, stdout, stderr := inspect(nil, stdin, args...)
+			if code != exitOK && code != exitToken {
+				t.Fatalf("exit code %d; stderr %q", code, stderr)
+			}
+			if stderr != "" {
+				t.Fatalf("stderr %q", stderr)
+			}
+			if !asJSON {
+				if !strings.HasPrefix(stdout, "Token: ") {
+					t.Fatalf("text output does not start with the token line:\n%s", stdout)
+				}
+				continue
+			}
+			if !json.Valid([]byte(stdout)) {
+				t.Fatalf("--json output is not JSON:\n%s", stdout)
+			}
+			var rep tokenReport
+			dec := json.NewDecoder(strings.NewReader(stdout))
+			dec.UseNumber() // claims keep their numbers as written (1e999)
+			if err := dec.Decode(&rep); err != nil {
+				t.Fatalf("--json output is not a report: %v\n%s", err, stdout)
+			}
+			if rep.ExitCode != code || rep.Problems == nil || rep.Times == nil || (code == exitOK) != rep.Decoded {
+				t.Fatalf("inconsistent report (exit code %d): %s", code, stdout)
 			}
 		}
 	})

@@ -17,6 +17,7 @@ func TestHelp(t *testing.T) {
 		{"help-discovery-lint.txt", [][]string{{"discovery", "lint", "-h"}, {"discovery", "lint", "--help"}, {"help", "discovery", "lint"}, {"discovery", "lint", "https://x.example", "-h"}}},
 		{"help-discovery.txt", [][]string{{"discovery", "-h"}, {"help", "discovery"}}},
 		{"help-proxy.txt", [][]string{{"proxy", "-h"}, {"help", "proxy"}}},
+		{"help-token-inspect.txt", [][]string{{"token", "inspect", "-h"}, {"help", "token", "inspect"}, {"token", "inspect", "x", "--help"}}},
 	} {
 		for i, args := range tc.args {
 			code, stdout, stderr := runCmd(t, args...)
@@ -70,7 +71,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"discovery", "lint", "https:///r4"}, "is not a FHIR base URL"},
 		{[]string{"proxy"}, "fhirguard proxy: not yet available"},
 		{[]string{"scope", "explain"}, "fhirguard scope explain: "},
-		{[]string{"token", "inspect"}, "fhirguard token inspect: not yet available"},
+		{[]string{"token", "inspect"}, "fhirguard token inspect: expects one argument, <JWT> | -; got 0"},
+		{[]string{"token", "inspect", "--nope", "x"}, "fhirguard token inspect: flag provided but not defined: -nope"},
 	} {
 		code, stdout, stderr := runCmd(t, tc.args...)
 		if code != exitUsage {
