@@ -244,8 +244,8 @@ func (c *proxyConfig) validate(bound string) error {
 	switch {
 	case c.insecureAllowHTTP && !c.listenLoopback:
 		return fmt.Errorf("--insecure-allow-http is for local development: it needs a loopback --listen, not %q", addr)
-	case c.insecureAllowHTTP && !c.plainHTTP:
-		return errors.New("--insecure-allow-http with --tls-cert: serve https with an https --base-url instead")
+	case c.httpBase && !c.plainHTTP:
+		return fmt.Errorf("--base-url %q is http but --tls-cert serves https: give an https --base-url", c.baseURL)
 	case c.httpBase && !c.insecureAllowHTTP:
 		return fmt.Errorf("--base-url %q: bearer tokens over plain HTTP are refused; give an https --base-url (--insecure-allow-http allows http on a loopback --listen, for development)", c.baseURL)
 	case c.plainHTTP && !c.insecureAllowHTTP && len(c.proxies) == 0:

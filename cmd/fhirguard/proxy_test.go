@@ -4,12 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -83,7 +93,7 @@ func TestProxyFlagErrors(t *testing.T) {
 		{with("--base-url", "http://ehr.example.org/fhir"), "--base-url \"http://ehr.example.org/fhir\": bearer tokens over plain HTTP are refused"},
 		{[]string{"proxy", "--upstream", "http://up/fhir", "--base-url", "https://ehr.example.org/fhir", "--issuer", "https://as.example.org"}, "--tls-cert and --tls-key are required"},
 		{[]string{"proxy", "--upstream", "http://up/fhir", "--base-url", "https://ehr.example.org/fhir", "--issuer", "https://as.example.org", "--listen", "0.0.0.0:8080", "--insecure-allow-http"}, "needs a loopback --listen"},
-		{[]string{"proxy", "--upstream", "http://up/fhir", "--base-url", "https://ehr.example.org/fhir", "--issuer", "https://as.example.org", "--tls-cert", "c", "--tls-key", "k", "--insecure-allow-http"}, "--insecure-allow-http with --tls-cert"},
+		{[]string{"proxy", "--upstream", "http://up/fhir", "--base-url", "https://ehr.example.org/fhir", "--issuer", "https://as.example.org", "--tls-cert", "c", "--tls-key", "k", "--base-url", "http://127.0.0.1:8080/fhir", "--insecure-allow-http"}, "is http but --tls-cert serves https"},
 		{with("extra"), "expects no arguments"},
 		{with("--nope"), "flag provided but not defined: -nope"},
 	} {
@@ -504,5 +514,184 @@ func TestProxyGracefulShutdown(t *testing.T) {
 	pr.done <- exitOK // for the cleanup
 	if !strings.Contains(pr.stderr.String(), "msg=stopped") {
 		t.Errorf("log:\n%s", pr.stderr)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir and
+// returns their paths and a client trusting the certificate.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, client *http.Client) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "fhirguard test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return certFile, keyFile, &http.Client{Transport: tr}
+}
+
+// TestProxyTLS: with --tls-cert and --tls-key the proxy serves https (and
+// HTTP/2) at an https base.
+func TestProxyTLS(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.up.Store(true)
+	certFile, keyFile, client := selfSigned(t, t.TempDir())
+	ln := loopbackListener(t)
+	base := "https://" + ln.Addr().String() + "/fhir"
+	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	pr := startProxy(t, &proxyHooks{listener: ln}, "--upstream", up.base, "--base-url", base, "--tls-cert", certFile, "--tls-key", keyFile,
+		"--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http") // the test issuer is http on loopback
+	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Patient.rs", Patient: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/Patient/p1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || !strings.Contains(string(b), base+"/Patient/p1") {
+		t.Fatalf("%s %d: %s", resp.Proto, resp.StatusCode, b)
+	}
+	if !strings.Contains(pr.stdout.String(), "listening on       https://") {
+		t.Errorf("banner:\n%s", pr.stdout)
+	}
+}
+
+// TestProxyKeysUnavailable: while the JWK Set cannot be fetched, /readyz
+// says so and tokens get 503 (never 401, never allowed), counted as
+// unavailable.
+func TestProxyKeysUnavailable(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.up.Store(true)
+	dead := loopbackListener(t)
+	deadURL := "http://" + dead.Addr().String() + "/jwks"
+	_ = dead.Close()
+	ln := loopbackListener(t)
+	base := "http://" + ln.Addr().String() + "/fhir"
+	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	pr := startProxy(t, &proxyHooks{listener: ln}, "--upstream", up.base, "--base-url", base,
+		"--issuer", as.SMARTConfiguration().Issuer, "--jwks-url", deadURL, "--insecure-allow-http")
+	code, _, body := get(t, pr.url+"/readyz", "")
+	if code != 503 || !strings.Contains(body, "signing keys") || strings.Contains(body, "upstream") || strings.Contains(body, deadURL) {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Patient.rs", Patient: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, h, body := get(t, base+"/Patient/p1", tok); code != 503 || h.Get("Retry-After") == "" {
+		t.Errorf("with the keys unavailable: %d %s", code, body)
+	}
+	_, _, page := get(t, pr.url+"/metrics", "")
+	if got := metric(t, page, `fhirguard_key_source_failures_total{source="jwks"}`); got != 1 {
+		t.Errorf("jwks failures %v", got)
+	}
+	if got := metric(t, page, `fhirguard_requests_total{decision="unavailable",status="503"}`); got != 1 {
+		t.Errorf("unavailable requests %v", got)
+	}
+}
+
+// TestProxyReplicas: two processes behind a round-robin load balancer
+// serve the same tokens alike (nothing is shared between them).
+func TestProxyReplicas(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.up.Store(true)
+	lbLn := loopbackListener(t)
+	base := "http://" + lbLn.Addr().String() + "/fhir"
+	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	if err := as.RegisterClient(smarttest.Client{ID: "gateway", Secret: "s3cret", Introspect: true}); err != nil {
+		t.Fatal(err)
+	}
+	var replicas []*proxyRun
+	var targets []*url.URL
+	for range 2 {
+		pr := startProxy(t, &proxyHooks{listener: loopbackListener(t)}, "--upstream", up.base, "--base-url", base,
+			"--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http", "--trusted-proxies", "127.0.0.1",
+			"--introspection-url", as.SMARTConfiguration().IntrospectionEndpoint, "--introspection-client-id", "gateway",
+			"--introspection-client-secret", "s3cret")
+		replicas = append(replicas, pr)
+		u, _ := url.Parse(pr.url)
+		targets = append(targets, u)
+	}
+	var next atomic.Uint64
+	lb := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(targets[next.Add(1)%2])
+		r.Out.Host = r.In.Host
+		r.SetXForwarded()
+	}}
+	lbSrv := &http.Server{Handler: lb, ReadHeaderTimeout: time.Minute}
+	go func() { _ = lbSrv.Serve(lbLn) }()
+	defer lbSrv.Close()
+
+	jwt, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Patient.rs", Patient: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opaque, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Patient.rs", Patient: "p1", Opaque: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		tok := jwt
+		if i%4 >= 2 {
+			tok = opaque
+		}
+		for _, tc := range []struct {
+			id   string
+			want int
+		}{{"p1", 200}, {"p2", 404}} {
+			code, _, body := get(t, base+"/Patient/"+tc.id, tok)
+			if code != tc.want || (code == 200 && !strings.Contains(body, base+"/Patient/p1")) {
+				t.Fatalf("request %d for %s: %d %s", i, tc.id, code, body)
+			}
+		}
+	}
+	for i, pr := range replicas {
+		if n := len(pr.accessLines(t)); n != 8 {
+			t.Errorf("replica %d served %d requests, want 8", i, n)
+		}
 	}
 }
