@@ -8,7 +8,7 @@
 // The commands:
 //
 //	discovery lint <FHIR base URL>   check a server's SMART configuration and /metadata
-//	proxy                            guard a FHIR server (not yet available)
+//	proxy                            guard a FHIR server: reverse proxy with the full Guard (gateway)
 //	scope explain <scope string>     explain SMART scopes: grants, errors, v1/v2 forms (--json)
 //	token inspect <JWT> | -          decode an access token; would a server accept it, and why not (--json)
 //
@@ -117,7 +117,7 @@
 //	1  discovery lint found errors; the token inspect server check
 //	   refused the token
 //	2  usage error: unknown command or flag, bad argument, bad
-//	   configuration file; also a command not yet available
+//	   configuration file
 //	3  discovery lint could not fetch a document: network or TLS failure,
 //	   HTTP status other than 200, or a body that is not a JSON object;
 //	   token inspect could not decode the token (malformed, or encrypted
