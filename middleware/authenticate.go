@@ -185,6 +185,7 @@ type Authenticator struct {
 	keys          keySource
 	rules         *claimRules
 	jwtCache      *tokenCache
+	hasher        tokenHasher // keys of jwtCache and of the introspection cache
 	cacheMaxTTL   time.Duration
 	sf            singleflight.Group
 	intro         *introspector
@@ -207,6 +208,7 @@ type Authenticator struct {
 // not wait for the authorisation server); call Close to stop refreshing.
 func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	a := &Authenticator{
+		hasher:       newTokenHasher(),
 		allowForm:    cfg.AllowFormBody,
 		allowQuery:   cfg.AllowQuery,
 		insecureHTTP: cfg.InsecureAllowHTTP,
@@ -511,7 +513,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntr
 
 // validate routes a token to JWT verification or introspection.
 func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, TokenSource, bool, *AuthError) {
-	h := hashToken(raw)
+	h := a.hasher.key(raw)
 	if a.mode == AutoDetect {
 		// A cached JWT skips the shape check.
 		if e, ok := a.cachedJWT(h); ok {
@@ -530,11 +532,13 @@ func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, 
 // verifyJWT answers from the verified-token cache when the entry is alive
 // and was verified with the current key set; otherwise one verification
 // runs, shared by concurrent requests with the same token.
-func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h tokenHash) (*cacheEntry, bool, *AuthError) {
+func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h cacheKey) (*cacheEntry, bool, *AuthError) {
 	if e, ok := a.cachedJWT(h); ok {
 		return e, true, nil
 	}
-	v, err, _ := a.sf.Do(string(h[:]), func() (any, error) {
+	// Concurrent requests share one verification only when they carry the
+	// same token: the key is the token, never its hash.
+	v, err, _ := a.sf.Do(raw, func() (any, error) {
 		if e, ok := a.cachedJWT(h); ok {
 			return e, nil
 		}
@@ -553,7 +557,7 @@ func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h tokenHash) 
 
 // cachedJWT returns the live cache entry of h verified with the current
 // key set.
-func (a *Authenticator) cachedJWT(h tokenHash) (*cacheEntry, bool) {
+func (a *Authenticator) cachedJWT(h cacheKey) (*cacheEntry, bool) {
 	now := a.now().UnixNano()
 	e, ok := a.jwtCache.get(h, now)
 	if !ok || e.keyGen != a.keys.generation(now) {
