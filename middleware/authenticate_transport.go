@@ -119,11 +119,8 @@ func (a *Authenticator) checkToken(tok string) *AuthError {
 		return invalidToken("the access token is too large", fmt.Errorf("%w: %d bytes, limit %d", ErrTokenTooLarge, len(tok), a.maxTokenBytes))
 	}
 	i := 0
-	for ; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for i < len(tok) && b64tokenByte[tok[i]] {
+		i++
 	}
 	if i == 0 {
 		return invalidRequest("the access token is not a b64token", fmt.Errorf("%w: token does not start with a b64token character", ErrMalformedRequest))
@@ -135,6 +132,15 @@ func (a *Authenticator) checkToken(tok string) *AuthError {
 	}
 	return nil
 }
+
+// b64tokenByte marks the bytes of a b64token before its "=" padding:
+// ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/".
+var b64tokenByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()
 
 const formMediaType = "application/x-www-form-urlencoded"
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirguard/fhirguard/compartment"
 	"github.com/fhirguard/fhirguard/fhirrest"
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
@@ -376,7 +377,14 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	if err != nil {
 		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
 	}
-	doc, err := decodeJSONObject(body)
+	var doc map[string]any
+	if !bundle && x.referencesSuffice() {
+		// The whole body is read under the same rules; only what the
+		// checks read is built.
+		doc, err = fhirjson.Decode(body, readRefsJSON)
+	} else {
+		doc, err = decodeJSONObject(body)
+	}
 	if err != nil {
 		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
 	}

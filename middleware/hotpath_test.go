@@ -1,0 +1,249 @@
+package middleware
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/fhirguard/fhirguard/scope"
+)
+
+// TestB64TokenBytes checks the table checkToken uses against RFC 6750's
+// b64token grammar, byte by byte.
+func TestB64TokenBytes(t *testing.T) {
+	a := &Authenticator{maxTokenBytes: defaultMaxTokenBytes}
+	for c := 0; c < 256; c++ {
+		want := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+		if b64tokenByte[c] != want {
+			t.Errorf("byte %#x: %v, want %v", c, b64tokenByte[c], want)
+		}
+		tok := "ab" + string(rune(c)) + "cd"
+		if c >= 0x80 {
+			tok = "ab" + string([]byte{byte(c)}) + "cd"
+		}
+		if ok := a.checkToken(tok) == nil; ok != want {
+			t.Errorf("checkToken(%q) accepted = %v, want %v", tok, ok, want)
+		}
+	}
+	for tok, want := range map[string]bool{"abc=": true, "abc==": true, "=": false, "abc=d": false, "a=b=": false} {
+		if ok := a.checkToken(tok) == nil; ok != want {
+			t.Errorf("checkToken(%q) accepted = %v, want %v", tok, ok, want)
+		}
+	}
+}
+
+// allowResources is a ResourcePolicy that allows everything: with it,
+// Authorize reads every response whole (no referencesSuffice fast path).
+type allowResources struct{}
+
+func (allowResources) AuthorizeRequest(*http.Request, *Token, *Decision) error { return nil }
+func (allowResources) AuthorizeResource(*http.Request, *Token, *Decision, ResourcePhase, map[string]any) error {
+	return nil
+}
+
+// allowRequests is a request-only Policy.
+type allowRequests struct{}
+
+func (allowRequests) AuthorizeRequest(*http.Request, *Token, *Decision) error { return nil }
+
+// readVerdictDocs are resources shaped to probe every place a verdict on a
+// read can come from: compartment links (direct, in arrays, in
+// CodeableReferences), references to other patients anywhere (contained
+// resources, extensions, nested objects, absolute and foreign bases,
+// reference objects), Patient links, encounters, shared types, and values
+// that are not strings where references are expected.
+var readVerdictDocs = []string{
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"encounter":{"reference":"Encounter/e1"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"encounter":{"reference":"Encounter/e2"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/456"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"https://ehr.example.org/fhir/Patient/123"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"https://evil.example.org/fhir/Patient/123"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"performer":[{"display":"x"},{"reference":"Patient/456"}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"extension":[{"url":"u","valueReference":{"reference":"Patient/456"}}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"contained":[{"resourceType":"Patient","id":"c","link":[{"other":{"reference":"Patient/456"}}]}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"note":[{"authorReference":{"reference":{"reference":"Patient/456"}}}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"deep":[[{"reference":"Patient/456"}]]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":["Patient/123"]}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":{"reference":"Patient/123"}}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":null,"display":"Patient/123"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"status":"final","valueQuantity":{"value":1.50,"unit":"mg"},"valueBoolean":true}`,
+	`{"resourceType":"Observation","id":"1","performer":[{"reference":"Patient/123"}]}`,
+	`{"resourceType":"Observation","id":"1"}`,
+	`{"resourceType":"Observation","id":1,"subject":{"reference":"Patient/123"}}`,
+	`{"resourceType":"Observation","subject":{"reference":"Patient/123"},"id":"\u0031"}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/1\u00323"}}`,
+	`{"resourceType":"Patient","id":"123","name":[{"family":"Smith"}]}`,
+	`{"resourceType":"Patient","id":"123","link":[{"other":{"reference":"Patient/456"},"type":"seealso"}]}`,
+	`{"resourceType":"Patient","id":"789","link":[{"other":{"reference":"Patient/123"},"type":"seealso"}]}`,
+	`{"resourceType":"Patient","id":"456"}`,
+	`{"resourceType":"Patient","id":"123","generalPractitioner":[{"reference":"Patient/456"}]}`,
+	`{"resourceType":"Encounter","id":"e1","subject":{"reference":"Patient/123"}}`,
+	`{"resourceType":"Encounter","id":"e2","subject":{"reference":"Patient/123"}}`,
+	`{"resourceType":"Medication","id":"1","code":{"text":"aspirin"}}`,
+	`{"resourceType":"Medication","id":"1","extension":[{"url":"u","valueReference":{"reference":"Patient/456"}}]}`,
+	`{"resourceType":"Condition","id":"1","subject":{"reference":"Patient/123"},"encounter":{"reference":"Encounter/e1"}}`,
+	`{"resourceType":"MedicationRequest","id":"1","subject":{"reference":"Patient/123"},"reason":[{"reference":{"reference":"Condition/c"}}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"a0":1,"a1":1,"a2":1,"a3":1,"a4":1,"a5":1,"a6":1,"a7":1,"a8":1,"a9":1,"b0":1,"b1":1,"b2":1,"b3":1,"b4":1,"b5":1}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"Subject":{"reference":"Patient/456"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"subject":{"reference":"Patient/456"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"}} {}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123","reference":"Patient/456"}}`,
+	`["resourceType"]`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"valueQuantity":{"value":1e999}}`,
+}
+
+// readVerdictConfigs are the Authorizer settings that change a read's
+// verdict.
+var readVerdictConfigs = map[string]func(*AuthorizeConfig){
+	"default":   nil,
+	"literal":   func(c *AuthorizeConfig) { c.LiteralCompartments = true },
+	"linked":    func(c *AuthorizeConfig) { c.IncludeLinkedPatients = true },
+	"encounter": func(c *AuthorizeConfig) { c.EnforceEncounter = true },
+	"deny403":   func(c *AuthorizeConfig) { c.DenyStatus = http.StatusForbidden },
+}
+
+// readVerdictTokens hold reads to Patient/123 in the ways the kit knows.
+func readVerdictTokens() map[string]*Token {
+	pat := token("patient/*.rs", "123")
+	enc := token("patient/*.rs", "123")
+	enc.Encounter = "e1"
+	usr := token("user/*.rs", "")
+	usr.FHIRUser = "Patient/123"
+	both := token("patient/Observation.rs user/Observation.rs patient/Patient.rs", "123")
+	both.FHIRUser = "Patient/123"
+	return map[string]*Token{"patient": pat, "encounter": enc, "user-patient": usr, "patient+user": both}
+}
+
+// readVerdictPair builds an Authorizer with mod and the same with an
+// allow-all resource policy, which makes it read every response whole.
+func readVerdictPair(tb testing.TB, mod func(*AuthorizeConfig)) (fast, whole *Authorizer) {
+	build := func(policies ...Policy) *Authorizer {
+		cfg := AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Policies: policies}
+		if mod != nil {
+			mod(&cfg)
+		}
+		a, err := NewAuthorizer(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return a
+	}
+	return build(), build(allowResources{})
+}
+
+// readBoth answers a read of the resource doc with both Authorizers.
+func readBoth(fast, whole *Authorizer, tok *Token, doc string) (got [2]*httptest.ResponseRecorder) {
+	var probe struct {
+		ResourceType any `json:"resourceType"`
+	}
+	_ = json.Unmarshal([]byte(doc), &probe)
+	rt, _ := probe.ResourceType.(string)
+	if _, ok := scope.LookupType(rt); !ok {
+		rt = "Observation"
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = io.WriteString(w, doc)
+	})
+	for j, a := range []*Authorizer{fast, whole} {
+		r := httptest.NewRequest("GET", testBase+"/"+rt+"/1", nil)
+		got[j] = httptest.NewRecorder()
+		withToken(tok, a.Handler(h)).ServeHTTP(got[j], r)
+	}
+	return got
+}
+
+// TestReadVerdictReferencesOnly: for every probe, configuration and token,
+// a read answered through the fast path (only references built) gets
+// exactly the response it gets when the whole resource is read (forced by
+// an allow-all resource policy).
+func TestReadVerdictReferencesOnly(t *testing.T) {
+	statuses := map[int]int{}
+	defer func() {
+		// The probes reach every verdict: allowed, withheld, refused.
+		for _, code := range []int{200, 403, 404, 502} {
+			if statuses[code] == 0 {
+				t.Errorf("no probe answered %d (%v)", code, statuses)
+			}
+		}
+	}()
+	for cname, mod := range readVerdictConfigs {
+		fast, whole := readVerdictPair(t, mod)
+		for tname, tok := range readVerdictTokens() {
+			for i, doc := range readVerdictDocs {
+				got := readBoth(fast, whole, tok, doc)
+				statuses[got[0].Code]++
+				if got[0].Code != got[1].Code || got[0].Body.String() != got[1].Body.String() {
+					t.Errorf("%s, %s, doc %d %s:\nfast path:  %d %s\nwhole read: %d %s", cname, tname, i, doc,
+						got[0].Code, got[0].Body, got[1].Code, got[1].Body)
+				}
+			}
+		}
+	}
+}
+
+// FuzzReadVerdictReferences is TestReadVerdictReferencesOnly for any
+// resource a handler may return.
+func FuzzReadVerdictReferences(f *testing.F) {
+	for _, doc := range readVerdictDocs {
+		f.Add(doc)
+	}
+	type pair struct{ fast, whole *Authorizer }
+	var pairs []pair
+	for _, name := range []string{"default", "literal", "linked", "encounter"} {
+		fast, whole := readVerdictPair(f, readVerdictConfigs[name])
+		pairs = append(pairs, pair{fast, whole})
+	}
+	toks := readVerdictTokens()
+	f.Fuzz(func(t *testing.T, doc string) {
+		for _, p := range pairs {
+			for _, tok := range toks {
+				got := readBoth(p.fast, p.whole, tok, doc)
+				if got[0].Code != got[1].Code || got[0].Body.String() != got[1].Body.String() {
+					t.Fatalf("%s:\nfast path:  %d %s\nwhole read: %d %s", doc, got[0].Code, got[0].Body, got[1].Code, got[1].Body)
+				}
+			}
+		}
+	})
+}
+
+// TestReferencesSuffice: the fast path is taken only without resource
+// policies and with unconstrained grants.
+func TestReferencesSuffice(t *testing.T) {
+	a, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPol, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Policies: []Policy{allowResources{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyReq, err := NewAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger(), Policies: []Policy{allowRequests{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		a      *Authorizer
+		scopes string
+		want   bool
+	}{
+		{a, "patient/Observation.rs", true},
+		{onlyReq, "patient/Observation.rs", true},
+		{withPol, "patient/Observation.rs", false},
+		{a, "patient/Observation.rs?category=laboratory", false},
+		{a, "patient/Observation.rs patient/Observation.rs?category=laboratory", true}, // the broadest grant decides
+	} {
+		x := &exchange{a: tc.a, tok: token(tc.scopes, "123"), d: &Decision{}}
+		x.d.Interaction.ResourceType = "Observation"
+		obs, _ := scope.LookupType("Observation")
+		if e := x.grant("Observation", obs, scope.Read); e != nil {
+			t.Fatal(e)
+		}
+		if got := x.referencesSuffice(); got != tc.want {
+			t.Errorf("%q: referencesSuffice = %v, want %v", tc.scopes, got, tc.want)
+		}
+	}
+}
