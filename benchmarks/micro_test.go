@@ -204,27 +204,33 @@ func BenchmarkAuthorize(b *testing.B) {
 }
 
 // BenchmarkGuard: the whole stack (CORS, public endpoints, Authenticate
-// answering from its cache, Authorize) for a system token reading an
-// Observation, against the bare FHIR handler: the in-process form of the
-// load test's target.
+// answering from its cache, Authorize) reading an Observation, against the
+// bare FHIR handler: the in-process form of the load test's target.
+// route=read is a system token (no response verification, the load test's
+// guard-system); route=read-patient a patient token whose response is
+// verified against the patient's compartment (guard-patient).
 func BenchmarkGuard(b *testing.B) {
-	tok := sign(b, harness.TokenSpec{Scopes: harness.SystemScopes})
-	for _, m := range []harness.Mode{harness.Bare, harness.Guarded} {
-		h := newServer(b, m)
-		r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+harness.BasePath+"/Observation/1", nil)
-		r.Header.Set("Authorization", "Bearer "+tok)
-		w := &nopWriter{h: http.Header{}}
-		h.ServeHTTP(w, r)
-		if w.status != 0 && w.status != http.StatusOK {
-			b.Fatalf("%v: status %d", m, w.status)
-		}
-		name := map[harness.Mode]string{harness.Bare: "baseline", harness.Guarded: "fhirguard"}[m]
-		b.Run("route=read/impl="+name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				h.ServeHTTP(w, r)
+	for _, route := range []struct{ name, tok string }{
+		{"read", sign(b, harness.TokenSpec{Scopes: harness.SystemScopes})},
+		{"read-patient", sign(b, harness.TokenSpec{Alg: "ES256", Scopes: harness.PatientScopes, Patient: "123"})},
+	} {
+		for _, m := range []harness.Mode{harness.Bare, harness.Guarded} {
+			h := newServer(b, m)
+			r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+harness.BasePath+"/Observation/1", nil)
+			r.Header.Set("Authorization", "Bearer "+route.tok)
+			w := &nopWriter{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if w.status != 0 && w.status != http.StatusOK {
+				b.Fatalf("%v: status %d", m, w.status)
 			}
-		})
+			name := map[harness.Mode]string{harness.Bare: "baseline", harness.Guarded: "fhirguard"}[m]
+			b.Run("route="+route.name+"/impl="+name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					h.ServeHTTP(w, r)
+				}
+			})
+		}
 	}
 }
 
