@@ -176,11 +176,7 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 	if !verify {
 		return r
 	}
-	r.Header = src.Header.Clone()
-	r.Header.Set("Accept", "application/fhir+json")
-	r.Header.Del("Accept-Encoding")
-	r.Header.Del("If-None-Match")
-	r.Header.Del("If-Modified-Since")
+	r.Header = verifiedRequestHeader(src.Header)
 	if r.Method == http.MethodHead {
 		r.Method = http.MethodGet
 	}

@@ -23,6 +23,8 @@ type recorder struct {
 	body     bytes.Buffer
 	limit    int64
 	overflow bool
+
+	contentLength [1]string // the Content-Length writeRecorded sends
 }
 
 func newRecorder(limit int64) *recorder {
@@ -72,6 +74,13 @@ var (
 
 // isJSONMediaType accepts the JSON media types a FHIR server emits.
 func isJSONMediaType(ct string) bool {
+	if strings.IndexByte(ct, ';') < 0 {
+		// No parameters: the media type mime.ParseMediaType would return
+		// (ct trimmed, in lower case), without its allocation.
+		mt := strings.TrimSpace(ct)
+		return lowerASCIIEqual(mt, "application/fhir+json") || lowerASCIIEqual(mt, "application/json") ||
+			lowerASCIIEqual(mt, "application/json+fhir")
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
@@ -127,7 +136,8 @@ func writeRecorded(w http.ResponseWriter, r *http.Request, rec *recorder, b []by
 		h[k] = v
 	}
 	h.Del("Content-Encoding")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	rec.contentLength[0] = strconv.Itoa(len(b))
+	h["Content-Length"] = rec.contentLength[:] // h.Set without allocating the slice
 	w.WriteHeader(rec.code())
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)

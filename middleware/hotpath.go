@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"net/http"
+
 	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
 
@@ -30,4 +32,53 @@ func (x *exchange) referencesSuffice() bool {
 		}
 	}
 	return true
+}
+
+// lowerASCIIEqual reports whether s in lower case is want, which is lower
+// case ASCII without "k" (strings.ToLower maps the Kelvin sign to "k", the
+// only non-ASCII letter it maps to ASCII).
+func lowerASCIIEqual(s, want string) bool {
+	if len(s) != len(want) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// verifiedRequestHeader returns a copy of h for a request whose response
+// will be verified: Accept is application/fhir+json, and Accept-Encoding,
+// If-None-Match and If-Modified-Since are removed (a compressed body or a
+// 304 could not be verified). It equals h.Clone() followed by Set("Accept",
+// …) and Del of the others, in one map and one slice of values.
+func verifiedRequestHeader(h http.Header) http.Header {
+	n := 1
+	for _, vv := range h {
+		n += len(vv)
+	}
+	sv := make([]string, n)
+	out := make(http.Header, len(h)+1)
+	for k, vv := range h {
+		switch k {
+		case "Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since":
+			continue
+		}
+		if vv == nil {
+			out[k] = nil // as Clone keeps it
+			continue
+		}
+		c := copy(sv, vv)
+		out[k] = sv[:c:c]
+		sv = sv[c:]
+	}
+	sv[0] = "application/fhir+json"
+	out["Accept"] = sv[:1:1]
+	return out
 }

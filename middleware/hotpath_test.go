@@ -3,8 +3,10 @@ package middleware
 import (
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	"github.com/fhirguard/fhirguard/scope"
@@ -244,6 +246,89 @@ func TestReferencesSuffice(t *testing.T) {
 		}
 		if got := x.referencesSuffice(); got != tc.want {
 			t.Errorf("%q: referencesSuffice = %v, want %v", tc.scopes, got, tc.want)
+		}
+	}
+}
+
+// isJSONMediaTypeSlow is isJSONMediaType as mime.ParseMediaType answers
+// it for every Content-Type.
+func isJSONMediaTypeSlow(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/fhir+json", "application/json", "application/json+fhir":
+		return true
+	}
+	return false
+}
+
+var mediaTypeSeeds = []string{
+	"application/fhir+json", "Application/FHIR+JSON", " application/json ", "application/json+fhir",
+	"application/fhir+json; charset=utf-8", "application/fhir+json;", "application/fhir+json; x",
+	"application/fhir+xml", "application/jſon", "application/json\u00a0", "\u0085application/json",
+	"application/json ;charset=utf-8", "application/json, text/html", "text/json", "", ";", "application/json\x00",
+	"application/fhir+jsonx", "APPLICATION/JSON+FHIR", "application /json",
+}
+
+func TestJSONMediaType(t *testing.T) {
+	for _, ct := range mediaTypeSeeds {
+		if got, want := isJSONMediaType(ct), isJSONMediaTypeSlow(ct); got != want {
+			t.Errorf("isJSONMediaType(%q) = %v, mime.ParseMediaType says %v", ct, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { isJSONMediaType("application/fhir+json") }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
+
+func FuzzJSONMediaType(f *testing.F) {
+	for _, ct := range mediaTypeSeeds {
+		f.Add(ct)
+	}
+	f.Fuzz(func(t *testing.T, ct string) {
+		if got, want := isJSONMediaType(ct), isJSONMediaTypeSlow(ct); got != want {
+			t.Fatalf("isJSONMediaType(%q) = %v, mime.ParseMediaType says %v", ct, got, want)
+		}
+	})
+}
+
+// TestVerifiedRequestHeader: the header the handler gets for a verified
+// response is the original's clone with Accept set and the content coding
+// and conditional headers removed, and a separate copy.
+func TestVerifiedRequestHeader(t *testing.T) {
+	for _, h := range []http.Header{
+		nil,
+		{},
+		{"Accept": {"application/xml", "text/html"}, "Accept-Encoding": {"gzip"}, "If-None-Match": {`W/"1"`},
+			"If-Modified-Since": {"x"}, "Authorization": {"Bearer t"}, "X-Multi": {"a", "b"}, "X-Nil": nil,
+			"X-Empty": {}, "accept-encoding": {"br"}},
+		{"Prefer": {"return=representation"}},
+	} {
+		want := h.Clone()
+		if want == nil {
+			want = http.Header{}
+		}
+		want.Set("Accept", "application/fhir+json")
+		want.Del("Accept-Encoding")
+		want.Del("If-None-Match")
+		want.Del("If-Modified-Since")
+		got := verifiedRequestHeader(h)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("verifiedRequestHeader(%v) = %#v, want %#v", h, got, want)
+		}
+		for k, vv := range got {
+			if len(vv) > 0 {
+				vv[0] = "changed"
+			}
+			got[k] = append(vv, "more")
+		}
+		if len(h["X-Multi"]) > 0 && (h["X-Multi"][0] != "a" || h["Prefer"] != nil) {
+			t.Fatal("the copy shares values with the original")
+		}
+		if h != nil && h.Get("Accept-Encoding") == "" && len(h) > 2 {
+			t.Fatal("the original lost a header")
 		}
 	}
 }

@@ -52,7 +52,9 @@ type Options struct {
 	// dropped without being built, and so are objects and arrays left
 	// empty (the top-level object is always returned). A walk that only
 	// reads "reference" members, anywhere, and the top-level resourceType
-	// and id sees exactly what it would see in the whole document.
+	// and id sees exactly what it would see in the whole document. The
+	// strings of the result may share data's memory: data must not change
+	// while the result is in use.
 	References bool
 }
 
@@ -224,9 +226,12 @@ func (d *decoder) value(depth int, keep bool) (any, error) {
 		}
 		return a, nil
 	case '"':
-		b, _, err := d.str()
+		b, escaped, err := d.str()
 		if err != nil || !keep {
 			return nil, err
+		}
+		if d.opt.References && !escaped {
+			return view(b), nil
 		}
 		return string(b), nil
 	case 't':
@@ -279,15 +284,20 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, known := canonical[string(kb)]
-		if !known {
-			if d.opt.References && !escaped {
-				// The input is not changed while it is read: a view of
-				// it serves the checks, and the key is copied only if
-				// the member is kept.
-				key = unsafe.String(unsafe.SliceData(kb), len(kb))
-			} else {
-				key = string(kb)
+		var key string
+		known := false
+		switch {
+		case d.opt.References && !escaped && d.opt.Mode != FHIR:
+			// Data does not change (Options.References), and only the
+			// FHIR rules need to know whether the name is known.
+			key = view(kb)
+		default:
+			if key, known = canonical[string(kb)]; !known {
+				if d.opt.References && !escaped {
+					key = view(kb)
+				} else {
+					key = string(kb)
+				}
 			}
 		}
 		if err := d.checkName(key, known, keyStart); err != nil {
@@ -331,9 +341,6 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 		case !d.opt.References:
 			m[key] = v
 		case v != nil:
-			if !known {
-				key = strings.Clone(key)
-			}
 			if m == nil {
 				m = make(map[string]any, 2)
 			}
@@ -348,6 +355,9 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 		}
 	}
 }
+
+// view returns the bytes of data in b as a string without copying them.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // next reads the separator after a member or element: true after a comma,
 // false after the closing byte.
