@@ -475,7 +475,7 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 		if a.onDecision != nil {
 			a.onDecision(AuthEvent{Request: r, Token: e.tok, Source: src, Cached: cached})
 		}
-		next.ServeHTTP(w, r2.WithContext(&authContext{Context: r2.Context(), e: e}))
+		next.ServeHTTP(w, withAuthContext(r2, e))
 	})
 }
 

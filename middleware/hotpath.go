@@ -53,17 +53,32 @@ func lowerASCIIEqual(s, want string) bool {
 	return true
 }
 
+// verifiedCall is what serveVerified allocates for a request, in one
+// piece: the request the handler gets, the recorder of its answer, and
+// room for the request header's values.
+type verifiedCall struct {
+	req  http.Request
+	rec  recorder
+	vals [8]string
+}
+
 // verifiedRequestHeader returns a copy of h for a request whose response
 // will be verified: Accept is application/fhir+json, and Accept-Encoding,
 // If-None-Match and If-Modified-Since are removed (a compressed body or a
 // 304 could not be verified). It equals h.Clone() followed by Set("Accept",
-// …) and Del of the others, in one map and one slice of values.
-func verifiedRequestHeader(h http.Header) http.Header {
+// …) and Del of the others, in one map and one slice of values: buf when
+// the values fit.
+func verifiedRequestHeader(h http.Header, buf []string) http.Header {
 	n := 1
 	for _, vv := range h {
 		n += len(vv)
 	}
-	sv := make([]string, n)
+	var sv []string
+	if n <= len(buf) {
+		sv = buf[:n:n]
+	} else {
+		sv = make([]string, n)
+	}
 	out := make(http.Header, len(h)+1)
 	for k, vv := range h {
 		switch k {
@@ -81,4 +96,23 @@ func verifiedRequestHeader(h http.Header) http.Header {
 	sv[0] = "application/fhir+json"
 	out["Accept"] = sv[:1:1]
 	return out
+}
+
+// authRequest is the request Authenticate hands on and its context, in one
+// allocation.
+type authRequest struct {
+	req http.Request
+	ctx authContext
+}
+
+// withAuthContext returns a copy of r whose context carries e, in one
+// allocation: r.WithContext's own copy stays on the stack when WithContext
+// is inlined here. It is kept out of line because a copy inlined into a
+// closure inlined elsewhere (Guard.Handler) does not get that.
+//
+//go:noinline
+func withAuthContext(r *http.Request, e *cacheEntry) *http.Request {
+	ar := &authRequest{ctx: authContext{Context: r.Context(), e: e}}
+	ar.req = *r.WithContext(&ar.ctx)
+	return &ar.req
 }

@@ -314,7 +314,10 @@ func TestVerifiedRequestHeader(t *testing.T) {
 		want.Del("Accept-Encoding")
 		want.Del("If-None-Match")
 		want.Del("If-Modified-Since")
-		got := verifiedRequestHeader(h)
+		got := verifiedRequestHeader(h, nil)
+		if got2 := verifiedRequestHeader(h, make([]string, 8)); !reflect.DeepEqual(got2, want) {
+			t.Fatalf("verifiedRequestHeader(%v, buf) = %#v, want %#v", h, got2, want)
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("verifiedRequestHeader(%v) = %#v, want %#v", h, got, want)
 		}
@@ -329,6 +332,63 @@ func TestVerifiedRequestHeader(t *testing.T) {
 		}
 		if h != nil && h.Get("Accept-Encoding") == "" && len(h) > 2 {
 			t.Fatal("the original lost a header")
+		}
+	}
+}
+
+// allocWriter discards the body and keeps the status.
+type allocWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *allocWriter) Header() http.Header         { return w.h }
+func (w *allocWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *allocWriter) WriteHeader(s int)           { w.status = s }
+
+// TestGuardAllocations holds the hot path to its allocation budget, over
+// the bare handler in the same run: a cached system token's read costs one
+// allocation (the request copy and its context, together), a cached
+// patient token's verified read at most 15 (the issue 15 target).
+func TestGuardAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	obs := []byte(`{"resourceType":"Observation","id":"1","meta":{"versionId":"1","lastUpdated":"2024-01-01T00:00:00Z"},` +
+		`"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],` +
+		`"code":{"coding":[{"system":"http://loinc.org","code":"2339-0","display":"Glucose"}]},"subject":{"reference":"Patient/123"},` +
+		`"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":95.5,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`)
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = w.Write(obs)
+	})
+	g, err := New(Config{Authorize: AuthorizeConfig{BaseURL: testAudience, Logger: quietLogger()}, Auth: baseConfig(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	guarded := g.Handler(bare)
+	for _, tc := range []struct {
+		name, scopes string
+		budget       float64
+	}{
+		{"system", "system/Observation.rs", 1},
+		{"patient", "launch/patient patient/Observation.rs", 15},
+	} {
+		claims := validClaims()
+		claims["scope"] = tc.scopes
+		r := httptest.NewRequest(http.MethodGet, testAudience+"/Observation/1", nil)
+		r.Header.Set("Authorization", "Bearer "+keyES.token(claims, nil))
+		r.Header.Set("Accept-Encoding", "gzip")
+		w := &allocWriter{h: http.Header{}}
+		guarded.ServeHTTP(w, r)
+		if w.status != 0 && w.status != http.StatusOK {
+			t.Fatalf("%s: status %d", tc.name, w.status)
+		}
+		base := testing.AllocsPerRun(200, func() { bare.ServeHTTP(w, r) })
+		got := testing.AllocsPerRun(200, func() { guarded.ServeHTTP(w, r) })
+		if got-base > tc.budget {
+			t.Errorf("%s: %v allocations over the bare handler's %v, budget %v", tc.name, got-base, base, tc.budget)
 		}
 	}
 }
