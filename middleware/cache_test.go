@@ -76,6 +76,14 @@ func TestCacheCollisionJWT(t *testing.T) {
 			t.Fatalf("forged token served the identity %+v", got)
 		}
 	}
+	// Not even a b64token: refused as malformed (the syntax check is
+	// skipped only for the cached token itself).
+	for _, f := range []string{tokA[:len(tokA)-1] + "!", tokA[:10] + "=" + tokA[11:], "=" + tokA[1:]} {
+		w := doAuth(a, &recordHandler{}, f)
+		if w.Code != 400 || !strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_request") {
+			t.Fatalf("malformed token in A's slot: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
 
 	// Legitimate: another valid token in the same slot is verified on
 	// its own, then A again.

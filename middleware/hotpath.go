@@ -116,3 +116,21 @@ func withAuthContext(r *http.Request, e *cacheEntry) *http.Request {
 	ar.req = *r.WithContext(&ar.ctx)
 	return &ar.req
 }
+
+// knownToken reports whether tok is the very token of an entry in one of
+// a's caches. Every token there went through the same checkToken first, so
+// it would pass it again: the check is skipped for it.
+func (a *Authenticator) knownToken(tok string) bool {
+	k := a.hasher.key(tok)
+	return a.jwtCache.holds(k) || (a.intro != nil && a.intro.cache.holds(k))
+}
+
+// holds reports whether c (which may be nil) has an entry, live or not,
+// for the token of k.
+func (c *tokenCache) holds(k cacheKey) bool {
+	if c == nil {
+		return false
+	}
+	e, ok := c.lru.Peek(k.h)
+	return ok && sameToken(e.raw, k.raw)
+}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/fhirguard/fhirguard/scope"
 )
@@ -389,6 +390,26 @@ func TestGuardAllocations(t *testing.T) {
 		got := testing.AllocsPerRun(200, func() { guarded.ServeHTTP(w, r) })
 		if got-base > tc.budget {
 			t.Errorf("%s: %v allocations over the bare handler's %v, budget %v", tc.name, got-base, base, tc.budget)
+		}
+	}
+}
+
+// TestKnownTokenInvariant: the b64token check is skipped only for a token
+// that is in a cache, and every token in a cache passes the check.
+func TestKnownTokenInvariant(t *testing.T) {
+	a := newAuth(t, baseConfig(t))
+	good := keyRS.token(validClaims(), nil)
+	expired := keyRS.token(claimsAt(time.Now().Add(-time.Hour)), nil)
+	for _, tok := range []string{good, expired, "not.a.jwt", "bad!", "a=b", good + "x"} {
+		doAuth(a, &recordHandler{}, tok)
+	}
+	if !a.knownToken(good) || a.knownToken(good+"x") || a.knownToken("bad!") {
+		t.Fatal("knownToken does not answer for exactly the cached tokens")
+	}
+	for _, k := range a.jwtCache.lru.Keys() {
+		e, _ := a.jwtCache.lru.Peek(k)
+		if err := a.checkToken(e.raw); err != nil {
+			t.Fatalf("cached token %q fails the check: %v", e.raw, err)
 		}
 	}
 }
