@@ -494,11 +494,11 @@ func (a *Authenticator) refused(r *http.Request, src TokenSource, cached bool, e
 
 // authenticate finds and validates the request's token.
 func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntry, TokenSource, bool, *AuthError) {
-	raw, r2, aerr := a.extract(r)
+	key, r2, aerr := a.extract(r)
 	if aerr != nil {
 		return r, nil, SourceNone, false, aerr
 	}
-	if raw == "" {
+	if key.raw == "" {
 		return r, nil, SourceNone, false, errNoToken()
 	}
 	if !a.secure(r) {
@@ -507,13 +507,18 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntr
 			Description: "bearer tokens are only accepted over https", Err: ErrInsecureTransport,
 		}
 	}
-	e, src, cached, aerr := a.validate(r.Context(), raw)
+	e, src, cached, aerr := a.validateKey(r.Context(), key)
 	return r2, e, src, cached, aerr
 }
 
 // validate routes a token to JWT verification or introspection.
 func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, TokenSource, bool, *AuthError) {
-	h := a.hasher.key(raw)
+	return a.validateKey(ctx, a.hasher.key(raw))
+}
+
+// validateKey is validate for the token of h.
+func (a *Authenticator) validateKey(ctx context.Context, h cacheKey) (*cacheEntry, TokenSource, bool, *AuthError) {
+	raw := h.raw
 	if a.mode == AutoDetect {
 		// A cached JWT skips the shape check.
 		if e, ok := a.cachedJWT(h); ok {

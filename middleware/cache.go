@@ -21,6 +21,9 @@ import (
 type cacheKey struct {
 	h   uint64
 	raw string
+	// seen, when not nil, is an entry already found to hold raw (by
+	// knownToken): getting it back needs no second comparison.
+	seen *cacheEntry
 }
 
 // tokenHasher computes cacheKeys. hash is nil except in tests, which
@@ -100,7 +103,7 @@ func newTokenCache(size int) (*tokenCache, error) {
 // An entry of another token in the same slot is a miss.
 func (c *tokenCache) get(k cacheKey, now int64) (*cacheEntry, bool) {
 	e, ok := c.lru.Get(k.h)
-	if !ok || !sameToken(e.raw, k.raw) {
+	if !ok || (e != k.seen && !sameToken(e.raw, k.raw)) {
 		return nil, false
 	}
 	if now >= e.expires {

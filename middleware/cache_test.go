@@ -187,3 +187,37 @@ func TestCacheKeySeeded(t *testing.T) {
 		t.Fatal("the entry does not hold the token")
 	}
 }
+
+// TestCacheGetSeen: an entry found earlier (cacheKey.seen) is returned
+// without a second comparison only while it still holds the slot; after
+// another token took the slot, the comparison answers.
+func TestCacheGetSeen(t *testing.T) {
+	c, err := newTokenCache(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	live := now + int64(time.Hour)
+	kA, kB := cacheKey{h: 7, raw: "token-a"}, cacheKey{h: 7, raw: "token-b"}
+	eA := &cacheEntry{expires: live}
+	c.add(kA, eA)
+	seenA := kA
+	seenA.seen = c.holds(kA)
+	if seenA.seen != eA || c.holds(kB) != nil {
+		t.Fatal("holds does not find exactly the token's entry")
+	}
+	if e, ok := c.get(seenA, now); !ok || e != eA {
+		t.Fatal("the seen entry is not returned")
+	}
+	if _, ok := c.get(kB, now); ok {
+		t.Fatal("another token got A's entry")
+	}
+	eB := &cacheEntry{expires: live}
+	c.add(kB, eB)
+	if _, ok := c.get(seenA, now); ok {
+		t.Fatal("A's key, seen before B took the slot, got B's entry")
+	}
+	if e, ok := c.get(kB, now); !ok || e != eB {
+		t.Fatal("B's entry is not returned")
+	}
+}

@@ -117,20 +117,28 @@ func withAuthContext(r *http.Request, e *cacheEntry) *http.Request {
 	return &ar.req
 }
 
-// knownToken reports whether tok is the very token of an entry in one of
-// a's caches. Every token there went through the same checkToken first, so
-// it would pass it again: the check is skipped for it.
-func (a *Authenticator) knownToken(tok string) bool {
+// knownToken returns the cache key of tok and whether tok is the very
+// token of an entry in one of a's caches (recorded in the key: the cache
+// lookup then needs no second comparison). Every token there went through
+// checkToken first, so it would pass it again: the check is skipped for it.
+func (a *Authenticator) knownToken(tok string) (cacheKey, bool) {
 	k := a.hasher.key(tok)
-	return a.jwtCache.holds(k) || (a.intro != nil && a.intro.cache.holds(k))
+	if e := a.jwtCache.holds(k); e != nil {
+		k.seen = e
+	} else if a.intro != nil {
+		k.seen = a.intro.cache.holds(k)
+	}
+	return k, k.seen != nil
 }
 
-// holds reports whether c (which may be nil) has an entry, live or not,
-// for the token of k.
-func (c *tokenCache) holds(k cacheKey) bool {
+// holds returns the entry, live or not, that c (which may be nil) has for
+// the token of k, or nil.
+func (c *tokenCache) holds(k cacheKey) *cacheEntry {
 	if c == nil {
-		return false
+		return nil
 	}
-	e, ok := c.lru.Peek(k.h)
-	return ok && sameToken(e.raw, k.raw)
+	if e, ok := c.lru.Peek(k.h); ok && sameToken(e.raw, k.raw) {
+		return e
+	}
+	return nil
 }
