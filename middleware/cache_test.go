@@ -23,8 +23,17 @@ func TestSameToken(t *testing.T) {
 		{base[:72], base[:71] + "!", false},        // last byte of the last word
 		{"a", "b", false},
 	} {
+
 		if got := sameToken(tc.a, tc.b); got != tc.want {
 			t.Errorf("sameToken(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+	// A change at every byte position, in each of the 32-, 8- and 1-byte
+	// stages.
+	for i := range len(base) {
+		changed := base[:i] + "!" + base[i+1:]
+		if sameToken(base, changed) || sameToken(changed, base) {
+			t.Fatalf("a change at byte %d is not seen", i)
 		}
 	}
 }
