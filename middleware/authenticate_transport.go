@@ -38,7 +38,7 @@ func (a *Authenticator) extract(r *http.Request) (cacheKey, *http.Request, *Auth
 	var key cacheKey // of the header's token
 	methods := 0     // methods that carried a token we accept
 	var refused []string
-	hdrs := r.Header.Values("Authorization")
+	hdrs := r.Header["Authorization"] // Values without canonicalizing a canonical key
 	if len(hdrs) > 1 {
 		return cacheKey{}, r, invalidRequest("more than one Authorization header", fmt.Errorf("%w: %d Authorization headers", ErrMalformedRequest, len(hdrs)))
 	}

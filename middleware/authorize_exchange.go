@@ -382,7 +382,7 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 		writeRecorded(x.w, x.r, rec, rec.body.Bytes())
 		return nil
 	}
-	if !isJSONMediaType(rec.header.Get("Content-Type")) {
+	if !isJSONMediaType(headerGet(rec.header, "Content-Type")) {
 		return statusRefusal(http.StatusNotAcceptable, "the response cannot be verified: only JSON can be returned to this token", errNotJSON)
 	}
 	body, err := rec.decodedBody()

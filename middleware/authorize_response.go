@@ -94,7 +94,7 @@ func isJSONMediaType(ct string) bool {
 
 // decodedBody returns the identity-encoded body of the recorded response.
 func (rec *recorder) decodedBody() ([]byte, error) {
-	enc := strings.ToLower(strings.TrimSpace(rec.header.Get("Content-Encoding")))
+	enc := strings.ToLower(strings.TrimSpace(headerGet(rec.header, "Content-Encoding")))
 	switch enc {
 	case "", "identity":
 		return rec.body.Bytes(), nil
@@ -135,7 +135,7 @@ func writeRecorded(w http.ResponseWriter, r *http.Request, rec *recorder, b []by
 	for k, v := range rec.header {
 		h[k] = v
 	}
-	h.Del("Content-Encoding")
+	delete(h, "Content-Encoding") // h.Del of a canonical key
 	rec.contentLength[0] = strconv.Itoa(len(b))
 	h["Content-Length"] = rec.contentLength[:] // h.Set without allocating the slice
 	w.WriteHeader(rec.code())

@@ -21,9 +21,11 @@ import (
 type cacheKey struct {
 	h   uint64
 	raw string
-	// seen, when not nil, is an entry already found to hold raw (by
-	// knownToken): getting it back needs no second comparison.
+	// seen, when not nil, is the entry of raw that knownToken already got
+	// from the cache in (its use already counted for the LRU): get answers
+	// with it without a second lookup.
 	seen *cacheEntry
+	in   *tokenCache
 }
 
 // tokenHasher computes cacheKeys. hash is nil except in tests, which
@@ -110,12 +112,17 @@ func newTokenCache(size int) (*tokenCache, error) {
 // get returns the live entry of the token of k at now (Unix nanoseconds).
 // An entry of another token in the same slot is a miss.
 func (c *tokenCache) get(k cacheKey, now int64) (*cacheEntry, bool) {
-	e, ok := c.lru.Get(k.h)
-	if !ok || (e != k.seen && !sameToken(e.raw, k.raw)) {
-		return nil, false
+	e := k.seen
+	if k.in != c || e == nil {
+		var ok bool
+		if e, ok = c.lru.Get(k.h); !ok || !sameToken(e.raw, k.raw) {
+			return nil, false
+		}
 	}
 	if now >= e.expires {
-		c.lru.Remove(k.h)
+		if cur, ok := c.lru.Peek(k.h); ok && cur == e {
+			c.lru.Remove(k.h) // not another token's entry that took the slot since
+		}
 		return nil, false
 	}
 	return e, true

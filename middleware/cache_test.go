@@ -197,9 +197,8 @@ func TestCacheKeySeeded(t *testing.T) {
 	}
 }
 
-// TestCacheGetSeen: an entry found earlier (cacheKey.seen) is returned
-// without a second comparison only while it still holds the slot; after
-// another token took the slot, the comparison answers.
+// TestCacheGetSeen: an entry looked up earlier (cacheKey.seen) answers for
+// its own cache, and still only while alive; a key without one is compared.
 func TestCacheGetSeen(t *testing.T) {
 	c, err := newTokenCache(4)
 	if err != nil {
@@ -211,9 +210,16 @@ func TestCacheGetSeen(t *testing.T) {
 	eA := &cacheEntry{expires: live}
 	c.add(kA, eA)
 	seenA := kA
-	seenA.seen = c.holds(kA)
-	if seenA.seen != eA || c.holds(kB) != nil {
-		t.Fatal("holds does not find exactly the token's entry")
+	seenA.seen, seenA.in = c.lookup(kA), c
+	if seenA.seen != eA || c.lookup(kB) != nil {
+		t.Fatal("lookup does not find exactly the token's entry")
+	}
+	other, err := newTokenCache(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := other.get(seenA, now); ok {
+		t.Fatal("an entry seen in one cache answered for another")
 	}
 	if e, ok := c.get(seenA, now); !ok || e != eA {
 		t.Fatal("the seen entry is not returned")
@@ -223,8 +229,13 @@ func TestCacheGetSeen(t *testing.T) {
 	}
 	eB := &cacheEntry{expires: live}
 	c.add(kB, eB)
-	if _, ok := c.get(seenA, now); ok {
-		t.Fatal("A's key, seen before B took the slot, got B's entry")
+	if e, ok := c.get(kA, now); ok {
+		t.Fatalf("A's key got B's entry %p", e)
+	}
+	expired := kA
+	expired.seen, expired.in = &cacheEntry{raw: "token-a", expires: now}, c
+	if _, ok := c.get(expired, now); ok {
+		t.Fatal("an expired entry was answered")
 	}
 	if e, ok := c.get(kB, now); !ok || e != eB {
 		t.Fatal("B's entry is not returned")

@@ -118,27 +118,39 @@ func withAuthContext(r *http.Request, e *cacheEntry) *http.Request {
 }
 
 // knownToken returns the cache key of tok and whether tok is the very
-// token of an entry in one of a's caches (recorded in the key: the cache
-// lookup then needs no second comparison). Every token there went through
-// checkToken first, so it would pass it again: the check is skipped for it.
+// token of an entry in one of a's caches. The entry is recorded in the key:
+// the lookup that follows uses it (cacheKey.seen). Every token in a cache
+// went through checkToken first, so it would pass it again: the check is
+// skipped for it.
 func (a *Authenticator) knownToken(tok string) (cacheKey, bool) {
 	k := a.hasher.key(tok)
-	if e := a.jwtCache.holds(k); e != nil {
-		k.seen = e
+	if e := a.jwtCache.lookup(k); e != nil {
+		k.seen, k.in = e, a.jwtCache
 	} else if a.intro != nil {
-		k.seen = a.intro.cache.holds(k)
+		if e := a.intro.cache.lookup(k); e != nil {
+			k.seen, k.in = e, a.intro.cache
+		}
 	}
 	return k, k.seen != nil
 }
 
-// holds returns the entry, live or not, that c (which may be nil) has for
-// the token of k, or nil.
-func (c *tokenCache) holds(k cacheKey) *cacheEntry {
+// lookup returns the entry, live or not, that c (which may be nil) has for
+// the token of k, or nil. Like get, it counts as a use of the entry.
+func (c *tokenCache) lookup(k cacheKey) *cacheEntry {
 	if c == nil {
 		return nil
 	}
-	if e, ok := c.lru.Peek(k.h); ok && sameToken(e.raw, k.raw) {
+	if e, ok := c.lru.Get(k.h); ok && sameToken(e.raw, k.raw) {
 		return e
 	}
 	return nil
+}
+
+// headerGet is h.Get(key) for a key already in canonical form (a constant
+// of the package), without canonicalizing it again on every request.
+func headerGet(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

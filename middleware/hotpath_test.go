@@ -414,3 +414,19 @@ func TestKnownTokenInvariant(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderGetKeys: the keys headerGet is called with are canonical, so
+// it answers as http.Header.Get.
+func TestHeaderGetKeys(t *testing.T) {
+	for _, k := range []string{"Authorization", "Origin", "Content-Type", "Content-Encoding"} {
+		if http.CanonicalHeaderKey(k) != k {
+			t.Fatalf("%q is not canonical", k)
+		}
+		h := http.Header{}
+		h.Add(k, "v1")
+		h.Add(k, "v2")
+		if headerGet(h, k) != h.Get(k) || headerGet(http.Header{}, k) != "" {
+			t.Fatalf("headerGet(%q) differs from Get", k)
+		}
+	}
+}
