@@ -457,6 +457,9 @@ func hasOverride(h http.Header, q, form url.Values) bool {
 }
 
 func hasMethodParam(v url.Values) bool {
+	if len(v) == 0 {
+		return false
+	}
 	for k := range v {
 		if len(k) == len("_method") && strings.EqualFold(k, "_method") {
 			return true
