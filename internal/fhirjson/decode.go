@@ -1,6 +1,7 @@
 package fhirjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -488,6 +489,19 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+// mayStop reports whether one of the eight bytes of w may be in strStop: a
+// control character, '"', '\\' or a byte of 0x80 and above. It never misses
+// one (it may report one when there is none after a byte that is one).
+func mayStop(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ (ones * '"')
+	bslash := w ^ (ones * '\\')
+	ctrl := (w - ones*0x20) &^ w     // the high bit of a byte below 0x20
+	zq := (quote - ones) &^ quote    // of a '"'
+	zb := (bslash - ones) &^ bslash  // of a '\\'
+	return (ctrl|zq|zb|w)&highs != 0 // w: of a byte of 0x80 and above
+}
+
 // str reads the string at d.pos (an opening quote) and returns its content:
 // a slice of the input when it has no escape, else d.buf, valid until the
 // next string is read (escaped is then true). Invalid UTF-8, control
@@ -499,6 +513,12 @@ func (d *decoder) str() (b []byte, escaped bool, err error) {
 	b = d.buf[:0]
 	for d.pos < len(d.data) {
 		i := d.pos
+		// Eight bytes at a time while none can end the run, then byte
+		// by byte (the authority: the word test may stop early, never
+		// late).
+		for i+8 <= len(d.data) && !mayStop(binary.LittleEndian.Uint64(d.data[i:])) {
+			i += 8
+		}
 		for i < len(d.data) && !strStop[d.data[i]] {
 			i++
 		}

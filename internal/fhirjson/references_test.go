@@ -1,6 +1,7 @@
 package fhirjson
 
 import (
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"strings"
@@ -188,6 +189,29 @@ func TestErrorPathDeep(t *testing.T) {
 			}
 		} else if e.Path != wantPath {
 			t.Fatalf("References %v: path %q, want %q", refs, e.Path, wantPath)
+		}
+	}
+}
+
+// TestMayStop: the word test never misses a byte that ends a run of plain
+// string content, wherever it is in the word.
+func TestMayStop(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := range 8 {
+			for _, fill := range []byte{'a', ' ', '~', 0x7f, '!', '#', '[', ']'} {
+				var b [8]byte
+				for i := range b {
+					b[i] = fill
+				}
+				b[pos] = byte(c)
+				w := binary.LittleEndian.Uint64(b[:])
+				if strStop[c] && !mayStop(w) {
+					t.Fatalf("byte %#x at %d (fill %q) missed", c, pos, fill)
+				}
+				if !strStop[c] && !strStop[fill] && mayStop(w) {
+					t.Fatalf("byte %#x at %d (fill %q) stops a plain word", c, pos, fill)
+				}
+			}
 		}
 	}
 }
