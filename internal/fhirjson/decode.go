@@ -150,6 +150,15 @@ type decoder struct {
 	steps [16]step
 	more  []step
 	n     int
+
+	// The member names of the objects being read, innermost last, for the
+	// duplicate check: the first ones in keys, deeper ones in moreKeys; nk
+	// of them.
+	keys     [32]string
+	moreKeys []string
+	nk       int
+
+	nonASCII bool // the last string read has a byte of 0x80 or above
 }
 
 // step is one member name, or an array index when name is "".
@@ -169,6 +178,32 @@ func (d *decoder) push(s step) {
 }
 
 func (d *decoder) pop() { d.n-- }
+
+func (d *decoder) pushKey(k string) {
+	if d.nk < len(d.keys) {
+		d.keys[d.nk] = k
+	} else {
+		d.moreKeys = append(d.moreKeys[:d.nk-len(d.keys)], k)
+	}
+	d.nk++
+}
+
+func (d *decoder) keyAt(i int) string {
+	if i < len(d.keys) {
+		return d.keys[i]
+	}
+	return d.moreKeys[i-len(d.keys)]
+}
+
+// keySig is a one-bit summary of a member name for the duplicate check:
+// names equal but for the case of ASCII letters have the same.
+func keySig(k string) uint64 {
+	var c byte
+	if k != "" {
+		c = k[0] | 0x20
+	}
+	return 1 << ((uint(len(k))*7 + uint(c)) & 63)
+}
 
 func (d *decoder) fail(msg string) *Error {
 	var sb strings.Builder
@@ -267,7 +302,8 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 	if !d.opt.References || depth == 1 {
 		m = make(map[string]any, 8)
 	}
-	var small [smallObject]string
+	base := d.nk // this object's names are keyAt(base), keyAt(base+1), …
+	var sigs uint64
 	var folded map[string]struct{} // lower-case names, once the object is large
 	n := 0
 	d.ws()
@@ -307,17 +343,22 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 		// Duplicates, exact or differing in case only: a decoder that
 		// matches names case-insensitively would see the other one.
 		if n < smallObject {
-			for _, k := range small[:n] {
-				if asciiEqualFold(k, key) {
-					return nil, d.dupErr(key, keyStart)
+			// Only a name with the same signature can be a duplicate.
+			if sig := keySig(key); sigs&sig != 0 {
+				for i := base; i < base+n; i++ {
+					if asciiEqualFold(d.keyAt(i), key) {
+						return nil, d.dupErr(key, keyStart)
+					}
 				}
+			} else {
+				sigs |= sig
 			}
-			small[n] = key
+			d.pushKey(key)
 		} else {
 			if folded == nil {
 				folded = make(map[string]struct{}, 2*n)
-				for _, k := range small {
-					folded[strings.ToLower(k)] = struct{}{}
+				for i := base; i < base+smallObject; i++ {
+					folded[strings.ToLower(d.keyAt(i))] = struct{}{}
 				}
 			}
 			lk := strings.ToLower(key)
@@ -352,6 +393,7 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 			return nil, err
 		}
 		if !more {
+			d.nk = base
 			return m, nil
 		}
 	}
@@ -507,6 +549,7 @@ func mayStop(w uint64) bool {
 // next string is read (escaped is then true). Invalid UTF-8, control
 // characters and unpaired surrogate escapes are errors.
 func (d *decoder) str() (b []byte, escaped bool, err error) {
+	d.nonASCII = false
 	d.pos++
 	start := d.pos
 	esc := false
@@ -539,6 +582,7 @@ func (d *decoder) str() (b []byte, escaped bool, err error) {
 			d.buf = b
 			return b, true, nil
 		case c >= 0x80:
+			d.nonASCII = true
 			r, size := utf8.DecodeRune(d.data[d.pos:])
 			if r == utf8.RuneError && size <= 1 {
 				return nil, false, d.fail("invalid UTF-8 in a string")
@@ -598,6 +642,9 @@ func (d *decoder) escape(b []byte) ([]byte, error) {
 				return nil, d.fail("unpaired surrogate in a \\u escape")
 			}
 			r = dec
+		}
+		if r >= utf8.RuneSelf {
+			d.nonASCII = true
 		}
 		return utf8.AppendRune(b, r), nil
 	}

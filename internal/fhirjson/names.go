@@ -51,7 +51,7 @@ var canonical, lower = func() (map[string]string, map[string]string) {
 // checkName applies the member-name rules to key (which starts at offset
 // at); known says that key is one of the names the package knows.
 func (d *decoder) checkName(key string, known bool, at int) error {
-	for i := 0; i < len(key); i++ {
+	for i := 0; d.nonASCII && i < len(key); i++ { // str saw a byte of 0x80 or above
 		if key[i] >= 0x80 {
 			e := d.fail(fmt.Sprintf("member name %q is not ASCII", short(key)))
 			e.Offset = at

@@ -3,6 +3,7 @@ package fhirjson
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -212,6 +213,33 @@ func TestMayStop(t *testing.T) {
 					t.Fatalf("byte %#x at %d (fill %q) stops a plain word", c, pos, fill)
 				}
 			}
+		}
+	}
+}
+
+// TestDuplicateDeepKeys: duplicates are found at every level when the
+// names of the enclosing objects no longer fit the decoder's first key
+// slots, and in every position of a small object.
+func TestDuplicateDeepKeys(t *testing.T) {
+	level := func(prefix string, inner string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range 15 {
+			fmt.Fprintf(&b, `"%s%d":1,`, prefix, i)
+		}
+		b.WriteString(`"next":` + inner + "}")
+		return b.String()
+	}
+	for _, dup := range []string{`{"a":1,"A":2}`, `{"x":1,"y":2,"zz":3,"Y":4}`, `{"ab":1,"cd":2,"aB":3}`} {
+		doc := level("a", level("b", level("c", level("d", dup))))
+		for _, refs := range []bool{false, true} {
+			if _, err := Decode([]byte(doc), Options{References: refs}); err == nil || !strings.Contains(err.Error(), "more than once") {
+				t.Fatalf("References %v: %s: %v", refs, dup, err)
+			}
+		}
+		ok := level("a", level("b", level("c", level("d", `{"a":1,"b":2}`))))
+		if _, err := Decode([]byte(ok), Options{}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
