@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -531,17 +532,19 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
-// mayStop reports whether one of the eight bytes of w may be in strStop: a
-// control character, '"', '\\' or a byte of 0x80 and above. It never misses
-// one (it may report one when there is none after a byte that is one).
-func mayStop(w uint64) bool {
+// stopMask marks, with its high bit, each of the eight bytes of w (read
+// little-endian: the first byte is the lowest) that is in strStop: a
+// control character, '"', '\\' or a byte of 0x80 and above. A byte above
+// a marked one may be marked wrongly (a borrow); the lowest marked byte is
+// always a stop byte, and no stop byte is left unmarked.
+func stopMask(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := w ^ (ones * '"')
 	bslash := w ^ (ones * '\\')
-	ctrl := (w - ones*0x20) &^ w     // the high bit of a byte below 0x20
-	zq := (quote - ones) &^ quote    // of a '"'
-	zb := (bslash - ones) &^ bslash  // of a '\\'
-	return (ctrl|zq|zb|w)&highs != 0 // w: of a byte of 0x80 and above
+	ctrl := (w - ones*0x20) &^ w        // the high bit of a byte below 0x20
+	zq := (quote - ones) &^ quote       // of a '"'
+	zb := (bslash - ones) &^ bslash     // of a '\\'
+	return (ctrl | zq | zb | w) & highs // w: of a byte of 0x80 and above
 }
 
 // str reads the string at d.pos (an opening quote) and returns its content:
@@ -549,6 +552,32 @@ func mayStop(w uint64) bool {
 // next string is read (escaped is then true). Invalid UTF-8, control
 // characters and unpaired surrogate escapes are errors.
 func (d *decoder) str() (b []byte, escaped bool, err error) {
+	// The common case, in locals: plain ASCII up to the closing quote.
+	data, start := d.data, d.pos+1
+	i := start
+	for {
+		if i+8 > len(data) {
+			for i < len(data) && !strStop[data[i]] {
+				i++
+			}
+			break
+		}
+		if m := stopMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3 // the first stop byte
+			break
+		}
+		i += 8
+	}
+	if i < len(data) && data[i] == '"' {
+		d.pos, d.nonASCII = i+1, false
+		return data[start:i], false, nil
+	}
+	return d.strSlow()
+}
+
+// strSlow is str for a string with an escape, a byte of 0x80 or above, or
+// an error.
+func (d *decoder) strSlow() (b []byte, escaped bool, err error) {
 	d.nonASCII = false
 	d.pos++
 	start := d.pos
@@ -556,12 +585,6 @@ func (d *decoder) str() (b []byte, escaped bool, err error) {
 	b = d.buf[:0]
 	for d.pos < len(d.data) {
 		i := d.pos
-		// Eight bytes at a time while none can end the run, then byte
-		// by byte (the authority: the word test may stop early, never
-		// late).
-		for i+8 <= len(d.data) && !mayStop(binary.LittleEndian.Uint64(d.data[i:])) {
-			i += 8
-		}
 		for i < len(d.data) && !strStop[d.data[i]] {
 			i++
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -194,25 +196,67 @@ func TestErrorPathDeep(t *testing.T) {
 	}
 }
 
-// TestMayStop: the word test never misses a byte that ends a run of plain
-// string content, wherever it is in the word.
-func TestMayStop(t *testing.T) {
+// TestStopMask: the lowest byte stopMask marks is the first stop byte of
+// the word, for every stop byte at every position after any plain bytes,
+// with anything after it; a word of plain bytes is not marked.
+func TestStopMask(t *testing.T) {
+	plain := []byte{'a', ' ', '~', 0x7f, '!', '#', '[', ']', '0', 0x21, 0x23, 0x5b, 0x5d}
 	for c := 0; c < 256; c++ {
 		for pos := range 8 {
-			for _, fill := range []byte{'a', ' ', '~', 0x7f, '!', '#', '[', ']'} {
-				var b [8]byte
-				for i := range b {
-					b[i] = fill
-				}
-				b[pos] = byte(c)
-				w := binary.LittleEndian.Uint64(b[:])
-				if strStop[c] && !mayStop(w) {
-					t.Fatalf("byte %#x at %d (fill %q) missed", c, pos, fill)
-				}
-				if !strStop[c] && !strStop[fill] && mayStop(w) {
-					t.Fatalf("byte %#x at %d (fill %q) stops a plain word", c, pos, fill)
+			for _, fill := range plain {
+				for _, after := range []byte{'a', '"', 0x00, 0x1f, 0x20, 0x21, '\\', 0x80, 0xff} {
+					var b [8]byte
+					for i := range b {
+						b[i] = fill
+						if i > pos {
+							b[i] = after
+						}
+					}
+					b[pos] = byte(c)
+					m := stopMask(binary.LittleEndian.Uint64(b[:]))
+					first := 8
+					for i, x := range b {
+						if strStop[x] {
+							first = i
+							break
+						}
+					}
+					got := 8
+					if m != 0 {
+						got = bits.TrailingZeros64(m) >> 3
+					}
+					if got != first {
+						t.Fatalf("%q: first stop byte at %d, stopMask says %d", b, first, got)
+					}
 				}
 			}
+		}
+	}
+	// Random words, biased towards the borders of the stop classes.
+	r := rand.New(rand.NewPCG(1, 2))
+	special := []byte{0x00, 0x1f, 0x20, 0x21, '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xff, 0x01}
+	for range 1 << 20 {
+		var b [8]byte
+		for i := range b {
+			if r.IntN(2) == 0 {
+				b[i] = special[r.IntN(len(special))]
+			} else {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		first := 8
+		for i, x := range b {
+			if strStop[x] {
+				first = i
+				break
+			}
+		}
+		got := 8
+		if m := stopMask(binary.LittleEndian.Uint64(b[:])); m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if got != first {
+			t.Fatalf("%q: first stop byte at %d, stopMask says %d", b, first, got)
 		}
 	}
 }
