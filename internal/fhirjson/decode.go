@@ -231,8 +231,10 @@ func (d *decoder) fail(msg string) *Error {
 
 func (d *decoder) ws() {
 	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
+		switch c := d.data[d.pos]; {
+		case c > ' ': // the common case, one comparison
+			return
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			d.pos++
 		default:
 			return
