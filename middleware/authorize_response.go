@@ -74,6 +74,9 @@ var (
 
 // isJSONMediaType accepts the JSON media types a FHIR server emits.
 func isJSONMediaType(ct string) bool {
+	if ct == "application/fhir+json" || ct == "application/json" {
+		return true // what servers send
+	}
 	if strings.IndexByte(ct, ';') < 0 {
 		// No parameters: the media type mime.ParseMediaType would return
 		// (ct trimmed, in lower case), without its allocation.

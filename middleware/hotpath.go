@@ -66,19 +66,9 @@ type verifiedCall struct {
 // will be verified: Accept is application/fhir+json, and Accept-Encoding,
 // If-None-Match and If-Modified-Since are removed (a compressed body or a
 // 304 could not be verified). It equals h.Clone() followed by Set("Accept",
-// …) and Del of the others, in one map and one slice of values: buf when
-// the values fit.
+// …) and Del of the others, in one map, the values in buf as long as they
+// fit.
 func verifiedRequestHeader(h http.Header, buf []string) http.Header {
-	n := 1
-	for _, vv := range h {
-		n += len(vv)
-	}
-	var sv []string
-	if n <= len(buf) {
-		sv = buf[:n:n]
-	} else {
-		sv = make([]string, n)
-	}
 	out := make(http.Header, len(h)+1)
 	for k, vv := range h {
 		switch k {
@@ -89,12 +79,21 @@ func verifiedRequestHeader(h http.Header, buf []string) http.Header {
 			out[k] = nil // as Clone keeps it
 			continue
 		}
-		c := copy(sv, vv)
-		out[k] = sv[:c:c]
-		sv = sv[c:]
+		var c []string
+		if len(vv) > 0 && len(vv) <= len(buf) {
+			c, buf = buf[:len(vv):len(vv)], buf[len(vv):]
+		} else {
+			c = make([]string, len(vv))
+		}
+		copy(c, vv)
+		out[k] = c
 	}
-	sv[0] = "application/fhir+json"
-	out["Accept"] = sv[:1:1]
+	if len(buf) > 0 {
+		buf[0] = "application/fhir+json"
+		out["Accept"] = buf[:1:1]
+	} else {
+		out["Accept"] = []string{"application/fhir+json"}
+	}
 	return out
 }
 
