@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
@@ -153,3 +154,22 @@ func headerGet(h http.Header, key string) string {
 	}
 	return ""
 }
+
+// plainPath reports whether p has only bytes that url.URL.EscapedPath never
+// escapes (letters, digits, "-", ".", "_", "~" and "/"): for such a Path
+// and no RawPath, EscapedPath returns p itself.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !plainPathByte[p[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var plainPathByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~/", byte(c)) >= 0
+	}
+	return t
+}()

@@ -145,3 +145,48 @@ func BenchmarkVerifyReadParts(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGuardRead is the whole Guard (CORS, public paths, Authenticate
+// from its cache, Authorize) reading one Observation, against the bare
+// handler in the same run: system (no verification) and patient (the
+// response verified) tokens. benchmarks.BenchmarkGuard is the same with the
+// load test's server; this one needs no RSA key generation per run.
+func BenchmarkGuardRead(b *testing.B) {
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = w.Write(benchObservation)
+	})
+	cfg := baseConfig(b)
+	g, err := New(Config{Authorize: AuthorizeConfig{BaseURL: testAudience, Logger: quietLogger()}, Auth: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(g.Close)
+	guarded := g.Handler(bare)
+	for _, tc := range []struct{ name, scopes string }{
+		{"system", "system/Observation.rs"},
+		{"patient", "launch/patient patient/Observation.rs"},
+	} {
+		claims := validClaims()
+		claims["scope"] = tc.scopes
+		r := httptest.NewRequest(http.MethodGet, testAudience+"/Observation/1", nil)
+		r.Header.Set("Authorization", "Bearer "+keyES.token(claims, nil))
+		r.Header.Set("Accept-Encoding", "gzip")
+		w := &allocWriter{h: http.Header{}}
+		guarded.ServeHTTP(w, r)
+		if w.status != 0 && w.status != http.StatusOK {
+			b.Fatalf("%s: status %d", tc.name, w.status)
+		}
+		for _, impl := range []struct {
+			name string
+			h    http.Handler
+		}{{"baseline", bare}, {"fhirguard", guarded}} {
+			b.Run("token="+tc.name+"/impl="+impl.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					impl.h.ServeHTTP(w, r)
+				}
+			})
+		}
+	}
+}

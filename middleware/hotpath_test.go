@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -427,6 +428,24 @@ func TestHeaderGetKeys(t *testing.T) {
 		h.Add(k, "v2")
 		if headerGet(h, k) != h.Get(k) || headerGet(http.Header{}, k) != "" {
 			t.Fatalf("headerGet(%q) differs from Get", k)
+		}
+	}
+}
+
+// TestPlainPath: for a plain path (and no RawPath), EscapedPath is the path
+// itself, for every byte and in every position.
+func TestPlainPath(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, p := range []string{"/fhir/" + string(rune(c)), string([]byte{byte(c)}) + "/x", "/a" + string([]byte{byte(c)}) + "b"} {
+			u := &url.URL{Path: p}
+			if plainPath(p) && u.EscapedPath() != p {
+				t.Fatalf("plainPath(%q) but EscapedPath %q", p, u.EscapedPath())
+			}
+		}
+	}
+	for _, p := range []string{"/fhir/Observation/1", "/fhir/Patient/a-b.c_d~e", "/", ""} {
+		if !plainPath(p) {
+			t.Fatalf("plainPath(%q) = false", p)
 		}
 	}
 }
