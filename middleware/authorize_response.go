@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
@@ -25,6 +26,7 @@ type recorder struct {
 	overflow bool
 
 	contentLength [1]string // the Content-Length writeRecorded sends
+	digits        [20]byte  // its bytes
 }
 
 func newRecorder(limit int64) *recorder {
@@ -139,8 +141,11 @@ func writeRecorded(w http.ResponseWriter, r *http.Request, rec *recorder, b []by
 		h[k] = v
 	}
 	delete(h, "Content-Encoding") // h.Del of a canonical key
-	rec.contentLength[0] = strconv.Itoa(len(b))
-	h["Content-Length"] = rec.contentLength[:] // h.Set without allocating the slice
+	// h.Set without allocating: the value and its slice live in rec, and
+	// writeRecorded runs once per recorder, so they never change.
+	d := strconv.AppendInt(rec.digits[:0], int64(len(b)), 10)
+	rec.contentLength[0] = unsafe.String(&d[0], len(d))
+	h["Content-Length"] = rec.contentLength[:]
 	w.WriteHeader(rec.code())
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
