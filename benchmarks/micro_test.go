@@ -25,6 +25,7 @@ import (
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/fhirguard/fhirguard/benchmarks/internal/harness"
 	"github.com/fhirguard/fhirguard/celpolicy"
 	"github.com/fhirguard/fhirguard/fhir"
 	"github.com/fhirguard/fhirguard/fhirrest"
@@ -116,7 +117,7 @@ func routingMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	nop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	for _, p := range []string{"/{type}/{id}", "/{type}", "/{ctype}/{cid}/{type}"} {
-		mux.Handle("GET "+BasePath+p, nop)
+		mux.Handle("GET "+harness.BasePath+p, nop)
 	}
 	return mux
 }
@@ -127,8 +128,8 @@ func routingMux() *http.ServeMux {
 func BenchmarkClassify(b *testing.B) {
 	mux := routingMux()
 	for _, tc := range classifyCases {
-		r := httptest.NewRequest(tc.method, BaseURL+tc.target, nil)
-		if _, err := fhirrest.Classify(r, BasePath); err != nil {
+		r := httptest.NewRequest(tc.method, harness.BaseURL+tc.target, nil)
+		if _, err := fhirrest.Classify(r, harness.BasePath); err != nil {
 			b.Fatalf("%s: %v", tc.name, err)
 		}
 		if _, pattern := mux.Handler(r); pattern == "" {
@@ -144,7 +145,7 @@ func BenchmarkClassify(b *testing.B) {
 		b.Run("route="+tc.name+"/impl=fhirguard", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				in, err := fhirrest.Classify(r, BasePath)
+				in, err := fhirrest.Classify(r, harness.BasePath)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -155,34 +156,40 @@ func BenchmarkClassify(b *testing.B) {
 }
 
 func patientToken() *middleware.Token {
-	return &middleware.Token{Subject: "Patient/123", ClientID: "app", Issuer: IssuerURL, Audience: []string{BaseURL},
+	return &middleware.Token{Subject: "Patient/123", ClientID: "app", Issuer: harness.IssuerURL, Audience: []string{harness.BaseURL},
 		Expiry: time.Now().Add(time.Hour), Patient: "123", FHIRUser: "Patient/123",
-		Scopes: scope.Compile(scope.ParseSet(PatientScopes)),
-		Claims: map[string]any{"scope": PatientScopes}}
+		Scopes: scope.Compile(scope.ParseSet(harness.PatientScopes)),
+		Claims: map[string]any{"scope": harness.PatientScopes}}
 }
 
 // BenchmarkGuard: the whole stack (CORS, public endpoints, Authenticate
-// answering from its cache, Authorize) for a system token reading an
-// Observation, against the bare FHIR handler: the in-process form of the
-// load test's target.
+// answering from its cache, Authorize) reading an Observation, against the
+// bare FHIR handler: the in-process form of the load test's target.
+// route=read is a system token (no response verification, the load test's
+// guard-system); route=read-patient a patient token whose response is
+// verified against the patient's compartment (guard-patient).
 func BenchmarkGuard(b *testing.B) {
-	tok := sign(b, TokenSpec{Scopes: SystemScopes})
-	for _, m := range []Mode{Bare, Guarded} {
-		h := newServer(b, m)
-		r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+BasePath+"/Observation/1", nil)
-		r.Header.Set("Authorization", "Bearer "+tok)
-		w := &nopWriter{h: http.Header{}}
-		h.ServeHTTP(w, r)
-		if w.status != 0 && w.status != http.StatusOK {
-			b.Fatalf("%v: status %d", m, w.status)
-		}
-		name := map[Mode]string{Bare: "baseline", Guarded: "fhirguard"}[m]
-		b.Run("route=read/impl="+name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				h.ServeHTTP(w, r)
+	for _, route := range []struct{ name, tok string }{
+		{"read", sign(b, harness.TokenSpec{Scopes: harness.SystemScopes})},
+		{"read-patient", sign(b, harness.TokenSpec{Alg: "ES256", Scopes: harness.PatientScopes, Patient: "123"})},
+	} {
+		for _, m := range []harness.Mode{harness.Bare, harness.Guarded} {
+			h := newServer(b, m)
+			r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+harness.BasePath+"/Observation/1", nil)
+			r.Header.Set("Authorization", "Bearer "+route.tok)
+			w := &nopWriter{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if w.status != 0 && w.status != http.StatusOK {
+				b.Fatalf("%v: status %d", m, w.status)
 			}
-		})
+			name := map[harness.Mode]string{harness.Bare: "baseline", harness.Guarded: "fhirguard"}[m]
+			b.Run("route="+route.name+"/impl="+name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					h.ServeHTTP(w, r)
+				}
+			})
+		}
 	}
 }
 
@@ -191,8 +198,8 @@ func searchBundle100() []byte {
 	var entries []string
 	for i := range 100 {
 		pid := []string{"123", "456"}[i%2]
-		obs := strings.Replace(string(ObservationJSON(fmt.Sprintf("o%d", i))), "Patient/123", "Patient/"+pid, 1)
-		entries = append(entries, fmt.Sprintf(`{"fullUrl":"%s/Observation/o%d","resource":%s,"search":{"mode":"match"}}`, BaseURL, i, obs))
+		obs := strings.Replace(string(harness.ObservationJSON(fmt.Sprintf("o%d", i))), "Patient/123", "Patient/"+pid, 1)
+		entries = append(entries, fmt.Sprintf(`{"fullUrl":"%s/Observation/o%d","resource":%s,"search":{"mode":"match"}}`, harness.BaseURL, i, obs))
 	}
 	return []byte(`{"resourceType":"Bundle","type":"searchset","total":100,"entry":[` + strings.Join(entries, ",") + `]}`)
 }
@@ -218,8 +225,8 @@ func BenchmarkVerifyBundle100(b *testing.B) {
 		w.Header().Set("Content-Type", "application/fhir+json")
 		_, _ = w.Write(body)
 	}))
-	r := httptest.NewRequest(http.MethodGet, BaseURL+"/Observation?code=2339-0", nil)
-	r.Header.Set("Authorization", "Bearer "+sign(b, TokenSpec{Scopes: PatientScopes, Patient: "123"}))
+	r := httptest.NewRequest(http.MethodGet, harness.BaseURL+"/Observation?code=2339-0", nil)
+	r.Header.Set("Authorization", "Bearer "+sign(b, harness.TokenSpec{Scopes: harness.PatientScopes, Patient: "123"}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	var got struct {
@@ -243,8 +250,8 @@ func BenchmarkVerifyBundle100(b *testing.B) {
 // NewServer does for FHIRHandler.
 func guarded(b *testing.B, next http.Handler) http.Handler {
 	g, err := middleware.New(middleware.Config{
-		Authorize: middleware.AuthorizeConfig{BaseURL: BaseURL, Logger: quiet()},
-		Auth: middleware.AuthConfig{Issuers: []string{IssuerURL}, PublicKeys: testIssuer(b).PublicKeys(),
+		Authorize: middleware.AuthorizeConfig{BaseURL: harness.BaseURL, Logger: quiet()},
+		Auth: middleware.AuthConfig{Issuers: []string{harness.IssuerURL}, PublicKeys: testIssuer(b).PublicKeys(),
 			InsecureAllowHTTP: true, Logger: quiet()},
 	})
 	if err != nil {
@@ -315,7 +322,7 @@ func BenchmarkCEL(b *testing.B) {
 			Query: url.Values{"patient": {"123"}, "code": {"1234-5"}}},
 		Context: scope.Patient, CompartmentType: "Patient", CompartmentID: "123",
 	}
-	r := httptest.NewRequest("GET", BaseURL+"/Observation?patient=123&code=1234-5", nil)
+	r := httptest.NewRequest("GET", harness.BaseURL+"/Observation?patient=123&code=1234-5", nil)
 	for _, rule := range celRules {
 		p, err := celpolicy.New(celpolicy.Config{
 			Rules: []celpolicy.Rule{{Name: "r", Effect: celpolicy.Require, When: rule.expr, Message: "no"}},
@@ -347,7 +354,7 @@ func BenchmarkCEL(b *testing.B) {
 // cacheSize bounds its token cache. cached counts answers from the cache.
 func authFor(b *testing.B, cacheSize int, cached *atomic.Int64) http.Handler {
 	a, err := middleware.NewAuthenticator(middleware.AuthConfig{
-		Audience: BaseURL, Issuers: []string{IssuerURL}, PublicKeys: testIssuer(b).PublicKeys(),
+		Audience: harness.BaseURL, Issuers: []string{harness.IssuerURL}, PublicKeys: testIssuer(b).PublicKeys(),
 		InsecureAllowHTTP: true, CacheSize: cacheSize, Logger: quiet(),
 		OnDecision: func(e middleware.AuthEvent) {
 			if e.Cached {
@@ -375,7 +382,7 @@ func jwtauthFor(b *testing.B, alg string) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ja := jwtauth.New(alg, nil, pub, jwt.WithIssuer(IssuerURL), jwt.WithAudience(BaseURL), jwt.WithAcceptableSkew(30*time.Second))
+	ja := jwtauth.New(alg, nil, pub, jwt.WithIssuer(harness.IssuerURL), jwt.WithAudience(harness.BaseURL), jwt.WithAcceptableSkew(30*time.Second))
 	return jwtauth.Verifier(ja)(jwtauth.Authenticator(ja)(tokenUser()))
 }
 
@@ -391,11 +398,11 @@ func jwtauthFor(b *testing.B, alg string) http.Handler {
 //
 // Every variant alternates between the same two tokens.
 func BenchmarkToken(b *testing.B) {
-	for _, alg := range Algorithms {
+	for _, alg := range harness.Algorithms {
 		var toks [2]*http.Request
 		for i := range toks {
-			tok := sign(b, TokenSpec{Alg: alg, Scopes: PatientScopes, Patient: "123", ID: i})
-			toks[i] = httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+BasePath+"/Observation/1", nil)
+			tok := sign(b, harness.TokenSpec{Alg: alg, Scopes: harness.PatientScopes, Patient: "123", ID: i})
+			toks[i] = httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+harness.BasePath+"/Observation/1", nil)
 			toks[i].Header.Set("Authorization", "Bearer "+tok)
 		}
 		var firstHits, cachedHits atomic.Int64
@@ -445,7 +452,7 @@ func BenchmarkIntrospection(b *testing.B) {
 		cacheSize int
 	}{{"baseline", 1}, {"fhirguard", 0}} {
 		a, err := middleware.NewAuthenticator(middleware.AuthConfig{
-			Audience: BaseURL, Issuers: []string{IssuerURL}, Mode: middleware.ModeIntrospection,
+			Audience: harness.BaseURL, Issuers: []string{harness.IssuerURL}, Mode: middleware.ModeIntrospection,
 			Introspection: &middleware.IntrospectionConfig{
 				Endpoint: srv.URL, ClientID: "rs", ClientSecret: "secret", CacheSize: impl.cacheSize,
 			},
@@ -462,7 +469,7 @@ func BenchmarkIntrospection(b *testing.B) {
 		}))
 		var reqs [2]*http.Request
 		for i := range reqs {
-			reqs[i] = httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+BasePath+"/Observation/1", nil)
+			reqs[i] = httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+harness.BasePath+"/Observation/1", nil)
 			reqs[i].Header.Set("Authorization", fmt.Sprintf("Bearer opaque-token-%d", i))
 		}
 		w := &nopWriter{h: http.Header{}}
@@ -493,8 +500,8 @@ func introspectionEndpoint() http.Handler {
 		}
 		var buf bytes.Buffer
 		_ = json.NewEncoder(&buf).Encode(map[string]any{
-			"active": true, "scope": PatientScopes, "client_id": "bench-app", "sub": "Patient/123",
-			"iss": IssuerURL, "aud": BaseURL, "exp": time.Now().Add(30 * time.Minute).Unix(),
+			"active": true, "scope": harness.PatientScopes, "client_id": "bench-app", "sub": "Patient/123",
+			"iss": harness.IssuerURL, "aud": harness.BaseURL, "exp": time.Now().Add(30 * time.Minute).Unix(),
 			"patient": "123", "token_type": "Bearer",
 		})
 		w.Header().Set("Content-Type", "application/json")

@@ -43,7 +43,9 @@ func (c *Checker) Member(resource []byte, t Type, id string) (bool, error) {
 	if _, err := c.prepare(t, id); err != nil {
 		return false, err
 	}
-	m, err := fhirjson.Decode(resource, fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth})
+	// MemberMap reads the top-level resourceType and id and references
+	// only: the rest of the document is checked but not built.
+	m, err := fhirjson.Decode(resource, fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth, References: true})
 	if err != nil {
 		if notObject(resource) {
 			return false, errNotResource

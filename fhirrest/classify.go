@@ -138,7 +138,10 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 	// accepts (no percent-encoding) all three are the same string; a
 	// RawPath that disagrees with Path (only a rewritten URL has one) is
 	// refused.
-	esc := u.EscapedPath()
+	esc := u.Path
+	if u.RawPath != "" || !plainPath(esc) {
+		esc = u.EscapedPath() // the same string for a plain path
+	}
 	if u.RawPath != "" && u.RawPath != esc {
 		return Interaction{}, errRawPath
 	}
@@ -426,8 +429,8 @@ func checkMethod(m string) (string, error) {
 // overrideHeader reports whether k names a method-override header, in any
 // case and with '-' or '_'.
 func overrideHeader(k string) bool {
-	if len(k) < len("X-HTTP-Method") || len(k) > len("X-HTTP-Method-Override") {
-		return false
+	if len(k) < len("X-HTTP-Method") || len(k) > len("X-HTTP-Method-Override") || k[0]|0x20 != 'x' {
+		return false // every name below starts with x, in either case
 	}
 	var b [22]byte
 	for i := 0; i < len(k); i++ {
@@ -457,6 +460,9 @@ func hasOverride(h http.Header, q, form url.Values) bool {
 }
 
 func hasMethodParam(v url.Values) bool {
+	if len(v) == 0 {
+		return false
+	}
 	for k := range v {
 		if len(k) == len("_method") && strings.EqualFold(k, "_method") {
 			return true
@@ -831,3 +837,22 @@ func isCompartmentType(name string) bool {
 	}
 	return false
 }
+
+// plainPath reports whether p has only bytes that url.URL.EscapedPath never
+// escapes (letters, digits, "-", ".", "_", "~" and "/"): for such a Path
+// and no RawPath, EscapedPath returns p itself.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !plainPathByte[p[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var plainPathByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~/", byte(c)) >= 0
+	}
+	return t
+}()

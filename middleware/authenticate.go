@@ -217,6 +217,7 @@ type Authenticator struct {
 	keys          keySource
 	rules         *claimRules
 	jwtCache      *tokenCache
+	hasher        tokenHasher // keys of jwtCache and of the introspection cache
 	cacheMaxTTL   time.Duration
 	sf            singleflight.Group
 	intro         *introspector
@@ -240,6 +241,7 @@ type Authenticator struct {
 // starts (the JWKS fetches and schedule, introspection calls).
 func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	a := &Authenticator{
+		hasher:       newTokenHasher(),
 		allowForm:    cfg.AllowFormBody,
 		allowQuery:   cfg.AllowQuery,
 		insecureHTTP: cfg.InsecureAllowHTTP,
@@ -545,7 +547,7 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 		if a.onDecision != nil {
 			a.onDecision(AuthEvent{Request: r, Token: e.tok, Introspected: src == sourceIntrospection, Cached: cached})
 		}
-		next.ServeHTTP(w, r2.WithContext(&authContext{Context: r2.Context(), e: e}))
+		next.ServeHTTP(w, withAuthContext(r2, e))
 	})
 }
 
@@ -564,11 +566,11 @@ func (a *Authenticator) refused(r *http.Request, src tokenSource, cached bool, e
 
 // authenticate finds and validates the request's token.
 func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntry, tokenSource, bool, *AuthError) {
-	raw, r2, aerr := a.extract(r)
+	key, r2, aerr := a.extract(r)
 	if aerr != nil {
 		return r, nil, sourceNone, false, aerr
 	}
-	if raw == "" {
+	if key.raw == "" {
 		return r, nil, sourceNone, false, unauthenticated()
 	}
 	if !a.secure(r) {
@@ -576,13 +578,18 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *cacheEntr
 		// crossed the network in clear text: the client should revoke it.
 		return r, nil, sourceNone, false, invalidRequest("bearer tokens are only accepted over https", errInsecureTransport)
 	}
-	e, src, cached, aerr := a.validate(r.Context(), raw)
+	e, src, cached, aerr := a.validateKey(r.Context(), key)
 	return r2, e, src, cached, aerr
 }
 
 // validate routes a token to JWT verification or introspection.
 func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, tokenSource, bool, *AuthError) {
-	h := hashToken(raw)
+	return a.validateKey(ctx, a.hasher.key(raw))
+}
+
+// validateKey is validate for the token of h.
+func (a *Authenticator) validateKey(ctx context.Context, h cacheKey) (*cacheEntry, tokenSource, bool, *AuthError) {
+	raw := h.raw
 	if a.mode == modeBoth {
 		// A cached JWT skips the shape check.
 		if e, ok := a.cachedJWT(h); ok {
@@ -601,11 +608,13 @@ func (a *Authenticator) validate(ctx context.Context, raw string) (*cacheEntry, 
 // verifyJWT answers from the verified-token cache when the entry is alive
 // and was verified with the current key set; otherwise one verification
 // runs, shared by concurrent requests with the same token.
-func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h tokenHash) (*cacheEntry, bool, *AuthError) {
+func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h cacheKey) (*cacheEntry, bool, *AuthError) {
 	if e, ok := a.cachedJWT(h); ok {
 		return e, true, nil
 	}
-	v, err, _ := a.sf.Do(string(h[:]), func() (any, error) {
+	// Concurrent requests share one verification only when they carry the
+	// same token: the key is the token, never its hash.
+	v, err, _ := a.sf.Do(raw, func() (any, error) {
 		if e, ok := a.cachedJWT(h); ok {
 			return e, nil
 		}
@@ -624,7 +633,7 @@ func (a *Authenticator) verifyJWT(ctx context.Context, raw string, h tokenHash) 
 
 // cachedJWT returns the live cache entry of h verified with the current
 // key set.
-func (a *Authenticator) cachedJWT(h tokenHash) (*cacheEntry, bool) {
+func (a *Authenticator) cachedJWT(h cacheKey) (*cacheEntry, bool) {
 	now := a.now().UnixNano()
 	e, ok := a.jwtCache.get(h, now)
 	if !ok || e.keyGen != a.keys.generation(now) {

@@ -33,21 +33,22 @@ const accessTokenParam = "access_token"
 // through it). Form bodies are read only when they are
 // application/x-www-form-urlencoded, at most maxFormBytes, and given back
 // to the handler byte for byte.
-func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthError) {
+func (a *Authenticator) extract(r *http.Request) (cacheKey, *http.Request, *AuthError) {
 	var tok string
-	methods := 0 // methods that carried a token we accept
+	var key cacheKey // of the header's token
+	methods := 0     // methods that carried a token we accept
 	var refused []string
-	hdrs := r.Header.Values("Authorization")
+	hdrs := r.Header["Authorization"] // Values without canonicalizing a canonical key
 	if len(hdrs) > 1 {
-		return "", r, invalidRequest("more than one Authorization header", fmt.Errorf("%w: %d Authorization headers", errMalformedRequest, len(hdrs)))
+		return cacheKey{}, r, invalidRequest("more than one Authorization header", fmt.Errorf("%w: %d Authorization headers", errMalformedRequest, len(hdrs)))
 	}
 	if len(hdrs) == 1 {
-		t, isBearer, aerr := a.parseAuthorization(hdrs[0])
+		k, isBearer, aerr := a.parseAuthorization(hdrs[0])
 		if aerr != nil {
-			return "", r, aerr
+			return cacheKey{}, r, aerr
 		}
 		if isBearer {
-			tok = t
+			tok, key = k.raw, k
 			methods++
 		}
 	}
@@ -55,7 +56,7 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 	t, nr, present, aerr := a.fromQuery(r2)
 	switch {
 	case aerr != nil:
-		return "", r, aerr
+		return cacheKey{}, r, aerr
 	case t != "":
 		tok, r2 = t, nr
 		methods++
@@ -67,7 +68,7 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 	if a.allowForm || methods > 0 {
 		t, nr, present, aerr := a.fromForm(r2)
 		if aerr != nil {
-			return "", r, aerr
+			return cacheKey{}, r, aerr
 		}
 		r2 = nr // the body, read, is given back through nr
 		switch {
@@ -79,37 +80,43 @@ func (a *Authenticator) extract(r *http.Request) (string, *http.Request, *AuthEr
 		}
 	}
 	if methods+len(refused) > 1 {
-		return "", r, invalidRequest("more than one method used to send the access token",
+		return cacheKey{}, r, invalidRequest("more than one method used to send the access token",
 			fmt.Errorf("%w: token sent by %d methods", errMalformedRequest, methods+len(refused)))
 	}
 	if methods == 0 && len(refused) > 0 {
 		e := unauthenticated()
 		e.Err = fmt.Errorf("%w: an access_token parameter in %s is not accepted", errNoToken, refused[0])
-		return "", r, e
+		return cacheKey{}, r, e
 	}
-	return tok, r2, nil
+	if tok != "" && key.raw != tok {
+		key = a.hasher.key(tok) // from the query or the form
+	}
+	return key, r2, nil
 }
 
 // parseAuthorization parses an Authorization header value: the scheme
 // (case-insensitive), one or more spaces, exactly one b64token (RFC 6750
 // §2.1). A scheme other than Bearer is not an error: the request simply
 // has no bearer credentials.
-func (a *Authenticator) parseAuthorization(v string) (string, bool, *AuthError) {
+func (a *Authenticator) parseAuthorization(v string) (cacheKey, bool, *AuthError) {
 	if len(v) > a.maxTokenBytes+64 {
-		return "", true, invalidToken("the access token is too large", errTokenTooLarge)
+		return cacheKey{}, true, invalidToken("the access token is too large", errTokenTooLarge)
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return "", false, nil
+		return cacheKey{}, false, nil
 	}
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
-		return "", true, invalidRequest("the Authorization header has no token", fmt.Errorf("%w: empty bearer token", errMalformedRequest))
+		return cacheKey{}, true, invalidRequest("the Authorization header has no token", fmt.Errorf("%w: empty bearer token", errMalformedRequest))
 	}
-	if err := a.checkToken(tok); err != nil {
-		return "", true, err
+	k, known := a.knownToken(tok)
+	if !known {
+		if err := a.checkToken(tok); err != nil {
+			return cacheKey{}, true, err
+		}
 	}
-	return tok, true, nil
+	return k, true, nil
 }
 
 // checkToken applies the size cap and the RFC 6750 b64token syntax:
@@ -119,11 +126,8 @@ func (a *Authenticator) checkToken(tok string) *AuthError {
 		return invalidToken("the access token is too large", fmt.Errorf("%w: %d bytes, limit %d", errTokenTooLarge, len(tok), a.maxTokenBytes))
 	}
 	i := 0
-	for ; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for i < len(tok) && b64tokenByte[tok[i]] {
+		i++
 	}
 	if i == 0 {
 		return invalidRequest("the access token is not a b64token", fmt.Errorf("%w: token does not start with a b64token character", errMalformedRequest))
@@ -135,6 +139,15 @@ func (a *Authenticator) checkToken(tok string) *AuthError {
 	}
 	return nil
 }
+
+// b64tokenByte marks the bytes of a b64token before its "=" padding:
+// ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/".
+var b64tokenByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()
 
 const formMediaType = "application/x-www-form-urlencoded"
 

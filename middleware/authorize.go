@@ -405,7 +405,9 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		return
 	}
 	x := exchangePool.Get().(*exchange)
-	*x = exchange{a: a, next: next, w: w, r: r, tok: tok}
+	// Pooled exchanges are zero (the deferred reset below), so only the
+	// request's fields are set.
+	x.a, x.next, x.w, x.r, x.tok = a, next, w, r, tok
 	defer func() {
 		*x = exchange{}
 		exchangePool.Put(x)
@@ -413,7 +415,8 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	if slot, ok := r.Context().Value(slotKey{}).(*decisionSlot); ok && !slot.set {
 		// The token's context has room for the decision: the handler gets
 		// the request as it came.
-		slot.d, slot.set = Decision{Interaction: it}, true
+		// Only this line writes the slot, once: d is still zero.
+		slot.d.Interaction, slot.set = it, true
 		x.d, x.inCtx = &slot.d, true
 	} else {
 		dc := &decisionContext{Context: r.Context()}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirguard/fhirguard/compartment"
 	"github.com/fhirguard/fhirguard/fhirrest"
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
@@ -148,6 +149,12 @@ func (x *exchange) policyRefusal(err error) *refusal {
 // context and, when the response will be verified, JSON without content
 // coding and without conditional headers (a 304 could not be verified).
 func (x *exchange) innerRequest(verify bool) *http.Request {
+	return x.innerRequestInto(nil, nil, verify)
+}
+
+// innerRequestInto is innerRequest, the copy made in *dst when dst is not
+// nil, its header's values in vals when they fit.
+func (x *exchange) innerRequestInto(dst *http.Request, vals []string, verify bool) *http.Request {
 	src := x.r
 	if x.inner != nil {
 		src = x.inner
@@ -164,7 +171,13 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 	default:
 		ctx = newContextWithDecision(src.Context(), x.d)
 	}
-	r := src.WithContext(ctx)
+	var r *http.Request
+	if dst != nil {
+		*dst = *src.WithContext(ctx) // WithContext's own copy stays on the stack
+		r = dst
+	} else {
+		r = src.WithContext(ctx)
+	}
 	if x.body != nil && src != x.r {
 		// The request was copied before its body was read: the handler
 		// gets the bytes that were read and checked.
@@ -175,11 +188,7 @@ func (x *exchange) innerRequest(verify bool) *http.Request {
 	if !verify {
 		return r
 	}
-	r.Header = src.Header.Clone()
-	r.Header.Set("Accept", "application/fhir+json")
-	r.Header.Del("Accept-Encoding")
-	r.Header.Del("If-None-Match")
-	r.Header.Del("If-Modified-Since")
+	r.Header = verifiedRequestHeader(src.Header, vals)
 	if r.Method == http.MethodHead {
 		r.Method = http.MethodGet
 	}
@@ -355,8 +364,12 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 		x.verify, x.bundleResp = true, bundle
 		return nil
 	}
-	inner := x.innerRequest(true)
-	rec := newRecorder(x.a.maxResp)
+	// One allocation holds the request the handler gets, the recorder of
+	// its answer and the request header's values.
+	vc := new(verifiedCall)
+	inner := x.innerRequestInto(&vc.req, vc.vals[:], true)
+	vc.rec = recorder{header: http.Header{}, limit: x.a.maxResp}
+	rec := &vc.rec
 	x.next.ServeHTTP(rec, inner)
 	if rec.overflow {
 		return statusRefusal(http.StatusBadGateway, "the response is too large to verify", errResponseTooLarge)
@@ -369,14 +382,21 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 		writeRecorded(x.w, x.r, rec, rec.body.Bytes())
 		return nil
 	}
-	if !isJSONMediaType(rec.header.Get("Content-Type")) {
+	if !isJSONMediaType(headerGet(rec.header, "Content-Type")) {
 		return statusRefusal(http.StatusNotAcceptable, "the response cannot be verified: only JSON can be returned to this token", errNotJSON)
 	}
 	body, err := rec.decodedBody()
 	if err != nil {
 		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
 	}
-	doc, err := decodeJSONObject(body)
+	var doc map[string]any
+	if !bundle && x.referencesSuffice() {
+		// The whole body is read under the same rules; only what the
+		// checks read is built.
+		doc, err = fhirjson.Decode(body, readRefsJSON)
+	} else {
+		doc, err = decodeJSONObject(body)
+	}
 	if err != nil {
 		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
 	}

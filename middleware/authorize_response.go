@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/fhirguard/fhirguard/internal/fhirjson"
 )
@@ -23,6 +24,9 @@ type recorder struct {
 	body     bytes.Buffer
 	limit    int64
 	overflow bool
+
+	contentLength [1]string // the Content-Length writeRecorded sends
+	digits        [20]byte  // its bytes
 }
 
 func newRecorder(limit int64) *recorder {
@@ -72,6 +76,16 @@ var (
 
 // isJSONMediaType accepts the JSON media types a FHIR server emits.
 func isJSONMediaType(ct string) bool {
+	if ct == "application/fhir+json" || ct == "application/json" {
+		return true // what servers send
+	}
+	if strings.IndexByte(ct, ';') < 0 {
+		// No parameters: the media type mime.ParseMediaType would return
+		// (ct trimmed, in lower case), without its allocation.
+		mt := strings.TrimSpace(ct)
+		return lowerASCIIEqual(mt, "application/fhir+json") || lowerASCIIEqual(mt, "application/json") ||
+			lowerASCIIEqual(mt, "application/json+fhir")
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
@@ -85,7 +99,7 @@ func isJSONMediaType(ct string) bool {
 
 // decodedBody returns the identity-encoded body of the recorded response.
 func (rec *recorder) decodedBody() ([]byte, error) {
-	enc := strings.ToLower(strings.TrimSpace(rec.header.Get("Content-Encoding")))
+	enc := strings.ToLower(strings.TrimSpace(headerGet(rec.header, "Content-Encoding")))
 	switch enc {
 	case "", "identity":
 		return rec.body.Bytes(), nil
@@ -126,8 +140,12 @@ func writeRecorded(w http.ResponseWriter, r *http.Request, rec *recorder, b []by
 	for k, v := range rec.header {
 		h[k] = v
 	}
-	h.Del("Content-Encoding")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	delete(h, "Content-Encoding") // h.Del of a canonical key
+	// h.Set without allocating: the value and its slice live in rec, and
+	// writeRecorded runs once per recorder, so they never change.
+	d := strconv.AppendInt(rec.digits[:0], int64(len(b)), 10)
+	rec.contentLength[0] = unsafe.String(&d[0], len(d))
+	h["Content-Length"] = rec.contentLength[:]
 	w.WriteHeader(rec.code())
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)

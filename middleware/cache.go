@@ -1,7 +1,9 @@
 package middleware
 
 import (
-	"crypto/sha256"
+	"encoding/binary"
+	"hash/maphash"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -10,20 +12,70 @@ import (
 	"github.com/fhirguard/fhirguard/scope"
 )
 
-// tokenHash is the cache key of a token: its SHA-256. Raw tokens are never
-// stored.
-type tokenHash [sha256.Size]byte
+// cacheKey finds a token in a tokenCache: h, a seeded non-cryptographic hash
+// of the token (hash/maphash, one random seed per Authenticator, so that
+// nobody can aim tokens at a slot), picks the entry, and the token itself,
+// compared in full on every hit (sameToken), decides. A hash collision can
+// therefore never answer a token with another token's facts: it is a miss,
+// and the token is verified on its own.
+type cacheKey struct {
+	h   uint64
+	raw string
+	// seen, when not nil, is the entry of raw that knownToken already got
+	// from the cache in (its use already counted for the LRU): get answers
+	// with it without a second lookup.
+	seen *cacheEntry
+	in   *tokenCache
+}
 
-func hashToken(tok string) tokenHash {
-	// Hash the string's bytes in place: Sum256 neither keeps nor changes
-	// them, and a copy would cost an allocation per request.
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+// tokenHasher computes cacheKeys. hash is nil except in tests, which
+// inject a weak hash to force collisions.
+type tokenHasher struct {
+	seed maphash.Seed
+	hash func(string) uint64
+}
+
+func newTokenHasher() tokenHasher { return tokenHasher{seed: maphash.MakeSeed()} }
+
+func (t *tokenHasher) key(raw string) cacheKey {
+	if t.hash != nil {
+		return cacheKey{h: t.hash(raw), raw: raw}
+	}
+	return cacheKey{h: maphash.String(t.seed, raw), raw: raw}
+}
+
+// sameToken compares two tokens in time that depends on their lengths only,
+// 32 bytes at a time (four independent accumulators), then 8, then 1.
+func sameToken(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x := unsafe.Slice(unsafe.StringData(a), len(a))
+	y := unsafe.Slice(unsafe.StringData(b), len(b))
+	le := binary.LittleEndian
+	var v0, v1, v2, v3 uint64
+	for len(x) >= 32 && len(y) >= 32 {
+		v0 |= le.Uint64(x[0:8]) ^ le.Uint64(y[0:8])
+		v1 |= le.Uint64(x[8:16]) ^ le.Uint64(y[8:16])
+		v2 |= le.Uint64(x[16:24]) ^ le.Uint64(y[16:24])
+		v3 |= le.Uint64(x[24:32]) ^ le.Uint64(y[24:32])
+		x, y = x[32:], y[32:]
+	}
+	for len(x) >= 8 && len(y) >= 8 {
+		v0 |= le.Uint64(x[0:8]) ^ le.Uint64(y[0:8])
+		x, y = x[8:], y[8:]
+	}
+	for i := 0; i < len(x) && i < len(y); i++ {
+		v0 |= uint64(x[i] ^ y[i])
+	}
+	return v0|v1|v2|v3 == 0
 }
 
 // cacheEntry is what a cache holds about one token: facts (the Token, or the
 // refusal for a negative introspection answer), never an authorisation
 // decision.
 type cacheEntry struct {
+	raw     string // the token: a hit must equal it (cacheKey)
 	tok     *Token
 	refusal *AuthError // negative answer (introspection: active false)
 	expires int64      // Unix nanoseconds; the entry is dead from then on
@@ -40,34 +92,48 @@ func (e *cacheEntry) jwtToken() any {
 	return e.jwt
 }
 
-// tokenCache is a bounded LRU of token facts keyed by token hash, with a
-// per-entry expiry. It is safe for concurrent use.
+// tokenCache is a bounded LRU of token facts keyed by cacheKey, with a
+// per-entry expiry. It holds each token for as long as its entry lives (at
+// most the token's own lifetime, or CacheMaxTTL), so that a hit is decided
+// by the token itself and never by a hash alone. It is safe for concurrent
+// use.
 type tokenCache struct {
-	lru *lru.Cache[tokenHash, *cacheEntry]
+	lru *lru.Cache[uint64, *cacheEntry]
 }
 
 func newTokenCache(size int) (*tokenCache, error) {
-	c, err := lru.New[tokenHash, *cacheEntry](size)
+	c, err := lru.New[uint64, *cacheEntry](size)
 	if err != nil {
 		return nil, err
 	}
 	return &tokenCache{lru: c}, nil
 }
 
-// get returns the live entry for k at now (Unix nanoseconds).
-func (c *tokenCache) get(k tokenHash, now int64) (*cacheEntry, bool) {
-	e, ok := c.lru.Get(k)
-	if !ok {
-		return nil, false
+// get returns the live entry of the token of k at now (Unix nanoseconds).
+// An entry of another token in the same slot is a miss.
+func (c *tokenCache) get(k cacheKey, now int64) (*cacheEntry, bool) {
+	e := k.seen
+	if k.in != c || e == nil {
+		var ok bool
+		if e, ok = c.lru.Get(k.h); !ok || !sameToken(e.raw, k.raw) {
+			return nil, false
+		}
 	}
 	if now >= e.expires {
-		c.lru.Remove(k)
+		if cur, ok := c.lru.Peek(k.h); ok && cur == e {
+			c.lru.Remove(k.h) // not another token's entry that took the slot since
+		}
 		return nil, false
 	}
 	return e, true
 }
 
-func (c *tokenCache) add(k tokenHash, e *cacheEntry) { c.lru.Add(k, e) }
+// add caches e for the token of k, replacing whatever held its slot. The
+// entry keeps its own copy of the token, not the request's memory.
+func (c *tokenCache) add(k cacheKey, e *cacheEntry) {
+	e.raw = strings.Clone(k.raw)
+	c.lru.Add(k.h, e)
+}
 
 // scopeCache shares one compiled *scope.Matcher between all tokens with the
 // same scope string. It is bounded (LRU).

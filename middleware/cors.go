@@ -114,7 +114,7 @@ func corsMiddleware(cfg CORSConfig) func(http.Handler) http.Handler {
 	c := newCORS(cfg)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			origin := r.Header.Get("Origin")
+			origin := headerGet(r.Header, "Origin")
 			if isPreflight(r) {
 				c.preflight(w, r, origin)
 				return

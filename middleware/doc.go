@@ -7,8 +7,9 @@
 //     default), verifies a JWT against the authorization server's keys
 //     (strict compact JWS, an algorithm allow-list, keys bound to their
 //     algorithm, iss, aud, exp, nbf, iat and a maximum lifetime checked) or
-//     introspects an opaque token (RFC 7662), caches what it learned by
-//     the token, and puts a *Token in the request context
+//     introspects an opaque token (RFC 7662), caches what it learned
+//     (found by a seeded hash of the token, the token itself compared in
+//     full on every hit), and puts a *Token in the request context
 //     (TokenFromContext; jwtauth.FromContext works too for JWTs). Failures
 //     follow RFC 6750 with a FHIR OperationOutcome body; an unreachable JWKS
 //     or introspection endpoint is a 503, never a 401 and never an allow.

@@ -252,7 +252,10 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 	metadata = publicDocument(metadata)
 	metadataPath := g.basePath + "/metadata"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path := r.URL.EscapedPath()
+		path := r.URL.Path
+		if r.URL.RawPath != "" || !plainPath(path) {
+			path = r.URL.EscapedPath() // the same string for a plain path
+		}
 		if h, ok := g.public[path]; ok {
 			h.ServeHTTP(w, r)
 			return

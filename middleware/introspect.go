@@ -207,9 +207,9 @@ func (in *introspector) begin() bool {
 
 // token returns the facts about an opaque token: from the cache, or from
 // one introspection call shared by concurrent requests for the same token.
-// The cache is this introspector's own, so its key (the token's SHA-256) is
-// scoped to the endpoint.
-func (in *introspector) token(ctx context.Context, raw string, h tokenHash) (*cacheEntry, bool, *AuthError) {
+// The cache is this introspector's own, so its key (cacheKey) is scoped to
+// the endpoint.
+func (in *introspector) token(ctx context.Context, raw string, h cacheKey) (*cacheEntry, bool, *AuthError) {
 	if e, ok := in.cache.get(h, in.now().UnixNano()); ok {
 		if e.refusal != nil {
 			return nil, true, e.refusal
@@ -221,8 +221,10 @@ func (in *introspector) token(ctx context.Context, raw string, h tokenHash) (*ca
 
 // call introspects raw, sharing the call with concurrent requests for the
 // same token; the caller stops waiting when ctx ends.
-func (in *introspector) call(ctx context.Context, raw string, h tokenHash) (*cacheEntry, bool, *AuthError) {
-	ch := in.sf.DoChan(string(h[:]), func() (any, error) {
+func (in *introspector) call(ctx context.Context, raw string, h cacheKey) (*cacheEntry, bool, *AuthError) {
+	// The call is shared only by requests with the same token (the key is
+	// the token, never its hash).
+	ch := in.sf.DoChan(raw, func() (any, error) {
 		// Answer from the cache when another call just filled it.
 		if e, ok := in.cache.get(h, in.now().UnixNano()); ok {
 			return e, nil

@@ -313,8 +313,8 @@ func TestIntrospectionCache(t *testing.T) {
 			t.Fatalf("%d calls, want 2", c)
 		}
 		for _, k := range a.intro.cache.lru.Keys() {
-			if k != hashToken(tok) {
-				t.Fatal("cache key is not the token's SHA-256")
+			if e, _ := a.intro.cache.lru.Peek(k); k != a.hasher.key(tok).h || e.raw != tok {
+				t.Fatal("the cache entry is not keyed by the token's hash, or does not hold the token")
 			}
 		}
 	})

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite api/*.txt from the current sour
 // maxExported is the ceiling on exported names (top-level constants,
 // variables, functions and types, plus methods on exported types) over all
 // public packages. Raising it needs a reason in review.
-const maxExported = 400
+const maxExported = 360
 
 // moduleRoot is the module root, two levels up from this package.
 const moduleRoot = "../.."
@@ -230,6 +230,9 @@ func firstDifference(old, cur string) string {
 // instead of only compiling it.
 func TestExamplesRun(t *testing.T) {
 	for _, dir := range publicPackages(t) {
+		if _, n := apiOf(t, filepath.Join(moduleRoot, dir)); n == 0 {
+			continue // exports nothing (benchmarks: tests only)
+		}
 		var files []*ast.File
 		for _, fs := range goFiles(t, token.NewFileSet(), filepath.Join(moduleRoot, dir), true, parser.ParseComments) {
 			files = append(files, fs...)

@@ -48,25 +48,17 @@ var canonical, lower = func() (map[string]string, map[string]string) {
 	return c, l
 }()
 
-// intern returns the member name b as a string, sharing the storage of
-// known names.
-func intern(b []byte) string {
-	if s, ok := canonical[string(b)]; ok {
-		return s
-	}
-	return string(b)
-}
-
-// checkName applies the member-name rules to key (which starts at offset at).
-func (d *decoder) checkName(key string, at int) error {
-	for i := 0; i < len(key); i++ {
+// checkName applies the member-name rules to key (which starts at offset
+// at); known says that key is one of the names the package knows.
+func (d *decoder) checkName(key string, known bool, at int) error {
+	for i := 0; d.nonASCII && i < len(key); i++ { // str saw a byte of 0x80 or above
 		if key[i] >= 0x80 {
 			e := d.fail(fmt.Sprintf("member name %q is not ASCII", short(key)))
 			e.Offset = at
 			return e
 		}
 	}
-	if d.opt.Mode != FHIR {
+	if d.opt.Mode != FHIR || known {
 		return nil
 	}
 	if msg := fhirName(key); msg != "" {

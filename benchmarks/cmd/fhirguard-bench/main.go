@@ -49,7 +49,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirguard/fhirguard/benchmarks"
+	"github.com/fhirguard/fhirguard/benchmarks/internal/harness"
 )
 
 func main() {
@@ -91,26 +91,26 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	modeName := fs.String("mode", "bare", "bare or guard")
 	_ = fs.Parse(args)
-	mode, err := benchmarks.ParseMode(*modeName)
+	mode, err := harness.ParseMode(*modeName)
 	if err != nil {
 		return err
 	}
 	var (
-		iss *benchmarks.Issuer
+		iss *harness.Issuer
 		hi  hello
 	)
-	if mode == benchmarks.Guarded {
-		if iss, err = benchmarks.NewIssuer(); err != nil {
+	if mode == harness.Guarded {
+		if iss, err = harness.NewIssuer(); err != nil {
 			return err
 		}
-		if hi.System, err = iss.Sign(benchmarks.TokenSpec{Alg: "ES256", Scopes: benchmarks.SystemScopes}); err != nil {
+		if hi.System, err = iss.Sign(harness.TokenSpec{Alg: "ES256", Scopes: harness.SystemScopes}); err != nil {
 			return err
 		}
-		if hi.Patient, err = iss.Sign(benchmarks.TokenSpec{Alg: "ES256", Scopes: benchmarks.PatientScopes, Patient: "123"}); err != nil {
+		if hi.Patient, err = iss.Sign(harness.TokenSpec{Alg: "ES256", Scopes: harness.PatientScopes, Patient: "123"}); err != nil {
 			return err
 		}
 	}
-	srv, err := benchmarks.NewServer(benchmarks.ServerConfig{Mode: mode, Issuer: iss})
+	srv, err := harness.NewServer(harness.ServerConfig{Mode: mode, Issuer: iss})
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: benchmarks.WithStats(srv), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: harness.WithStats(srv), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin) // the parent closes stdin to stop us
 		_ = hs.Close()
@@ -183,9 +183,9 @@ func (c *child) stop() {
 	}
 }
 
-func (c *child) stats() (benchmarks.ProcessStats, error) {
-	var s benchmarks.ProcessStats
-	resp, err := http.Get("http://" + c.hello.Addr + benchmarks.StatsPath)
+func (c *child) stats() (harness.ProcessStats, error) {
+	var s harness.ProcessStats
+	resp, err := http.Get("http://" + c.hello.Addr + harness.StatsPath)
 	if err != nil {
 		return s, err
 	}
@@ -213,7 +213,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	var levels []int
 	for _, f := range strings.Split(*concList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > benchmarks.MaxConcurrency {
+		if err != nil || n < 1 || n > harness.MaxConcurrency {
 			return fmt.Errorf("bad concurrency %q", f)
 		}
 		levels = append(levels, n)
@@ -273,7 +273,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "Load test: `fhirguard-bench load -duration %v -warmup %v -concurrency %s -rounds %d`; "+
 		"GET %s/Observation/1 on loopback, keep-alive, closed loop; medians of %d rounds "+
 		"(spread: min–max); the vs-bare ratio and the p99 added are medians of per-round pairs. Server and load generator share the machine's %d CPUs.\n\n",
-		*duration, *warmup, *concList, *rounds, benchmarks.BasePath, *rounds, runtime.NumCPU())
+		*duration, *warmup, *concList, *rounds, harness.BasePath, *rounds, runtime.NumCPU())
 	fmt.Fprintln(out, "| concurrency | scenario | requests/s | vs bare | p50 | p99 | p99 added | server CPU/req | CPU added | server allocs/req | server RSS | errors |")
 	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var verdicts []string
@@ -335,26 +335,26 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 
 // measure warms the server up, then runs the measured load over the same
 // connections and returns the result with the server's stats around it.
-func measure(ctx context.Context, srv *child, token string, c int, duration, warmup time.Duration) (benchmarks.LoadResult, benchmarks.ProcessStats, benchmarks.ProcessStats, error) {
-	var before, after benchmarks.ProcessStats
+func measure(ctx context.Context, srv *child, token string, c int, duration, warmup time.Duration) (harness.LoadResult, harness.ProcessStats, harness.ProcessStats, error) {
+	var before, after harness.ProcessStats
 	tr := &http.Transport{MaxIdleConns: c, MaxIdleConnsPerHost: c, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	cfg := benchmarks.LoadConfig{
-		URL:   "http://" + srv.hello.Addr + benchmarks.BasePath + "/Observation/1",
+	cfg := harness.LoadConfig{
+		URL:   "http://" + srv.hello.Addr + harness.BasePath + "/Observation/1",
 		Token: token, Concurrency: c, Duration: warmup,
 		Client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 	}
 	if warmup > 0 {
-		if _, err := benchmarks.Run(ctx, cfg); err != nil {
-			return benchmarks.LoadResult{}, before, after, err
+		if _, err := harness.Run(ctx, cfg); err != nil {
+			return harness.LoadResult{}, before, after, err
 		}
 	}
 	before, err := srv.stats()
 	if err != nil {
-		return benchmarks.LoadResult{}, before, after, err
+		return harness.LoadResult{}, before, after, err
 	}
 	cfg.Duration = duration
-	res, err := benchmarks.Run(ctx, cfg)
+	res, err := harness.Run(ctx, cfg)
 	if err != nil {
 		return res, before, after, err
 	}
@@ -367,7 +367,7 @@ func scale(args []string, out io.Writer) error {
 	tokens := fs.Int("tokens", 10_000, "distinct live tokens")
 	scopes := fs.Int("scopes", 100, "distinct scope strings")
 	_ = fs.Parse(args)
-	res, err := benchmarks.Scale(benchmarks.ScaleConfig{Tokens: *tokens, ScopeStrings: *scopes})
+	res, err := harness.Scale(harness.ScaleConfig{Tokens: *tokens, ScopeStrings: *scopes})
 	if err != nil {
 		return err
 	}

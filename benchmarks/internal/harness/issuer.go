@@ -1,4 +1,4 @@
-package benchmarks
+package harness
 
 import (
 	"crypto"
@@ -35,7 +35,7 @@ var Algorithms = []string{"RS256", "ES256", "EdDSA"}
 
 // ErrAlgorithm is returned for a signature algorithm an Issuer has no key
 // for.
-var ErrAlgorithm = errors.New("benchmarks: unknown signature algorithm")
+var ErrAlgorithm = errors.New("harness: unknown signature algorithm")
 
 // Issuer signs access tokens with keys generated in memory (RSA 2048 for
 // RS256, P-256 for ES256, Ed25519 for EdDSA). It stands in for an
@@ -63,7 +63,7 @@ func NewIssuer() (*Issuer, error) {
 			_, priv, err = ed25519.GenerateKey(rand.Reader)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("benchmarks: generating the %s key: %w", alg, err)
+			return nil, fmt.Errorf("harness: generating the %s key: %w", alg, err)
 		}
 		iss.public["k-"+alg] = priv.Public()
 		iss.keys[alg] = priv

@@ -1,4 +1,4 @@
-package benchmarks
+package harness
 
 import (
 	"context"
@@ -26,7 +26,7 @@ const (
 
 // ErrNotLoopback is returned when a load run targets anything but a
 // loopback address.
-var ErrNotLoopback = errors.New("benchmarks: load target is not a loopback address")
+var ErrNotLoopback = errors.New("harness: load target is not a loopback address")
 
 // LoadConfig configures a load run.
 type LoadConfig struct {
@@ -70,10 +70,10 @@ type LoadResult struct {
 func (c *LoadConfig) validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return fmt.Errorf("benchmarks: load URL: %w", err)
+		return fmt.Errorf("harness: load URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("benchmarks: load URL scheme %q", u.Scheme)
+		return fmt.Errorf("harness: load URL scheme %q", u.Scheme)
 	}
 	if !isLoopback(u.Hostname()) {
 		return fmt.Errorf("%w: %q", ErrNotLoopback, u.Hostname())
@@ -82,16 +82,16 @@ func (c *LoadConfig) validate() error {
 	case c.Concurrency == 0:
 		c.Concurrency = 1
 	case c.Concurrency < 0 || c.Concurrency > MaxConcurrency:
-		return fmt.Errorf("benchmarks: Concurrency %d outside 1..%d", c.Concurrency, MaxConcurrency)
+		return fmt.Errorf("harness: Concurrency %d outside 1..%d", c.Concurrency, MaxConcurrency)
 	}
 	switch {
 	case c.Duration == 0:
 		c.Duration = time.Second
 	case c.Duration < 0 || c.Duration > MaxDuration:
-		return fmt.Errorf("benchmarks: Duration %v outside (0, %v]", c.Duration, MaxDuration)
+		return fmt.Errorf("harness: Duration %v outside (0, %v]", c.Duration, MaxDuration)
 	}
 	if c.Warmup < 0 || c.Warmup > MaxDuration || c.MaxRequests < 0 {
-		return errors.New("benchmarks: negative or too long Warmup, or negative MaxRequests")
+		return errors.New("harness: negative or too long Warmup, or negative MaxRequests")
 	}
 	return nil
 }

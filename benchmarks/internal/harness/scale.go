@@ -1,4 +1,4 @@
-package benchmarks
+package harness
 
 import (
 	"errors"
@@ -83,11 +83,11 @@ func Scale(cfg ScaleConfig) (ScaleResult, error) {
 		cfg.CacheSize = cfg.Tokens
 	}
 	if cfg.Tokens < 0 || cfg.ScopeStrings <= 0 || cfg.ScopeStrings > cfg.Tokens || cfg.CacheSize < 0 {
-		return ScaleResult{}, errors.New("benchmarks: Scale needs 0 < ScopeStrings ≤ Tokens and CacheSize ≥ 0")
+		return ScaleResult{}, errors.New("harness: Scale needs 0 < ScopeStrings ≤ Tokens and CacheSize ≥ 0")
 	}
 	for i := 1; i < cfg.ScopeStrings; i++ {
 		if scaleScopes(i) == scaleScopes(0) {
-			return ScaleResult{}, fmt.Errorf("benchmarks: at most %d distinct scope strings", i)
+			return ScaleResult{}, fmt.Errorf("harness: at most %d distinct scope strings", i)
 		}
 	}
 	iss := cfg.Issuer
@@ -140,7 +140,7 @@ func Scale(cfg ScaleConfig) (ScaleResult, error) {
 			w.status = 0
 			h.ServeHTTP(w, r)
 			if w.status != 0 && w.status != http.StatusOK {
-				return 0, fmt.Errorf("benchmarks: token %d refused with %d", i, w.status)
+				return 0, fmt.Errorf("harness: token %d refused with %d", i, w.status)
 			}
 		}
 		return time.Since(start) / time.Duration(len(order)), nil

@@ -1,4 +1,4 @@
-package benchmarks
+package harness
 
 import (
 	"errors"
@@ -43,7 +43,7 @@ func ParseMode(s string) (Mode, error) {
 	case "guard":
 		return Guarded, nil
 	}
-	return 0, fmt.Errorf("benchmarks: unknown server mode %q (want bare or guard)", s)
+	return 0, fmt.Errorf("harness: unknown server mode %q (want bare or guard)", s)
 }
 
 // ServerConfig configures NewServer.
@@ -83,10 +83,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return &Server{Handler: h}, nil
 	case Guarded:
 	default:
-		return nil, fmt.Errorf("benchmarks: unknown server mode %d", cfg.Mode)
+		return nil, fmt.Errorf("harness: unknown server mode %d", cfg.Mode)
 	}
 	if cfg.Issuer == nil {
-		return nil, errors.New("benchmarks: a guarded server needs an Issuer")
+		return nil, errors.New("harness: a guarded server needs an Issuer")
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	g, err := middleware.New(middleware.Config{

@@ -1,4 +1,4 @@
-package benchmarks_test
+package harness_test
 
 import (
 	"context"
@@ -7,30 +7,30 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/fhirguard/fhirguard/benchmarks"
+	"github.com/fhirguard/fhirguard/benchmarks/internal/harness"
 )
 
 // Run drives a server on loopback; here the guarded benchmark server with a
 // system token, for exactly 200 requests over 4 connections.
 func ExampleRun() {
-	iss, err := benchmarks.NewIssuer()
+	iss, err := harness.NewIssuer()
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := benchmarks.NewServer(benchmarks.ServerConfig{Mode: benchmarks.Guarded, Issuer: iss})
+	srv, err := harness.NewServer(harness.ServerConfig{Mode: harness.Guarded, Issuer: iss})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	tok, err := iss.Sign(benchmarks.TokenSpec{Alg: "ES256", Scopes: benchmarks.SystemScopes})
+	tok, err := iss.Sign(harness.TokenSpec{Alg: "ES256", Scopes: harness.SystemScopes})
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	res, err := benchmarks.Run(context.Background(), benchmarks.LoadConfig{
-		URL:         ts.URL + benchmarks.BasePath + "/Observation/1",
+	res, err := harness.Run(context.Background(), harness.LoadConfig{
+		URL:         ts.URL + harness.BasePath + "/Observation/1",
 		Token:       tok,
 		Concurrency: 4,
 		MaxRequests: 200,
@@ -46,7 +46,7 @@ func ExampleRun() {
 // Scale measures the token cache: 300 tokens over 30 scope strings share 30
 // compiled matchers and are all found in the cache the second time.
 func ExampleScale() {
-	res, err := benchmarks.Scale(benchmarks.ScaleConfig{Tokens: 300, ScopeStrings: 30})
+	res, err := harness.Scale(harness.ScaleConfig{Tokens: 300, ScopeStrings: 30})
 	if err != nil {
 		log.Fatal(err)
 	}
