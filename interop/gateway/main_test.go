@@ -220,11 +220,15 @@ func startSuite() (*suite, error) {
 func buildCommand(root, out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startDeadline)
 	defer cancel()
-	goBin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	if _, err := os.Stat(goBin); os.Getenv("GOROOT") == "" || err != nil {
-		goBin = "go"
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("go is not in PATH: %v", err)
 	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/fhirguard")
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, goBin, append(args, "./cmd/fhirguard")...)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/fhirguard: %v\n%s", err, b)
