@@ -37,6 +37,12 @@ type AuthorizeConfig struct {
 	// AlternateBaseURLs are other absolute URLs under which the same server
 	// is reached (their paths must equal BaseURL's).
 	AlternateBaseURLs []string
+	// UpstreamBaseURL is the base URL of the FHIR server behind a reverse
+	// proxy (such as package gateway), whose path may differ from BaseURL's:
+	// absolute references that start with it name this server's resources,
+	// in request bodies and in anything a response rewriting missed. It is
+	// never a prefix of FHIR interactions. Empty means none.
+	UpstreamBaseURL string
 	// FHIRVersion is the server's release: fhir.R4 (the default, also for
 	// the zero value) or fhir.R5.
 	FHIRVersion fhir.Release
@@ -220,6 +226,12 @@ func newAuthorizer(cfg AuthorizeConfig) (*authorizer, error) {
 			return nil, fmt.Errorf("middleware: AuthorizeConfig.AlternateBaseURLs: %q must be an absolute http(s) URL with the path of BaseURL, %q", b, a.basePath)
 		}
 		a.bases = append(a.bases, strings.TrimRight(b, "/"))
+	}
+	if cfg.UpstreamBaseURL != "" {
+		if uu, err := url.Parse(cfg.UpstreamBaseURL); err != nil || (uu.Scheme != "https" && uu.Scheme != "http") || uu.Host == "" || uu.RawQuery != "" || uu.Fragment != "" || uu.User != nil {
+			return nil, fmt.Errorf("middleware: AuthorizeConfig.UpstreamBaseURL %q must be an absolute http(s) URL", cfg.UpstreamBaseURL)
+		}
+		a.bases = append(a.bases, strings.TrimRight(cfg.UpstreamBaseURL, "/"))
 	}
 	if a.checker, err = compartment.New(compartment.Config{FHIRVersion: version, BaseURLs: a.bases, IncludeLinkedPatients: cfg.IncludeLinkedPatients}); err != nil {
 		return nil, fmt.Errorf("middleware: %w", err)
