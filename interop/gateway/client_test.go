@@ -172,7 +172,7 @@ func (s *suite) bValues() []string {
 	b := s.b
 	return []string{
 		b.ID, b.Encounter, b.Condition, b.Observations.Vitals, b.Observations.Laboratory, b.Observations.Social,
-		s.provenanceB, s.seed.Group, s.seed.Linking,
+		s.provenanceB, s.absoluteB, s.seed.Group, s.seed.Linking, "absolute-B",
 		"Bravo", "1980-02-02", "patient-B", "encounter-B", "obs-B-", "condition-B", "provenance-B",
 		"reported by patient B",
 	}

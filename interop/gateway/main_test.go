@@ -150,9 +150,12 @@ type suite struct {
 	engineHost string // 127.0.0.1:PORT
 	seed       seedIDs
 	a, b       patientIDs
-	// provenanceB is a Provenance targeting B's vitals Observation, created
-	// by the suite directly in the engine (the seed has one for A only).
-	provenanceB string
+	// Created by the suite directly in the engine: a Provenance targeting
+	// B's vitals Observation (the seed has one for A only), and an
+	// Observation of each patient whose subject is the engine's absolute
+	// URL of the patient, as some servers write references.
+	provenanceB          string
+	absoluteA, absoluteB string
 
 	authTLS *httptest.Server
 	auth    *smarttest.Server
@@ -299,25 +302,30 @@ func (s *suite) startEngine(root string) error {
 	return nil
 }
 
-// addEngineData adds what the seed lacks, directly in the engine: a
-// Provenance about B.
+// addEngineData adds what the seed lacks, directly in the engine.
 func (s *suite) addEngineData() error {
-	r, err := s.engineDo(http.MethodPost, "Provenance", `{"resourceType":"Provenance",
-		"identifier":[{"system":"urn:fhirguard:interop:gwsuite","value":"provenance-B"}],
-		"target":[{"reference":"Observation/`+s.b.Observations.Vitals+`"},{"reference":"Patient/`+s.b.ID+`"}],
+	for _, c := range []struct {
+		id        *string
+		typ, body string
+	}{
+		{&s.provenanceB, "Provenance", `{"resourceType":"Provenance",
+		"identifier":[{"system":"` + suiteSystem + `","value":"provenance-B"}],
+		"target":[{"reference":"Observation/` + s.b.Observations.Vitals + `"},{"reference":"Patient/` + s.b.ID + `"}],
 		"recorded":"2024-03-03T09:31:00Z",
-		"agent":[{"who":{"reference":"Practitioner/`+s.seed.Practitioner+`"}}]}`)
-	if err != nil {
-		return err
+		"agent":[{"who":{"reference":"Practitioner/` + s.seed.Practitioner + `"}}]}`},
+		{&s.absoluteA, "Observation", s.observationAbout(s.engineBase+"/Patient/"+s.a.ID, "absolute-A")},
+		{&s.absoluteB, "Observation", s.observationAbout(s.engineBase+"/Patient/"+s.b.ID, "absolute-B")},
+	} {
+		r, err := s.engineDo(http.MethodPost, c.typ, c.body)
+		if err != nil {
+			return err
+		}
+		var v struct{ ID string }
+		if r.status != http.StatusCreated || json.Unmarshal(r.body, &v) != nil || v.ID == "" {
+			return fmt.Errorf("engine: create %s: %d %s", c.typ, r.status, r.body)
+		}
+		*c.id = v.ID
 	}
-	if r.status != http.StatusCreated {
-		return fmt.Errorf("engine: create Provenance for B: %d %s", r.status, r.body)
-	}
-	var v struct{ ID string }
-	if err := json.Unmarshal(r.body, &v); err != nil || v.ID == "" {
-		return fmt.Errorf("engine: create Provenance for B: no id in %s", r.body)
-	}
-	s.provenanceB = v.ID
 	return nil
 }
 

@@ -140,6 +140,15 @@ func batch(kind string, entries ...string) string {
 
 func getEntry(u string) string { return `{"request":{"method":"GET","url":"` + u + `"}}` }
 
+// wantText checks that the body holds text.
+func wantText(text string) func(t *testing.T, r reply) {
+	return func(t *testing.T, r reply) {
+		if !strings.Contains(string(r.body), text) {
+			t.Errorf("%q missing from the response\n%s", text, r)
+		}
+	}
+}
+
 // entryStatuses checks a batch response's entries against want (a prefix
 // of each entry's response.status, "" for "any 4xx", "*" for any).
 func entryStatuses(want ...string) func(t *testing.T, r reply) {
@@ -192,6 +201,8 @@ func (s *suite) ownProbes(t *testing.T) []probe {
 		{name: "read-provenance", req: get("Provenance/" + seed.Provenance), want: []string{"Provenance/" + seed.Provenance}},
 		{name: "read-practitioner-shared", req: get("Practitioner/" + seed.Practitioner)},
 		{name: "read-organization-shared", req: get("Organization/" + seed.Organization)},
+		{name: "read-absolute-reference", req: get("Observation/" + s.absoluteA), want: []string{"Observation/" + s.absoluteA},
+			check: wantText(s.publicBase + "/Patient/" + a.ID)},
 		{name: "vread-observation", req: get(vitals + "/_history/" + vitalsVersion), want: []string{vitals}},
 		{name: "search-patient", req: get("Observation?patient=" + a.ID), want: obsA},
 		{name: "search-patient-reference", req: get("Observation?patient=Patient/" + a.ID), want: obsA},
@@ -281,6 +292,8 @@ func (s *suite) otherProbes(t *testing.T) []probe {
 		p("read-provenance-B", "Provenance/"+s.provenanceB),
 		p("read-group-of-both", "Group/"+seed.Group),
 		p("read-linking-observation", "Observation/"+seed.Linking),
+		p("read-absolute-reference-B", "Observation/"+s.absoluteB),
+		p("search-absolute-references", "Observation?_id="+s.absoluteA+","+s.absoluteB),
 		p("vread-observation-B", vitalsB+"/_history/"+vitalsBVersion),
 		p("history-patient-B", pB+"/_history"),
 		p("history-observation-B", vitalsB+"/_history"),
@@ -367,6 +380,8 @@ func TestBroadAccess(t *testing.T) {
 			{name: "read-patient-B", req: get(pB), want: []string{pB}},
 			{name: "read-group", req: get("Group/" + seed.Group), want: []string{"Group/" + seed.Group}},
 			{name: "read-linking", req: get("Observation/" + seed.Linking), want: []string{"Observation/" + seed.Linking}},
+			{name: "read-absolute-reference-B", req: get("Observation/" + s.absoluteB), want: []string{"Observation/" + s.absoluteB},
+				check: wantText(s.publicBase + "/Patient/" + b.ID)},
 			{name: "vread-observation-B", req: get(vitalsB + "/_history/" + s.versionOf(t, vitalsB)), want: []string{vitalsB}},
 			{name: "search-patient-B", req: get("Observation?patient=" + b.ID), want: obs(b)},
 			{name: "search-all-vitals", req: get("Observation?code=8867-4"),
@@ -412,6 +427,14 @@ func TestPublicEndpoints(t *testing.T) {
 		{name: "engine-root-path", req: get(s.origin + "/"), expect: other},
 	}
 	s.run(t, holderNone, "public", probes)
+}
+
+// observationAbout is an Observation whose subject is the reference ref.
+func (s *suite) observationAbout(ref, ident string) string {
+	return fmt.Sprintf(`{"resourceType":"Observation","status":"final",`+
+		`"identifier":[{"system":%q,"value":%q}],`+
+		`"code":{"coding":[{"system":"http://loinc.org","code":"8310-5","display":"Body temperature"}]},`+
+		`"subject":{"reference":%q},"valueString":%q}`, suiteSystem, ident, ref, "value of "+ident)
 }
 
 // observation is an Observation about patient (subject) with identifier

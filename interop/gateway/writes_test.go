@@ -47,7 +47,7 @@ func (s *suite) bSnapshot(t *testing.T) map[string]string {
 	for _, ref := range []string{"Patient/" + b.ID, "Encounter/" + b.Encounter, "Condition/" + b.Condition,
 		"Observation/" + b.Observations.Vitals, "Observation/" + b.Observations.Laboratory,
 		"Observation/" + b.Observations.Social, "Group/" + seed.Group, "Observation/" + seed.Linking,
-		"Provenance/" + s.provenanceB} {
+		"Provenance/" + s.provenanceB, "Observation/" + s.absoluteB} {
 		out[ref] = s.versionOf(t, ref)
 	}
 	for _, q := range []string{"Observation?subject=Patient/" + b.ID, "Observation?performer=Patient/" + b.ID,
