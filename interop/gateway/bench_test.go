@@ -85,6 +85,7 @@ func BenchmarkGateway(b *testing.B) {
 					total += d
 				}
 			}
+			s.benchCPU(b, modes)
 			b.ReportMetric(pct(modes[2].summary().p50, direct.p50), "gateway_system_added_p50_pct")
 			b.ReportMetric(pct(modes[3].summary().p50, direct.p50), "gateway_patient_added_p50_pct")
 			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
@@ -154,4 +155,40 @@ func plainProxy(engineBase string) http.Handler {
 	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = u.Scheme, u.Host, u.Host
 	}}
+}
+
+// benchCPU sends b.N more requests in each mode but the plain proxy, one
+// mode after the other, and reports the CPU time the engine and the proxy
+// process used per request (Linux, the real proxy only): the figure least
+// disturbed by the machine's other work.
+func (s *suite) benchCPU(b *testing.B, modes []benchMode) {
+	if s.proxy == nil || b.N < 10 {
+		return
+	}
+	enginePID, proxyPID := s.engine.cmd.Process.Pid, s.proxy.cmd.Process.Pid
+	for _, m := range modes {
+		if m.name == "plain-proxy" {
+			continue
+		}
+		e0, ok1 := cpuTime(enginePID)
+		p0, ok2 := cpuTime(proxyPID)
+		for i := 0; i < b.N; i++ {
+			if _, err := m.send(); err != nil {
+				b.Fatalf("%s: %v", m.name, err)
+			}
+		}
+		e1, ok3 := cpuTime(enginePID)
+		p1, ok4 := cpuTime(proxyPID)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return
+		}
+		perReq := func(d time.Duration) float64 { return us(d) / float64(b.N) }
+		key := strings.ReplaceAll(m.name, "-", "_")
+		b.ReportMetric(perReq(e1-e0), key+"_engine_cpu_us")
+		if m.name != "direct" {
+			b.ReportMetric(perReq(p1-p0), key+"_proxy_cpu_us")
+		}
+		b.Logf("%-16s CPU per request: engine %5.0f µs, fhirguard proxy %5.0f µs (10 ms ticks over %d requests)",
+			m.name, perReq(e1-e0), perReq(p1-p0), b.N)
+	}
 }

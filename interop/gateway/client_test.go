@@ -253,15 +253,6 @@ func (v resource) refs() []string {
 	return out
 }
 
-func (v resource) has(ref string) bool {
-	for _, r := range v.refs() {
-		if r == ref {
-			return true
-		}
-	}
-	return false
-}
-
 // stats counts what the suite did, for the summary.
 type stats struct {
 	requests map[string]int    // by holder
