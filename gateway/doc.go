@@ -48,7 +48,8 @@
 //
 // An unreachable upstream is a 502, a timeout (Transport's, or the
 // request context's deadline) a 504, both with an OperationOutcome that
-// does not name the upstream; the Logger gets the details.
+// does not name the upstream; the Logger gets the details. A request body
+// that an http.MaxBytesReader in front of the proxy cuts is a 413.
 //
 // The Guard's AuthorizeConfig.UpstreamBaseURL should name the same
 // upstream: references to it in request bodies (and in anything the

@@ -331,14 +331,18 @@ func isText(media string, data []byte) bool {
 }
 
 // fail answers a request whose upstream exchange failed: 504 for a
-// timeout, 502 otherwise, with an OperationOutcome that does not name the
-// upstream.
+// timeout, 413 for a request body cut by an http.MaxBytesReader, 502
+// otherwise, with an OperationOutcome that does not name the upstream.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := http.StatusBadGateway, "transient", "the upstream FHIR server could not be reached"
 	var re *responseError
+	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &re):
 		status, code, msg = re.status, re.code, re.msg
+	case errors.As(err, &tooLarge):
+		// The request body was cut by an http.MaxBytesReader.
+		status, code, msg = http.StatusRequestEntityTooLarge, "too-costly", "the request body is too large"
 	case isTimeout(err):
 		status, code, msg = http.StatusGatewayTimeout, "timeout", "the upstream FHIR server did not answer in time"
 	}

@@ -296,6 +296,17 @@ func TestProxyUpstreamFailures(t *testing.T) {
 		noUpstream(t, f, rec)
 	}
 
+	// A request body cut by an http.MaxBytesReader in front.
+	p3 := newTestProxy(t, newFakeFHIR(t), nil)
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 10)
+		p3.ServeHTTP(w, r)
+	})
+	rec = do(t, limited, http.MethodPost, public+"/Observation", `{"resourceType":"Observation"}`)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("body over the limit: %d %s", rec.Code, rec.Body)
+	}
+
 	// Nothing listens.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -28,6 +28,7 @@ type matcher struct {
 	defPort bool   // port is the scheme's default
 	path    string // escaped, without trailing slash; "" at the root
 	public  string // the replacement: the public base, without trailing slash
+	minLen  int    // the length of the shortest occurrence
 }
 
 // base is a validated base URL.
@@ -92,10 +93,15 @@ func newMatcher(upstream, public base) (*matcher, error) {
 	if strings.Contains(h, ":") {
 		h = "[" + h + "]" // an IPv6 literal, as written in URLs
 	}
-	return &matcher{
+	m := &matcher{
 		scheme: upstream.scheme, host: h, port: upstream.port, defPort: upstream.defPort,
 		path: upstream.path, public: public.text,
-	}, nil
+	}
+	m.minLen = len(m.scheme) + len(sep) + len(m.host) + len(m.path)
+	if !m.defPort {
+		m.minLen += 1 + len(m.port)
+	}
+	return m, nil
 }
 
 var sep = []byte("://")
@@ -481,7 +487,7 @@ func (s *scanner) str(i int) (int, error) {
 	esc := false
 	j := start
 	for {
-		for j < len(in) && in[j] != '"' && in[j] != '\\' && in[j] >= 0x20 {
+		for j < len(in) && !strStop[in[j]] {
 			j++
 		}
 		if j >= len(in) || in[j] < 0x20 {
@@ -512,9 +518,12 @@ func (s *scanner) str(i int) (int, error) {
 		}
 	}
 	raw := in[start:j]
-	if esc {
+	switch {
+	case len(raw) < s.m.minLen:
+		// Too short to hold an occurrence (escapes only lengthen it).
+	case esc:
 		s.escaped(start, raw)
-	} else if bytes.Contains(raw, sep) {
+	default:
 		if a, _ := s.m.find(raw, 0); a >= 0 {
 			s.flush(start)
 			s.out, _ = s.m.rewriteText(s.out, raw)
@@ -588,6 +597,16 @@ func (s *scanner) escaped(start int, raw []byte) {
 		from = e
 	}
 }
+
+// strStop marks the bytes that end a run of plain string bytes: the quote,
+// the backslash and the control characters.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -42,10 +42,7 @@ type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func commands() []command {
 	return []command{
 		discoveryLintCommand(nil),
-		{
-			name:    "proxy",
-			summary: "guard a FHIR server: a reverse proxy enforcing SMART authorization",
-		},
+		proxyCommand(nil),
 		scopeExplainCommand(),
 		{
 			name:    "token inspect",

@@ -68,7 +68,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"discovery", "lint", "https://fhir.example.org/r4?x=1"}, "is not a FHIR base URL"},
 		{[]string{"discovery", "lint", "https://fhir.example.org/r4#"}, "is not a FHIR base URL"},
 		{[]string{"discovery", "lint", "https:///r4"}, "is not a FHIR base URL"},
-		{[]string{"proxy"}, "fhirguard proxy: not yet available"},
+		{[]string{"proxy"}, "fhirguard proxy: --upstream is required"},
 		{[]string{"scope", "explain"}, "fhirguard scope explain: "},
 		{[]string{"token", "inspect"}, "fhirguard token inspect: not yet available"},
 	} {
