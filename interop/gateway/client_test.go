@@ -98,9 +98,11 @@ func (s *suite) do(t testing.TB, holder string, req request) reply {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.method, target, err)
 	}
-	s.checkUpstream(t, r)
-	if heldToA(holder) && r.ok() {
-		s.checkNoB(t, r)
+	if !s.checkUpstream(t, r) {
+		s.leak("upstream address")
+	}
+	if heldToA(holder) && r.ok() && !s.checkNoB(t, r) {
+		s.leak("patient B data")
 	}
 	return r
 }
@@ -145,23 +147,26 @@ func (s *suite) upstreamMarks() []string {
 	return []string{s.engineBase, s.engineHost, "localhost:" + port, ":" + port + "/fhir"}
 }
 
-// checkUpstream fails t when a header or the body of r names the engine.
-func (s *suite) checkUpstream(t testing.TB, r reply) {
+// checkUpstream fails t when a header or the body of r names the engine;
+// it says whether r passed.
+func (s *suite) checkUpstream(t testing.TB, r reply) bool {
 	t.Helper()
+	ok := true
 	for _, m := range s.upstreamMarks() {
 		for k, vs := range r.header {
 			for _, v := range vs {
 				if strings.Contains(v, m) {
-					s.leak("upstream address", r)
+					ok = false
 					t.Errorf("engine address %q in response header %s: %s\n%s", m, k, v, r)
 				}
 			}
 		}
 		if i := bytes.Index(r.body, []byte(m)); i >= 0 {
-			s.leak("upstream address", r)
+			ok = false
 			t.Errorf("engine address %q in the response body (%s)\n%s", m, excerpt(string(r.body), i, 200), r)
 		}
 	}
+	return ok
 }
 
 // bValues are the strings that only patient B's data (or data naming B)
@@ -180,9 +185,11 @@ func (s *suite) bValues() []string {
 
 // checkNoB fails t when the 2xx reply r to a token held to A carries one of
 // B's values that the request itself did not contain (echoing the client's
-// own query, in a search's self link say, reveals nothing).
-func (s *suite) checkNoB(t testing.TB, r reply) {
+// own query, in a search's self link say, reveals nothing). It says
+// whether r passed.
+func (s *suite) checkNoB(t testing.TB, r reply) bool {
 	t.Helper()
+	ok := true
 	sent := r.url + "\n" + r.reqBody
 	if u, err := url.QueryUnescape(r.url); err == nil {
 		sent += "\n" + u
@@ -192,19 +199,20 @@ func (s *suite) checkNoB(t testing.TB, r reply) {
 			continue
 		}
 		if i := bytes.Index(r.body, []byte(v)); i >= 0 {
-			s.leak("patient B data", r)
+			ok = false
 			t.Errorf("patient B's %q in a %d response to a token held to A (%s)\n%s",
 				v, r.status, excerpt(string(r.body), i, 200), r)
 		}
 		for k, vs := range r.header {
 			for _, hv := range vs {
 				if strings.Contains(hv, v) {
-					s.leak("patient B data", r)
+					ok = false
 					t.Errorf("patient B's %q in response header %s: %s\n%s", v, k, hv, r)
 				}
 			}
 		}
 	}
+	return ok
 }
 
 // resource is the generic shape of the JSON the suite looks into.
@@ -260,6 +268,7 @@ type stats struct {
 	leaks    map[string]int    // by kind
 	probes   map[string]*tally // by "holder kind"
 	failed   []string          // failed probe names
+	byDesign []string          // refusals by a documented rule
 }
 
 type tally struct{ passed, failed, refused, filtered int }
@@ -275,13 +284,28 @@ func (s *suite) count(holder string, r reply) {
 	s.stats.statuses[fmt.Sprintf("%s %d", holder, r.status)]++
 }
 
-func (s *suite) leak(kind string, r reply) {
+func (s *suite) leak(kind string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stats.leaks == nil {
 		s.stats.leaks = map[string]int{}
 	}
 	s.stats.leaks[kind]++
+}
+
+// designRefusal records a refusal by a documented rule of the guard, with
+// the reason its OperationOutcome gives.
+func (s *suite) designRefusal(t testing.TB, r reply) {
+	var oo struct {
+		Issue []struct{ Diagnostics string }
+	}
+	reason := "no OperationOutcome"
+	if json.Unmarshal(r.body, &oo) == nil && len(oo.Issue) > 0 {
+		reason = oo.Issue[0].Diagnostics
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.byDesign = append(s.stats.byDesign, fmt.Sprintf("%s: %d %s", t.Name(), r.status, reason))
 }
 
 // outcome records a probe's result; how is "refused", "filtered" or "".
@@ -343,6 +367,9 @@ func (s *suite) printSummary(w io.Writer) {
 		fmt.Fprintln(w, "  leaks: none")
 	} else {
 		fmt.Fprintf(w, "  LEAKS: %v\n", st.leaks)
+	}
+	for _, d := range st.byDesign {
+		fmt.Fprintf(w, "  refused by design: %s\n", d)
 	}
 	for _, f := range st.failed {
 		fmt.Fprintf(w, "  FAILED: %s\n", f)

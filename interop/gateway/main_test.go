@@ -162,7 +162,6 @@ type suite struct {
 	caFile  string
 
 	proxy      *proc
-	standin    func() // stops the in-process stand-in, when used
 	publicBase string // http://127.0.0.1:PORT/fhir
 	origin     string // http://127.0.0.1:PORT
 
@@ -343,11 +342,7 @@ func (s *suite) startGateway() error {
 		if err = s.startAuth(); err != nil {
 			return err
 		}
-		if os.Getenv("FHIRGUARD_GATEWAY_STANDIN") != "" {
-			err = s.startStandin(port)
-		} else {
-			err = s.startProxy(port)
-		}
+		err = s.startProxy(port)
 		if err == nil || !errors.Is(err, errPortTaken) {
 			return err
 		}
@@ -455,10 +450,6 @@ func (s *suite) stopGateway() {
 	if s.proxy != nil {
 		s.proxy.stop()
 		s.proxy = nil
-	}
-	if s.standin != nil {
-		s.standin()
-		s.standin = nil
 	}
 	if s.auth != nil {
 		s.auth.Close()

@@ -16,8 +16,11 @@ type probe struct {
 	name string
 	req  request
 	// expect: own (2xx, with want in the body), refuse (a 4xx: writes
-	// for B must never succeed) or other (a 4xx, or a 2xx filtered: the
-	// rules of do already reject any B value in a 2xx body).
+	// for B must never succeed), other (a 4xx, or a 2xx filtered: the
+	// rules of do already reject any B value in a 2xx body) or byDesign
+	// (a request for A's data that the guard refuses by a documented rule:
+	// a 4xx is listed in the summary with the guard's reason, a 2xx is
+	// checked like other).
 	expect expectation
 	// status, when set, is the exact status an own request must get.
 	status int
@@ -35,6 +38,7 @@ const (
 	own expectation = iota
 	other
 	refuse
+	byDesign
 )
 
 func get(target string) request { return request{method: http.MethodGet, target: target} }
@@ -75,6 +79,13 @@ func (s *suite) runProbe(t *testing.T, holder, kind string, p probe) {
 			t.Errorf("accepted, want a refusal\n%s", r)
 		} else if r.status >= 500 {
 			t.Errorf("server error, want a refusal (4xx)\n%s", r)
+		}
+	case byDesign:
+		if r.status >= 500 {
+			t.Errorf("server error, want an answer or a refusal (4xx)\n%s", r)
+		} else if !r.ok() {
+			how = "refused"
+			s.designRefusal(t, r)
 		}
 	case other:
 		how = "refused"
@@ -238,6 +249,12 @@ func (s *suite) ownProbes(t *testing.T) []probe {
 			want: append([]string{pA}, obsA...), check: entryStatuses("200", "200", "200", "200")},
 		{name: "metadata", req: get("metadata")},
 		{name: "smart-configuration", req: get(".well-known/smart-configuration")},
+		// A's own data through parameters the guard refuses to patient-held
+		// tokens, and a batch mixing A's and B's reads.
+		{name: "chained-own", expect: byDesign, req: get("Observation?subject:Patient.family=Alpha")},
+		{name: "has-own", expect: byDesign, req: get("Patient?_has:Observation:patient:_id=" + a.Observations.Vitals)},
+		{name: "batch-mixed-A-and-B", expect: byDesign, req: request{method: http.MethodPost, target: "",
+			body: batch("batch", getEntry(pA), getEntry("Patient/"+s.b.ID))}},
 	}
 }
 
@@ -350,7 +367,7 @@ func (s *suite) otherProbes(t *testing.T) []probe {
 		{name: "search-post-A-url-B", expect: other, req: request{method: http.MethodPost,
 			target: "Observation/_search?patient=" + b.ID, body: "patient=" + a.ID, header: form}},
 		{name: "batch-read-patient-B", expect: other, req: request{method: http.MethodPost, target: "",
-			body: batch("batch", getEntry("Patient/"+a.ID), getEntry(pB))}},
+			body: batch("batch", getEntry(pB))}},
 		{name: "batch-search-B", expect: other, req: request{method: http.MethodPost, target: "",
 			body: batch("batch", getEntry("Observation?patient="+b.ID), getEntry("Observation?subject=Patient/"+b.ID))}},
 		{name: "batch-read-observation-B", expect: other, req: request{method: http.MethodPost, target: "",
