@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -64,6 +65,18 @@ func runMain(m *testing.M) int {
 	s, err := startSuite()
 	if s != nil {
 		defer s.close()
+		// Interrupted (^C, or interop/run.sh ending its process group):
+		// end the children and remove the temporary directory first.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		go func() {
+			if _, ok := <-sig; ok {
+				fmt.Fprintln(os.Stderr, "gateway suite: interrupted, stopping the engine and the proxy")
+				s.close()
+				os.Exit(130)
+			}
+		}()
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gateway suite: start-up failed: %v\n", err)
@@ -168,8 +181,9 @@ type suite struct {
 	tokens map[string]string // by holder name
 	client *http.Client      // to the gateway (and, for checks, the engine)
 
-	mu    sync.Mutex
-	stats stats
+	mu        sync.Mutex
+	stats     stats
+	closeOnce sync.Once
 }
 
 // startSuite starts everything. On error the returned suite (when not nil)
@@ -461,15 +475,18 @@ func (s *suite) stopGateway() {
 	}
 }
 
+// close stops everything and removes the temporary directory (once).
 func (s *suite) close() {
-	s.stopGateway()
-	if s.engine != nil {
-		s.engine.stop()
-	}
-	if s.client != nil {
-		s.client.CloseIdleConnections()
-	}
-	os.RemoveAll(s.tmp)
+	s.closeOnce.Do(func() {
+		s.stopGateway()
+		if s.engine != nil {
+			s.engine.stop()
+		}
+		if s.client != nil {
+			s.client.CloseIdleConnections()
+		}
+		os.RemoveAll(s.tmp)
+	})
 }
 
 // dumpLogs prints the last lines of the engine's and the proxy's logs.
