@@ -38,5 +38,7 @@
 //	go test -run '^$' -bench Gateway -benchtime 3000x ./interop/gateway
 //
 // FHIRGUARD_GATEWAY_LOG_DIR=<dir> keeps the engine's and the proxy's logs
-// there (by default they are printed, last lines only, when start-up fails).
+// there (by default the last lines are printed when the suite fails);
+// FHIRGUARD_GATEWAY_PROXY_FLAGS adds flags to `fhirguard proxy` (such as
+// "--log-level warn" to compare a benchmark without the access lines).
 package gateway

@@ -39,6 +39,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if v := os.Getenv(plainProxyEnv); v != "" {
+		os.Exit(runPlainProxy(v)) // BenchmarkGateway's bare reverse proxy
+	}
 	flag.Parse()
 	os.Exit(runMain(m))
 }
@@ -395,9 +398,10 @@ func (s *suite) startAuth() error {
 	return os.WriteFile(s.caFile, ca, 0o600)
 }
 
-// proxyArgs are the flags of `fhirguard proxy`.
+// proxyArgs are the flags of `fhirguard proxy`, then those of
+// FHIRGUARD_GATEWAY_PROXY_FLAGS (space-separated; for benchmarks).
 func (s *suite) proxyArgs(port int) []string {
-	return []string{
+	return append([]string{
 		"proxy",
 		"--upstream", s.engineBase,
 		"--base-url", s.publicBase,
@@ -406,7 +410,7 @@ func (s *suite) proxyArgs(port int) []string {
 		"--jwks-url", s.authTLS.URL + "/jwks",
 		"--insecure-allow-http",
 		"--log-format", "json",
-	}
+	}, strings.Fields(os.Getenv("FHIRGUARD_GATEWAY_PROXY_FLAGS"))...)
 }
 
 func (s *suite) startProxy(port int) error {
@@ -577,6 +581,8 @@ func startProc(name string, stdout, stderr io.Writer, envv []string, bin string,
 	}()
 	return p, nil
 }
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // stop ends the process group: SIGTERM, then SIGKILL after five seconds.
 func (p *proc) stop() {
