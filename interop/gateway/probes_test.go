@@ -244,6 +244,7 @@ func (s *suite) ownProbes(t *testing.T) []probe {
 		{name: "history-patient", req: get(pA + "/_history"), want: []string{pA}},
 		{name: "history-observation", req: get(vitals + "/_history"), want: []string{vitals}},
 		{name: "paging", req: get("Observation?patient=" + a.ID + "&_count=1"), check: s.checkPaging(obsA)},
+		{name: "paging-narrowed-by-the-guard", req: get("Observation?code=8867-4&_count=1"), check: s.checkDroppedNarrowing},
 		{name: "batch-reads", req: request{method: http.MethodPost, target: "", body: batch("batch",
 			getEntry(pA), getEntry("Observation?patient="+a.ID), getEntry(vitals), getEntry("Practitioner/"+seed.Practitioner))},
 			want: append([]string{pA}, obsA...), check: entryStatuses("200", "200", "200", "200")},
@@ -290,6 +291,39 @@ func (s *suite) checkPaging(want []string) func(t *testing.T, r reply) {
 				t.Errorf("%s not on any page (the gateway kept no next link, or a page lost it): found %v", ref, found)
 			}
 		}
+	}
+}
+
+// checkDroppedNarrowing follows the paging links of a search the guard
+// narrowed to patient A with every patient, subject and _id parameter
+// removed from them, as a client might to drop the narrowing: the pages
+// must stay A's (do checks them for B's values).
+func (s *suite) checkDroppedNarrowing(t *testing.T, r reply) {
+	v := parse(t, r)
+	followed := 0
+	for _, l := range v.Link {
+		u, err := url.Parse(l.URL)
+		if err != nil || l.Relation == "self" {
+			continue
+		}
+		q := u.Query()
+		for k := range q {
+			if name, _, _ := strings.Cut(k, ":"); name == "patient" || name == "subject" || name == "_id" {
+				q.Del(k)
+			}
+		}
+		u.RawQuery = q.Encode()
+		for _, offset := range []string{"0", "1", "2", "3"} {
+			q.Set("_offset", offset)
+			u.RawQuery = q.Encode()
+			if p := s.do(t, r.holder, get(u.String())); !p.ok() {
+				t.Errorf("link %s without its narrowing refused:\n%s", l.Relation, p)
+			}
+			followed++
+		}
+	}
+	if followed == 0 {
+		t.Errorf("no paging link to follow\n%s", r)
 	}
 }
 
