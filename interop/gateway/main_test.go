@@ -91,6 +91,14 @@ func runMain(m *testing.M) int {
 	env = s
 	code := m.Run()
 	s.printSummary(os.Stdout)
+	// Built with -race, the proxy reports data races in its log.
+	s.stopGateway()
+	if b, err := os.ReadFile(filepath.Join(s.logDir, "proxy.log")); err == nil {
+		if i := strings.Index(string(b), "WARNING: DATA RACE"); i >= 0 {
+			fmt.Fprintf(os.Stderr, "gateway suite: the race detector found a data race in fhirguard proxy:\n%s\n", excerpt(string(b), i+2000, 4000))
+			code = 1
+		}
+	}
 	if code != 0 {
 		s.dumpLogs(os.Stderr)
 	}
