@@ -24,8 +24,16 @@
 //   - conditional writes and PATCH reach the engine with their body (read
 //     back from the engine directly).
 //
+// A probe for A's data that the guard refuses by a documented rule (chained
+// parameters and _has for patient-held tokens, a batch that also reads B)
+// passes and is listed in the summary with the guard's reason. TestDetectors
+// checks the checks: the engine's own answers fail them.
+//
+// The fhirguard binary is built with the test binary's -race setting (CI
+// runs the suite with -race; a data race the proxy reports fails it).
 // BenchmarkGateway compares direct engine access with access through the
-// gateway, interleaved in the same run.
+// gateway and through a bare Go reverse proxy, interleaved in the same run
+// (figures in benchmarks/README.md, "Gateway vs direct").
 //
 // Requirements: Go, Node.js 20 or newer and the engine's packages
 // (cd interop/engine && npm ci --omit=optional --omit=peer). Without node or
