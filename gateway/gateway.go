@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -110,9 +111,19 @@ func New(cfg Config) (*Proxy, error) {
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.fail,
 		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		BufferPool:     copyBuffers,
 	}
 	return p, nil
 }
+
+// copyBuffers lends ReverseProxy its 32 KiB copy buffers, which it would
+// otherwise allocate for every response.
+var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any { return new([32 << 10]byte) }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return b.pool.Get().(*[32 << 10]byte)[:] }
+func (b *bufferPool) Put(p []byte) { b.pool.Put((*[32 << 10]byte)(p[:32<<10])) }
 
 // ServeHTTP forwards a request at or below the public base path to the
 // same path below the upstream's base path, and answers others 404.
