@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/statuswriter"
 	"github.com/fhirguard/fhirguard/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -62,7 +63,7 @@ func (s *proxyServer) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		ri := &reqInfo{}
 		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statuswriter.Writer{ResponseWriter: w}
 		if r.ContentLength > s.cfg.maxBodyBytes {
 			ri.decision, ri.reason = decisionRefused, "request body larger than --max-body-bytes"
 			w.Header().Set("Connection", "close")
@@ -78,8 +79,8 @@ func (s *proxyServer) observe(next http.Handler) http.Handler {
 }
 
 // access writes the access line and counts the request.
-func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statusWriter, d time.Duration) {
-	status := sw.status
+func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statuswriter.Writer, d time.Duration) {
+	status := sw.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -103,7 +104,7 @@ func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statusWriter, d t
 	attrs = append(attrs,
 		slog.Int("status", status),
 		slog.Float64("duration_ms", ms(d)),
-		slog.Int64("bytes", sw.bytes),
+		slog.Int64("bytes", sw.Bytes),
 		slog.String("remote", r.RemoteAddr),
 	)
 	if ri.upstreamCalls > 0 {
@@ -209,39 +210,6 @@ func (s *proxyServer) onAuthorize(r *http.Request, d *middleware.Decision, refus
 	}
 	ri.decision = decisionAllowed
 }
-
-// statusWriter records the status and the size of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// Flush passes flushes on (httputil.ReverseProxy flushes).
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap gives http.ResponseController the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeOutcome answers with a FHIR OperationOutcome (code and msg are
 // constants).
