@@ -28,8 +28,7 @@ func TestSameToken(t *testing.T) {
 			t.Errorf("sameToken(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
-	// A change at every byte position, in each of the 32-, 8- and 1-byte
-	// stages.
+	// A change at every byte position is seen.
 	for i := range len(base) {
 		changed := base[:i] + "!" + base[i+1:]
 		if sameToken(base, changed) || sameToken(changed, base) {
