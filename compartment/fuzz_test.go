@@ -172,3 +172,88 @@ func FuzzBinds(f *testing.F) {
 		}
 	})
 }
+
+// checkMemberRefs fails unless MemberRefs, given the references
+// fhirjson.ReadRefs finds, answers as MemberMap does for every compartment
+// of the release and a few ids; it reports whether ReadRefs answered.
+func checkMemberRefs(t *testing.T, c *Checker, data []byte) bool {
+	t.Helper()
+	var d fhirjson.RefDoc
+	if !fhirjson.ReadRefs(data, fhirjson.MaxReadDepth, &d) {
+		return false
+	}
+	m, err := fhirjson.Decode(data, fhirjson.Options{MaxDepth: fhirjson.MaxReadDepth, References: true})
+	if err != nil {
+		t.Fatalf("ReadRefs read what Decode refuses: %v", err)
+	}
+	for _, typ := range []Type{Patient, Encounter, RelatedPerson, Practitioner, Device} {
+		for _, id := range []string{"123", "9", "e1", "o"} {
+			want, werr := c.MemberMap(m, typ, id)
+			got, gerr := c.MemberRefs(d.ResourceType, d.ID, &d, typ, id)
+			if got != want || (gerr == nil) != (werr == nil) && d.ResourceType != "" {
+				t.Fatalf("%s %s/%s: MemberRefs = %v, %v; MemberMap = %v, %v", data, typ, id, got, gerr, want, werr)
+			}
+		}
+	}
+	return true
+}
+
+// TestMemberRefs: MemberRefs agrees with MemberMap on the seeds and on a
+// resource of every member type of the Patient compartment with a
+// reference in each of its linking elements.
+func TestMemberRefs(t *testing.T) {
+	c, err := New(Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := 0
+	for _, s := range memberSeeds() {
+		if checkMemberRefs(t, c, []byte(s)) {
+			answered++
+		}
+	}
+	def := c.Definition(Patient)
+	for _, rt := range def.ResourceTypes() {
+		r, _ := def.Resource(rt)
+		for _, p := range r.Params {
+			for _, path := range p.Paths {
+				elems := strings.Split(path.Elements, ".")
+				for _, target := range []string{"Patient/123", "Patient/9", testBase + "/Patient/123", "Group/123"} {
+					v := any(map[string]any{"reference": target})
+					for i := len(elems) - 1; i >= 1; i-- {
+						v = map[string]any{elems[i]: []any{v}}
+					}
+					doc, _ := json.Marshal(map[string]any{"resourceType": rt, "id": "x", elems[0]: v})
+					if !checkMemberRefs(t, c, doc) {
+						t.Errorf("ReadRefs declined %s", doc)
+					}
+					answered++
+				}
+			}
+		}
+	}
+	if answered < 100 {
+		t.Fatalf("only %d documents compared", answered)
+	}
+	if _, err := c.MemberRefs("", "x", &fhirjson.RefDoc{}, Patient, "123"); err == nil {
+		t.Error("no resourceType: no error")
+	}
+	if _, err := c.MemberRefs("Observation", "x", &fhirjson.RefDoc{}, Patient, "../x"); err == nil {
+		t.Error("invalid id: no error")
+	}
+}
+
+// FuzzMemberRefs: for any resource ReadRefs reads, MemberRefs answers as
+// MemberMap does.
+func FuzzMemberRefs(f *testing.F) {
+	for _, s := range memberSeeds() {
+		f.Add([]byte(s))
+	}
+	c, err := New(Config{FHIRVersion: fhir.R4, BaseURLs: []string{testBase}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkMemberRefs(t, c, data)
+	})
+}

@@ -91,6 +91,57 @@ func (c *Checker) MemberMap(resource map[string]any, t Type, id string) (bool, e
 	return m.found, nil
 }
 
+// References are the references a resource holds: Ref(i), for i from 0
+// to Len()-1, returns one with the names of the members leading to the
+// object that holds it, array elements adding no name, so that
+// {"performer":[{"reference":"Patient/1"}]} has (["performer"],
+// "Patient/1").
+type References interface {
+	Len() int
+	Ref(i int) (path []string, value string)
+}
+
+// MemberRefs is MemberMap for a resource known by its type, its id and the
+// references it holds instead of its JSON. For a resource that holds its
+// references as strings, in objects and in the objects of arrays, it
+// answers as MemberMap does (a Reference inside a CodeableReference, whose
+// "reference" member is an object, needs MemberMap). It suits a server
+// that keeps a resource's references apart from its JSON (a search
+// index); the guard uses it for verified reads. An empty resourceType is
+// an error, as a missing one is for MemberMap.
+func (c *Checker) MemberRefs(resourceType, resourceID string, refs References, t Type, id string) (bool, error) {
+	d, err := c.prepare(t, id)
+	if err != nil {
+		return false, err
+	}
+	if resourceType == "" {
+		return false, errNotResource
+	}
+	if resourceType == typeNames[t] && resourceID == id {
+		return true, nil
+	}
+	root := c.links(d, resourceType)
+	if root == nil {
+		return false, nil
+	}
+	for i, n := 0, refs.Len(); i < n; i++ {
+		path, ref := refs.Ref(i)
+		node := root
+		for _, name := range path {
+			k := node.child(name)
+			if k < 0 {
+				node = nil
+				break
+			}
+			node = node.kids[k]
+		}
+		if node != nil && node.leaf && refersTo(c, ref, typeNames[t], id) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func walkAny(v any, n *node, m *matcher) {
 	switch v := v.(type) {
 	case map[string]any:

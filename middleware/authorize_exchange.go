@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/fhirguard/fhirguard/compartment"
 	"github.com/fhirguard/fhirguard/fhirrest"
@@ -389,6 +390,22 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	if err != nil {
 		return statusRefusal(http.StatusBadGateway, "the response could not be verified", err)
 	}
+	if !bundle && x.referencesSuffice() {
+		// The common verified read: the resource read flat, no map built.
+		// ReadRefs declines anything it cannot hold, and the map path
+		// below decides.
+		rd := refDocs.Get().(*fhirjson.RefDoc)
+		defer func() { rd.Reset(); refDocs.Put(rd) }()
+		if fhirjson.ReadRefs(body, fhirjson.MaxReadDepth, rd) {
+			x.readMode = true
+			if rd.ResourceType != x.d.Interaction.ResourceType || !x.acceptJudged(judged{refs: rd}, false) {
+				x.logRemovedAs(rd.ResourceType, rd.ID, "read")
+				return x.a.notFound()
+			}
+			writeRecorded(x.w, x.r, rec, body)
+			return nil
+		}
+	}
 	var doc map[string]any
 	if !bundle && x.referencesSuffice() {
 		// The whole body is read under the same rules; only what the
@@ -446,6 +463,11 @@ const maxWithheld = 100
 func (x *exchange) logRemoved(res map[string]any, where string) {
 	rt, _ := res["resourceType"].(string)
 	id, _ := res["id"].(string)
+	x.logRemovedAs(rt, id, where)
+}
+
+// logRemovedAs is logRemoved for the resource rt/id.
+func (x *exchange) logRemovedAs(rt, id, where string) {
 	why := x.why
 	if why == "" {
 		why = "denied by a resource policy"
@@ -502,16 +524,52 @@ type typeAccessKey struct {
 	searchOnly bool
 }
 
+// refDocs holds the RefDocs of verified reads (2.6 KiB each, reset
+// before they return).
+var refDocs = sync.Pool{New: func() any { return new(fhirjson.RefDoc) }}
+
+// judged is the resource a verification judges: decoded into a map, or,
+// for a verified read whose checks read nothing but the resourceType, id
+// and references (referencesSuffice), read flat into refs.
+type judged struct {
+	m    map[string]any
+	refs *fhirjson.RefDoc
+}
+
+func (j judged) resourceType() string {
+	if j.refs != nil {
+		return j.refs.ResourceType
+	}
+	rt, _ := j.m["resourceType"].(string)
+	return rt
+}
+
+// member reports whether the resource is in compartment t/id.
+func (j judged) member(c *compartment.Checker, t compartment.Type, id string) (bool, error) {
+	if j.refs != nil {
+		return c.MemberRefs(j.refs.ResourceType, j.refs.ID, j.refs, t, id)
+	}
+	return c.MemberMap(j.m, t, id)
+}
+
 // accept reports whether the token may see (or write) the resource, and
 // runs the resource policies.
 func (x *exchange) accept(res map[string]any, include bool) bool {
-	rt, _ := res["resourceType"].(string)
+	return x.acceptJudged(judged{m: res}, include)
+}
+
+func (x *exchange) acceptJudged(j judged, include bool) bool {
+	rt := j.resourceType()
 	if rt == "" {
 		return false
 	}
+	if j.m == nil && len(x.a.resPols) > 0 {
+		return false // never so: resource policies need the whole resource (referencesSuffice)
+	}
+	res := j.m
 	ok := false
 	for _, ac := range x.accessesFor(rt, include) {
-		if x.inScope(&ac, rt, res) {
+		if x.inScope(&ac, rt, j) {
 			ok = true
 			break
 		}
@@ -540,11 +598,11 @@ func (x *exchange) accept(res map[string]any, include bool) bool {
 // inScope reports whether one access covers the resource: its compartment
 // (and, unless LiteralCompartments, no reference to another patient) and
 // its granular constraints. x.why says why not.
-func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
+func (x *exchange) inScope(ac *access, rt string, j judged) bool {
 	if ac.patient != "" {
 		switch {
 		case x.a.memberType(rt):
-			member, err := x.a.checker.MemberMap(res, compartment.Patient, ac.patient)
+			member, err := j.member(x.a.checker, compartment.Patient, ac.patient)
 			if err != nil || !member {
 				x.why = "outside the compartment of Patient/" + ac.patient
 				return false
@@ -555,20 +613,31 @@ func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
 			return false
 		}
 		if !x.a.literal {
-			if ref := x.a.otherPatientRef(res, ac.patient); ref != "" {
+			ref := ""
+			if j.refs != nil {
+				ref = x.a.otherPatientRefFlat(j.refs, ac.patient)
+			} else {
+				ref = x.a.otherPatientRef(j.m, ac.patient)
+			}
+			if ref != "" {
 				x.why = "references " + logTrunc(ref, 200)
 				return false
 			}
 		}
-		if ac.encounter != "" && !x.inEncounter(ac.encounter, rt, res) {
+		if ac.encounter != "" && !x.inEncounter(ac.encounter, rt, j) {
 			return false
 		}
 	}
 	if ac.grant.Unconstrained {
 		return true
 	}
+	if j.m == nil {
+		// Never so: constraints read other elements (referencesSuffice).
+		x.why = "outside the granted constraints"
+		return false
+	}
 	for _, cs := range ac.grant.Constraints {
-		if x.a.matchConstraints(rt, res, cs) {
+		if x.a.matchConstraints(rt, j.m, cs) {
 			return true
 		}
 	}
@@ -580,11 +649,11 @@ func (x *exchange) inScope(ac *access, rt string, res map[string]any) bool {
 // access held to encounter id (EnforceEncounter): in the encounter's
 // compartment, the patient's own Patient resource (the caller checked the
 // patient compartment), or a shared type being read.
-func (x *exchange) inEncounter(id, rt string, res map[string]any) bool {
+func (x *exchange) inEncounter(id, rt string, j judged) bool {
 	if rt == "Patient" || (x.readMode && x.a.shared[rt]) {
 		return true
 	}
-	member, err := x.a.checker.MemberMap(res, compartment.Encounter, id)
+	member, err := j.member(x.a.checker, compartment.Encounter, id)
 	if err != nil || !member {
 		x.why = "outside the compartment of Encounter/" + id
 		return false

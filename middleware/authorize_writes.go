@@ -641,6 +641,21 @@ func (a *authorizer) otherPatientRef(res map[string]any, id string) string {
 	return walk(res)
 }
 
+// otherPatientRefFlat is otherPatientRef for a resource read flat.
+func (a *authorizer) otherPatientRefFlat(d *fhirjson.RefDoc, id string) string {
+	skipLinks := !a.excludeLinked && d.ResourceType == "Patient"
+	for i := range d.Len() {
+		path, ref := d.Ref(i)
+		if skipLinks && len(path) > 0 && path[0] == "link" {
+			continue // a Patient's own links (IncludeLinkedPatients)
+		}
+		if a.refersToOtherPatient(ref, id) {
+			return ref
+		}
+	}
+	return ""
+}
+
 // resolveURNs returns a copy of v in which every reference to the fullUrl
 // of another entry of the same Bundle (urn:uuid:, urn:oid:) is replaced by
 // what that entry writes, as the server will resolve it.

@@ -8,9 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/fhirjson"
 	"github.com/fhirguard/fhirguard/scope"
 )
 
@@ -97,6 +99,13 @@ var readVerdictDocs = []string{
 	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123","reference":"Patient/456"}}`,
 	`["resourceType"]`,
 	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"valueQuantity":{"value":1e999}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Group/g"},"focus":[{"reference":"Patient/123"}],"performer":[{"reference":"Practitioner/p"}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"hasMember":[` + strings.Repeat(`{"reference":"Observation/o"},`, 40) + `{"reference":"Patient/456"}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"hasMember":[` + strings.Repeat(`{"reference":"Observation/o"},`, 40) + `{"reference":"Observation/p"}]}`,
+	`{"reference":"Patient/456","resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123","display":"M\u00fcller"},"note":[{"text":"caf\u00e9 \"x\"\n"}]}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123/_history/2"}}`,
+	`{"resourceType":"Observation","id":"1","subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p"}]}`,
 }
 
 // readVerdictConfigs are the authorizer settings that change a read's
@@ -165,6 +174,18 @@ func readBoth(fast, whole *authorizer, tok *Token, doc string) (got [2]*httptest
 // exactly the response it gets when the whole resource is read (forced by
 // an allow-all resource policy).
 func TestReadVerdictReferencesOnly(t *testing.T) {
+	// The documents reach both fast paths: read flat (fhirjson.ReadRefs)
+	// and, where ReadRefs declines, decoded with Options.References.
+	flat := 0
+	for _, doc := range readVerdictDocs {
+		var rd fhirjson.RefDoc
+		if fhirjson.ReadRefs([]byte(doc), fhirjson.MaxReadDepth, &rd) {
+			flat++
+		}
+	}
+	if flat < len(readVerdictDocs)/2 || flat > len(readVerdictDocs)-8 {
+		t.Errorf("%d of %d documents read flat", flat, len(readVerdictDocs))
+	}
 	statuses := map[int]int{}
 	defer func() {
 		// The probes reach every verdict: allowed, withheld, refused.

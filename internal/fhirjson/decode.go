@@ -84,6 +84,15 @@ func (e *Error) Error() string {
 // strict rules of the package, and returns it as a map whose values are
 // map[string]any, []any, string, json.Number (or float64), bool and nil.
 func Decode(data []byte, opt Options) (map[string]any, error) {
+	if opt.References && opt.Mode == Plain && !opt.Float64 {
+		maxDepth := opt.MaxDepth
+		if maxDepth <= 0 {
+			maxDepth = MaxWriteDepth
+		}
+		if m, ok := decodeRefsFast(data, maxDepth); ok {
+			return m, nil
+		}
+	}
 	v, err := decodeTop(data, opt, '{')
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -286,4 +287,250 @@ func TestDuplicateDeepKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// slowRefs is Decode with Options.References in Plain mode without the
+// fast path.
+func slowRefs(data []byte) (map[string]any, error) {
+	v, err := decodeTop(data, Options{MaxDepth: MaxReadDepth, References: true}, '{')
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
+}
+
+// checkFast fails unless the fast path, when it answers, answers exactly
+// what the general decoder does, and declines every document the general
+// decoder refuses. It reports whether the fast path answered.
+func checkFast(t *testing.T, data []byte) bool {
+	t.Helper()
+	fast, ok := decodeRefsFast(data, MaxReadDepth)
+	slow, err := slowRefs(data)
+	if !ok {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%q: the fast path accepted a document the decoder refuses (%v): %#v", data, err, fast)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%q: fast path %#v, decoder %#v", data, fast, slow)
+	}
+	return true
+}
+
+// TestRefsFastAgrees: the fast path answers the common documents (plain
+// names, escaped and non-ASCII values) with the decoder's result, and
+// declines what it leaves to the decoder.
+func TestRefsFastAgrees(t *testing.T) {
+	answered := []string{
+		`{}`, ` { } `, "{\n\t\"a\" : [ 1 , -0.5e+3 , true , false , null , \"x\" ] \r}",
+		`{"resourceType":"Observation","id":"o1","status":"final","subject":{"reference":"Patient/123"},"valueQuantity":{"value":95.5,"unit":"mg/dL"}}`,
+		`{"resourceType":"Patient","id":"p","name":[{"family":"M\u00fcller \"the\" \ud83d\ude00"}],"text":{"div":"<div>a\nb\/c</div>"}}`,
+		`{"resourceType":"Patient","id":"p","name":[{"family":"Müller 😀"}],"link":[{"other":{"reference":"Patient/9"}}]}`,
+		`{"reference":"Patient/ü","id":1,"resourceType":true,"x":{"reference":2,"y":{"reference":false}}}`,
+		`{"a":[[],[{}],[{"reference":"Patient/1"}]],"b":{"c":{"d":{"reference":null}}}}`,
+		`{"x":{"a":1,"b":2},"y":{"a":1,"b":2}}`,
+	}
+	for _, doc := range answered {
+		if !checkFast(t, []byte(doc)) {
+			t.Errorf("the fast path declined %q", doc)
+		}
+	}
+	declined := []string{
+		`{"\u0072eference":"Patient/3"}`, // escaped name
+		`{"naïve":1}`,                    // non-ASCII name
+		`{"reference":"Patient\/3"}`,     // kept string with an escape
+		`{"a":1,"A":2}`, `{"a":1,"a":2}`, `{"x":{"ab":1,"aB":2}}`,
+		`[]`, ``, "\xef\xbb\xbf{}", `{} {}`, `{"a":1,}`, `{"a":[1,]}`, `{"a":01}`, `{"a":1.}`, `{"a":1e}`,
+		`{"a":-}`, `{"a":tru}`, `{"a":nul}`, "{\"a\":\"\xff\"}", "{\"a\":\"\x01\"}", `{"a":"\ud800"}`,
+		`{"a":"\udc00\ud800"}`, `{"a":"\ud800\u0041"}`, `{"a":"\x"}`, `{"a":"\u12"}`, `{"a":"abc`, `{"a"`, `{"a":`,
+		`{"a":1 "b":2}`, `{"a" 1}`, `{a:1}`, `{"a":[1 2]}`, `{"a":{]}`,
+		strings.Repeat(`{"a":`, MaxReadDepth) + "1" + strings.Repeat("}", MaxReadDepth),
+		strings.Repeat(`{"a":`, MaxReadDepth-1) + "[1]" + strings.Repeat("}", MaxReadDepth-1),
+		`{` + strings.Repeat(`"k`+"\x00"+`":1,`, 0) + func() string {
+			var b strings.Builder
+			for i := range fastMaxMembers + 1 {
+				fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+			}
+			return b.String()
+		}() + `"z":0}`,
+	}
+	for _, doc := range declined {
+		if checkFast(t, []byte(doc)) {
+			t.Errorf("the fast path answered %q", doc)
+		}
+	}
+	// Nesting: the fast path reads as deep as its name stack goes, and
+	// leaves deeper documents to the decoder.
+	nested := func(n int) []byte {
+		return []byte(strings.Repeat(`{"a":`, n) + `{"reference":"Patient/1"}` + strings.Repeat("}", n))
+	}
+	if !checkFast(t, nested(len(fastRefs{}.keys)-1)) {
+		t.Error("the fast path declined a document its name stack holds")
+	}
+	if checkFast(t, nested(len(fastRefs{}.keys))) {
+		t.Error("the fast path answered a document deeper than its name stack")
+	}
+	if m, err := Decode(nested(MaxReadDepth-2), Options{MaxDepth: MaxReadDepth, References: true}); err != nil || len(m) != 1 {
+		t.Errorf("the deepest document allowed: %v, %v", m, err)
+	}
+}
+
+// FuzzRefsFast: whenever the fast path answers, the general decoder
+// accepts the document and returns the same result.
+func FuzzRefsFast(f *testing.F) {
+	for _, s := range referencesDocs {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"resourceType":"Patient","id":"p","name":[{"family":"M\u00fcller \ud83d\ude00"}],"x":[[{"reference":"Patient/1"}]]}`))
+	f.Add([]byte(`{"a":1,"A":{"reference":"x"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFast(t, data)
+	})
+}
+
+// flatten lists what ReadRefs must find in m, a References result: the
+// "reference" strings reached through objects and the objects of arrays,
+// as "path|value", sorted; ok is false when m holds something RefDoc
+// cannot (a kept value that is not a string, an array in an array).
+func flatten(m map[string]any) (rt, id string, refs []string, ok bool) {
+	ok = true
+	var walk func(v any, path []string, inArray bool)
+	walk = func(v any, path []string, inArray bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if k == "reference" {
+					s, isString := c.(string)
+					if !isString {
+						ok = false
+						continue
+					}
+					refs = append(refs, strings.Join(path, ".")+"|"+s)
+					continue
+				}
+				walk(c, append(path[:len(path):len(path)], k), false)
+			}
+		case []any:
+			if inArray {
+				ok = false
+			}
+			for _, c := range v {
+				walk(c, path, true)
+			}
+		default:
+			ok = false // a kept scalar that is not a reference
+		}
+	}
+	for k, c := range m {
+		switch k {
+		case "resourceType", "id":
+			s, isString := c.(string)
+			if !isString {
+				ok = false
+			}
+			if k == "id" {
+				id = s
+			} else {
+				rt = s
+			}
+		case "reference":
+			walk(map[string]any{k: c}, nil, false)
+		default:
+			walk(c, []string{k}, false)
+		}
+	}
+	slices.Sort(refs)
+	return rt, id, refs, ok
+}
+
+// checkFlat fails unless ReadRefs, when it answers, finds exactly what the
+// References decoder keeps; it reports whether ReadRefs answered.
+func checkFlat(t *testing.T, data []byte) bool {
+	t.Helper()
+	var d RefDoc
+	answered := ReadRefs(data, MaxReadDepth, &d)
+	m, err := slowRefs(data)
+	if !answered {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%q: ReadRefs accepted a document the decoder refuses: %v", data, err)
+	}
+	rt, id, want, ok := flatten(m)
+	if !ok {
+		t.Fatalf("%q: ReadRefs answered for a document it cannot hold: %#v", data, m)
+	}
+	var got []string
+	for path, v := range d.All {
+		got = append(got, strings.Join(path, ".")+"|"+v)
+	}
+	slices.Sort(got)
+	if d.ResourceType != rt || d.ID != id || !slices.Equal(got, want) || d.Len() != len(got) {
+		t.Fatalf("%q: ReadRefs found %q %q %q, want %q %q %q", data, d.ResourceType, d.ID, got, rt, id, want)
+	}
+	return true
+}
+
+func TestReadRefs(t *testing.T) {
+	for _, doc := range []string{
+		`{}`,
+		`{"resourceType":"Observation","id":"o1","status":"final","subject":{"reference":"Patient/123"},"performer":[{"reference":"Practitioner/1"},{"display":"x"},{"reference":"Patient/9"}]}`,
+		`{"resourceType":"Patient","id":"p","link":[{"other":{"reference":"Patient/9"},"type":"seealso"}],"contained":[{"resourceType":"Patient","id":"c","link":[{"other":{"reference":"Patient/8"}}]}]}`,
+		`{"reference":"Patient/top","id":null,"resourceType":null,"a":{"b":{"c":[{"d":{"reference":"Patient/deep"}}]}},"e":{"reference":null}}`,
+		`{"resourceType":"Patient","name":[{"family":"M\u00fcller"}],"managingOrganization":{"reference":"Organization/ü"}}`,
+		`{"a":[],"b":[1,"x",true,null],"c":{},"d":[{}]}`,
+	} {
+		if !checkFlat(t, []byte(doc)) {
+			t.Errorf("ReadRefs declined %q", doc)
+		}
+	}
+	var d RefDoc
+	if !ReadRefs([]byte(`{"resourceType":"Observation","subject":{"reference":"Patient/1"},"focus":[{"reference":"Group/2"}]}`), MaxReadDepth, &d) ||
+		d.Len() != 2 {
+		t.Fatalf("ReadRefs: %d references", d.Len())
+	}
+	if p, v := d.Ref(1); !slices.Equal(p, []string{"focus"}) || v != "Group/2" {
+		t.Fatalf("Ref(1) = %q, %q", p, v)
+	}
+	many := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"resourceType":"Group","member":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"entity":{"reference":"Patient/%d"}}`, i)
+		}
+		b.WriteString("]}")
+		return b.String()
+	}
+	if !checkFlat(t, []byte(many(len(d.refs)))) {
+		t.Error("ReadRefs declined as many references as it holds")
+	}
+	for _, doc := range []string{
+		many(len(d.refs) + 1),               // more references than a RefDoc holds
+		`{"resourceType":1}`, `{"id":true}`, // not strings
+		`{"resourceType":"A","id":{"x":1}}`,             // an object
+		`{"a":{"reference":{"reference":"Patient/1"}}}`, // a CodeableReference
+		`{"a":{"reference":["Patient/1"]}}`, `{"a":{"reference":1}}`, `{"reference":false}`,
+		`{"a":[[{"reference":"Patient/1"}]]}`, `{"a":[[]]}`, // arrays in arrays
+		`{"a":1,"A":2}`, `{"reference":"Patient\/1"}`, `{"\u0061":1}`, `[]`, `{`,
+	} {
+		if checkFlat(t, []byte(doc)) {
+			t.Errorf("ReadRefs answered %q", doc)
+		}
+	}
+}
+
+// FuzzReadRefs: whenever ReadRefs answers, it finds exactly what the
+// References decoder keeps.
+func FuzzReadRefs(f *testing.F) {
+	for _, s := range referencesDocs {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"resourceType":"Patient","link":[{"other":{"reference":"Patient/9"}}],"a":[{"b":[{"reference":"x"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFlat(t, data)
+	})
 }
