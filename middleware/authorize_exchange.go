@@ -371,6 +371,7 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	inner := x.innerRequestInto(&vc.req, vc.vals[:], true)
 	vc.rec = recorder{header: http.Header{}, limit: x.a.maxResp}
 	rec := &vc.rec
+	rec.usePooledBody()
 	x.next.ServeHTTP(rec, inner)
 	if rec.overflow {
 		return statusRefusal(http.StatusBadGateway, "the response is too large to verify", errResponseTooLarge)
@@ -381,6 +382,7 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	}
 	if status < 200 || status > 299 || status == http.StatusNoContent || rec.body.Len() == 0 {
 		writeRecorded(x.w, x.r, rec, rec.body.Bytes())
+		rec.releaseBody()
 		return nil
 	}
 	if !isJSONMediaType(headerGet(rec.header, "Content-Type")) {
@@ -403,6 +405,8 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 				return x.a.notFound()
 			}
 			writeRecorded(x.w, x.r, rec, body)
+			rd.Reset()
+			rec.releaseBody()
 			return nil
 		}
 	}
@@ -424,6 +428,7 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 			return x.a.notFound()
 		}
 		writeRecorded(x.w, x.r, rec, body)
+		rec.releaseBody() // doc, which may hold views of body, is not used again
 		return nil
 	}
 	changed, err := x.filterBundle(doc)
@@ -452,6 +457,7 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 		rec.header.Del("Content-MD5")
 	}
 	writeRecorded(x.w, x.r, rec, body)
+	rec.releaseBody() // a whole-document decode copies its strings
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/fhirguard/fhirguard/internal/fhirjson"
@@ -27,6 +28,40 @@ type recorder struct {
 
 	contentLength [1]string // the Content-Length writeRecorded sends
 	digits        [20]byte  // its bytes
+
+	pooled *[]byte // where body's memory came from (usePooledBody)
+}
+
+// responseBodies holds the memory of verified responses between requests:
+// a buffer goes back once its response is written and nothing refers to
+// it (releaseBody), so a verified call does not allocate one.
+var responseBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody: larger buffers are left to the garbage collector.
+const maxPooledBody = 64 << 10
+
+// usePooledBody makes rec record into a buffer of responseBodies.
+func (rec *recorder) usePooledBody() {
+	rec.pooled = responseBodies.Get().(*[]byte)
+	rec.body = *bytes.NewBuffer((*rec.pooled)[:0])
+}
+
+// releaseBody gives the body's memory back to responseBodies. The caller
+// has written the response and keeps nothing that points into the body
+// (the views of a RefDoc or of a References decode included). The
+// recorder refuses writes from then on: a handler that writes after it
+// returned gets an error, never another response's buffer.
+func (rec *recorder) releaseBody() {
+	if rec.pooled == nil {
+		return
+	}
+	b := rec.body.Bytes()
+	rec.body, rec.limit = bytes.Buffer{}, -1
+	if cap(b) <= maxPooledBody {
+		*rec.pooled = b[:0]
+		responseBodies.Put(rec.pooled)
+	}
+	rec.pooled = nil
 }
 
 func newRecorder(limit int64) *recorder {

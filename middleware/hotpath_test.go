@@ -470,3 +470,36 @@ func TestPlainPath(t *testing.T) {
 		}
 	}
 }
+
+// TestPooledBodyLateWrite: a verified response's buffer is reused by later
+// responses, so a handler that writes after it returned must not reach
+// it: the late write fails, and the next response is exactly its own.
+func TestPooledBodyLateWrite(t *testing.T) {
+	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept http.ResponseWriter
+	bodies := []string{
+		`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"},"note":[{"text":"first"}]}`,
+		`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/123"}}`,
+	}
+	n := 0
+	h := withToken(token("patient/Observation.rs", "123"), a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if kept == nil {
+			kept = w
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = io.WriteString(w, bodies[n%len(bodies)])
+	})))
+	for ; n < 6; n++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testBase+"/Observation/1", nil))
+		if rec.Code != http.StatusOK || rec.Body.String() != bodies[n%len(bodies)] {
+			t.Fatalf("response %d: %d %q", n, rec.Code, rec.Body)
+		}
+		if _, err := kept.Write([]byte(`{"resourceType":"Observation","id":"1","subject":{"reference":"Patient/456"}}`)); err == nil {
+			t.Fatalf("response %d: a write after the handler returned was accepted", n)
+		}
+	}
+}
