@@ -520,6 +520,11 @@ func TestReadRefs(t *testing.T) {
 		if checkFlat(t, []byte(doc)) {
 			t.Errorf("ReadRefs answered %q", doc)
 		}
+		// A declined document leaves nothing behind.
+		d := RefDoc{ResourceType: "stale", ID: "stale"}
+		if ReadRefs([]byte(doc), MaxReadDepth, &d) || d.ResourceType != "" || d.ID != "" || d.Len() != 0 {
+			t.Errorf("%q: declined, RefDoc left with %q %q and %d references", doc, d.ResourceType, d.ID, d.Len())
+		}
 	}
 }
 

@@ -9,16 +9,17 @@ import (
 	"unsafe"
 )
 
-// The fast path of Options.References in Plain mode, which the guard uses
-// for every verified read: one pass over the document, no path kept, no
-// error built. It answers only when the document is valid and its member
-// names are plain (ASCII, no escape); for anything else (every error, an
-// escaped or non-ASCII name, an escaped kept string, an object of more than
-// fastMaxMembers members, more than len(fastRefs.keys) open names) it
-// declines and the general decoder reads the document again, so every
-// error, its offset and its path are the general decoder's. When it
-// answers, the result equals the general decoder's (FuzzDecodeReferences
-// and TestRefsFastAgrees compare them).
+// The fast paths of the guard's verified reads: ReadRefs (a resource read
+// flat, no map built) and the fast path of Options.References in Plain
+// mode (decodeRefsFast). One pass over the document, no path kept, no error
+// built. They answer only when the document is valid and its member names
+// are plain (ASCII, no escape); for anything else (every error, an escaped
+// or non-ASCII name, an escaped kept string, an object of more than
+// fastMaxMembers members, more than len(fastRefs.keys) open names) they
+// decline and the general decoder reads the document again, so every
+// error, its offset and its path are the general decoder's. When they
+// answer, the result equals the general decoder's (TestRefsFastAgrees,
+// TestReadRefs and their fuzz targets compare them).
 
 // fastMaxMembers is the largest object the fast path reads (duplicates are
 // found by a scan of the object's names).
@@ -99,7 +100,7 @@ func (d *RefDoc) All(yield func(path []string, value string) bool) {
 // path names than d holds; and for whatever the fast path leaves to the
 // general decoder (escaped or non-ASCII member names, an escaped
 // reference, resourceType or id, large or deep objects). The strings of d
-// are views of data.
+// are views of data; when it returns false, d is empty.
 func ReadRefs(data []byte, maxDepth int, d *RefDoc) bool {
 	d.Reset()
 	f := fastRefs{data: data, maxDepth: maxDepth, flat: d}
@@ -107,10 +108,11 @@ func ReadRefs(data []byte, maxDepth int, d *RefDoc) bool {
 	if i >= len(data) || data[i] != '{' {
 		return false
 	}
-	if _, i = f.object(i, 1); i < 0 || f.overflow {
+	if _, i = f.object(i, 1); i < 0 || f.overflow || skipWS(data, i) != len(data) {
+		d.Reset()
 		return false
 	}
-	return skipWS(data, i) == len(data)
+	return true
 }
 
 // addRef records a reference at the current path.
