@@ -33,7 +33,11 @@
 // runs the suite with -race; a data race the proxy reports fails it).
 // BenchmarkGateway compares direct engine access with access through the
 // gateway and through a bare Go reverse proxy, interleaved in the same run
-// (figures in benchmarks/README.md, "Gateway vs direct").
+// (figures in benchmarks/README.md, "Gateway vs direct");
+// BenchmarkGatewayExternal does the same against a FHIR engine that runs
+// outside the suite (such as a database-backed server), given by the
+// FHIRGUARD_GATEWAY_BENCH_* environment variables, and is skipped without
+// them.
 //
 // Requirements: Go, Node.js 20 or newer and the engine's packages
 // (cd interop/engine && npm ci --omit=optional --omit=peer). Without node or

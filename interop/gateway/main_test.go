@@ -389,10 +389,14 @@ func (s *suite) startAuth() error {
 		h.ServeHTTP(w, r)
 	}))
 	s.authTLS.StartTLS()
+	user := "" // smarttest's default
+	if s.seed.Practitioner != "" {
+		user = "Practitioner/" + s.seed.Practitioner
+	}
 	auth, err := smarttest.New(smarttest.Config{
 		Issuer:   s.authTLS.URL,
 		FHIRBase: s.publicBase,
-		User:     "Practitioner/" + s.seed.Practitioner,
+		User:     user,
 	})
 	if err == nil {
 		s.auth, h = auth, auth
