@@ -92,29 +92,31 @@ const (
 	LevelInstance                  // [base]/[type]/[id]/$op
 )
 
-// Interaction is a classified FHIR request.
+// Interaction is a classified FHIR request. (Its small fields come first,
+// together: the struct is copied into every Decision.)
 type Interaction struct {
 	Kind Kind
+	// Type is ResourceType resolved; valid when ResourceType is a known type.
+	Type scope.TypeID
+	// OperationLevel is the level of Operation.
+	OperationLevel Level
+	// Conditional is true for conditional create (If-None-Exist), update,
+	// patch and delete (search parameters instead of an id).
+	Conditional bool
 	// Method is the HTTP method; HEAD is reported as GET.
 	Method string
 	// ResourceType is the type the interaction acts on ("" at system level).
 	// For a compartment search it is the searched type ("*" for all types).
 	ResourceType string
-	// Type is ResourceType resolved; valid when ResourceType is a known type.
-	Type scope.TypeID
 	// ID and VersionID of the instance, when the path names one.
 	ID        string
 	VersionID string
-	// Operation is the operation name without '$', and OperationLevel its level.
-	Operation      string
-	OperationLevel Level
+	// Operation is the operation name without '$'.
+	Operation string
 	// CompartmentType and CompartmentID name the compartment of a
 	// compartment search (/Patient/123/Observation).
 	CompartmentType string
 	CompartmentID   string
-	// Conditional is true for conditional create (If-None-Exist), update,
-	// patch and delete (search parameters instead of an id).
-	Conditional bool
 	// Query holds the search or conditional parameters: the URL query merged
 	// with a form body (POST _search), or the If-None-Exist criteria of a
 	// conditional create. Result parameters (_format, _pretty, _summary,

@@ -17,15 +17,15 @@ type Decision struct {
 	Interaction fhirrest.Interaction
 	// Context is the context of the grant used (patient, user or system).
 	Context scope.Context
+	// Narrowed is true when Authorize added compartment or constraint
+	// parameters to a search.
+	Narrowed bool
 	// Grant is how the scopes grant the interaction's permission.
 	Grant scope.Grant
 	// CompartmentType and CompartmentID name the compartment the request is
 	// held to ("Patient", "123"), empty when none.
 	CompartmentType string
 	CompartmentID   string
-	// Narrowed is true when Authorize added compartment or constraint
-	// parameters to a search.
-	Narrowed bool
 	// Rule names the policy rule that decided, when a policy denied.
 	Rule string
 	// Withheld lists the resources verification withheld from the response
