@@ -37,6 +37,7 @@ type proxyConfig struct {
 	issuer, jwksURL                     string
 	introspectionURL, introspectionID   string
 	introspectionSecret                 string
+	upstreamAuthFile, upstreamAuth      string // the credential sent to the upstream
 	capabilities, corsOrigins, proxies  cliconfig.List
 	policy, fhirVersion                 string
 	tlsCert, tlsKey                     string
@@ -103,7 +104,13 @@ elsewhere give --tls-cert and --tls-key and an https --base-url.
 The process keeps no state beyond bounded caches (tokens, keys,
 introspection answers): run as many replicas as needed behind a load
 balancer. SIGTERM or SIGINT shut it down gracefully; SIGHUP reloads
---policy.`,
+--policy.
+
+The client's Authorization header is never forwarded (its audience is the
+public base): an upstream that needs a credential of its own gets the
+value of --upstream-authorization-file (or $` + upstreamAuthEnv + `) on every
+request, such as "Bearer <token>" or "Basic <base64>". The file is read
+again when it changes, so a sidecar can renew the token in place.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			c := &proxyConfig{}
 			fs.StringVar(&c.upstream, "upstream", "", "base `URL` of the FHIR server to guard (required), such as http://10.0.0.5:8080/fhir")
@@ -114,6 +121,7 @@ balancer. SIGTERM or SIGINT shut it down gracefully; SIGHUP reloads
 			fs.StringVar(&c.introspectionURL, "introspection-url", "", "RFC 7662 introspection `URL` for opaque tokens")
 			fs.StringVar(&c.introspectionID, "introspection-client-id", "", "client `id` at the introspection endpoint")
 			fs.StringVar(&c.introspectionSecret, "introspection-client-secret", "", "client `secret` at the introspection endpoint (default: $"+introspectionSecretEnv+")")
+			fs.StringVar(&c.upstreamAuthFile, "upstream-authorization-file", "", "`file` holding the Authorization value the proxy sends to the upstream, such as \"Bearer <token>\"\n(read again when it changes; default: $"+upstreamAuthEnv+"; none: the upstream gets no credential)")
 			fs.StringVar(&c.policy, "policy", "", "CEL policy `file` (reloaded on SIGHUP)")
 			fs.Var(&c.capabilities, "capabilities", "comma-separated SMART `capabilities` to advertise (default: derived from the issuer's metadata)")
 			fs.Var(&c.corsOrigins, "cors-origins", "comma-separated browser `origins` (scheme://host[:port], or *) allowed to call the FHIR API")
@@ -140,6 +148,9 @@ balancer. SIGTERM or SIGINT shut it down gracefully; SIGHUP reloads
 				}
 				if c.introspectionSecret == "" {
 					c.introspectionSecret = getenv(introspectionSecretEnv)
+				}
+				if c.upstreamAuthFile == "" {
+					c.upstreamAuth = getenv(upstreamAuthEnv)
 				}
 				bound := ""
 				if hooks.listener != nil {
@@ -226,6 +237,11 @@ func (c *proxyConfig) validate(bound string) error {
 	if c.policy != "" {
 		if _, err := os.Stat(c.policy); err != nil {
 			return fmt.Errorf("--policy: %v", err)
+		}
+	}
+	if c.upstreamAuthFile != "" {
+		if _, err := os.Stat(c.upstreamAuthFile); err != nil {
+			return fmt.Errorf("--upstream-authorization-file: %v", err)
 		}
 	}
 

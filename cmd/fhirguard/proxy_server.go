@@ -251,10 +251,18 @@ func buildProxy(ctx context.Context, c *proxyConfig, hooks *proxyHooks, log *slo
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
 	transport.ResponseHeaderTimeout = c.upstreamTimeout
+	upstream := http.RoundTripper(&timedTransport{base: transport, m: s.metrics})
+	cred, err := newUpstreamAuth(c.upstreamAuthFile, c.upstreamAuth, log)
+	if err != nil {
+		return s, err
+	}
+	if cred != nil {
+		upstream = &authTransport{base: upstream, auth: cred}
+	}
 	proxy, err := gateway.New(gateway.Config{
 		Upstream:  c.up.String(),
 		BaseURL:   base,
-		Transport: &timedTransport{base: transport, m: s.metrics},
+		Transport: upstream,
 		Logger:    log,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -693,5 +695,120 @@ func TestProxyReplicas(t *testing.T) {
 		if n := len(pr.accessLines(t)); n != 8 {
 			t.Errorf("replica %d served %d requests, want 8", i, n)
 		}
+	}
+}
+
+// TestProxyUpstreamAuthorization: an upstream that needs a credential gets
+// the one of --upstream-authorization-file (read again once it changes) or
+// of $FHIRGUARD_UPSTREAM_AUTHORIZATION on every request, /metadata
+// included, never the client's token; a malformed credential is refused
+// at start.
+func TestProxyUpstreamAuthorization(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.up.Store(true)
+	credFile := filepath.Join(t.TempDir(), "upstream-auth")
+	if err := os.WriteFile(credFile, []byte("Bearer upstream-one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"file", []string{"--upstream-authorization-file", credFile}, "", "Bearer upstream-one"},
+		{"environment", nil, "Basic dXBzdHJlYW06c2VjcmV0", "Basic dXBzdHJlYW06c2VjcmV0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := loopbackListener(t)
+			base := "http://" + ln.Addr().String() + "/fhir"
+			as, err := smarttest.New(smarttest.Config{FHIRBase: base})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer as.Close()
+			args := append([]string{"--upstream", up.base, "--base-url", base, "--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http"}, tc.args...)
+			pr := startProxy(t, &proxyHooks{listener: ln, getenv: func(k string) string {
+				if k == upstreamAuthEnv {
+					return tc.env
+				}
+				return ""
+			}}, args...)
+			tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/Patient.rs"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up.mu.Lock()
+			up.auth = nil
+			up.mu.Unlock()
+			if code, _, body := get(t, pr.base+"/Patient/p1", tok); code != http.StatusOK {
+				t.Fatalf("read: %d %s", code, body)
+			}
+			if code, _, _ := get(t, pr.url+readyzPath, ""); code != http.StatusOK {
+				t.Fatalf("readyz: %d", code)
+			}
+			up.mu.Lock()
+			got := slices.Clone(up.auth)
+			up.mu.Unlock()
+			if len(got) < 2 {
+				t.Fatalf("the upstream saw %d requests", len(got))
+			}
+			for _, a := range got {
+				if a != tc.want {
+					t.Fatalf("the upstream got Authorization %q, want %q", a, tc.want)
+				}
+			}
+		})
+	}
+
+	// The file is read again once it changed (the recheck interval passed).
+	var logs syncBuffer
+	cred, err := newUpstreamAuth(credFile, "", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cred.now = func() time.Time { return now }
+	if got := cred.header(); got != "Bearer upstream-one" {
+		t.Fatalf("header %q", got)
+	}
+	if err := os.WriteFile(credFile, []byte("Bearer upstream-two-renewed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := cred.header(); got != "Bearer upstream-one" {
+		t.Fatalf("read again before the interval: %q", got)
+	}
+	now = now.Add(upstreamAuthRecheck)
+	if got := cred.header(); got != "Bearer upstream-two-renewed" {
+		t.Fatalf("not read again after the interval: %q", got)
+	}
+	// A file that turns bad keeps the last good credential, and says so.
+	if err := os.WriteFile(credFile, []byte("   "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(upstreamAuthRecheck)
+	if got := cred.header(); got != "Bearer upstream-two-renewed" || !strings.Contains(logs.String(), "could not be read again") {
+		t.Fatalf("bad file: header %q, log %q", got, logs.String())
+	}
+
+	// Refused at start: missing, empty, multi-line, schemeless.
+	for _, tc := range []struct{ content, want string }{
+		{"", "empty"}, {"Bearer a\nX-Other: b", "not a valid header value"}, {"token-without-scheme", "no scheme"},
+	} {
+		f := filepath.Join(t.TempDir(), "cred")
+		if err := os.WriteFile(f, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newUpstreamAuth(f, "", slog.Default()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.content, err, tc.want)
+		}
+	}
+	if _, err := newUpstreamAuth("", "Bearer\x00x", slog.Default()); err == nil || !strings.Contains(err.Error(), upstreamAuthEnv) {
+		t.Errorf("a bad $%s: %v", upstreamAuthEnv, err)
+	}
+	code, _, stderr := runCmd(t, "proxy", "--upstream", up.base, "--base-url", "https://ehr.example.org/fhir", "--issuer", "https://as.example.org",
+		"--tls-cert", credFile, "--tls-key", credFile, "--upstream-authorization-file", filepath.Join(t.TempDir(), "missing"))
+	if code != exitUsage || !strings.Contains(stderr, "--upstream-authorization-file") {
+		t.Errorf("a missing file: exit %d, %s", code, stderr)
 	}
 }
