@@ -4,6 +4,7 @@
 //	fhirguard-bench load  [-duration 3s] [-warmup 1s] [-concurrency 1,16,64] [-rounds 5]
 //	fhirguard-bench scale [-tokens 10000] [-scopes 100]
 //	fhirguard-bench serve -mode bare|guard
+//	fhirguard-bench requests -url URL [-token T] [-n 1000]
 //
 // load starts two server processes (this command in serve mode): the
 // benchmark FHIR server bare, and behind middleware.Guard. It then drives
@@ -28,6 +29,11 @@
 // serve listens on a loopback port and prints one JSON line with its address
 // and (guard) a system and a patient token, then serves until its standard
 // input closes.
+//
+// requests sends n GET requests to url, one after the other on one
+// keep-alive connection, and fails on any answer but 200: the client of
+// server-instructions.sh, which counts a serve process's instructions per
+// request under valgrind.
 package main
 
 import (
@@ -66,6 +72,8 @@ func main() {
 		err = scale(os.Args[2:], os.Stdout)
 	case "serve":
 		err = serve(os.Args[2:])
+	case "requests":
+		err = requests(os.Args[2:])
 	default:
 		usage()
 	}
@@ -76,8 +84,42 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: fhirguard-bench load|scale|serve [flags]")
+	fmt.Fprintln(os.Stderr, "usage: fhirguard-bench load|scale|serve|requests [flags]")
 	os.Exit(2)
+}
+
+// requests sends -n sequential GETs to -url on one keep-alive connection.
+func requests(args []string) error {
+	fs := flag.NewFlagSet("requests", flag.ExitOnError)
+	target := fs.String("url", "", "the URL to GET (required)")
+	token := fs.String("token", "", "bearer token sent with every request")
+	n := fs.Int("n", 1000, "number of requests")
+	_ = fs.Parse(args)
+	if *target == "" || *n < 0 {
+		return errors.New("requests: -url is required and -n must not be negative")
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: time.Minute}
+	for i := range *n {
+		req, err := http.NewRequest(http.MethodGet, *target, nil)
+		if err != nil {
+			return err
+		}
+		if *token != "" {
+			req.Header.Set("Authorization", "Bearer "+*token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("request %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	return nil
 }
 
 // hello is the line a serve process prints.
