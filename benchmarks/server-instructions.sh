@@ -15,8 +15,10 @@
 # it ignores), and the counters are dumped. The figure is the difference
 # between runs of N2 and N1 requests, divided by N2-N1, so that start-up,
 # shutdown and the quantisation of garbage collection cycles cancel out.
-# Knobs: N1 (default 1000), N2 (default 11000). Needs valgrind (Debian:
-# apt-get install valgrind); about 5 minutes.
+# Knobs: N1 (default 1000), N2 (default 11000), CLIENT (the binary whose
+# `requests` sends them; default: the one measured, which for an older
+# commit may lack it). Needs valgrind (Debian: apt-get install valgrind);
+# about 5 minutes.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,6 +31,7 @@ if [ -z "$bin" ]; then
 fi
 N1=${N1:-1000}
 N2=${N2:-11000}
+client=${CLIENT:-$bin}
 
 # count MODE TOKENKIND N: instructions of the server while it serves N requests.
 count() {
@@ -50,9 +53,9 @@ count() {
 		tok=$guardSystemToken
 	fi
 	local url="http://$addr/fhir/Observation/1"
-	"$bin" requests -url "$url" -token "$tok" -n 20
+	"$client" requests -url "$url" -token "$tok" -n 20
 	callgrind_control -z "$pid" >/dev/null 2>&1
-	"$bin" requests -url "$url" -token "$tok" -n "$n"
+	"$client" requests -url "$url" -token "$tok" -n "$n"
 	callgrind_control -d "$pid" >/dev/null 2>&1
 	exec 3>&-
 	wait "$pid"
