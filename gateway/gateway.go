@@ -306,9 +306,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 }
 
 // readAll reads r to its end or to limit bytes, into one buffer of the
-// size hint (when positive and under limit) instead of a growing one.
+// size hint (when positive, under limit and at most maxHint: memory is
+// not taken on the upstream's word before the bytes arrive) instead of a
+// growing one.
 func readAll(r io.Reader, hint, limit int64) ([]byte, error) {
-	if hint <= 0 || hint >= limit {
+	if hint <= 0 || hint >= limit || hint > maxHint {
 		return io.ReadAll(io.LimitReader(r, limit))
 	}
 	// One byte more than announced: the end is seen without a second
@@ -329,6 +331,10 @@ func readAll(r io.Reader, hint, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// maxHint is the largest Content-Length for which readAll allocates the
+// whole buffer at once.
+const maxHint = 1 << 20
 
 // relativePath maps a Location that is an absolute path below the
 // upstream's base path ("/fhir/Patient/1") to the public base path.

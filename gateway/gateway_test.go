@@ -430,6 +430,10 @@ func TestReadAll(t *testing.T) {
 				}
 			}
 		}
+		// A large announced size is not allocated before the bytes come.
+		if got, err := readAll(bytes.NewReader(body), maxHint+1, maxHint+10); err != nil || !bytes.Equal(got, body) || cap(got) > maxHint {
+			t.Fatalf("size %d, hint %d: %d bytes (capacity %d), %v", size, maxHint+1, len(got), cap(got), err)
+		}
 		boom := errors.New("boom")
 		for _, hint := range []int64{-1, int64(size), int64(size) + 10} {
 			if _, err := readAll(&errAfter{slices.Clone(body), boom}, hint, 1000); !errors.Is(err, boom) {
