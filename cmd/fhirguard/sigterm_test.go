@@ -154,4 +154,3 @@ func waitHealthy(t *testing.T, url string, exited chan error) bool {
 		}
 	}
 }
-
