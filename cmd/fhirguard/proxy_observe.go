@@ -75,6 +75,12 @@ func (s *proxyServer) observe(next http.Handler) http.Handler {
 			next.ServeHTTP(sw, r)
 		}
 		end := time.Now()
+		// An HTTP/1 response leaves now rather than when this handler
+		// returns: the access line and the metrics are not on the client's
+		// path. (HTTP/2 would send one frame more.)
+		if f, ok := w.(http.Flusher); ok && r.ProtoMajor == 1 {
+			f.Flush()
+		}
 		s.access(r, ri, sw, end, end.Sub(start))
 	})
 }
