@@ -58,6 +58,8 @@ type Proxy struct {
 	transport http.RoundTripper
 	upstream  base
 	public    base
+	upHost    string // hostPort(upstream)
+	pubHost   string // hostPort(public)
 	m         *matcher
 	maxBytes  int64
 	forward   bool
@@ -88,6 +90,8 @@ func New(cfg Config) (*Proxy, error) {
 		transport: cfg.Transport,
 		upstream:  up,
 		public:    pub,
+		upHost:    hostPort(up),
+		pubHost:   hostPort(pub),
 		m:         m,
 		maxBytes:  cfg.MaxResponseBytes,
 		forward:   cfg.ForwardAuthorization,
@@ -186,19 +190,26 @@ func (p *Proxy) rewriteRequest(pr *httputil.ProxyRequest) {
 		path = escaped // never: the incoming path was parsed
 	}
 	out.URL.Scheme = p.upstream.scheme
-	out.URL.Host = hostPort(p.upstream)
+	out.URL.Host = p.upHost
 	out.URL.Path, out.URL.RawPath = path, escaped
 	out.Host = ""
 	pr.SetXForwarded()
 	// The address the client used is the public base; the Host header is
 	// whatever the client sent.
-	out.Header.Set("X-Forwarded-Host", hostPort(p.public))
-	out.Header.Set("X-Forwarded-Proto", p.public.scheme)
+	h := out.Header
+	setHeader(h, "X-Forwarded-Host", p.pubHost)
+	setHeader(h, "X-Forwarded-Proto", p.public.scheme)
 	if !p.forward {
-		out.Header.Del("Authorization")
+		delete(h, "Authorization")
 	}
 	// Bodies are rewritten: ask for them unencoded.
-	out.Header.Set("Accept-Encoding", "identity")
+	setHeader(h, "Accept-Encoding", "identity")
+}
+
+// setHeader is h.Set(key, v) for a canonical key, reusing the slice of
+// the values already there (h is the outgoing request's own copy).
+func setHeader(h http.Header, key, v string) {
+	h[key] = append(h[key][:0], v)
 }
 
 // hostPort returns the host and port of b as written in a URL's authority,
@@ -261,7 +272,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		_ = resp.Body.Close()
 		return &responseError{http.StatusBadGateway, "exception", "the upstream response has an unsupported encoding", "Content-Encoding " + enc}
 	}
-	data, err := io.ReadAll(io.LimitReader(body, p.maxBytes+1))
+	var hint int64 // the decoded size, when announced
+	if !decoded {
+		hint = resp.ContentLength
+	}
+	data, err := readAll(body, hint, p.maxBytes+1)
 	_ = resp.Body.Close()
 	if err != nil {
 		return &responseError{http.StatusBadGateway, "exception", "the upstream response could not be read", err.Error()}
@@ -289,6 +304,37 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	return nil
 }
+
+// readAll reads r to its end or to limit bytes, into one buffer of the
+// size hint (when positive, under limit and at most maxHint: memory is
+// not taken on the upstream's word before the bytes arrive) instead of a
+// growing one.
+func readAll(r io.Reader, hint, limit int64) ([]byte, error) {
+	if hint <= 0 || hint >= limit || hint > maxHint {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	// One byte more than announced: the end is seen without a second
+	// buffer (and a longer body still reads on).
+	b := make([]byte, 0, hint+1)
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		n, err := r.Read(b[len(b):min(int64(cap(b)), limit)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// maxHint is the largest Content-Length for which readAll allocates the
+// whole buffer at once.
+const maxHint = 1 << 20
 
 // relativePath maps a Location that is an absolute path below the
 // upstream's base path ("/fhir/Patient/1") to the public base path.

@@ -12,9 +12,11 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -396,4 +398,47 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 	}
 	p.Close()
 	f.srv.CloseClientConnections()
+}
+
+// errAfter returns its data, then err.
+type errAfter struct {
+	data []byte
+	err  error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	if len(e.data) == 0 {
+		return 0, e.err
+	}
+	n := copy(p, e.data)
+	e.data = e.data[n:]
+	return n, nil
+}
+
+// TestReadAll: the body is read whole, up to the limit, whatever the size
+// hint (the Content-Length) says, in small reads or large.
+func TestReadAll(t *testing.T) {
+	const limit = 101
+	for _, size := range []int{0, 1, 50, 99, 100, 101, 102, 500} {
+		body := bytes.Repeat([]byte("abcdefg"), size/7+1)[:size]
+		want := body[:min(size, limit)]
+		for _, hint := range []int64{-1, 0, 1, int64(size) - 1, int64(size), int64(size) + 1, limit - 1, limit, 1000} {
+			for _, r := range []io.Reader{bytes.NewReader(body), iotest.OneByteReader(bytes.NewReader(body)), iotest.DataErrReader(bytes.NewReader(body))} {
+				got, err := readAll(r, hint, limit)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("size %d, hint %d: %d bytes, %v", size, hint, len(got), err)
+				}
+			}
+		}
+		// A large announced size is not allocated before the bytes come.
+		if got, err := readAll(bytes.NewReader(body), maxHint+1, maxHint+10); err != nil || !bytes.Equal(got, body) || cap(got) > maxHint {
+			t.Fatalf("size %d, hint %d: %d bytes (capacity %d), %v", size, maxHint+1, len(got), cap(got), err)
+		}
+		boom := errors.New("boom")
+		for _, hint := range []int64{-1, int64(size), int64(size) + 10} {
+			if _, err := readAll(&errAfter{slices.Clone(body), boom}, hint, 1000); !errors.Is(err, boom) {
+				t.Fatalf("size %d, hint %d: error %v", size, hint, err)
+			}
+		}
+	}
 }

@@ -94,7 +94,9 @@ Outside the FHIR base: /healthz (alive), /readyz (keys loaded and the
 upstream's /metadata answering; 503 with the reasons otherwise), /metrics
 (Prometheus; --metrics=false turns it off), and the RFC 9728 metadata at
 /.well-known/oauth-protected-resource/<base path>. One JSON log line per
-request (the access line) says what was decided and why.
+request (the access line) says what was decided and why. Log lines are
+written in batches, within 0.1 s (warnings and errors at once, and all of
+them at shutdown).
 
 Plain HTTP is served only behind a TLS-terminating proxy listed in
 --trusted-proxies, or on a loopback --listen with --insecure-allow-http

@@ -74,12 +74,19 @@ func (s *proxyServer) observe(next http.Handler) http.Handler {
 			}
 			next.ServeHTTP(sw, r)
 		}
-		s.access(r, ri, sw, time.Since(start))
+		end := time.Now()
+		// An HTTP/1 response leaves now rather than when this handler
+		// returns: the access line and the metrics are not on the client's
+		// path. (HTTP/2 would send one frame more.)
+		if f, ok := w.(http.Flusher); ok && r.ProtoMajor == 1 {
+			f.Flush()
+		}
+		s.access(r, ri, sw, end, end.Sub(start))
 	})
 }
 
-// access writes the access line and counts the request.
-func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statuswriter.Writer, d time.Duration) {
+// access writes the access line (ending at end) and counts the request.
+func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statuswriter.Writer, end time.Time, d time.Duration) {
 	status := sw.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -90,11 +97,15 @@ func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statuswriter.Writ
 	if decision == "" {
 		decision = decisionNone
 	}
-	s.metrics.requests.WithLabelValues(decision, strconv.Itoa(status)).Inc()
+	s.metrics.requestCounter(decision, status).Inc()
 	s.metrics.duration.Observe(d.Seconds())
 
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
+	h := s.log.Handler()
+	if !h.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	var buf [16]slog.Attr // at most 15: on the stack
+	attrs := append(buf[:0],
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 	)
@@ -111,7 +122,7 @@ func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statuswriter.Writ
 		attrs = append(attrs, slog.Float64("upstream_ms", ms(ri.upstream)), slog.Int("upstream_calls", ri.upstreamCalls))
 	}
 	attrs = append(attrs, slog.String("decision", decision))
-	for _, a := range []struct{ k, v string }{
+	for _, a := range [...]struct{ k, v string }{
 		{"client_id", ri.clientID}, {"patient", ri.patient}, {"interaction", ri.interaction},
 		{"reason", ri.reason}, {"rule", ri.rule},
 	} {
@@ -122,7 +133,12 @@ func (s *proxyServer) access(r *http.Request, ri *reqInfo, sw *statuswriter.Writ
 	if len(ri.withheld) > 0 {
 		attrs = append(attrs, slog.Any("withheld", ri.withheld))
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
+	// The record is built here rather than by Logger.LogAttrs, which
+	// records the caller's program counter (runtime.Callers) for a source
+	// the handlers are not asked to print.
+	rec := slog.NewRecord(end, slog.LevelInfo, "access", 0)
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(r.Context(), rec)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -257,6 +273,8 @@ func (t *timedTransport) CloseIdleConnections() {
 type proxyMetrics struct {
 	reg            *prometheus.Registry
 	requests       *prometheus.CounterVec
+	requestsMu     sync.RWMutex
+	requestsByKey  map[requestKey]prometheus.Counter // requests' counters resolved so far
 	duration       prometheus.Histogram
 	upstream       prometheus.Histogram
 	upstreamErrors prometheus.Counter
@@ -299,11 +317,37 @@ func newProxyMetrics(process bool) *proxyMetrics {
 			Help: "Reloads of the CEL policy file, by result (ok, failed).",
 		}, []string{"result"}),
 	}
+	m.requestsByKey = map[requestKey]prometheus.Counter{}
 	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.upstreamErrors, m.tokenCache, m.keyFailures, m.policyReloads)
 	if process {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	return m
+}
+
+type requestKey struct {
+	decision string
+	status   int
+}
+
+// requestCounter returns the requests counter of decision and status,
+// resolved once (CounterVec.WithLabelValues hashes the labels and formats
+// the status on every call).
+func (m *proxyMetrics) requestCounter(decision string, status int) prometheus.Counter {
+	k := requestKey{decision, status}
+	m.requestsMu.RLock()
+	c, ok := m.requestsByKey[k]
+	m.requestsMu.RUnlock()
+	if ok {
+		return c
+	}
+	m.requestsMu.Lock()
+	defer m.requestsMu.Unlock()
+	if c, ok = m.requestsByKey[k]; !ok {
+		c = m.requests.WithLabelValues(decision, strconv.Itoa(status))
+		m.requestsByKey[k] = c
+	}
+	return c
 }
 
 func (m *proxyMetrics) handler() http.Handler {

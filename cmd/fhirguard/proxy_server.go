@@ -27,6 +27,7 @@ import (
 type proxyServer struct {
 	cfg     *proxyConfig
 	log     *slog.Logger
+	logw    *logWriter // log's output
 	addr    net.Addr
 	scheme  string // of the listener: http or https
 	remote  *discovery.Remote
@@ -47,7 +48,13 @@ type proxyServer struct {
 // runProxy builds the gateway, serves until ctx is done, and shuts down
 // gracefully.
 func runProxy(ctx context.Context, c *proxyConfig, hooks *proxyHooks, stdout, stderr io.Writer) int {
-	log := newLogger(c, stderr)
+	// The log is buffered (one write per batch of lines, not per request);
+	// the messages below that bypass the logger go through the same buffer
+	// so that the order is kept. Close writes the rest, last.
+	lw := newLogWriter(stderr, logBufferBytes)
+	defer lw.Close()
+	stderr = lw
+	log := newLogger(c, lw)
 	s, err := buildProxy(ctx, c, hooks, log)
 	if err != nil {
 		if s != nil {
@@ -57,6 +64,7 @@ func runProxy(ctx context.Context, c *proxyConfig, hooks *proxyHooks, stdout, st
 		return exitFail
 	}
 	defer s.close()
+	s.logw = lw
 
 	ln := hooks.listener
 	if ln == nil {
@@ -113,15 +121,17 @@ func runProxy(ctx context.Context, c *proxyConfig, hooks *proxyHooks, stdout, st
 	return exitOK
 }
 
-// newLogger returns the logger of --log-format and --log-level.
-func newLogger(c *proxyConfig, w io.Writer) *slog.Logger {
+// newLogger returns the logger of --log-format and --log-level, writing
+// to w; records at Warn and above flush it.
+func newLogger(c *proxyConfig, w *logWriter) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.logLevel)) // checked by validate
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.logFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(flushAtWarn{h, w})
 }
 
 // buildProxy builds everything but the listener. When it fails, the

@@ -120,7 +120,7 @@ type fakeUpstream struct {
 	auth    []string // Authorization headers received
 }
 
-func newFakeUpstream(t *testing.T) *fakeUpstream {
+func newFakeUpstream(t testing.TB) *fakeUpstream {
 	f := &fakeUpstream{entered: make(chan struct{}, 1)}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
@@ -174,7 +174,7 @@ type proxyRun struct {
 
 // startProxy runs fhirguard proxy with args (and --listen on a loopback
 // port of its own) until the test ends.
-func startProxy(t *testing.T, hooks *proxyHooks, args ...string) *proxyRun {
+func startProxy(t testing.TB, hooks *proxyHooks, args ...string) *proxyRun {
 	t.Helper()
 	ready := make(chan *proxyServer, 1)
 	hooks.ready = func(s *proxyServer) { ready <- s }
@@ -199,8 +199,23 @@ func startProxy(t *testing.T, hooks *proxyHooks, args ...string) *proxyRun {
 	return pr
 }
 
-// accessLines returns the access lines logged so far.
-func (pr *proxyRun) accessLines(t *testing.T) []map[string]any {
+// accessLines returns the access lines logged, once there are at least
+// want of them (the server logs a request after answering it, and buffers
+// its log): it flushes the log until then, for at most a minute.
+func (pr *proxyRun) accessLines(t *testing.T, want int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute) // bounds a hang only
+	for {
+		pr.srv.logw.Flush()
+		lines := pr.parseAccessLines(t)
+		if len(lines) >= want || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (pr *proxyRun) parseAccessLines(t *testing.T) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(pr.stderr.String()))
@@ -251,7 +266,7 @@ func metric(t *testing.T, page, sample string) float64 {
 }
 
 // loopbackListener returns a listener on a free loopback port.
-func loopbackListener(t *testing.T) net.Listener {
+func loopbackListener(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -381,7 +396,7 @@ func TestProxyRun(t *testing.T) {
 
 	// Access lines: one per request, what was decided and why; no query
 	// values; health, readiness and metrics not logged.
-	lines := pr.accessLines(t)
+	lines := pr.accessLines(t, 10)
 	if len(lines) != 10 {
 		t.Errorf("%d access lines, want 10", len(lines))
 	}
@@ -514,8 +529,12 @@ func TestProxyGracefulShutdown(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, pr.stderr)
 	}
 	pr.done <- exitOK // for the cleanup
-	if !strings.Contains(pr.stderr.String(), "msg=stopped") {
-		t.Errorf("log:\n%s", pr.stderr)
+	// The log is buffered: the request's access line, logged during the
+	// shutdown, was written before the end.
+	log := pr.stderr.String()
+	access := strings.Index(log, "msg=access method=GET path=/fhir/Patient/p9 status=200")
+	if access < 0 || !strings.HasSuffix(log, "msg=stopped\n") {
+		t.Errorf("log:\n%s", log)
 	}
 }
 
@@ -692,7 +711,7 @@ func TestProxyReplicas(t *testing.T) {
 		}
 	}
 	for i, pr := range replicas {
-		if n := len(pr.accessLines(t)); n != 8 {
+		if n := len(pr.accessLines(t, 8)); n != 8 {
 			t.Errorf("replica %d served %d requests, want 8", i, n)
 		}
 	}
