@@ -109,10 +109,11 @@ balancer. SIGTERM or SIGINT shut it down gracefully; SIGHUP reloads
 --policy.
 
 The client's Authorization header is never forwarded (its audience is the
-public base): an upstream that needs a credential of its own gets the
-value of --upstream-authorization-file (or $` + upstreamAuthEnv + `) on every
-request, such as "Bearer <token>" or "Basic <base64>". The file is read
-again when it changes, so a sidecar can renew the token in place.`,
+public base): an upstream that needs a credential of its own gets, on
+every request, the value of --upstream-authorization-file (or of
+$` + upstreamAuthEnv + `), such as "Bearer <token>" or
+"Basic <base64>". The file is read again when it changes, so a sidecar
+can renew the token in place.`,
 		setup: func(fs *flag.FlagSet) runFunc {
 			c := &proxyConfig{}
 			fs.StringVar(&c.upstream, "upstream", "", "base `URL` of the FHIR server to guard (required), such as http://10.0.0.5:8080/fhir")
