@@ -213,13 +213,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Issuer == "" {
-		s.ts = httptest.NewServer(s)
-		cfg.Issuer = s.ts.URL
+		// Listening, not yet serving: every field is set before the first
+		// request can arrive (the address is known as soon as it listens).
+		s.ts = httptest.NewUnstartedServer(s)
+		cfg.Issuer = "http://" + s.ts.Listener.Addr().String()
 	}
 	s.issuer = strings.TrimRight(cfg.Issuer, "/")
 	u, _ := url.Parse(s.issuer)
 	s.basePath = strings.TrimRight(u.EscapedPath(), "/")
 	s.cfg.Issuer = s.issuer
+	if s.ts != nil {
+		s.ts.Start()
+	}
 	return s, nil
 }
 
