@@ -333,7 +333,7 @@ func (s *suite) addEngineData() error {
 		typ, body string
 	}{
 		{&s.provenanceB, "Provenance", `{"resourceType":"Provenance",
-		"identifier":[{"system":"` + suiteSystem + `","value":"provenance-B"}],
+		"policy":["` + suiteSystem + `:provenance-B"],
 		"target":[{"reference":"Observation/` + s.b.Observations.Vitals + `"},{"reference":"Patient/` + s.b.ID + `"}],
 		"recorded":"2024-03-03T09:31:00Z",
 		"agent":[{"who":{"reference":"Practitioner/` + s.seed.Practitioner + `"}}]}`},
