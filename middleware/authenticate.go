@@ -212,25 +212,28 @@ const (
 // Authenticator is the authentication middleware. Build it once with
 // NewAuthenticator; it is safe for concurrent use.
 type Authenticator struct {
-	realm         string
-	mode          TokenMode
-	keys          keySource
-	rules         *claimRules
-	jwtCache      *tokenCache
-	hasher        tokenHasher // keys of jwtCache and of the introspection cache
-	cacheMaxTTL   time.Duration
-	sf            singleflight.Group
-	intro         *introspector
-	strictTyp     bool
-	allowed       map[string]bool
-	maxTokenBytes int
-	allowForm     bool
-	allowQuery    bool
-	proxies       []netip.Prefix
-	insecureHTTP  bool
-	log           *slog.Logger
-	onDecision    func(AuthEvent)
-	now           func() time.Time
+	realm string
+	// resourceMetadata is the URL of the RFC 9728 metadata the Guard
+	// serves, named in challenges ("" when it serves none).
+	resourceMetadata string
+	mode             TokenMode
+	keys             keySource
+	rules            *claimRules
+	jwtCache         *tokenCache
+	hasher           tokenHasher // keys of jwtCache and of the introspection cache
+	cacheMaxTTL      time.Duration
+	sf               singleflight.Group
+	intro            *introspector
+	strictTyp        bool
+	allowed          map[string]bool
+	maxTokenBytes    int
+	allowForm        bool
+	allowQuery       bool
+	proxies          []netip.Prefix
+	insecureHTTP     bool
+	log              *slog.Logger
+	onDecision       func(AuthEvent)
+	now              func() time.Time
 
 	verifications atomic.Int64 // signature verifications performed (tests)
 }
@@ -541,7 +544,7 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 		if aerr != nil {
 			a.refused(r, src, cached, aerr)
 			closeUnreadBody(w, r)
-			writeError(w, a.realm, aerr)
+			writeError(w, challengeInfo{a.realm, a.resourceMetadata}, aerr)
 			return
 		}
 		if a.onDecision != nil {

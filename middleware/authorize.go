@@ -146,16 +146,18 @@ type authorizer struct {
 	checker    *compartment.Checker
 	patientDef *compartment.Definition
 	realm      string
-	basePath   string
-	bases      []string // absolute base URLs, without trailing slash
-	denyStatus int
-	shared     map[string]bool
-	maxResp    int64
-	maxBody    int64
-	policies   []Policy
-	resPols    []ResourcePolicy
-	log        *slog.Logger
-	onDecision func(*http.Request, *Decision, error)
+	// resourceMetadata: as Authenticator.resourceMetadata.
+	resourceMetadata string
+	basePath         string
+	bases            []string // absolute base URLs, without trailing slash
+	denyStatus       int
+	shared           map[string]bool
+	maxResp          int64
+	maxBody          int64
+	policies         []Policy
+	resPols          []ResourcePolicy
+	log              *slog.Logger
+	onDecision       func(*http.Request, *Decision, error)
 
 	excludeLinked     bool
 	literal           bool
@@ -324,7 +326,7 @@ func statusRefusal(status int, desc string, cause error) *refusal {
 // in every case.
 func (a *authorizer) write(w http.ResponseWriter, e *refusal) {
 	if e.ae != nil {
-		writeError(w, a.realm, e.ae)
+		writeError(w, challengeInfo{a.realm, a.resourceMetadata}, e.ae)
 		return
 	}
 	writeOutcome(w, e.status, e.msg)
@@ -401,7 +403,7 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	if !ok || tok.Scopes == nil {
 		// Authorize without Authenticate in front: fail closed.
 		closeUnreadBody(w, r)
-		writeError(w, a.realm, unauthenticated())
+		writeError(w, challengeInfo{a.realm, a.resourceMetadata}, unauthenticated())
 		return
 	}
 	x := exchangePool.Get().(*exchange)

@@ -129,7 +129,7 @@ func asAuthError(err error) *AuthError {
 
 // writeError renders e: the status, a WWW-Authenticate challenge for 401 and
 // 403 (and for 400 invalid_request, RFC 6750 §3), Retry-After for 503, and a
-// FHIR OperationOutcome body. realm is the FHIR base URL (may be empty).
+// FHIR OperationOutcome body. c names the realm and the RFC 9728 metadata.
 // The body never contains the token, its claims or e.Err.
 // closeUnreadBody makes an HTTP/1 server close the connection after a
 // refusal of a request that has a body: net/http would otherwise read (and
@@ -142,10 +142,10 @@ func closeUnreadBody(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func writeError(w http.ResponseWriter, realm string, e *AuthError) {
+func writeError(w http.ResponseWriter, c challengeInfo, e *AuthError) {
 	h := w.Header()
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Code != CodeNone {
-		h.Set("WWW-Authenticate", challenge(realm, e))
+		h.Set("WWW-Authenticate", challenge(c, e))
 	}
 	if e.Status == http.StatusServiceUnavailable {
 		secs := int64((e.retry + time.Second - 1) / time.Second)
@@ -170,8 +170,16 @@ func diagnostics(e *AuthError) string {
 	return http.StatusText(e.Status)
 }
 
-// challenge builds the RFC 6750 §3 WWW-Authenticate value.
-func challenge(realm string, e *AuthError) string {
+// challengeInfo is what every challenge of a server names: its realm (the
+// FHIR base URL, may be empty) and, when the Guard serves the RFC 9728
+// metadata of the FHIR endpoint, where that is (RFC 9728 §5.1).
+type challengeInfo struct {
+	realm, resourceMetadata string
+}
+
+// challenge builds the RFC 6750 §3 WWW-Authenticate value, with RFC 9728's
+// resource_metadata when c has it.
+func challenge(c challengeInfo, e *AuthError) string {
 	var b strings.Builder
 	b.WriteString("Bearer")
 	sep := " "
@@ -183,8 +191,11 @@ func challenge(realm string, e *AuthError) string {
 		b.WriteString(`"`)
 		sep = ", "
 	}
-	if realm != "" {
-		param("realm", realm)
+	if c.realm != "" {
+		param("realm", c.realm)
+	}
+	if c.resourceMetadata != "" {
+		param("resource_metadata", c.resourceMetadata)
 	}
 	if e.Code != CodeNone {
 		param("error", string(e.Code))

@@ -36,7 +36,7 @@ func TestWriteError(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			writeError(w, testAudience, tc.err)
+			writeError(w, challengeInfo{realm: testAudience}, tc.err)
 			if w.Code != tc.status {
 				t.Fatalf("status %d, want %d", w.Code, tc.status)
 			}

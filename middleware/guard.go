@@ -42,7 +42,9 @@ type Config struct {
 	// location, /.well-known/oauth-protected-resource followed by the base
 	// path, and at <base>/.well-known/oauth-protected-resource. The first is
 	// outside the FHIR base: when the router sends only the base to Handler,
-	// register it with MountProtectedResource. A
+	// register it with MountProtectedResource. Every WWW-Authenticate
+	// challenge then names the first (resource_metadata, RFC 9728 §5.1),
+	// so that a client that meets a 401 finds the authorization server. A
 	// *discovery.ProtectedResourceHandler must name the FHIR base URL
 	// (Authorize.BaseURL) as its resource, or New fails; so does a nil
 	// pointer in the interface (leave the field nil instead).
@@ -116,6 +118,15 @@ func New(cfg Config) (*Guard, error) {
 	authn, err := NewAuthenticator(cfg.Auth)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ProtectedResource != nil {
+		// Challenges point clients at the metadata (RFC 9728 §5.1).
+		md, err := wellknown.ProtectedResourceMetadataURL(cfg.Authorize.BaseURL)
+		if err != nil {
+			authn.Close()
+			return nil, fmt.Errorf("middleware: Config.ProtectedResource: %w", err)
+		}
+		authn.resourceMetadata, authz.resourceMetadata = md, md
 	}
 	u, _ := url.Parse(cfg.Authorize.BaseURL) // validated by newAuthorizer
 	g := &Guard{authn: authn, authz: authz, cfg: cfg, basePath: strings.TrimRight(u.EscapedPath(), "/"),
@@ -270,7 +281,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 				// the server's logs.
 				setPublicCORS(w.Header())
 				closeUnreadBody(w, r)
-				writeError(w, g.authz.realm, invalidRequest("access tokens are not accepted in the URL",
+				writeError(w, challengeInfo{g.authz.realm, g.authz.resourceMetadata}, invalidRequest("access tokens are not accepted in the URL",
 					fmt.Errorf("%w: access_token parameter on /metadata", errMalformedRequest)))
 				return
 			}

@@ -665,3 +665,55 @@ func TestGuardCloseStopsEverything(t *testing.T) {
 	g.Close()
 	goleak.VerifyNone(t, before)
 }
+
+// TestGuardChallengeResourceMetadata: with ProtectedResource set, every
+// challenge names where its RFC 9728 metadata is (resource_metadata, RFC
+// 9728 §5.1), and a client that follows it gets the document; without, the
+// challenge names none.
+func TestGuardChallengeResourceMetadata(t *testing.T) {
+	wantURL := "https://ehr.example.org/.well-known/oauth-protected-resource/fhir" // testBase's
+	g, as, _, h := guardWith(t, nil)
+	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Observation.rs", Patient: "123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, target, token string
+		status              int
+	}{
+		{"no token", testBase + "/Observation/1", "", http.StatusUnauthorized},
+		{"bad token", testBase + "/Observation/1", "not-a-token", http.StatusUnauthorized},
+		{"insufficient scope", testBase + "/Patient/123/$everything", tok, http.StatusForbidden},
+	} {
+		r := httptest.NewRequest(http.MethodGet, tc.target, nil)
+		if tc.token != "" {
+			r.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		chal := w.Header().Get("WWW-Authenticate")
+		if w.Code != tc.status || !strings.Contains(chal, `resource_metadata="`+wantURL+`"`) {
+			t.Errorf("%s: %d, WWW-Authenticate %q", tc.name, w.Code, chal)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	if err := g.MountProtectedResource(mux); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, wantURL, nil))
+	var md struct {
+		Resource string `json:"resource"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &md); w.Code != http.StatusOK || err != nil || md.Resource != testBase {
+		t.Errorf("the metadata named in the challenge: %d %s", w.Code, w.Body)
+	}
+
+	_, _, _, plain := guardWith(t, func(cfg *Config, _ *smarttest.Server) { cfg.ProtectedResource = nil })
+	w = httptest.NewRecorder()
+	plain.ServeHTTP(w, httptest.NewRequest(http.MethodGet, testBase+"/Observation/1", nil))
+	if chal := w.Header().Get("WWW-Authenticate"); w.Code != http.StatusUnauthorized || strings.Contains(chal, "resource_metadata") || !strings.HasPrefix(chal, "Bearer") {
+		t.Errorf("without ProtectedResource: %d, WWW-Authenticate %q", w.Code, chal)
+	}
+}
