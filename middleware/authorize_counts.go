@@ -2,7 +2,9 @@ package middleware
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -40,9 +42,9 @@ func countOnly(q url.Values) bool {
 // countSelf turns a count-only search the guard must verify into a search
 // of entries: the handler is asked for one page of up to countPageSize
 // full matches, which countAnswer then counts.
-func (x *exchange) countSelf() {
+func (x *exchange) countSelf() *refusal {
 	x.counting = true
-	x.editQuery(func(q url.Values) {
+	return x.editQuery(func(q url.Values) {
 		for k := range q {
 			switch name, _, _ := strings.Cut(k, ":"); name {
 			case "_summary", "_count", "_elements", "_total", "_include", "_revinclude", "_sort":
@@ -53,8 +55,10 @@ func (x *exchange) countSelf() {
 	})
 }
 
-// editQuery changes the URL query of the request the handler will see.
-func (x *exchange) editQuery(edit func(url.Values)) {
+// editQuery changes the search parameters of the request the handler will
+// see: those of its URL and, for a POST _search, those of its form body
+// (FHIR combines both, so a parameter left in the form would still act).
+func (x *exchange) editQuery(edit func(url.Values)) *refusal {
 	if x.inner == nil {
 		x.inner = x.r.Clone(x.r.Context())
 	}
@@ -62,6 +66,26 @@ func (x *exchange) editQuery(edit func(url.Values)) {
 	edit(q)
 	x.inner.URL.RawQuery = q.Encode()
 	x.inner.RequestURI = ""
+	if x.dry || x.r.Method != http.MethodPost || !isFormBody(x.r) {
+		return nil // a batch entry's parameters are all in its URL
+	}
+	// The classifier read the form (at most its limit) and gave it back:
+	// read it again, edit it, and send the handler the edited form.
+	b, err := io.ReadAll(io.LimitReader(x.r.Body, x.a.maxBody+1))
+	if err != nil || int64(len(b)) > x.a.maxBody {
+		return badRequest("the request body could not be read", err)
+	}
+	form, err := url.ParseQuery(string(b))
+	if err != nil {
+		return badRequest("the form body could not be read", err)
+	}
+	edit(form)
+	enc := form.Encode()
+	x.inner.Body = io.NopCloser(strings.NewReader(enc))
+	x.inner.ContentLength = int64(len(enc))
+	x.inner.GetBody = nil
+	x.inner.Header.Del("Content-Length")
+	return nil
 }
 
 // countAnswer replaces the verified page of a count-only search by the

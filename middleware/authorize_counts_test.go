@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -466,5 +468,65 @@ func TestCountOnlyInBatch(t *testing.T) {
 	}
 	if calls := h.store.bodies; !strings.Contains(calls[len(calls)-1], "_count=1000") || strings.Contains(calls[len(calls)-1], "_summary") {
 		t.Fatalf("the handler was asked %s", calls[len(calls)-1])
+	}
+}
+
+// TestCountOnlyPostSearch: a POST _search whose form asks for a count only
+// is counted by the guard like a GET: the parameters that would keep the
+// server from returning entries are removed from the form body too (FHIR
+// combines URL and form), and the handler gets the edited form. With a
+// server that honours the form, leaving _summary=count there made the
+// count unverifiable (a false refusal).
+func TestCountOnlyPostSearch(t *testing.T) {
+	rs := "patient/Observation.rs"
+	want := len(visibleIDs(t, nil, token(rs, "123"), "/Observation"))
+	h := newHarness(t, nil)
+	var forms []url.Values
+	// A server that honours the form: a count-only search gets a count and
+	// no entries, as a real server answers.
+	honouring := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		forms = append(forms, r.PostForm)
+		if countOnly(r.Form) {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			_, _ = io.WriteString(w, `{"resourceType":"Bundle","type":"searchset","total":8}`)
+			return
+		}
+		h.store.ServeHTTP(w, r)
+	})
+	for _, tc := range []struct{ name, query, form string }{
+		{"_summary=count in the form", "", "_summary=count"},
+		{"_count=0 in the form", "", "_count=0&_include=Observation:subject"},
+		{"criteria in the URL, count in the form", "?_elements=id", "_summary=count&_total=accurate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forms = nil
+			r := httptest.NewRequest(http.MethodPost, "https://ehr.example.org/fhir/Observation/_search"+tc.query, strings.NewReader(tc.form))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			withToken(token(rs, "123"), h.authz.Handler(honouring)).ServeHTTP(rec, r)
+			var doc map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+			if rec.Code != http.StatusOK || doc["total"] != float64(want) || doc["entry"] != nil {
+				t.Fatalf("status %d, want a count of %d: %s", rec.Code, want, rec.Body)
+			}
+			if len(forms) != 1 {
+				t.Fatalf("%d handler calls", len(forms))
+			}
+			for _, k := range []string{"_summary", "_count", "_include", "_elements", "_total"} {
+				if _, has := forms[0][k]; has && k != "_count" || k == "_count" && forms[0].Get(k) != "" && forms[0].Get(k) != "1000" {
+					t.Fatalf("the handler's form still has %s: %v", k, forms[0])
+				}
+			}
+		})
+	}
+	// A form that is not a count search is forwarded unchanged.
+	forms = nil
+	r := httptest.NewRequest(http.MethodPost, "https://ehr.example.org/fhir/Observation/_search", strings.NewReader("code=http://loinc.org|2339-0"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	withToken(token(rs, "123"), h.authz.Handler(honouring)).ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK || len(forms) != 1 || forms[0].Get("code") != "http://loinc.org|2339-0" {
+		t.Fatalf("plain POST _search: %d, forms %v", rec.Code, forms)
 	}
 }

@@ -246,8 +246,7 @@ func (x *exchange) checkRepresentation(search bool) *refusal {
 	if countOnly(q) {
 		// The server's count may include resources the token may not see:
 		// the guard counts the visible matches itself.
-		x.countSelf()
-		return nil
+		return x.countSelf()
 	}
 	if len(q["_elements"]) > 0 {
 		return x.restoreElements()

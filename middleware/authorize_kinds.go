@@ -45,7 +45,9 @@ func (x *exchange) read() *refusal {
 		// A page without versions cannot show whether the token may see
 		// the resource: the guard reads the versions and counts the
 		// visible ones (none: answered like an absent id).
-		x.countSelf()
+		if e := x.countSelf(); e != nil {
+			return e
+		}
 	}
 	return x.serveVerified(it.Kind == fhirrest.HistoryInstance)
 }
