@@ -17,7 +17,8 @@ import (
 // bundle authorises a batch or transaction: every entry as if it were sent
 // alone (scopes, compartment, body, stored version, conditional criteria,
 // policies). Any refused entry refuses the whole Bundle with 403 and an
-// OperationOutcome naming the entries; a transaction must be all-or-nothing
+// OperationOutcome naming the entries (400 when an entry is malformed:
+// the client must fix it whatever the token); a transaction must be all-or-nothing
 // and this version treats a batch the same way. Entries whose criteria were
 // narrowed are rewritten, and the response Bundle is verified entry by
 // entry.
@@ -29,26 +30,34 @@ func (x *exchange) bundle() *refusal {
 	subs := make([]*exchange, len(b.Entries))
 	urns := bundleURNs(b)
 	var refused []string
+	malformed := false // an entry the client must fix, whatever the token
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		if e.Err != nil {
 			refused = append(refused, entryReason(i, "the entry is not a valid FHIR request"))
+			malformed = true
 			continue
 		}
 		sub, err := x.entryExchange(e)
 		if err != nil {
 			refused = append(refused, entryReason(i, "the entry could not be read"))
+			malformed = true
 			continue
 		}
 		sub.urns = urns
 		if rf := sub.authorize(); rf != nil {
 			refused = append(refused, entryReason(i, rf.msg))
+			malformed = malformed || rf.status == http.StatusBadRequest
 			continue
 		}
 		subs[i] = sub
 	}
 	if len(refused) > 0 {
 		msg := "the " + b.Type + " was refused: " + strings.Join(refused, "; ")
+		if malformed {
+			// 400 invalid_request, as the entry alone would be answered.
+			return badRequest(msg, nil)
+		}
 		return &refusal{status: http.StatusForbidden, msg: msg,
 			ae: &AuthError{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: msg}}
 	}

@@ -174,3 +174,28 @@ func TestAuthorizeOperations(t *testing.T) {
 		}
 	})
 }
+
+// TestBundleMalformedEntry: a batch with an entry the client must fix (an
+// invalid FHIR request, a body the strict reader refuses) is refused with
+// 400 invalid_request, as that entry alone would be, even beside an entry
+// the token may not make; a batch of well-formed entries one of which the
+// token may not make stays 403, and a well-formed batch passes.
+func TestBundleMalformedEntry(t *testing.T) {
+	own := `{"resourceType":"Observation","subject":{"reference":"Patient/123"}}`
+	dup := `{"resourceType":"Observation","subject":{"reference":"Patient/123"},"Subject":{"reference":"Patient/456"}}`
+	runVectors(t, []vector{
+		{name: "invalid request in a batch", scopes: "patient/Observation.crs", patient: "123", method: "POST",
+			body: bundleOf("batch", getEntry("Observation/lab1"), getEntry("Observation/lab1/_history/1/extra/segments")), status: 400, handler: no,
+			check: func(t *testing.T, h *harness, r resp) {
+				if !strings.Contains(r.Body.String(), "entry 1") || !strings.Contains(r.Header().Get("WWW-Authenticate"), `error="invalid_request"`) {
+					t.Fatalf("%s %s", r.Header().Get("WWW-Authenticate"), r.Body)
+				}
+			}},
+		{name: "body the strict reader refuses, beside a forbidden entry", scopes: "patient/Observation.crs", patient: "123", method: "POST",
+			body: bundleOf("batch", writeEntry("DELETE", "Observation/lab1", ""), writeEntry("POST", "Observation", dup)), status: 400, handler: no},
+		{name: "forbidden entry only", scopes: "patient/Observation.crs", patient: "123", method: "POST",
+			body: bundleOf("batch", getEntry("Observation/lab1"), writeEntry("DELETE", "Observation/lab1", "")), status: 403, handler: no},
+		{name: "well-formed and allowed", scopes: "patient/Observation.crs", patient: "123", method: "POST",
+			body: bundleOf("batch", getEntry("Observation/lab1"), writeEntry("POST", "Observation", own)), status: 200},
+	}, nil)
+}
