@@ -292,7 +292,15 @@ func TestConstantArguments(t *testing.T) {
 		{expr: `request.resourceType in ['Patient', 'Observation'] && request.compartmentType != 'Encounter'`},
 		{expr: `refType(token.fhirUser) in ['Practitioner', 'PractitionerRole']`},
 		{expr: `token.fhirContext.exists(c, c.type == 'Questionnaire')`},
-		{expr: `request.method == 'Obs' && request.path != 'Foo'`}, // not types
+		{expr: `request.path != 'Foo' && request.query.exists(k, k == 'Obs')`}, // not closed sets
+		// Interaction codes and methods, compared with == , != or in.
+		{expr: `request.interaction in ['read', 'vread', 'search-type', 'history-instance'] || request.interaction == ''`},
+		{expr: `request.interaction == 'operation' && request.method in ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']`},
+		{expr: `request.interaction == 'reed'`, want: `request.interaction: unknown interaction "reed"`, col: 24},
+		{expr: `request.interaction in ['read', 'search']`, want: `request.interaction: unknown interaction "search"`, col: 33},
+		{expr: `'Read' != request.interaction`, want: `request.interaction: unknown interaction "Read"`, col: 1},
+		{expr: `request.method == 'get'`, want: `request.method: unknown method`, col: 19},
+		{expr: `request.method in ['GET', 'HEAD']`, want: `request.method: unknown method`, col: 27},
 		{expr: `request.resourceType == 'Obs'`, want: `request.resourceType: unknown resource type "Obs"`, col: 25},
 		{expr: `'Obs' != request.resourceType`, want: `request.resourceType: unknown resource type "Obs"`, col: 1},
 		{expr: `request.resourceType in ['Patient', 'Observaton']`, want: `request.resourceType: unknown resource type "Observaton"`, col: 37},

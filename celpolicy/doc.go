@@ -70,9 +70,13 @@
 // context, type and letters given to allows, a time zone given to a
 // timestamp accessor, and a constant compared (==, != or in) with
 // request.resourceType, request.compartmentType, resource.resourceType,
-// refType(...) or a fhirContext item's type must be valid. A bad constant
-// is a start-up error naming the function or field, the constant and its
-// position: token.hasScope('patient/Obs.rs') does not compile. The server adds its own functions with Config.EnvOptions
+// refType(...) or a fhirContext item's type (a resource type), with
+// request.interaction (an interaction code) or with request.method (GET,
+// POST, PUT, PATCH, DELETE, OPTIONS) must be valid. A bad constant is a
+// start-up error naming the function or field, the constant and its
+// position: token.hasScope('patient/Obs.rs') and
+// request.interaction == 'reed' do not compile, where they would otherwise
+// make a rule silently never match. The server adds its own functions with Config.EnvOptions
 // and cel.Function, with declared argument and result types, so the rules
 // that use them are type-checked too.
 //

@@ -406,9 +406,10 @@ func (p *Policy) compileExpr(env *cel.Env, r *Rule, field, expr string, pos expr
 // contexts, types and letters given to allows, time zones given to
 // timestamp accessors, and resource type names compared with a value that
 // holds a resource type (request.resourceType, request.compartmentType,
-// resource.resourceType, refType(...), a fhirContext item's type) by ==,
-// != or in. A misspelt type in such a comparison would otherwise make a
-// rule silently never match.
+// resource.resourceType, refType(...), a fhirContext item's type), and
+// interaction codes and methods compared with request.interaction and
+// request.method, by ==, != or in. A misspelt value in such a comparison
+// would otherwise make a rule silently never match.
 func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 	native := a.NativeRep()
 	var errs []error
@@ -419,10 +420,10 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 		s, ok := e.AsLiteral().(types.String)
 		return string(s), ok
 	}
-	// typeName checks a constant compared with a resource type.
-	typeName := func(e ast.Expr, what string) {
-		if s, ok := constArg(e); ok && s != "" && !fhir.IsResourceType(s) {
-			errs = append(errs, fail(e.ID(), fmt.Sprintf("%s: unknown resource type %q", what, s)))
+	// checkValue checks a constant compared with a value of a closed set.
+	checkValue := func(e ast.Expr, k closedSet) {
+		if s, ok := constArg(e); ok && s != "" && !k.valid(s) {
+			errs = append(errs, fail(e.ID(), fmt.Sprintf("%s: unknown %s %q", k.what, k.noun, s)))
 		}
 	}
 	ast.PreOrderVisit(native.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
@@ -465,14 +466,14 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 			}
 		case (fn == operators.Equals || fn == operators.NotEquals) && len(args) == 2:
 			for i, arg := range args {
-				if what := typeValued(native, arg); what != "" {
-					typeName(args[1-i], what)
+				if k, ok := closedValued(native, arg); ok {
+					checkValue(args[1-i], k)
 				}
 			}
 		case fn == operators.In && len(args) == 2 && args[1].Kind() == ast.ListKind:
-			if what := typeValued(native, args[0]); what != "" {
+			if k, ok := closedValued(native, args[0]); ok {
 				for _, el := range args[1].AsList().Elements() {
-					typeName(el, what)
+					checkValue(el, k)
 				}
 			}
 		}
@@ -480,31 +481,58 @@ func checkConstants(a *cel.Ast, fail func(id int64, msg string) error) []error {
 	return errs
 }
 
-// typeValued names the expression when it holds a resource type name (or
-// ""), and returns "" for any other expression.
-func typeValued(a *ast.AST, e ast.Expr) string {
+// closedSet is what a value of a closed set of strings may be: what names
+// the expression that holds it, noun the kind of value.
+type closedSet struct {
+	what, noun string
+	valid      func(string) bool
+}
+
+// interactionCodes are the values of request.interaction besides "".
+var interactionCodes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range interactionNames() {
+		m[n] = true
+	}
+	return m
+}()
+
+// methods are the values of request.method (HEAD is reported as GET).
+var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+
+// closedValued reports whether the expression holds a value of a closed
+// set (a resource type name, an interaction code, an HTTP method; or ""),
+// and which.
+func closedValued(a *ast.AST, e ast.Expr) (closedSet, bool) {
+	resourceType := func(what string) (closedSet, bool) {
+		return closedSet{what: what, noun: "resource type", valid: func(s string) bool { return fhir.IsResourceType(s) }}, true
+	}
 	switch e.Kind() {
 	case ast.CallKind:
 		if c := e.AsCall(); c.FunctionName() == functionRefType && !c.IsMemberFunction() {
-			return functionRefType + "()"
+			return resourceType(functionRefType + "()")
 		}
 	case ast.SelectKind:
 		sel := e.AsSelect()
 		if sel.IsTestOnly() {
-			return ""
+			return closedSet{}, false
 		}
 		op := sel.Operand()
 		opType := a.GetType(op.ID())
 		switch field := sel.FieldName(); {
 		case opType.IsExactType(requestType) && (field == "resourceType" || field == "compartmentType"):
-			return "request." + field
+			return resourceType("request." + field)
+		case opType.IsExactType(requestType) && field == "interaction":
+			return closedSet{what: "request.interaction", noun: "interaction", valid: func(s string) bool { return interactionCodes[s] }}, true
+		case opType.IsExactType(requestType) && field == "method":
+			return closedSet{what: "request.method", noun: "method (upper case: GET, POST, PUT, PATCH, DELETE)", valid: func(s string) bool { return methods[s] }}, true
 		case opType.IsExactType(contextItemType) && field == "type":
-			return "fhirContext type"
+			return resourceType("fhirContext type")
 		case field == "resourceType" && op.Kind() == ast.IdentKind && op.AsIdent() == variableResource:
-			return "resource.resourceType"
+			return resourceType("resource.resourceType")
 		}
 	}
-	return ""
+	return closedSet{}, false
 }
 
 func isZoneAccessor(fn string) bool {
