@@ -105,8 +105,8 @@ elsewhere give --tls-cert and --tls-key and an https --base-url.
 
 The process keeps no state beyond bounded caches (tokens, keys,
 introspection answers): run as many replicas as needed behind a load
-balancer. SIGTERM or SIGINT shut it down gracefully; SIGHUP reloads
---policy.
+balancer. SIGTERM or SIGINT shut it down gracefully (a second one ends it
+at once); SIGHUP reloads --policy.
 
 The client's Authorization header is never forwarded (its audience is the
 public base): an upstream that needs a credential of its own gets, on

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,46 +38,8 @@ func TestMain(m *testing.M) {
 func TestProxySIGTERM(t *testing.T) {
 	up := newFakeUpstream(t)
 	up.up.Store(true)
-	var (
-		cmd    *exec.Cmd
-		stderr *syncBuffer
-		exited chan error
-		base   string
-		as     *smarttest.Server
-	)
-	for attempt := 0; ; attempt++ { // the port found free may be taken meanwhile
-		ln := loopbackListener(t)
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		base = "http://" + addr + "/fhir"
-		var err error
-		if as, err = smarttest.New(smarttest.Config{FHIRBase: base}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(as.Close)
-		stderr = &syncBuffer{}
-		cmd = exec.Command(os.Args[0], "proxy", "--upstream", up.base, "--base-url", base, "--listen", addr,
-			"--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http")
-		cmd.Env = append(os.Environ(), runMainEnv+"=1")
-		cmd.Stdout, cmd.Stderr = io.Discard, stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited = make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		if waitHealthy(t, "http://"+addr+"/healthz", exited) {
-			break
-		}
-		if attempt == 2 || !strings.Contains(stderr.String(), "address already in use") {
-			t.Fatalf("fhirguard proxy did not start:\n%s", stderr)
-		}
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	p := startProxyProcess(t, up)
+	cmd, stderr, exited, base, as := p.cmd, p.stderr, p.exited, p.base, p.as
 
 	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs"})
 	if err != nil {
@@ -120,6 +83,111 @@ func TestProxySIGTERM(t *testing.T) {
 		if want := fmt.Sprintf("/fhir/Patient/p%d", i); p != want {
 			t.Fatalf("access line %d for %s, want %s", i, p, want)
 		}
+	}
+}
+
+// proxyProcess is fhirguard proxy running as a process of its own (the
+// test binary started again), in front of a fake upstream, with smarttest
+// as its authorization server.
+type proxyProcess struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error // gets cmd.Wait's result
+	base   string     // the public FHIR base
+	as     *smarttest.Server
+}
+
+// startProxyProcess starts fhirguard proxy (with extra flags) and waits
+// until it is healthy; the process is killed when the test ends, if it
+// still runs.
+func startProxyProcess(t *testing.T, up *fakeUpstream, extra ...string) *proxyProcess {
+	t.Helper()
+	p := &proxyProcess{}
+	for attempt := 0; ; attempt++ { // the port found free may be taken meanwhile
+		ln := loopbackListener(t)
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		p.base = "http://" + addr + "/fhir"
+		var err error
+		if p.as, err = smarttest.New(smarttest.Config{FHIRBase: p.base}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.as.Close)
+		p.stderr = &syncBuffer{}
+		args := append([]string{"proxy", "--upstream", up.base, "--base-url", p.base, "--listen", addr,
+			"--issuer", p.as.SMARTConfiguration().Issuer, "--insecure-allow-http"}, extra...)
+		p.cmd = exec.Command(os.Args[0], args...)
+		p.cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p.exited = make(chan error, 1)
+		go func() { p.exited <- p.cmd.Wait() }()
+		if waitHealthy(t, "http://"+addr+"/healthz", p.exited) {
+			break
+		}
+		if attempt == 2 || !strings.Contains(p.stderr.String(), "address already in use") {
+			t.Fatalf("fhirguard proxy did not start:\n%s", p.stderr)
+		}
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// TestProxySecondSignal: a second SIGTERM during a graceful shutdown that
+// waits for a request in flight ends the process at once (exit 1), long
+// before --shutdown-timeout.
+func TestProxySecondSignal(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.up.Store(true)
+	hold := make(chan struct{})
+	up.mu.Lock()
+	up.hold = hold
+	up.mu.Unlock()
+	defer close(hold)
+	p := startProxyProcess(t, up, "--shutdown-timeout", "10m")
+	tok, err := p.as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, p.base+"/Patient/held", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	<-up.entered // the request is in flight: a graceful shutdown waits for it
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// A second signal sent while the first is still pending would merge
+	// with it (the kernel does not queue them): wait until the shutdown
+	// has begun.
+	deadline := time.Now().Add(time.Minute) // bounds a hang only
+	for !strings.Contains(p.stderr.String(), "shutting down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown after SIGTERM:\n%s", p.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitFail || !strings.Contains(p.stderr.String(), "again: exiting at once") {
+			t.Fatalf("exit: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(2 * time.Minute): // bounds a hang only (the graceful path would take 10 minutes)
+		t.Fatalf("no exit after a second SIGTERM:\n%s", p.stderr)
 	}
 }
 
