@@ -686,26 +686,10 @@ func (d *decoder) escape(b []byte) ([]byte, error) {
 }
 
 func (d *decoder) hex4() rune {
-	if len(d.data)-d.pos < 4 {
-		return -1
+	r := hex4At(d.data, d.pos)
+	if r >= 0 {
+		d.pos += 4
 	}
-	var r rune
-	for i := 0; i < 4; i++ {
-		c := d.data[d.pos+i]
-		var v rune
-		switch {
-		case c >= '0' && c <= '9':
-			v = rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			v = rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			v = rune(c - 'A' + 10)
-		default:
-			return -1
-		}
-		r = r<<4 | v
-	}
-	d.pos += 4
 	return r
 }
 
