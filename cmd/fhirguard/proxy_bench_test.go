@@ -17,11 +17,7 @@ func BenchmarkProxyHandler(b *testing.B) {
 	up.up.Store(true)
 	ln := loopbackListener(b)
 	base := "http://" + ln.Addr().String() + "/fhir"
-	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer as.Close()
+	as := newTestAS(b, base, false)
 	pr := startProxy(b, &proxyHooks{listener: ln}, "--upstream", up.base, "--base-url", base,
 		"--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http")
 	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs"})

@@ -265,6 +265,24 @@ func metric(t *testing.T, page, sample string) float64 {
 	return v
 }
 
+// newTestAS starts smarttest as the authorization server of the FHIR base
+// base until the test ends; with introspect, client "gateway" (secret
+// "s3cret") may introspect its tokens.
+func newTestAS(t testing.TB, base string, introspect bool) *smarttest.Server {
+	t.Helper()
+	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Close)
+	if introspect {
+		if err := as.RegisterClient(smarttest.Client{ID: "gateway", Secret: "s3cret", Introspect: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return as
+}
+
 // loopbackListener returns a listener on a free loopback port.
 func loopbackListener(t testing.TB) net.Listener {
 	t.Helper()
@@ -283,14 +301,7 @@ func TestProxyRun(t *testing.T) {
 	up := newFakeUpstream(t)
 	ln := loopbackListener(t)
 	base := "http://" + ln.Addr().String() + "/fhir"
-	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
-	if err := as.RegisterClient(smarttest.Client{ID: "gateway", Secret: "s3cret", Introspect: true}); err != nil {
-		t.Fatal(err)
-	}
+	as := newTestAS(t, base, true)
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
 	denyObs := "version: 1\nrules:\n  - name: no-observations\n    effect: deny\n    match: request.resourceType == 'Observation'\n    when: 'true'\n    message: Observations are closed.\n"
 	if err := os.WriteFile(policy, []byte(denyObs), 0o600); err != nil {
@@ -476,11 +487,7 @@ func TestProxyGracefulShutdown(t *testing.T) {
 	ln := loopbackListener(t)
 	addr := ln.Addr().String()
 	base := "http://" + addr + "/fhir"
-	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
+	as := newTestAS(t, base, false)
 	pr := startProxy(t, &proxyHooks{listener: ln}, "--upstream", up.base, "--base-url", base,
 		"--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http", "--log-format", "text", "--metrics=false")
 	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "system/*.rs"})
@@ -586,11 +593,7 @@ func TestProxyTLS(t *testing.T) {
 	certFile, keyFile, client := selfSigned(t, t.TempDir())
 	ln := loopbackListener(t)
 	base := "https://" + ln.Addr().String() + "/fhir"
-	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
+	as := newTestAS(t, base, false)
 	pr := startProxy(t, &proxyHooks{listener: ln}, "--upstream", up.base, "--base-url", base, "--tls-cert", certFile, "--tls-key", keyFile,
 		"--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http") // the test issuer is http on loopback
 	tok, err := as.MintToken(smarttest.TokenOptions{Scopes: "patient/Patient.rs", Patient: "p1"})
@@ -624,11 +627,7 @@ func TestProxyKeysUnavailable(t *testing.T) {
 	_ = dead.Close()
 	ln := loopbackListener(t)
 	base := "http://" + ln.Addr().String() + "/fhir"
-	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
+	as := newTestAS(t, base, false)
 	pr := startProxy(t, &proxyHooks{listener: ln}, "--upstream", up.base, "--base-url", base,
 		"--issuer", as.SMARTConfiguration().Issuer, "--jwks-url", deadURL, "--insecure-allow-http")
 	code, _, body := get(t, pr.url+"/readyz", "")
@@ -658,14 +657,7 @@ func TestProxyReplicas(t *testing.T) {
 	up.up.Store(true)
 	lbLn := loopbackListener(t)
 	base := "http://" + lbLn.Addr().String() + "/fhir"
-	as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
-	if err := as.RegisterClient(smarttest.Client{ID: "gateway", Secret: "s3cret", Introspect: true}); err != nil {
-		t.Fatal(err)
-	}
+	as := newTestAS(t, base, true)
 	var replicas []*proxyRun
 	var targets []*url.URL
 	for range 2 {
@@ -741,11 +733,7 @@ func TestProxyUpstreamAuthorization(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := loopbackListener(t)
 			base := "http://" + ln.Addr().String() + "/fhir"
-			as, err := smarttest.New(smarttest.Config{FHIRBase: base})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer as.Close()
+			as := newTestAS(t, base, false)
 			args := append([]string{"--upstream", up.base, "--base-url", base, "--issuer", as.SMARTConfiguration().Issuer, "--insecure-allow-http"}, tc.args...)
 			pr := startProxy(t, &proxyHooks{listener: ln, getenv: func(k string) string {
 				if k == upstreamAuthEnv {

@@ -108,11 +108,7 @@ func startProxyProcess(t *testing.T, up *fakeUpstream, extra ...string) *proxyPr
 		addr := ln.Addr().String()
 		_ = ln.Close()
 		p.base = "http://" + addr + "/fhir"
-		var err error
-		if p.as, err = smarttest.New(smarttest.Config{FHIRBase: p.base}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.as.Close)
+		p.as = newTestAS(t, p.base, false)
 		p.stderr = &syncBuffer{}
 		args := append([]string{"proxy", "--upstream", up.base, "--base-url", p.base, "--listen", addr,
 			"--issuer", p.as.SMARTConfiguration().Issuer, "--insecure-allow-http"}, extra...)
