@@ -217,17 +217,24 @@ func TestMemberRefs(t *testing.T) {
 		r, _ := def.Resource(rt)
 		for _, p := range r.Params {
 			for _, path := range p.Paths {
-				elems := strings.Split(path.Elements, ".")
-				for _, target := range []string{"Patient/123", "Patient/9", testBase + "/Patient/123", "Group/123"} {
-					v := any(map[string]any{"reference": target})
-					for i := len(elems) - 1; i >= 1; i-- {
-						v = map[string]any{elems[i]: []any{v}}
+				full := strings.Split(path.Elements, ".")
+				// The reference at the linking element, and one level up
+				// (an element that leads to links but holds none: no link).
+				for _, elems := range [][]string{full, full[:len(full)-1]} {
+					if len(elems) == 0 {
+						continue
 					}
-					doc, _ := json.Marshal(map[string]any{"resourceType": rt, "id": "x", elems[0]: v})
-					if !checkMemberRefs(t, c, doc) {
-						t.Errorf("ReadRefs declined %s", doc)
+					for _, target := range []string{"Patient/123", "Patient/9", testBase + "/Patient/123", "Group/123"} {
+						v := any(map[string]any{"reference": target})
+						for i := len(elems) - 1; i >= 1; i-- {
+							v = map[string]any{elems[i]: []any{v}}
+						}
+						doc, _ := json.Marshal(map[string]any{"resourceType": rt, "id": "x", elems[0]: v})
+						if !checkMemberRefs(t, c, doc) {
+							t.Errorf("ReadRefs declined %s", doc)
+						}
+						answered++
 					}
-					answered++
 				}
 			}
 		}
