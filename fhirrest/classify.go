@@ -129,6 +129,12 @@ func Classify(r *http.Request, base string) (Interaction, error) {
 // base, ErrOptions for OPTIONS, ErrWellKnown for [base]/.well-known/..., or
 // an I/O error from reading the body.
 func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
+	return c.classify(r, true)
+}
+
+// classify is Classify; fast enables classifyRead (tests compare it with
+// the general path).
+func (c *Classifier) classify(r *http.Request, fast bool) (Interaction, error) {
 	u := r.URL
 	if u == nil || u.Opaque != "" || u.Fragment != "" || u.RawFragment != "" {
 		return Interaction{}, errOpaque
@@ -148,6 +154,11 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 	rest, ok := below(esc, c.base)
 	if !ok {
 		return Interaction{}, errOutside
+	}
+	if u.RawQuery == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && fast {
+		if it, ok := classifyRead(rest, r.Header); ok {
+			return it, nil
+		}
 	}
 	var q url.Values
 	if u.RawQuery != "" {
@@ -184,6 +195,33 @@ func (c *Classifier) Classify(r *http.Request) (Interaction, error) {
 		return classifyParts(p)
 	}
 	return it, nil
+}
+
+// classifyRead classifies the commonest request, a read (GET or HEAD of
+// /Type/id without a query), without taking the path apart in general. It
+// answers only when the general path (classifyParts) would answer the same
+// Interaction and no error (FuzzClassifyReadFastPath); otherwise ok is
+// false and the general path decides.
+func classifyRead(rest string, h http.Header) (it Interaction, ok bool) {
+	if len(rest) < 4 || rest[0] != '/' {
+		return it, false
+	}
+	slash := strings.IndexByte(rest[1:], '/') + 1
+	if slash <= 1 {
+		return it, false
+	}
+	typ, id := rest[1:slash], rest[slash+1:]
+	// A type starts with a capital letter (not metadata, _history, $op,
+	// .well-known); an id starting with '.' may be a dot segment, which the
+	// general path refuses.
+	if typ[0] < 'A' || typ[0] > 'Z' || id == "" || id[0] == '.' || !fhir.ValidID(id) {
+		return it, false
+	}
+	t, known := scope.LookupType(typ)
+	if !known || hasOverride(h, nil, nil) {
+		return it, false
+	}
+	return Interaction{Kind: Read, Type: t, Method: http.MethodGet, ResourceType: typ, ID: id}, true
 }
 
 // below returns the part of the escaped path below base: "" or "/...".

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -225,3 +227,45 @@ func checkLenient(t *testing.T, body []byte, b *Bundle) {
 // pathID reports whether s is a FHIR id that a canonical path may hold:
 // not a segment of dots only.
 func pathID(s string) bool { return fhir.ValidID(s) && strings.Trim(s, ".") != "" }
+
+// FuzzClassifyReadFastPath: the read fast path (classifyRead) answers
+// exactly what the general path answers, error for error, for any method,
+// target and headers.
+func FuzzClassifyReadFastPath(f *testing.F) {
+	for _, target := range []string{
+		"/fhir/Observation/1", "/fhir/Patient/a.b-C", "/fhir/Observation/..", "/fhir/Observation/...", "/fhir/Observation/.x",
+		"/fhir/Observation/1/", "/fhir/Observation//1", "/fhir/observation/1", "/fhir/Nope/1", "/fhir/metadata/1",
+		"/fhir/_history/1", "/fhir/Observation/_history", "/fhir/Observation/$meta", "/fhir/Observation/1?_format=json",
+		"/fhir/Observation/%31", "/fhir/Observation/1%2F2", "/fhir/.well-known/x", "/fhir/Observation/" + strings.Repeat("a", 65),
+		"/fhir/Observation/1;x", "/fhir/Observation/1?", "/fhirObservation/1", "/fhir/Observation/a%20b",
+	} {
+		for _, method := range []string{"GET", "HEAD", "POST", "get"} {
+			f.Add(method, target, "")
+		}
+	}
+	f.Add("GET", "/fhir/Observation/1", "X-HTTP-Method-Override: DELETE")
+	f.Add("GET", "/fhir/Observation/1", "x_http_method: PUT")
+	f.Add("GET", "/fhir/Observation/1", "Accept: application/fhir+json")
+	f.Fuzz(func(t *testing.T, method, target, headers string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil || method == "" {
+			return
+		}
+		h := http.Header{}
+		for line := range strings.SplitSeq(headers, "\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok {
+				h[k] = append(h[k], v) // as given: non-canonical names too
+			}
+		}
+		c, err := New(Config{Base: "/fhir"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &http.Request{Method: method, URL: u, Header: h, Body: http.NoBody}
+		fast, errFast := c.classify(r, true)
+		slow, errSlow := c.classify(r, false)
+		if !reflect.DeepEqual(fast, slow) || fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
+			t.Fatalf("%s %s %q: fast path %+v, %v; general path %+v, %v", method, target, headers, fast, errFast, slow, errSlow)
+		}
+	})
+}

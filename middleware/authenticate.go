@@ -769,23 +769,22 @@ func (a *Authenticator) secure(r *http.Request) bool {
 
 // authContext is the request context after authentication: one
 // allocation answers TokenFromContext, jwtauth.FromContext, and holds the
-// slot where Authorize records its Decision (as NewContextWithToken does).
+// link through which it answers DecisionFromContext (as
+// newContextWithToken's does).
 type authContext struct {
 	context.Context
 	e    *cacheEntry
-	slot decisionSlot
+	link decisionLink
 }
 
 func (c *authContext) Value(key any) any {
 	switch key {
 	case tokenKey{}:
 		return c.e.tok
-	case slotKey{}:
-		return &c.slot
+	case linkKey{}:
+		return &c.link
 	case decisionKey{}:
-		if c.slot.set {
-			return &c.slot.d
-		}
+		return c.link.value()
 	case jwtauth.TokenCtxKey:
 		if c.e.isJWT {
 			return c.e.jwtToken()

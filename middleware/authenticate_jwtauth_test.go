@@ -96,20 +96,26 @@ func TestJWTAuthKeySource(t *testing.T) {
 	})
 }
 
-// TestAuthContextDecisionSlot: the context Authenticate builds carries the
-// decision slot Authorize writes, like NewContextWithToken's.
-func TestAuthContextDecisionSlot(t *testing.T) {
+// TestAuthContextDecisionLink: the context Authenticate builds carries the
+// decision link Authorize attaches its Decision to, like
+// newContextWithToken's.
+func TestAuthContextDecisionLink(t *testing.T) {
 	a := newAuth(t, baseConfig(t))
 	var got *Decision
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		slot, ok := r.Context().Value(slotKey{}).(*decisionSlot)
+		l, ok := r.Context().Value(linkKey{}).(*decisionLink)
 		if !ok {
-			t.Fatal("no decision slot")
+			t.Fatal("no decision link")
 		}
 		if _, ok := DecisionFromContext(r.Context()); ok {
 			t.Fatal("decision before Authorize")
 		}
-		slot.d, slot.set = Decision{Rule: "r1"}, true
+		if !l.attach(&Decision{Rule: "r1"}) {
+			t.Fatal("a fresh link refused its first Decision")
+		}
+		if l.attach(&Decision{Rule: "r2"}) {
+			t.Fatal("a link took a second Decision")
+		}
 		got, _ = DecisionFromContext(r.Context())
 	})
 	r := httptest.NewRequest(http.MethodGet, "/Patient/1", nil)

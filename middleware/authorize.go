@@ -407,35 +407,41 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		return
 	}
 	x := exchangePool.Get().(*exchange)
-	// Pooled exchanges are zero (the deferred reset below), so only the
-	// request's fields are set.
+	// Pooled exchanges are zero but for their Decision (the deferred reset
+	// below), so only the request's fields are set.
 	x.a, x.next, x.w, x.r, x.tok = a, next, w, r, tok
-	defer func() {
-		*x = exchange{}
-		exchangePool.Put(x)
-	}()
-	if slot, ok := r.Context().Value(slotKey{}).(*decisionSlot); ok && !slot.set {
-		// The token's context has room for the decision: the handler gets
-		// the request as it came.
-		// Only this line writes the slot, once: d is still zero.
-		slot.d.Interaction, slot.set = it, true
-		x.d, x.inCtx = &slot.d, true
-	} else {
+	defer x.release()
+	if l, ok := r.Context().Value(linkKey{}).(*decisionLink); ok {
+		// The token's context answers DecisionFromContext through its link:
+		// the handler gets the request as it came, and the Decision is
+		// allocated only when something may keep it (decisionLink).
+		d := x.dbuf
+		if d == nil {
+			d = new(Decision)
+			x.dbuf = d
+		}
+		d.Interaction = it
+		if l.attach(d) {
+			x.d, x.link = d, l
+		}
+	}
+	if x.link == nil {
 		dc := &decisionContext{Context: r.Context()}
 		dc.d.Interaction = it
 		x.d, x.dctx = &dc.d, dc
 	}
 	if e := x.authorize(); e != nil {
-		a.refuse(w, r, x.d, e)
+		a.refuse(w, r, x.hookDecision(), e)
 		return
 	}
 	if a.onDecision != nil {
-		a.onDecision(r, x.d, nil)
+		a.onDecision(r, x.published(), nil)
 	}
 }
 
 // exchangePool recycles the per-request state of serve; nothing keeps a
-// pointer to an exchange after serve returns.
+// pointer to an exchange after serve returns, nor to its Decision unless it
+// was published (release).
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
 // neededScope names the scope that would have allowed the request, in the

@@ -28,8 +28,9 @@ type exchange struct {
 
 	acs      []access // how the token grants the interaction on its type
 	accBuf   [3]access
-	dctx     *decisionContext // carries d when the request context had no slot
-	inCtx    bool             // d lives in the request context's decision slot
+	dctx     *decisionContext // carries d when the request context had no link
+	link     *decisionLink    // the request context's link, d attached to it
+	dbuf     *Decision        // d when linked; kept across requests unless published
 	typeAcs  map[typeAccessKey][]access
 	inner    *http.Request // the request passed to the handler
 	readMode bool          // resources are being read (shared types allowed)
@@ -52,6 +53,38 @@ type exchange struct {
 	// filterBundle records the matches of the page and the visible ones.
 	counting                   bool
 	matchesBefore, matchesKept int
+}
+
+// published returns x.d for code that may keep it: a Decision attached to
+// the request context's link is published, so that it is never recycled.
+func (x *exchange) published() *Decision {
+	if x.link != nil {
+		x.link.publish()
+	}
+	return x.d
+}
+
+// hookDecision is x.d for a refusal: published when an OnDecision hook
+// will be given it, as is for the log.
+func (x *exchange) hookDecision() *Decision {
+	if x.a.onDecision != nil {
+		return x.published()
+	}
+	return x.d
+}
+
+// release ends the request: the link no longer answers with an unpublished
+// Decision, which is cleared for the next request; a published one is left
+// to whoever keeps it. x is reset and pooled.
+func (x *exchange) release() {
+	d := x.dbuf
+	if x.link != nil && x.link.detach(d) {
+		d = nil
+	} else if d != nil {
+		*d = Decision{}
+	}
+	*x = exchange{dbuf: d}
+	exchangePool.Put(x)
 }
 
 func (x *exchange) authorize() *refusal {
@@ -123,7 +156,7 @@ func (x *exchange) policies() *refusal {
 	}
 	x.policiesRun = true
 	for _, p := range x.a.policies {
-		if err := p.AuthorizeRequest(x.r, x.tok, x.d); err != nil {
+		if err := p.AuthorizeRequest(x.r, x.tok, x.published()); err != nil {
 			return x.policyRefusal(err)
 		}
 	}
@@ -160,12 +193,12 @@ func (x *exchange) innerRequestInto(dst *http.Request, vals []string, verify boo
 	if x.inner != nil {
 		src = x.inner
 	}
-	if !verify && x.inCtx && src == x.r {
+	if !verify && x.link != nil && src == x.r {
 		return src
 	}
 	var ctx context.Context
 	switch {
-	case x.inCtx && src.Context() == x.r.Context():
+	case x.link != nil && src.Context() == x.r.Context():
 		ctx = src.Context()
 	case x.dctx != nil && src.Context() == x.dctx.Context:
 		ctx = x.dctx // one allocation holds the decision and the context node
@@ -587,7 +620,7 @@ func (x *exchange) acceptJudged(j judged, include bool) bool {
 		phase = ResourceWritten
 	}
 	for _, p := range x.a.resPols {
-		if err := p.AuthorizeResource(x.r, x.tok, x.d, phase, res); err != nil {
+		if err := p.AuthorizeResource(x.r, x.tok, x.published(), phase, res); err != nil {
 			var pd *PolicyDenial
 			if errors.As(err, &pd) {
 				x.d.Rule = pd.Rule

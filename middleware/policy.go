@@ -56,7 +56,13 @@ func (c *decisionContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// DecisionFromContext returns the decision Authorize stored in the request context.
+// DecisionFromContext returns the decision Authorize made for the request
+// whose context ctx is: ask for it while the request is served (from the
+// handler, or a goroutine it starts); the Decision returned stays valid and
+// its request's after the request ends. A context kept after the request
+// answers with the Decision only if it was asked for during the request:
+// Authorize recycles a Decision nobody asked for. OnDecision
+// (AuthorizeConfig) is given every Decision, for audit.
 func DecisionFromContext(ctx context.Context) (*Decision, bool) {
 	d, ok := ctx.Value(decisionKey{}).(*Decision)
 	return d, ok && d != nil

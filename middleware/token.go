@@ -61,38 +61,27 @@ type tokenKey struct{}
 
 // newContextWithToken returns a copy of ctx carrying t, as Authenticate
 // does (tests put their tokens in the context with it). The context also
-// holds the slot where Authorize records its Decision, so that a request
-// is authorised without copying it again.
+// holds the link through which it answers DecisionFromContext, so that a
+// request is authorised without copying it again.
 func newContextWithToken(ctx context.Context, t *Token) context.Context {
 	return &tokenContext{Context: ctx, tok: t}
 }
 
-// tokenContext carries the token and the decision slot in one allocation.
+// tokenContext carries the token and the decision link in one allocation.
 type tokenContext struct {
 	context.Context
 	tok  *Token
-	slot decisionSlot
+	link decisionLink
 }
-
-// decisionSlot is where Authorize records its Decision. It is written once,
-// before the wrapped handler runs.
-type decisionSlot struct {
-	d   Decision
-	set bool
-}
-
-type slotKey struct{}
 
 func (c *tokenContext) Value(key any) any {
 	switch key {
 	case tokenKey{}:
 		return c.tok
-	case slotKey{}:
-		return &c.slot
+	case linkKey{}:
+		return &c.link
 	case decisionKey{}:
-		if c.slot.set {
-			return &c.slot.d
-		}
+		return c.link.value()
 	}
 	return c.Context.Value(key)
 }
