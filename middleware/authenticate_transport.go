@@ -103,7 +103,7 @@ func (a *Authenticator) parseAuthorization(v string) (cacheKey, bool, *AuthError
 		return cacheKey{}, true, invalidToken("the access token is too large", errTokenTooLarge)
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
+	if !isBearer(scheme) {
 		return cacheKey{}, false, nil
 	}
 	tok := strings.TrimLeft(rest, " ")
@@ -117,6 +117,14 @@ func (a *Authenticator) parseAuthorization(v string) (cacheKey, bool, *AuthError
 		}
 	}
 	return k, true, nil
+}
+
+// isBearer reports whether an auth-scheme is Bearer, in any case
+// (strings.EqualFold without its Unicode folding: "Bearer" has no letter
+// that folds to or from a non-ASCII one but k and s, which it lacks).
+func isBearer(scheme string) bool {
+	return len(scheme) == 6 && scheme[0]|0x20 == 'b' && scheme[1]|0x20 == 'e' && scheme[2]|0x20 == 'a' &&
+		scheme[3]|0x20 == 'r' && scheme[4]|0x20 == 'e' && scheme[5]|0x20 == 'r'
 }
 
 // checkToken applies the size cap and the RFC 6750 b64token syntax:

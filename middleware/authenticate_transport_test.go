@@ -247,3 +247,15 @@ func TestKeyURLsNeedHTTPS(t *testing.T) {
 	}
 	a.Close()
 }
+
+// FuzzIsBearer: isBearer is strings.EqualFold(s, "Bearer") for any string.
+func FuzzIsBearer(f *testing.F) {
+	for _, s := range []string{"Bearer", "bearer", "BEARER", "bEaReR", "Bearer ", "Beare", "Bearerr", "Basic", "", "Bearer\x00", "Bea\u212Aer", "Be\xc3\xa1rer", "B\x82arer"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isBearer(s), strings.EqualFold(s, "Bearer"); got != want {
+			t.Fatalf("isBearer(%q) = %v, strings.EqualFold says %v", s, got, want)
+		}
+	})
+}

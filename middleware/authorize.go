@@ -399,8 +399,18 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		next.ServeHTTP(w, r)
 		return
 	}
-	tok, ok := TokenFromContext(r.Context())
-	if !ok || tok.Scopes == nil {
+	ctx := r.Context()
+	var tok *Token
+	var link *decisionLink
+	if ac, ok := ctx.(*authContext); ok {
+		// Authenticate's context, as it made it: read without Value's
+		// switch over every key.
+		tok, link = ac.e.tok, &ac.link
+	} else {
+		tok, _ = TokenFromContext(ctx)
+		link, _ = ctx.Value(linkKey{}).(*decisionLink)
+	}
+	if tok == nil || tok.Scopes == nil {
 		// Authorize without Authenticate in front: fail closed.
 		closeUnreadBody(w, r)
 		writeError(w, challengeInfo{a.realm, a.resourceMetadata}, unauthenticated())
@@ -411,7 +421,7 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	// below), so only the request's fields are set.
 	x.a, x.next, x.w, x.r, x.tok = a, next, w, r, tok
 	defer x.release()
-	if l, ok := r.Context().Value(linkKey{}).(*decisionLink); ok {
+	if l := link; l != nil {
 		// The token's context answers DecisionFromContext through its link:
 		// the handler gets the request as it came, and the Decision is
 		// allocated only when something may keep it (decisionLink).
