@@ -1,6 +1,6 @@
 package middleware
 
-import "sync"
+import "sync/atomic"
 
 // decisionLink is how a request context answers DecisionFromContext
 // without holding a Decision of its own. Authorize makes its Decision in
@@ -13,54 +13,67 @@ import "sync"
 // A context kept after the request answers with the Decision when it was
 // published during the request, and with nothing otherwise (its Decision
 // has been recycled).
+//
+// The state moves one way: linkFree → linkTaking → linkAttached →
+// (linkPublished →) linkDone, or linkAttached → linkDone directly when
+// nobody asked. d is written only in linkTaking, by the one attach that
+// got there, and read only in linkAttached or linkPublished, after an
+// atomic load that saw one of them (the store of that state orders the
+// write of d before the read).
 type decisionLink struct {
-	mu        sync.Mutex
-	d         *Decision // the Decision attached or published, nil when none
-	published bool      // d is kept for good
-	used      bool      // Authorize attached a Decision once: it never attaches another
+	state atomic.Uint32
+	d     *Decision
 }
+
+// States of a decisionLink.
+const (
+	linkFree      uint32 = iota // no Decision yet
+	linkTaking                  // an attach is writing d
+	linkAttached                // d is the request's, not published
+	linkPublished               // d is the request's and kept for good
+	linkDone                    // the request ended unpublished, or the link was reused
+)
 
 type linkKey struct{}
 
 // attach records d as the Decision of the link's request. It reports false
 // when the link already served a request (a context reused for a second
 // one); Authorize then carries its Decision in a context of its own.
-// Nothing else can reach a context before Authorize hands it on, but a
-// context reused across requests may be shared: the lock covers that.
 func (l *decisionLink) attach(d *Decision) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.used {
+	if !l.state.CompareAndSwap(linkFree, linkTaking) {
 		return false
 	}
-	l.d, l.used = d, true
+	l.d = d
+	l.state.Store(linkAttached)
 	return true
 }
 
 // publish returns the link's Decision, kept for good from now on (nil when
 // none is attached or published).
 func (l *decisionLink) publish() *Decision {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.d != nil {
-		l.published = true
+	for {
+		switch l.state.Load() {
+		case linkPublished:
+			return l.d
+		case linkAttached:
+			if l.state.CompareAndSwap(linkAttached, linkPublished) {
+				return l.d
+			}
+			// The request ended or another goroutine published: look again.
+		default:
+			return nil
+		}
 	}
-	return l.d
 }
 
-// detach ends the request: it reports whether d was published. An
-// unpublished d is dropped from the link, which answers nothing from then
-// on, and may be recycled.
+// detach ends the request whose Decision d is: it reports whether d was
+// published. An unpublished d is no longer answered by the link, and may be
+// recycled.
 func (l *decisionLink) detach(d *Decision) (published bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.d != d {
+	if l.state.CompareAndSwap(linkAttached, linkDone) {
 		return false
 	}
-	if !l.published {
-		l.d = nil
-	}
-	return l.published
+	return l.state.Load() == linkPublished && l.d == d
 }
 
 // value answers a context's Value(decisionKey{}): the published Decision,

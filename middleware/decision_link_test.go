@@ -223,3 +223,34 @@ func TestDecisionReusedContext(t *testing.T) {
 type policyFunc func(*http.Request, *Token, *Decision) error
 
 func (f policyFunc) AuthorizeRequest(r *http.Request, t *Token, d *Decision) error { return f(r, t, d) }
+
+// TestDecisionLinkPublishOrRecycle: whichever of a publish and the end of
+// the request comes first, a Decision handed out is never recycled (detach
+// reports it published), and a recycled one is never handed out afterwards.
+func TestDecisionLinkPublishOrRecycle(t *testing.T) {
+	for i := range 2000 {
+		var l decisionLink
+		d := &Decision{Rule: "mine"}
+		if !l.attach(d) {
+			t.Fatal("a fresh link refused its Decision")
+		}
+		start := make(chan struct{})
+		got := make(chan *Decision, 1)
+		go func() {
+			<-start
+			got <- l.publish()
+		}()
+		close(start)
+		kept := l.detach(d)
+		g := <-got
+		if g != nil && (g != d || !kept) {
+			t.Fatalf("round %d: handed out %p (the Decision %p), detach reported published %v", i, g, d, kept)
+		}
+		if after := l.publish(); (after != nil) != kept {
+			t.Fatalf("round %d: after the request the link answers %p, published %v", i, after, kept)
+		}
+		if l.attach(&Decision{}) {
+			t.Fatalf("round %d: an ended link took another Decision", i)
+		}
+	}
+}
