@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -401,10 +402,34 @@ func (x *exchange) serveVerified(bundle bool) *refusal {
 	// its answer and the request header's values.
 	vc := new(verifiedCall)
 	inner := x.innerRequestInto(&vc.req, vc.vals[:], true)
-	vc.rec = recorder{header: http.Header{}, limit: x.a.maxResp}
+	vc.rec = recorder{limit: x.a.maxResp}
 	rec := &vc.rec
+	// The handler sets its headers in the response's own map: nothing
+	// leaves before the verified answer's WriteHeader, and a refusal puts
+	// the map back as it was, so no header of a withheld answer (an ETag,
+	// a Location) reaches the client.
+	var before http.Header
+	if h := x.w.Header(); h != nil {
+		if len(h) > 0 {
+			before = h.Clone()
+		}
+		rec.header, rec.direct = h, true
+	} else {
+		rec.header = http.Header{}
+	}
 	rec.usePooledBody()
 	x.next.ServeHTTP(rec, inner)
+	e := x.judgeResponse(rec, bundle)
+	if e != nil && rec.direct {
+		clear(rec.header)
+		maps.Copy(rec.header, before)
+	}
+	return e
+}
+
+// judgeResponse verifies the answer rec recorded for a read (bundle:
+// a Bundle) and sends it, or returns why it is refused.
+func (x *exchange) judgeResponse(rec *recorder, bundle bool) *refusal {
 	if rec.overflow {
 		return statusRefusal(http.StatusBadGateway, "the response is too large to verify", errResponseTooLarge)
 	}

@@ -21,6 +21,7 @@ import (
 // before anything reaches the client.
 type recorder struct {
 	header   http.Header
+	direct   bool // header is the response's own map (serveVerified)
 	status   int
 	body     bytes.Buffer
 	limit    int64
@@ -172,8 +173,10 @@ func decodeJSONObject(b []byte) (map[string]any, error) {
 // HEAD requests get the headers only.
 func writeRecorded(w http.ResponseWriter, r *http.Request, rec *recorder, b []byte) {
 	h := w.Header()
-	for k, v := range rec.header {
-		h[k] = v
+	if !rec.direct {
+		for k, v := range rec.header {
+			h[k] = v
+		}
 	}
 	delete(h, "Content-Encoding") // h.Del of a canonical key
 	// h.Set without allocating: the value and its slice live in rec, and
