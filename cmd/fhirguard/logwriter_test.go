@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -134,15 +135,30 @@ func TestLogWriterFullBlocks(t *testing.T) {
 	go func() {
 		n := 0
 		for range 5 {
-			_, _ = w.Write([]byte(line))
+			_, _ = logWriterProducer(w, line)
 			n++
 		}
 		wrote <- n
 	}()
+	// Wait until the producer waits (on the output, or on the writer that
+	// holds it): from then on it cannot finish before the gate opens. The
+	// deadline only bounds a hang.
+	deadline := time.Now().Add(30 * time.Second)
+	for !goroutineWaits("logWriterProducer") {
+		select {
+		case n := <-wrote:
+			t.Fatalf("%d lines written through a blocked output and a 64-byte buffer", n)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the producer never blocked")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	select {
 	case n := <-wrote:
 		t.Fatalf("%d lines written through a blocked output and a 64-byte buffer", n)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	close(out.gate)
 	if n := <-wrote; n != 5 {
@@ -175,4 +191,29 @@ func TestFlushAtWarn(t *testing.T) {
 	if !strings.Contains(out.String(), "msg=third") {
 		t.Errorf("after an error: %q", out.String())
 	}
+}
+
+// logWriterProducer is w.Write, under a name goroutineWaits can find in a
+// stack.
+//
+//go:noinline
+func logWriterProducer(w *logWriter, line string) (int, error) { return w.Write([]byte(line)) }
+
+// goroutineWaits reports whether a goroutine with fn in its stack is
+// blocked (on a channel, a mutex or a semaphore).
+func goroutineWaits(fn string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if !strings.Contains(g, fn) {
+			continue
+		}
+		for _, state := range []string{"[chan receive", "[chan send", "[select", "[sync.Mutex.Lock", "[semacquire", "[sync.Cond.Wait"} {
+			if strings.Contains(header, state) {
+				return true
+			}
+		}
+	}
+	return false
 }
