@@ -56,12 +56,20 @@ func TestGuardedServerEnforces(t *testing.T) {
 	other := sign(t, TokenSpec{Alg: "EdDSA", Scopes: PatientScopes, Patient: "456"})
 	noObs := sign(t, TokenSpec{Scopes: "system/Patient.rs"})
 	expired := sign(t, TokenSpec{Scopes: SystemScopes, Lifetime: -time.Minute})
+	padded, err := testIssuer(t).SignAsLong(TokenSpec{Alg: "ES256", Scopes: SystemScopes}, patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(padded) < len(patient) || len(padded) > len(patient)+2 {
+		t.Fatalf("padded system token of %d bytes, the patient token %d", len(padded), len(patient))
+	}
 	bare, guard := newServer(t, Bare), newServer(t, Guarded)
 	for _, tc := range []struct {
 		name, path, token string
 		bare, guard       int
 	}{
 		{"system token reads", "/Observation/1", system, 200, 200},
+		{"padded system token reads", "/Observation/1", padded, 200, 200},
 		{"system token searches", "/Observation?code=2339-0", system, 200, 200},
 		{"patient token reads own observation", "/Observation/1", patient, 200, 200},
 		{"other patient gets 404", "/Observation/1", other, 200, 404},
