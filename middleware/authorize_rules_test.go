@@ -644,7 +644,7 @@ func TestRulesConfigValidation(t *testing.T) {
 }
 
 // TestRulesChainedGuards: an Authorizer behind another one (the decision
-// slot of the token's context already taken) authorises on its own
+// link of the token's context already taken) authorises on its own
 // decision.
 func TestRulesChainedGuards(t *testing.T) {
 	outer, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})

@@ -5,8 +5,10 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -16,12 +18,19 @@ import (
 // and PATCH must reach it with their body. Tokens held to A then try the
 // writes that target or name patient B, which must all be refused; at the
 // end, B's data in the engine is exactly as seeded.
+// writesRuns counts the runs of TestWrites in this process.
+var writesRuns atomic.Int64
+
 func TestWrites(t *testing.T) {
 	s := needSuite(t)
 	before := s.bSnapshot(t)
+	// The engine outlives one run of the test (go test -count=N): each
+	// run writes identifiers of its own, so that conditional creates
+	// create again.
+	run := writesRuns.Add(1)
 	for _, holder := range []string{holderPatient, holderUserPatient, holderPractitioner, holderSystem} {
 		t.Run(holder, func(t *testing.T) {
-			w := &writer{s: s, holder: holder, tag: "w-" + holder}
+			w := &writer{s: s, holder: holder, tag: fmt.Sprintf("w%d-%s", run, holder)}
 			t.Run("own", w.own)
 			if heldToA(holder) {
 				t.Run("other-patient", w.other)
