@@ -31,17 +31,7 @@ func decisionSays(d *Decision, id string) error {
 // Authorize configured by mod, in front of next.
 func linkStacks(t *testing.T) map[string]func(mod func(*AuthorizeConfig), next http.Handler) func(id string) int {
 	t.Helper()
-	mk := func(mod func(*AuthorizeConfig)) *authorizer {
-		cfg := AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()}
-		if mod != nil {
-			mod(&cfg)
-		}
-		a, err := newAuthorizer(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	mk := func(mod func(*AuthorizeConfig)) *authorizer { return newHarness(t, mod).authz }
 	return map[string]func(func(*AuthorizeConfig), http.Handler) func(string) int{
 		"newContextWithToken": func(mod func(*AuthorizeConfig), next http.Handler) func(string) int {
 			h := withToken(token("system/*.rs", ""), mk(mod).Handler(next))
@@ -196,10 +186,7 @@ func TestDecisionAskedFromAnotherGoroutine(t *testing.T) {
 // (its link already took the first one's Decision) still gets that
 // request's own Decision.
 func TestDecisionReusedContext(t *testing.T) {
-	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newHarness(t, nil).authz
 	ctx := newContextWithToken(context.Background(), token("system/*.rs", ""))
 	var got []*Decision
 	h := a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

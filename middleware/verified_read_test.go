@@ -13,10 +13,7 @@ import (
 // the headers set before the handler ran come back as they were, changed
 // or not; an answer let through carries the handler's headers.
 func TestVerifiedReadHeaders(t *testing.T) {
-	a, err := newAuthorizer(AuthorizeConfig{BaseURL: testBase, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newHarness(t, nil).authz
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := idOf(r)
 		h := w.Header()
