@@ -79,6 +79,22 @@ func checkRefusal(t *testing.T, it Interaction, err error) {
 	}
 }
 
+// fuzzHeader reads "Name: value" lines into a header; asGiven keeps the
+// names as written (non-canonical ones too) instead of canonicalising them.
+func fuzzHeader(lines string, asGiven bool) http.Header {
+	h := http.Header{}
+	for line := range strings.SplitSeq(lines, "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			if asGiven {
+				h[k] = append(h[k], v)
+			} else {
+				h.Add(k, v)
+			}
+		}
+	}
+	return h
+}
+
 func FuzzClassify(f *testing.F) {
 	for _, cases := range [][]classifyCase{shapeCases, refusalCases, mediaTypeCases} {
 		for _, tc := range cases {
@@ -95,12 +111,7 @@ func FuzzClassify(f *testing.F) {
 		if err != nil || method == "" {
 			return
 		}
-		h := http.Header{}
-		for line := range strings.SplitSeq(headers, "\n") {
-			if k, v, ok := strings.Cut(line, ": "); ok {
-				h.Add(k, v)
-			}
-		}
+		h := fuzzHeader(headers, false)
 		r := &http.Request{Method: method, URL: u, Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
 		it, err := Classify(r, "/fhir")
 		if err != nil {
@@ -251,12 +262,7 @@ func FuzzClassifyReadFastPath(f *testing.F) {
 		if err != nil || method == "" {
 			return
 		}
-		h := http.Header{}
-		for line := range strings.SplitSeq(headers, "\n") {
-			if k, v, ok := strings.Cut(line, ": "); ok {
-				h[k] = append(h[k], v) // as given: non-canonical names too
-			}
-		}
+		h := fuzzHeader(headers, true)
 		c, err := New(Config{Base: "/fhir"})
 		if err != nil {
 			t.Fatal(err)
