@@ -421,7 +421,7 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	// below), so only the request's fields are set.
 	x.a, x.next, x.w, x.r, x.tok = a, next, w, r, tok
 	defer x.release()
-	if l := link; l != nil {
+	if link != nil {
 		// The token's context answers DecisionFromContext through its link:
 		// the handler gets the request as it came, and the Decision is
 		// allocated only when something may keep it (decisionLink).
@@ -431,8 +431,8 @@ func (a *authorizer) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 			x.dbuf = d
 		}
 		d.Interaction = it
-		if l.attach(d) {
-			x.d, x.link = d, l
+		if link.attach(d) {
+			x.d, x.link = d, link
 		}
 	}
 	if x.link == nil {
